@@ -1,0 +1,7 @@
+"""`python -m pilot` is the same as the `pilot` command."""
+
+import sys
+
+from pilot.cli import main
+
+sys.exit(main())
