@@ -1,0 +1,46 @@
+"""Durations written as strings with units ("250ms", "5s", "1m30s"); a bare number is seconds."""
+
+from __future__ import annotations
+
+import re
+
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_PART = re.compile(r"(\d+(?:\.\d+)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?|\.\d+")
+
+
+def parse_duration(value: object) -> float:
+    """Return `value` in seconds.
+
+    Raises:
+        ValueError: the value is not a non-negative duration.
+    """
+    if isinstance(value, bool):
+        raise ValueError("not a duration")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("negative duration")
+        return float(value)
+    if not isinstance(value, str):
+        raise ValueError("not a duration")
+    text = value.strip()
+    if _NUMBER.fullmatch(text):
+        return float(text)
+    total, pos = 0.0, 0
+    for match in _PART.finditer(text):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _UNITS[match.group(2)]
+        pos = match.end()
+    if pos != len(text) or not text:
+        raise ValueError("not a duration")
+    return total
+
+
+def format_duration(seconds: float) -> str:
+    """Write seconds back in the shortest unit that keeps them exact enough to read."""
+    if seconds == 0:
+        return "0s"
+    if seconds < 1:
+        return f"{seconds * 1000:g}ms"
+    return f"{seconds:g}s"

@@ -1,0 +1,238 @@
+"""The configuration as frozen dataclasses. Each field's `setting` metadata says how it is read
+from pilot.json5, so validation, `pilot validate` output and `pilot schema` share one table."""
+
+from __future__ import annotations
+
+import math
+import shlex
+from dataclasses import dataclass, field
+from typing import Any
+
+from pilot.config.errors import ConfigError
+from pilot.config.kinds import (
+    Bool,
+    Choice,
+    Duration,
+    Int,
+    Json,
+    Kind,
+    ListOf,
+    MapOf,
+    Obj,
+    Signal,
+    Str,
+    Text,
+    setting,
+)
+
+FORWARDABLE = frozenset({"SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH", "SIGALRM"})
+
+
+class Restarts(Kind):
+    """"never", "unlimited" or a count; stored as a float so that unlimited is `math.inf`."""
+
+    def parse(self, value: Json, place: str) -> float:
+        if value == "never":
+            return 0
+        if value == "unlimited":
+            return math.inf
+        try:
+            return Int(minimum=0).parse(value, place)
+        except ConfigError:
+            raise ConfigError(place, f'must be "never", "unlimited" or a count, not {value!r}') from None
+
+    def dump(self, value: Any) -> Json:
+        return "unlimited" if value == math.inf else "never" if value == 0 else int(value)
+
+    def schema(self) -> dict[str, Json]:
+        return {"oneOf": [{"enum": ["never", "unlimited"]}, {"type": "integer", "minimum": 0}]}
+
+
+class Command(Kind):
+    """A job's command as written: a string (split like a shell would) or a list of strings."""
+
+    def parse(self, value: Json, place: str) -> str | tuple[str, ...]:
+        if isinstance(value, str) and value.strip():
+            try:
+                shlex.split(value)
+            except ValueError as error:
+                raise ConfigError(place, f"cannot split command: {error}") from None
+            return value
+        if isinstance(value, list) and value and all(isinstance(arg, str) for arg in value) and value[0]:
+            return tuple(value)
+        raise ConfigError(place, "must be a command: a non-empty string or list of strings")
+
+    def dump(self, value: Any) -> Json:
+        return value if isinstance(value, str) else list(value)
+
+    def schema(self) -> dict[str, Json]:
+        return {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}]}
+
+
+class FileMode(Kind):
+    """A permission mode written in octal: "0644" (or 644)."""
+
+    def parse(self, value: Json, place: str) -> int:
+        text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+        if isinstance(text, str) and text and len(text) <= 4 and all(c in "01234567" for c in text):
+            return int(text, 8)
+        raise ConfigError(place, f'must be an octal mode like "0600", not {value!r}')
+
+    def dump(self, value: Any) -> Json:
+        return f"{value:04o}"
+
+    def schema(self) -> dict[str, Json]:
+        return {"type": ["string", "integer"], "pattern": "^[0-7]{1,4}$"}
+
+
+@dataclass(frozen=True)
+class When:
+    """What starts a job: an event (`source` with `once` or `each`), or an `interval`."""
+
+    source: str | None = setting(Str(), "event source: global, a job's name, watch.<name>, "
+                                 "template.<name>, SIGHUP, SIGUSR1 or SIGUSR2", None)
+    once: str | None = setting(Str(), "start on the first occurrence of this event code", None)
+    each: str | None = setting(Str(), "start on every occurrence of this event code", None)
+    timeout: float | None = setting(Duration(positive=True), "give up waiting after this long "
+                                    "and emit exitFailed for the job", None)
+    interval: float | None = setting(Duration(positive=True), "run periodically, every interval "
+                                     "from the previous start", None)
+
+    @property
+    def code(self) -> str | None:
+        """The event code that starts the job, if it is event-triggered."""
+        return self.once or self.each
+
+
+STARTUP = When(source="global", once="startup")
+
+
+@dataclass(frozen=True)
+class Stop:
+    """How a job is stopped."""
+
+    signal: int = setting(Signal(), "signal sent to the job's process group", 15)
+    timeout: float = setting(Duration(), "SIGKILL the group if it has not exited after this", 10.0)
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Delay between restarts: `initial`, doubling up to `max`, reset after `reset` of uptime."""
+
+    initial: float = setting(Duration(), "delay before the first restart", 0.1)
+    max: float = setting(Duration(), "longest delay", 30.0)
+    reset: float = setting(Duration(), "a run this long resets the delay to initial", 10.0)
+
+
+@dataclass(frozen=True)
+class JobLogging:
+    """How a job's output is logged."""
+
+    raw: bool = setting(Bool(), "pass the job's stdout/stderr through untouched", False)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One supervised process: the app, a setup step, a hook or a periodic task."""
+
+    name: str = setting(Str(), "unique name; also the event source of the job's events")
+    exec: str | tuple[str, ...] = setting(Command(), "command: argv list, or a string split "
+                                          "like a shell would (no shell runs it unless shell: true)")
+    shell: bool = setting(Bool(), "run exec under /bin/sh -c", False)
+    env: tuple[tuple[str, str], ...] = setting(MapOf(Text()), "extra environment variables", ())
+    cwd: str | None = setting(Str(), "working directory", None)
+    user: str | None = setting(Str(), "run as this user (pilot must be root)", None)
+    group: str | None = setting(Str(), "run with this group (pilot must be root)", None)
+    main: bool = setting(Bool(), "pilot exits with this job's exit code when it is over", False)
+    when: When = setting(Obj(When), "what starts the job (default: once at startup)", STARTUP)
+    restarts: float | None = setting(Restarts(), '"never", "unlimited" or a count (default: '
+                                     'never; unlimited for periodic jobs)', None)
+    restart_on: str = setting(Choice("always", "failure"), "which exits lead to a restart", "always")
+    success_codes: tuple[int, ...] = setting(ListOf(Int(0, 255)), "exit codes that count as "
+                                             "success", (0,))
+    backoff: Backoff = setting(Obj(Backoff), "delay between restarts", Backoff())
+    timeout: float | None = setting(Duration(positive=True), "stop a run that lasts longer "
+                                    "(periodic jobs: default the interval)", None)
+    stop: Stop = setting(Obj(Stop), "stop signal and timeout", Stop())
+    forward: tuple[int, ...] = setting(ListOf(Signal(FORWARDABLE), single_ok=True),
+                                       "signals to pilot that are passed on to this job", ())
+    logging: JobLogging = setting(Obj(JobLogging), "output handling", JobLogging())
+
+    @property
+    def argv(self) -> tuple[str, ...]:
+        """The argv that runs the job."""
+        if self.shell:
+            script = self.exec if isinstance(self.exec, str) else shlex.join(self.exec)
+            return ("/bin/sh", "-c", script)
+        return tuple(shlex.split(self.exec)) if isinstance(self.exec, str) else self.exec
+
+    @property
+    def periodic(self) -> bool:
+        return self.when.interval is not None
+
+    @property
+    def max_restarts(self) -> float:
+        """Restarts allowed: for a periodic job, the runs after the first."""
+        if self.restarts is not None:
+            return self.restarts
+        return math.inf if self.periodic else 0
+
+    @property
+    def run_timeout(self) -> float | None:
+        return self.timeout if self.timeout is not None or not self.periodic else self.when.interval
+
+    @property
+    def env_name(self) -> str:
+        """The job's name as it appears in environment variable names."""
+        return self.name.upper().replace("-", "_")
+
+
+@dataclass(frozen=True)
+class FileFromEnv:
+    """A file written from a base64 environment variable before any job starts."""
+
+    env: str = setting(Str(), "environment variable holding base64 (standard or URL-safe)")
+    path: str = setting(Str(), "where to write the decoded bytes")
+    mode: int = setting(FileMode(), "permissions", 0o600)
+    optional: bool = setting(Bool(), "skip silently when the variable is not set", False)
+    export: str | None = setting(Str(), "also put the path into every job's environment "
+                                 "under this name", None)
+
+
+@dataclass(frozen=True)
+class Logging:
+    """pilot's own log."""
+
+    format: str = setting(Choice("text", "json"), "text lines or one JSON object per line", "text")
+    level: str = setting(Choice("debug", "info", "warn", "error"), "least severe level shown", "info")
+
+
+@dataclass(frozen=True)
+class ExitCodes:
+    """How the main job's exit code becomes pilot's."""
+
+    map: tuple[tuple[int, int], ...] = setting(MapOf(Int(0, 255), key_kind=Int(0, 255)),
+                                               'remap codes, e.g. {"143": 0}', ())
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole pilot.json5."""
+
+    jobs: tuple[Job, ...] = setting(ListOf(Obj(Job)), "the supervised jobs")
+    files: tuple[FileFromEnv, ...] = setting(ListOf(Obj(FileFromEnv)), "files decoded from "
+                                             "base64 environment variables", ())
+    logging: Logging = setting(Obj(Logging), "pilot's own log", Logging())
+    stop_timeout: float = setting(Duration(), "bound on the whole shutdown sequence", 9.0)
+    exit_codes: ExitCodes = setting(Obj(ExitCodes), "exit code remapping", ExitCodes())
+    path: str = field(default="", compare=False)
+
+    def job(self, name: str) -> Job:
+        """The job called `name`."""
+        return next(job for job in self.jobs if job.name == name)
+
+    @property
+    def main_job(self) -> Job:
+        """The job whose end ends pilot (resolved and checked by validation)."""
+        marked = [job for job in self.jobs if job.main]
+        return marked[0] if marked else self.jobs[0]

@@ -1,0 +1,13 @@
+"""The JSON Schema of pilot.json5, generated from the model so it cannot drift from validation."""
+
+from __future__ import annotations
+
+from pilot.config.kinds import Json, section_schema
+from pilot.config.model import Config
+
+
+def config_schema() -> dict[str, Json]:
+    """JSON Schema (draft 2020-12) for editors."""
+    schema = section_schema(Config)
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "pilot.json5",
+            **schema}

@@ -1,0 +1,98 @@
+"""Checks that span fields: names, event sources, the main job, users."""
+
+from __future__ import annotations
+
+import grp
+import math
+import os
+import pwd
+import re
+
+from pilot.config.errors import ConfigError
+from pilot.config.model import Config, Job
+
+JOB_CODES = frozenset({"started", "exitSuccess", "exitFailed", "healthy", "unhealthy",
+                       "stopping", "stopped", "elected", "demoted"})
+GLOBAL_CODES = frozenset({"startup", "shutdown", "enterMaintenance", "exitMaintenance"})
+SIGNAL_SOURCES = frozenset({"SIGHUP", "SIGUSR1", "SIGUSR2"})
+_JOB_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+RESERVED_NAMES = frozenset({"global", "pilot"}) | SIGNAL_SOURCES
+
+
+def check_config(config: Config) -> None:
+    """Raise ConfigError for the first problem that no single field shows."""
+    if not config.jobs:
+        raise ConfigError("jobs", "at least one job is needed")
+    first_place: dict[str, str] = {}
+    env_names: dict[str, str] = {}
+    for i, job in enumerate(config.jobs):
+        place = f"jobs[{i}]"
+        if not _JOB_NAME.fullmatch(job.name) or job.name in RESERVED_NAMES:
+            raise ConfigError(f"{place}.name", f"{job.name!r} is not allowed: use letters, digits, "
+                              "'-' and '_', starting with a letter (not global, pilot or a signal)")
+        if job.name in first_place:
+            raise ConfigError(f"{place}.name",
+                              f"duplicate job name {job.name!r} (also {first_place[job.name]})")
+        if job.env_name in env_names:
+            raise ConfigError(f"{place}.name", f"{job.name!r} and {env_names[job.env_name]!r} give "
+                              f"the same variable PILOT_{job.env_name}_PID")
+        first_place[job.name] = place
+        env_names[job.env_name] = job.name
+    for i, job in enumerate(config.jobs):
+        _check_when(job, f"jobs[{i}].when", set(first_place))
+        _check_user(job, f"jobs[{i}]")
+    _check_main(config)
+    for i, spec in enumerate(config.files):
+        if spec.export is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", spec.export):
+            raise ConfigError(f"files[{i}].export", f"{spec.export!r} is not a variable name")
+
+
+def _check_when(job: Job, place: str, job_names: set[str]) -> None:
+    when = job.when
+    if when.interval is not None:
+        if when.source or when.once or when.each:
+            raise ConfigError(place, "interval cannot be combined with source, once or each")
+        return
+    if when.source is None:
+        raise ConfigError(place, "needs a source with once or each, or an interval")
+    if (when.once is None) == (when.each is None):
+        raise ConfigError(place, "needs exactly one of once or each")
+    code = when.code
+    key = "once" if when.once else "each"
+    if when.source == "global":
+        codes = GLOBAL_CODES
+    elif when.source in SIGNAL_SOURCES:
+        codes = frozenset({when.source})
+    elif when.source in job_names:
+        codes = JOB_CODES
+    else:
+        raise ConfigError(f"{place}.source", f"unknown event source {when.source!r}: use global, "
+                          "a job's name, SIGHUP, SIGUSR1 or SIGUSR2")
+    if code not in codes:
+        raise ConfigError(f"{place}.{key}", f"{when.source!r} has no event {code!r} "
+                          f"(it has {', '.join(sorted(codes))})")
+    if when.each and job.max_restarts == math.inf:
+        raise ConfigError(f"{place}.each", "a job started on each event cannot have "
+                          'restarts: "unlimited" (each run would never end)')
+
+
+def _check_user(job: Job, place: str) -> None:
+    for key, lookup in (("user", pwd.getpwnam), ("group", grp.getgrnam)):
+        value = getattr(job, key)
+        if value is None:
+            continue
+        if os.geteuid() != 0:
+            raise ConfigError(f"{place}.{key}", "needs pilot to run as root")
+        try:
+            if not value.isdigit():
+                lookup(value)
+        except KeyError:
+            raise ConfigError(f"{place}.{key}", f"no such {key} {value!r}") from None
+
+
+def _check_main(config: Config) -> None:
+    marked = [i for i, job in enumerate(config.jobs) if job.main]
+    if len(marked) > 1:
+        raise ConfigError(f"jobs[{marked[1]}].main", f"only one job can be main (also jobs[{marked[0]}])")
+    if not marked and len(config.jobs) > 1:
+        raise ConfigError("jobs", "which job is the main one? Mark it with main: true")

@@ -1,0 +1,127 @@
+"""Wires config, jobs, events and signals together; runs until the main job is over."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+
+from pilot.config.model import Config
+from pilot.core.environment import Environment
+from pilot.core.events import EventBus
+from pilot.core.log import Log
+from pilot.core.shutdown import Shutdown
+from pilot.core.signals import EVENT_SIGNALS, JOB_CONTROL_SIGNALS, SHUTDOWN_SIGNALS, install_handlers
+from pilot.core.triggers import Triggers
+from pilot.process.job import Job
+from pilot.process.reaper import Reaper, become_subreaper
+from pilot.render.envfiles import DecodedFile, exported_paths, write_files
+
+
+class App:
+    """One pilot: supervises the jobs of `config` and returns the exit code pilot should exit with."""
+
+    def __init__(self, config: Config, files: list[DecodedFile], log: Log) -> None:
+        self.config, self._files, self.log = config, files, log
+        self.jobs: dict[str, Job] = {}
+        self._shutdown: Shutdown | None = None
+        self._shutdown_signal: int | None = None
+
+    async def run(self) -> int:
+        """Supervise until the main job is over, shut down, and return the exit code."""
+        loop = asyncio.get_running_loop()
+        self.reaper = Reaper(on_orphan=self._on_orphan)
+        install_handlers(loop, self._on_signal)
+        if os.getpid() != 1 and not become_subreaper():
+            self.log.warn("cannot become a child subreaper: orphans of jobs will not be reaped")
+        write_files(self._files)
+        self.bus = EventBus(self.log)
+        self.environment = Environment(exported_paths(self._files), self._running_pids)
+        terminal = _foreground_terminal()
+        main = self.config.main_job.name
+        for cfg in self.config.jobs:
+            self.jobs[cfg.name] = Job(cfg, self.reaper, self.bus.publish, self.environment.for_job,
+                                      self.log, self._on_settled,
+                                      terminal if cfg.name == main else None)
+        self.main = self.jobs[main]
+        self.triggers = Triggers(self.bus, self.jobs, self.log)
+        self._finished: asyncio.Future[int] = loop.create_future()
+        for job in self.jobs.values():
+            self.triggers.arm(job)
+        self.bus.publish("startup", "global")
+        self._check_done()
+        code = await self._finished
+        self.reaper.reap()
+        return code
+
+    def _running_pids(self) -> dict[str, int]:
+        return {name: job.pid for name, job in self.jobs.items()
+                if job.state.active and job.pid is not None}
+
+    def _on_signal(self, signum: int) -> None:
+        if signum == signal.SIGCHLD:
+            self.reaper.reap()
+            return
+        name = signal.Signals(signum).name
+        if signum in SHUTDOWN_SIGNALS:
+            self.log.info(f"received {name}, shutting down")
+            self._begin_shutdown(signum)
+            return
+        if signum in JOB_CONTROL_SIGNALS:
+            self.log.debug(f"ignored {name}")
+            return
+        if signum in EVENT_SIGNALS:
+            self.bus.publish(name, name)
+        for job in self.jobs.values():
+            if signum in job.config.forward or (signum == signal.SIGWINCH and job is self.main):
+                job.signal(signum)
+
+    def _on_orphan(self, pid: int, status: int) -> None:
+        self.log.debug("reaped orphan", pid=pid, status=status)
+
+    def _on_settled(self, job: Job) -> None:
+        asyncio.get_running_loop().call_soon(self._check_done)
+
+    def _check_done(self) -> None:
+        """Shut down once the main job is over for good, or can never start."""
+        if self._shutdown is not None:
+            return
+        main = self.main
+        if main.state.active or self.triggers.may_start_later(main):
+            return
+        if main.runs == 0:
+            self.log.error(f"main job {main.name} can no longer start; shutting down")
+        else:
+            self.log.info(f"main job {main.name} is over, shutting down")
+        self._begin_shutdown(None)
+
+    def _begin_shutdown(self, signum: int | None) -> None:
+        if self._shutdown is not None:
+            if signum is not None and not self._shutdown.forced:
+                self.log.warn("second signal: killing every job now")
+                self._shutdown.force()
+            return
+        self._shutdown_signal = signum
+        self._shutdown = Shutdown(list(self.jobs.values()), self.bus, self.triggers, self.log,
+                                  self.config.stop_timeout)
+        asyncio.get_running_loop().create_task(self._shut_down(self._shutdown))
+
+    async def _shut_down(self, shutdown: Shutdown) -> None:
+        await shutdown.run()
+        self._finished.set_result(self._exit_code())
+
+    def _exit_code(self) -> int:
+        code = self.main.last_exit
+        if code is None:
+            code = 128 + self._shutdown_signal if self._shutdown_signal else 1
+        return dict(self.config.exit_codes.map).get(code, code)
+
+
+def _foreground_terminal() -> int | None:
+    """stdin, when it is a terminal whose foreground group is pilot's (`docker run -it`)."""
+    try:
+        if os.isatty(0) and os.tcgetpgrp(0) == os.getpgrp():
+            return 0
+    except OSError:
+        pass
+    return None

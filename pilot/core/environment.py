@@ -1,0 +1,38 @@
+"""The environment each run of a job starts with."""
+
+from __future__ import annotations
+
+import os
+import pwd
+from collections.abc import Callable, Mapping
+
+from pilot.config.model import Job as JobConfig
+
+
+class Environment:
+    """pilot's own environment, plus exported file paths, pilot's variables, the job's `env`,
+    and variables set at run time (`putenv`), in that order of precedence."""
+
+    def __init__(self, exports: Mapping[str, str], running_pids: Callable[[], Mapping[str, int]]) -> None:
+        self._base = dict(os.environ)
+        self._exports = dict(exports)
+        self._running_pids = running_pids
+        self.overrides: dict[str, str] = {}
+
+    def for_job(self, job: JobConfig) -> dict[str, str]:
+        """The environment of `job`'s next run."""
+        env = dict(self._base)
+        env.update(self._exports)
+        env["PILOT_PID"] = str(os.getpid())
+        for name, pid in self._running_pids().items():
+            env[f"PILOT_{name.upper().replace('-', '_')}_PID"] = str(pid)
+        if job.user is not None:
+            env.update(_identity(job.user))
+        env.update(dict(job.env))
+        env.update(self.overrides)
+        return env
+
+
+def _identity(user: str) -> dict[str, str]:
+    entry = pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)
+    return {"HOME": entry.pw_dir, "USER": entry.pw_name, "LOGNAME": entry.pw_name}

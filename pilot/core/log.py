@@ -1,0 +1,95 @@
+"""pilot's log and its jobs' output: `time name | line`, names padded, colour only on a TTY,
+or one JSON object per line."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import IO, Any
+
+LEVELS = {"debug": 10, "info": 20, "warn": 30, "error": 40}
+_COLOURS = ("36", "33", "32", "35", "34", "31", "96", "93", "92", "95")
+
+
+class Log:
+    """Writes pilot's own messages (to stderr) and job output lines (to the matching stream)."""
+
+    def __init__(self, level: str = "info", fmt: str = "text", names: tuple[str, ...] = (),
+                 stdout: IO[str] | None = None, stderr: IO[str] | None = None) -> None:
+        self.stdout = stdout or sys.stdout
+        self.stderr = stderr or sys.stderr
+        self.configure(level, fmt, names)
+
+    def configure(self, level: str, fmt: str, names: tuple[str, ...]) -> None:
+        """Apply the config's logging section and the job names used for padding."""
+        self.threshold = LEVELS[level]
+        self.json = fmt == "json"
+        self.width = max((len(n) for n in (*names, "pilot")), default=5)
+        colour = not os.environ.get("NO_COLOR") and _isatty(self.stderr)
+        self._colours = {name: _COLOURS[i % len(_COLOURS)]
+                         for i, name in enumerate(("pilot", *names))} if colour else {}
+
+    def enabled(self, level: str) -> bool:
+        return LEVELS[level] >= self.threshold
+
+    def debug(self, message: str, **fields: Any) -> None:
+        self._own("debug", message, fields)
+
+    def info(self, message: str, **fields: Any) -> None:
+        self._own("info", message, fields)
+
+    def warn(self, message: str, **fields: Any) -> None:
+        self._own("warn", message, fields)
+
+    def error(self, message: str, **fields: Any) -> None:
+        self._own("error", message, fields)
+
+    def job_line(self, name: str, stream: str, text: str) -> None:
+        """One line of a job's output (`stream` is "stdout" or "stderr")."""
+        out = self.stdout if stream == "stdout" else self.stderr
+        if self.json:
+            self._write(out, json.dumps({"time": _iso_now(), "level": "info", "source": name,
+                                         "stream": stream, "msg": text}, ensure_ascii=False))
+        else:
+            self._write(out, f"{self._prefix(name)}{text}")
+
+    def _own(self, level: str, message: str, fields: dict[str, Any]) -> None:
+        if LEVELS[level] < self.threshold:
+            return
+        if self.json:
+            record = {"time": _iso_now(), "level": level, "source": "pilot", "msg": message}
+            record.update(fields)
+            self._write(self.stderr, json.dumps(record, ensure_ascii=False, default=str))
+            return
+        extra = "".join(f" {key}={value}" for key, value in fields.items())
+        tag = "" if level == "info" else f"{level}: "
+        self._write(self.stderr, f"{self._prefix('pilot')}{tag}{message}{extra}")
+
+    def _prefix(self, name: str) -> str:
+        now = time.time()
+        stamp = time.strftime("%H:%M:%S", time.localtime(now)) + f".{int(now % 1 * 1000):03d}"
+        label = f"{stamp} {name.ljust(self.width)} |"
+        colour = self._colours.get(name)
+        return f"\x1b[{colour}m{label}\x1b[0m " if colour else label + " "
+
+    @staticmethod
+    def _write(out: IO[str], line: str) -> None:
+        try:
+            out.write(line + "\n")
+            out.flush()
+        except (BrokenPipeError, ValueError):
+            pass  # nobody reads our output any more; supervision goes on
+
+
+def _iso_now() -> str:
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+
+
+def _isatty(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False

@@ -1,0 +1,70 @@
+"""The shutdown sequence: shutdown event, pre-stop hooks, stop in reverse start order,
+stopped event, post-stop hooks; all bounded by the global stop_timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+
+from pilot.core.events import EventBus
+from pilot.core.log import Log
+from pilot.core.triggers import Triggers
+from pilot.process.job import Job
+
+
+class Shutdown:
+    """Runs the sequence once; `force()` (a second SIGTERM, or the stop_timeout) kills what is left."""
+
+    def __init__(self, jobs: list[Job], bus: EventBus, triggers: Triggers, log: Log,
+                 stop_timeout: float) -> None:
+        self._jobs, self._bus, self._triggers, self._log = jobs, bus, triggers, log
+        self._stop_timeout = stop_timeout
+        self.forced = False
+
+    async def run(self) -> None:
+        """The whole sequence, never longer than stop_timeout (then everything is SIGKILLed)."""
+        try:
+            async with asyncio.timeout(self._stop_timeout):
+                await self._sequence()
+        except TimeoutError:
+            self._log.warn(f"shutdown took longer than stop_timeout {self._stop_timeout:g}s, "
+                           "killing what is left")
+            self.force()
+            await self._wait_all_settled(timeout=2.0)
+
+    def force(self) -> None:
+        """SIGKILL every job now and start nothing more."""
+        self.forced = True
+        for job in self._jobs:
+            job.kill()
+
+    async def _sequence(self) -> None:
+        hooks = self._triggers.hooks
+        workers = [job for job in self._jobs if job.name not in hooks]
+        self._triggers.shutting_down = True
+        self._triggers.disarm_all()
+        for job in workers:
+            job.accepting = False  # no restarts, no new runs; a running process keeps running
+        self._bus.publish("shutdown", "global")
+        for job in workers:
+            self._bus.publish("stopping", job.name)
+        await self._wait_hooks()
+        running = sorted((job for job in workers if job.state.active),
+                         key=lambda job: job.start_seq, reverse=True)
+        for _, batch in itertools.groupby(running, key=lambda job: job.start_seq):
+            await asyncio.gather(*(job.stop() for job in batch))
+        for job in workers:
+            await job.stop()  # jobs in backoff or exited end as STOPPED
+            self._bus.publish("stopped", job.name)
+        await self._wait_hooks()
+
+    async def _wait_hooks(self) -> None:
+        hooks = [job for job in self._jobs if job.name in self._triggers.hooks]
+        await asyncio.gather(*(job.wait_settled() for job in hooks))
+
+    async def _wait_all_settled(self, timeout: float) -> None:
+        try:
+            async with asyncio.timeout(timeout):
+                await asyncio.gather(*(job.wait_settled() for job in self._jobs))
+        except TimeoutError:
+            self._log.error("some jobs did not die after SIGKILL")

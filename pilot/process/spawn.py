@@ -1,0 +1,63 @@
+"""The one way pilot starts a process: its own process group, default signals, pipes for output."""
+
+from __future__ import annotations
+
+import errno
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SpawnRequest:
+    """Everything needed to start one process."""
+
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+    cwd: str | None = None
+    user: str | int | None = None
+    group: str | int | None = None
+    capture: bool = True
+    inherit_stdin: bool = False
+
+
+class SpawnError(Exception):
+    """The command could not be started; `exit_code` is what a shell would report (127, 126)."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def spawn(request: SpawnRequest) -> subprocess.Popen[bytes]:
+    """Start `request` in a new process group.
+
+    The caller must hand the pid to the Reaper before yielding to the event loop, keep the
+    Popen referenced, and set its `returncode` once the Reaper reports the exit, so that
+    subprocess's own clean-up never waits on it.
+
+    Raises:
+        SpawnError: the command was not found, not executable, or the user/cwd is wrong.
+    """
+    pipe = subprocess.PIPE if request.capture else None
+    try:
+        return subprocess.Popen(
+            request.argv,
+            env=dict(request.env),
+            cwd=request.cwd,
+            user=request.user,
+            group=request.group,
+            extra_groups=[] if request.user is not None else None,
+            process_group=0,
+            stdin=None if request.inherit_stdin else subprocess.DEVNULL,
+            stdout=pipe,
+            stderr=pipe,
+            close_fds=True,
+            restore_signals=True,
+        )
+    except OSError as error:
+        code = 127 if error.errno == errno.ENOENT else 126 if error.errno == errno.EACCES else 1
+        what = error.filename or request.argv[0]
+        raise SpawnError(f"cannot run {what}: {error.strerror}", code) from None
+    except (ValueError, KeyError, subprocess.SubprocessError) as error:
+        raise SpawnError(f"cannot run {request.argv[0]}: {error}", 1) from None
