@@ -1,0 +1,185 @@
+"""Shared test helpers: run the real `pilot`, wait on conditions, skip or fail on missing tools."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02,
+             message: str = "condition") -> Any:
+    """Poll `predicate` until it returns something truthy; fail the test after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip when `condition` is false, unless PILOT_REQUIRE_E2E=1 (CI), which fails instead."""
+    if condition:
+        return
+    if os.environ.get("PILOT_REQUIRE_E2E") == "1":
+        pytest.fail(f"required for CI but missing: {reason}")
+    pytest.skip(reason)
+
+
+def require_pid_namespace() -> None:
+    """Tests that run pilot as PID 1 need root and unshare/nsenter."""
+    require(os.geteuid() == 0, "PID-1 tests need root for unshare --pid")
+    require(shutil.which("unshare") is not None and shutil.which("nsenter") is not None,
+            "PID-1 tests need unshare and nsenter (util-linux)")
+
+
+def python_job(code: str) -> list[str]:
+    """argv of a job running `code` (dedented) with this Python."""
+    return [PYTHON, "-c", textwrap.dedent(code)]
+
+
+# A child that appends the name of every signal it receives to the file given as argv[1].
+SIGNAL_RECORDER = python_job("""
+    import os, signal, sys, time
+    path = sys.argv[1]
+    def record(signum, frame):
+        with open(path, "a") as f:
+            f.write(signal.Signals(signum).name + "\\n")
+        if signum == signal.SIGTERM:
+            sys.exit(0)
+    for s in (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGTERM, signal.SIGQUIT,
+              signal.SIGWINCH):
+        signal.signal(s, record)
+    open(path + ".ready", "w").close()
+    while True:
+        time.sleep(60)
+""")
+
+
+class Pilot:
+    """A real `pilot run` process (optionally PID 1 of a new PID namespace) and its output."""
+
+    def __init__(self, config: dict[str, Any] | str, workdir: Path, *, pid1: bool = False,
+                 env: dict[str, str] | None = None, args: Sequence[str] = ()) -> None:
+        self.workdir = workdir
+        self.config_path = workdir / "pilot.json5"
+        text = config if isinstance(config, str) else json.dumps(config, indent=2)
+        self.config_path.write_text(text)
+        argv = [PYTHON, "-m", "pilot", "run", "-c", str(self.config_path), *args]
+        if pid1:
+            require_pid_namespace()
+            argv = ["unshare", "--pid", "--fork", "--mount-proc", *argv]
+        full_env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+        full_env.update(env or {})
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(argv, cwd=workdir, env=full_env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                     start_new_session=True)
+        self.pid1 = pid1
+        self._lines: list[str] = []
+        self._raw: dict[str, bytearray] = {"stdout": bytearray(), "stderr": bytearray()}
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._pump, args=(stream, name), daemon=True)
+                         for stream, name in ((self.proc.stdout, "stdout"),
+                                              (self.proc.stderr, "stderr"))]
+        for thread in self._threads:
+            thread.start()
+
+    def _pump(self, stream: Any, name: str) -> None:
+        for line in iter(stream.readline, b""):
+            with self._lock:
+                self._raw[name] += line
+                self._lines.append(line.decode("utf-8", "replace").rstrip("\n"))
+
+    @property
+    def output(self) -> str:
+        with self._lock:
+            return "\n".join(self._lines)
+
+    def raw(self, stream: str) -> bytes:
+        with self._lock:
+            return bytes(self._raw[stream])
+
+    def wait_for_output(self, pattern: str, timeout: float = 5.0) -> re.Match[str]:
+        """Wait until a line of pilot's output matches regex `pattern`."""
+        regex = re.compile(pattern)
+
+        def found() -> re.Match[str] | None:
+            for line in self.output.splitlines():
+                match = regex.search(line)
+                if match:
+                    return match
+            return None
+
+        return wait_for(found, timeout, message=f"output matching {pattern!r}\n{self.output}")
+
+    @property
+    def pilot_pid(self) -> int:
+        """pilot's pid as seen from here (the child of unshare when it is PID 1)."""
+        if not self.pid1:
+            return self.proc.pid
+
+        def child() -> int | None:
+            children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+            try:
+                pids = children.read_text().split()
+            except OSError:
+                return None
+            return int(pids[0]) if pids else None
+
+        return int(wait_for(child, 5, message="pilot under unshare"))
+
+    def in_namespace(self, *argv: str) -> subprocess.CompletedProcess[str]:
+        """Run a command inside pilot's PID namespace (as `docker exec` would)."""
+        return subprocess.run(["nsenter", "-t", str(self.pilot_pid), "-p", "-m", *argv],
+                              capture_output=True, text=True, timeout=10)
+
+    def signal(self, signum: int) -> None:
+        os.kill(self.pilot_pid, signum)
+
+    def wait(self, timeout: float = 10.0) -> int:
+        """Wait for pilot to exit and return its exit code (its output fully read)."""
+        code = self.proc.wait(timeout)
+        for thread in self._threads:
+            thread.join(5)
+        return code
+
+    def stop(self) -> None:
+        """Make sure nothing of this pilot is left (test clean-up)."""
+        if self.proc.poll() is None:
+            try:  # a graceful stop first, so that pilot stops its jobs too
+                self.signal(signal.SIGTERM)
+                self.proc.wait(15)
+            except (ProcessLookupError, AssertionError, subprocess.TimeoutExpired):
+                pass
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def read_lines(path: Path) -> list[str]:
+    try:
+        return path.read_text().splitlines()
+    except FileNotFoundError:
+        return []
