@@ -18,9 +18,13 @@ def main(argv: list[str] | None = None) -> int:
     if args_list and args_list[0] == "consul-dev":
         from pilot.devconsul.cli import main as consul_dev
 
-        return consul_dev(args_list[1:])
-    if args_list and args_list[0] not in COMMANDS and args_list[0] not in ("-h", "--help",
-                                                                           "--version"):
+        code: int = consul_dev(args_list[1:])
+        return code
+    if (
+        args_list
+        and args_list[0] not in COMMANDS
+        and args_list[0] not in ("-h", "--help", "--version")
+    ):
         args_list.insert(0, "run")  # `pilot -c FILE` means `pilot run -c FILE`
     args = _parser().parse_args(args_list)
     if args.command is None:
@@ -31,18 +35,28 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pilot", description="A PID-1 supervisor for "
-                                     "containers that organise themselves through Consul.")
+    parser = argparse.ArgumentParser(
+        prog="pilot",
+        description="A PID-1 supervisor for containers that organise themselves through Consul.",
+    )
     parser.add_argument("--version", action="version", version=f"pilot {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, text in (("run", "supervise the jobs of a config (the container's ENTRYPOINT)"),
-                       ("validate", "check a config and print it normalised")):
+    for name, text in (
+        ("run", "supervise the jobs of a config (the container's ENTRYPOINT)"),
+        ("validate", "check a config and print it normalised"),
+    ):
         command = sub.add_parser(name, help=text, description=text)
-        command.add_argument("-c", "--config", default=os.environ.get("PILOT_CONFIG"),
-                             help="path of pilot.json5 (default: $PILOT_CONFIG)")
+        command.add_argument(
+            "-c",
+            "--config",
+            default=os.environ.get("PILOT_CONFIG"),
+            help="path of pilot.json5 (default: $PILOT_CONFIG)",
+        )
     sub.add_parser("schema", help="print the JSON Schema of pilot.json5")
-    sub.add_parser("consul-dev", help="run the embedded Consul-compatible registry "
-                   "(see `pilot consul-dev --help`)")
+    sub.add_parser(
+        "consul-dev",
+        help="run the embedded Consul-compatible registry (see `pilot consul-dev --help`)",
+    )
     return parser
 
 

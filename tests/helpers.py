@@ -22,8 +22,12 @@ REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02,
-             message: str = "condition") -> Any:
+def wait_for(
+    predicate: Callable[[], Any],
+    timeout: float = 5.0,
+    interval: float = 0.02,
+    message: str = "condition",
+) -> Any:
     """Poll `predicate` until it returns something truthy; fail the test after `timeout`."""
     deadline = time.monotonic() + timeout
     while True:
@@ -47,8 +51,10 @@ def require(condition: bool, reason: str) -> None:
 def require_pid_namespace() -> None:
     """Tests that run pilot as PID 1 need root and unshare/nsenter."""
     require(os.geteuid() == 0, "PID-1 tests need root for unshare --pid")
-    require(shutil.which("unshare") is not None and shutil.which("nsenter") is not None,
-            "PID-1 tests need unshare and nsenter (util-linux)")
+    require(
+        shutil.which("unshare") is not None and shutil.which("nsenter") is not None,
+        "PID-1 tests need unshare and nsenter (util-linux)",
+    )
 
 
 def python_job(code: str) -> list[str]:
@@ -77,8 +83,15 @@ SIGNAL_RECORDER = python_job("""
 class Pilot:
     """A real `pilot run` process (optionally PID 1 of a new PID namespace) and its output."""
 
-    def __init__(self, config: dict[str, Any] | str, workdir: Path, *, pid1: bool = False,
-                 env: dict[str, str] | None = None, args: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        config: dict[str, Any] | str,
+        workdir: Path,
+        *,
+        pid1: bool = False,
+        env: dict[str, str] | None = None,
+        args: Sequence[str] = (),
+    ) -> None:
         self.workdir = workdir
         self.config_path = workdir / "pilot.json5"
         text = config if isinstance(config, str) else json.dumps(config, indent=2)
@@ -90,16 +103,23 @@ class Pilot:
         full_env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
         full_env.update(env or {})
         self.started = time.monotonic()
-        self.proc = subprocess.Popen(argv, cwd=workdir, env=full_env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            argv,
+            cwd=workdir,
+            env=full_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         self.pid1 = pid1
         self._lines: list[str] = []
         self._raw: dict[str, bytearray] = {"stdout": bytearray(), "stderr": bytearray()}
         self._lock = threading.Lock()
-        self._threads = [threading.Thread(target=self._pump, args=(stream, name), daemon=True)
-                         for stream, name in ((self.proc.stdout, "stdout"),
-                                              (self.proc.stderr, "stderr"))]
+        self._threads = [
+            threading.Thread(target=self._pump, args=(stream, name), daemon=True)
+            for stream, name in ((self.proc.stdout, "stdout"), (self.proc.stderr, "stderr"))
+        ]
         for thread in self._threads:
             thread.start()
 
@@ -149,8 +169,12 @@ class Pilot:
 
     def in_namespace(self, *argv: str) -> subprocess.CompletedProcess[str]:
         """Run a command inside pilot's PID namespace (as `docker exec` would)."""
-        return subprocess.run(["nsenter", "-t", str(self.pilot_pid), "-p", "-m", *argv],
-                              capture_output=True, text=True, timeout=10)
+        return subprocess.run(
+            ["nsenter", "-t", str(self.pilot_pid), "-p", "-m", *argv],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
 
     def signal(self, signum: int) -> None:
         os.kill(self.pilot_pid, signum)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from abc import ABC, abstractmethod
 import shlex
 import signal
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -34,8 +34,9 @@ class Kind(ABC):
         """JSON Schema of the raw value."""
 
 
-def setting(kind: Kind, doc: str, default: Any = dataclasses.MISSING,
-            factory: Any = dataclasses.MISSING) -> Any:
+def setting(
+    kind: Kind, doc: str, default: Any = dataclasses.MISSING, factory: Any = dataclasses.MISSING
+) -> Any:
     """A dataclass field read from the config as `kind`, documented by `doc`."""
     meta = {"kind": kind, "doc": doc}
     if factory is not dataclasses.MISSING:
@@ -131,7 +132,9 @@ class Signal(Kind):
 
     def parse(self, value: Json, place: str) -> int:
         if not isinstance(value, str):
-            raise ConfigError(place, f'must be a signal name like "SIGTERM", not {_typename(value)}')
+            raise ConfigError(
+                place, f'must be a signal name like "SIGTERM", not {_typename(value)}'
+            )
         name = value.upper() if value.upper().startswith("SIG") else "SIG" + value.upper()
         number = getattr(signal.Signals, name, None) if name.isidentifier() else None
         if number is None or (self.allowed is not None and name not in self.allowed):
@@ -153,7 +156,9 @@ class Choice(Kind):
 
     def parse(self, value: Json, place: str) -> str:
         if value not in self.choices:
-            raise ConfigError(place, f"must be one of {', '.join(map(repr, self.choices))}, not {value!r}")
+            raise ConfigError(
+                place, f"must be one of {', '.join(map(repr, self.choices))}, not {value!r}"
+            )
         return str(value)
 
     def schema(self) -> dict[str, Json]:
@@ -181,7 +186,12 @@ class Argv(Kind):
         return list(value)
 
     def schema(self) -> dict[str, Json]:
-        return {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}]}
+        return {
+            "oneOf": [
+                {"type": "string"},
+                {"type": "array", "items": {"type": "string"}, "minItems": 1},
+            ]
+        }
 
 
 class ListOf(Kind):
@@ -241,7 +251,9 @@ class Text(Kind):
 class Obj(Kind):
     """A nested section described by a frozen dataclass whose fields carry `setting` metadata."""
 
-    def __init__(self, cls: type[Any], shorthand: Callable[[Json, str], Json] | None = None) -> None:
+    def __init__(
+        self, cls: type[Any], shorthand: Callable[[Json, str], Json] | None = None
+    ) -> None:
         self.cls, self.shorthand = cls, shorthand
 
     def parse(self, value: Json, place: str) -> Any:
@@ -269,7 +281,9 @@ def parse_section(cls: type[T], value: Json, place: str) -> T:
     for key in value:
         if key not in known:
             close = difflib.get_close_matches(str(key), list(known), n=1, cutoff=0.6)
-            hint = f' (did you mean "{close[0]}"?)' if close else f" (known keys: {', '.join(known)})"
+            hint = (
+                f' (did you mean "{close[0]}"?)' if close else f" (known keys: {', '.join(known)})"
+            )
             raise ConfigError(_join(place, str(key)), f"unknown key{hint}")
     kwargs = {}
     for name, f in known.items():
@@ -297,7 +311,11 @@ def section_schema(cls: type[Any]) -> dict[str, Json]:
         properties[f.name] = {**f.metadata["kind"].schema(), "description": f.metadata["doc"]}
         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             required.append(f.name)
-    out: dict[str, Json] = {"type": "object", "properties": properties, "additionalProperties": False}
+    out: dict[str, Json] = {
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": False,
+    }
     if required:
         out["required"] = required
     if cls.__doc__:
@@ -310,5 +328,12 @@ def _join(place: str, key: str) -> str:
 
 
 def _typename(value: Json) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
-            int: "a number", float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
+    return {
+        dict: "an object",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)

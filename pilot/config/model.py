@@ -29,7 +29,7 @@ FORWARDABLE = frozenset({"SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH", 
 
 
 class Restarts(Kind):
-    """"never", "unlimited" or a count; stored as a float so that unlimited is `math.inf`."""
+    """ "never", "unlimited" or a count; stored as a float so that unlimited is `math.inf`."""
 
     def parse(self, value: Json, place: str) -> float:
         if value == "never":
@@ -39,7 +39,9 @@ class Restarts(Kind):
         try:
             return Int(minimum=0).parse(value, place)
         except ConfigError:
-            raise ConfigError(place, f'must be "never", "unlimited" or a count, not {value!r}') from None
+            raise ConfigError(
+                place, f'must be "never", "unlimited" or a count, not {value!r}'
+            ) from None
 
     def dump(self, value: Any) -> Json:
         return "unlimited" if value == math.inf else "never" if value == 0 else int(value)
@@ -58,7 +60,12 @@ class Command(Kind):
             except ValueError as error:
                 raise ConfigError(place, f"cannot split command: {error}") from None
             return value
-        if isinstance(value, list) and value and all(isinstance(arg, str) for arg in value) and value[0]:
+        if (
+            isinstance(value, list)
+            and value
+            and all(isinstance(arg, str) for arg in value)
+            and value[0]
+        ):
             return tuple(value)
         raise ConfigError(place, "must be a command: a non-empty string or list of strings")
 
@@ -66,7 +73,12 @@ class Command(Kind):
         return value if isinstance(value, str) else list(value)
 
     def schema(self) -> dict[str, Json]:
-        return {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}]}
+        return {
+            "oneOf": [
+                {"type": "string"},
+                {"type": "array", "items": {"type": "string"}, "minItems": 1},
+            ]
+        }
 
 
 class FileMode(Kind):
@@ -89,14 +101,22 @@ class FileMode(Kind):
 class When:
     """What starts a job: an event (`source` with `once` or `each`), or an `interval`."""
 
-    source: str | None = setting(Str(), "event source: global, a job's name, watch.<name>, "
-                                 "template.<name>, SIGHUP, SIGUSR1 or SIGUSR2", None)
+    source: str | None = setting(
+        Str(),
+        "event source: global, a job's name, watch.<name>, "
+        "template.<name>, SIGHUP, SIGUSR1 or SIGUSR2",
+        None,
+    )
     once: str | None = setting(Str(), "start on the first occurrence of this event code", None)
     each: str | None = setting(Str(), "start on every occurrence of this event code", None)
-    timeout: float | None = setting(Duration(positive=True), "give up waiting after this long "
-                                    "and emit exitFailed for the job", None)
-    interval: float | None = setting(Duration(positive=True), "run periodically, every interval "
-                                     "from the previous start", None)
+    timeout: float | None = setting(
+        Duration(positive=True),
+        "give up waiting after this long and emit exitFailed for the job",
+        None,
+    )
+    interval: float | None = setting(
+        Duration(positive=True), "run periodically, every interval from the previous start", None
+    )
 
     @property
     def code(self) -> str | None:
@@ -136,8 +156,11 @@ class Job:
     """One supervised process: the app, a setup step, a hook or a periodic task."""
 
     name: str = setting(Str(), "unique name; also the event source of the job's events")
-    exec: str | tuple[str, ...] = setting(Command(), "command: argv list, or a string split "
-                                          "like a shell would (no shell runs it unless shell: true)")
+    exec: str | tuple[str, ...] = setting(
+        Command(),
+        "command: argv list, or a string split "
+        "like a shell would (no shell runs it unless shell: true)",
+    )
     shell: bool = setting(Bool(), "run exec under /bin/sh -c", False)
     env: tuple[tuple[str, str], ...] = setting(MapOf(Text()), "extra environment variables", ())
     cwd: str | None = setting(Str(), "working directory", None)
@@ -145,17 +168,29 @@ class Job:
     group: str | None = setting(Str(), "run with this group (pilot must be root)", None)
     main: bool = setting(Bool(), "pilot exits with this job's exit code when it is over", False)
     when: When = setting(Obj(When), "what starts the job (default: once at startup)", STARTUP)
-    restarts: float | None = setting(Restarts(), '"never", "unlimited" or a count (default: '
-                                     'never; unlimited for periodic jobs)', None)
-    restart_on: str = setting(Choice("always", "failure"), "which exits lead to a restart", "always")
-    success_codes: tuple[int, ...] = setting(ListOf(Int(0, 255)), "exit codes that count as "
-                                             "success", (0,))
+    restarts: float | None = setting(
+        Restarts(),
+        '"never", "unlimited" or a count (default: never; unlimited for periodic jobs)',
+        None,
+    )
+    restart_on: str = setting(
+        Choice("always", "failure"), "which exits lead to a restart", "always"
+    )
+    success_codes: tuple[int, ...] = setting(
+        ListOf(Int(0, 255)), "exit codes that count as success", (0,)
+    )
     backoff: Backoff = setting(Obj(Backoff), "delay between restarts", Backoff())
-    timeout: float | None = setting(Duration(positive=True), "stop a run that lasts longer "
-                                    "(periodic jobs: default the interval)", None)
+    timeout: float | None = setting(
+        Duration(positive=True),
+        "stop a run that lasts longer (periodic jobs: default the interval)",
+        None,
+    )
     stop: Stop = setting(Obj(Stop), "stop signal and timeout", Stop())
-    forward: tuple[int, ...] = setting(ListOf(Signal(FORWARDABLE), single_ok=True),
-                                       "signals to pilot that are passed on to this job", ())
+    forward: tuple[int, ...] = setting(
+        ListOf(Signal(FORWARDABLE), single_ok=True),
+        "signals to pilot that are passed on to this job",
+        (),
+    )
     logging: JobLogging = setting(Obj(JobLogging), "output handling", JobLogging())
 
     @property
@@ -195,8 +230,9 @@ class FileFromEnv:
     path: str = setting(Str(), "where to write the decoded bytes")
     mode: int = setting(FileMode(), "permissions", 0o600)
     optional: bool = setting(Bool(), "skip silently when the variable is not set", False)
-    export: str | None = setting(Str(), "also put the path into every job's environment "
-                                 "under this name", None)
+    export: str | None = setting(
+        Str(), "also put the path into every job's environment under this name", None
+    )
 
 
 @dataclass(frozen=True)
@@ -204,15 +240,18 @@ class Logging:
     """pilot's own log."""
 
     format: str = setting(Choice("text", "json"), "text lines or one JSON object per line", "text")
-    level: str = setting(Choice("debug", "info", "warn", "error"), "least severe level shown", "info")
+    level: str = setting(
+        Choice("debug", "info", "warn", "error"), "least severe level shown", "info"
+    )
 
 
 @dataclass(frozen=True)
 class ExitCodes:
     """How the main job's exit code becomes pilot's."""
 
-    map: tuple[tuple[int, int], ...] = setting(MapOf(Int(0, 255), key_kind=Int(0, 255)),
-                                               'remap codes, e.g. {"143": 0}', ())
+    map: tuple[tuple[int, int], ...] = setting(
+        MapOf(Int(0, 255), key_kind=Int(0, 255)), 'remap codes, e.g. {"143": 0}', ()
+    )
 
 
 @dataclass(frozen=True)
@@ -220,8 +259,9 @@ class Config:
     """A whole pilot.json5."""
 
     jobs: tuple[Job, ...] = setting(ListOf(Obj(Job)), "the supervised jobs")
-    files: tuple[FileFromEnv, ...] = setting(ListOf(Obj(FileFromEnv)), "files decoded from "
-                                             "base64 environment variables", ())
+    files: tuple[FileFromEnv, ...] = setting(
+        ListOf(Obj(FileFromEnv)), "files decoded from base64 environment variables", ()
+    )
     logging: Logging = setting(Obj(Logging), "pilot's own log", Logging())
     stop_timeout: float = setting(Duration(), "bound on the whole shutdown sequence", 9.0)
     exit_codes: ExitCodes = setting(Obj(ExitCodes), "exit code remapping", ExitCodes())

@@ -9,5 +9,8 @@ from pilot.config.model import Config
 def config_schema() -> dict[str, Json]:
     """JSON Schema (draft 2020-12) for editors."""
     schema = section_schema(Config)
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "pilot.json5",
-            **schema}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "pilot.json5",
+        **schema,
+    }

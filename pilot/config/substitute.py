@@ -1,4 +1,4 @@
-"""`${VAR}` / `${VAR:-default}` substitution in the raw configuration text; `$$` is a literal `$`."""
+"""`${VAR}` / `${VAR:-default}` substitution in the raw config text; `$$` is a literal `$`."""
 
 from __future__ import annotations
 
@@ -34,7 +34,9 @@ def substitute(text: str, environ: Mapping[str, str], filename: str = "config") 
             return default
         if value is not None:
             return value
-        raise ConfigError(place, f"environment variable {name} is not set (give a default: ${{{name}:-value}})")
+        raise ConfigError(
+            place, f"environment variable {name} is not set (give a default: ${{{name}:-value}})"
+        )
 
     return _TOKEN.sub(replace, text)
 

@@ -11,8 +11,19 @@ import re
 from pilot.config.errors import ConfigError
 from pilot.config.model import Config, Job
 
-JOB_CODES = frozenset({"started", "exitSuccess", "exitFailed", "healthy", "unhealthy",
-                       "stopping", "stopped", "elected", "demoted"})
+JOB_CODES = frozenset(
+    {
+        "started",
+        "exitSuccess",
+        "exitFailed",
+        "healthy",
+        "unhealthy",
+        "stopping",
+        "stopped",
+        "elected",
+        "demoted",
+    }
+)
 GLOBAL_CODES = frozenset({"startup", "shutdown", "enterMaintenance", "exitMaintenance"})
 SIGNAL_SOURCES = frozenset({"SIGHUP", "SIGUSR1", "SIGUSR2"})
 _JOB_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
@@ -28,14 +39,21 @@ def check_config(config: Config) -> None:
     for i, job in enumerate(config.jobs):
         place = f"jobs[{i}]"
         if not _JOB_NAME.fullmatch(job.name) or job.name in RESERVED_NAMES:
-            raise ConfigError(f"{place}.name", f"{job.name!r} is not allowed: use letters, digits, "
-                              "'-' and '_', starting with a letter (not global, pilot or a signal)")
+            raise ConfigError(
+                f"{place}.name",
+                f"{job.name!r} is not allowed: use letters, digits, "
+                "'-' and '_', starting with a letter (not global, pilot or a signal)",
+            )
         if job.name in first_place:
-            raise ConfigError(f"{place}.name",
-                              f"duplicate job name {job.name!r} (also {first_place[job.name]})")
+            raise ConfigError(
+                f"{place}.name", f"duplicate job name {job.name!r} (also {first_place[job.name]})"
+            )
         if job.env_name in env_names:
-            raise ConfigError(f"{place}.name", f"{job.name!r} and {env_names[job.env_name]!r} give "
-                              f"the same variable PILOT_{job.env_name}_PID")
+            raise ConfigError(
+                f"{place}.name",
+                f"{job.name!r} and {env_names[job.env_name]!r} give "
+                f"the same variable PILOT_{job.env_name}_PID",
+            )
         first_place[job.name] = place
         env_names[job.env_name] = job.name
     for i, job in enumerate(config.jobs):
@@ -66,14 +84,22 @@ def _check_when(job: Job, place: str, job_names: set[str]) -> None:
     elif when.source in job_names:
         codes = JOB_CODES
     else:
-        raise ConfigError(f"{place}.source", f"unknown event source {when.source!r}: use global, "
-                          "a job's name, SIGHUP, SIGUSR1 or SIGUSR2")
+        raise ConfigError(
+            f"{place}.source",
+            f"unknown event source {when.source!r}: use global, "
+            "a job's name, SIGHUP, SIGUSR1 or SIGUSR2",
+        )
     if code not in codes:
-        raise ConfigError(f"{place}.{key}", f"{when.source!r} has no event {code!r} "
-                          f"(it has {', '.join(sorted(codes))})")
+        raise ConfigError(
+            f"{place}.{key}",
+            f"{when.source!r} has no event {code!r} (it has {', '.join(sorted(codes))})",
+        )
     if when.each and job.max_restarts == math.inf:
-        raise ConfigError(f"{place}.each", "a job started on each event cannot have "
-                          'restarts: "unlimited" (each run would never end)')
+        raise ConfigError(
+            f"{place}.each",
+            "a job started on each event cannot have "
+            'restarts: "unlimited" (each run would never end)',
+        )
 
 
 def _check_user(job: Job, place: str) -> None:
@@ -93,6 +119,8 @@ def _check_user(job: Job, place: str) -> None:
 def _check_main(config: Config) -> None:
     marked = [i for i, job in enumerate(config.jobs) if job.main]
     if len(marked) > 1:
-        raise ConfigError(f"jobs[{marked[1]}].main", f"only one job can be main (also jobs[{marked[0]}])")
+        raise ConfigError(
+            f"jobs[{marked[1]}].main", f"only one job can be main (also jobs[{marked[0]}])"
+        )
     if not marked and len(config.jobs) > 1:
         raise ConfigError("jobs", "which job is the main one? Mark it with main: true")

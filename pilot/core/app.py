@@ -11,7 +11,12 @@ from pilot.core.environment import Environment
 from pilot.core.events import EventBus
 from pilot.core.log import Log
 from pilot.core.shutdown import Shutdown
-from pilot.core.signals import EVENT_SIGNALS, JOB_CONTROL_SIGNALS, SHUTDOWN_SIGNALS, install_handlers
+from pilot.core.signals import (
+    EVENT_SIGNALS,
+    JOB_CONTROL_SIGNALS,
+    SHUTDOWN_SIGNALS,
+    install_handlers,
+)
 from pilot.core.triggers import Triggers
 from pilot.process.job import Job
 from pilot.process.reaper import Reaper, become_subreaper
@@ -19,7 +24,7 @@ from pilot.render.envfiles import DecodedFile, exported_paths, write_files
 
 
 class App:
-    """One pilot: supervises the jobs of `config` and returns the exit code pilot should exit with."""
+    """One pilot: supervises the jobs of `config`, then returns the code pilot exits with."""
 
     def __init__(self, config: Config, files: list[DecodedFile], log: Log) -> None:
         self.config, self._files, self.log = config, files, log
@@ -40,9 +45,15 @@ class App:
         terminal = _foreground_terminal()
         main = self.config.main_job.name
         for cfg in self.config.jobs:
-            self.jobs[cfg.name] = Job(cfg, self.reaper, self.bus.publish, self.environment.for_job,
-                                      self.log, self._on_settled,
-                                      terminal if cfg.name == main else None)
+            self.jobs[cfg.name] = Job(
+                cfg,
+                self.reaper,
+                self.bus.publish,
+                self.environment.for_job,
+                self.log,
+                self._on_settled,
+                terminal if cfg.name == main else None,
+            )
         self.main = self.jobs[main]
         self.triggers = Triggers(self.bus, self.jobs, self.log)
         self._finished: asyncio.Future[int] = loop.create_future()
@@ -55,8 +66,11 @@ class App:
         return code
 
     def _running_pids(self) -> dict[str, int]:
-        return {name: job.pid for name, job in self.jobs.items()
-                if job.state.active and job.pid is not None}
+        return {
+            name: job.pid
+            for name, job in self.jobs.items()
+            if job.state.active and job.pid is not None
+        }
 
     def _on_signal(self, signum: int) -> None:
         if signum == signal.SIGCHLD:
@@ -102,8 +116,9 @@ class App:
                 self._shutdown.force()
             return
         self._shutdown_signal = signum
-        self._shutdown = Shutdown(list(self.jobs.values()), self.bus, self.triggers, self.log,
-                                  self.config.stop_timeout)
+        self._shutdown = Shutdown(
+            list(self.jobs.values()), self.bus, self.triggers, self.log, self.config.stop_timeout
+        )
         asyncio.get_running_loop().create_task(self._shut_down(self._shutdown))
 
     async def _shut_down(self, shutdown: Shutdown) -> None:

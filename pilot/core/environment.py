@@ -13,7 +13,9 @@ class Environment:
     """pilot's own environment, plus exported file paths, pilot's variables, the job's `env`,
     and variables set at run time (`putenv`), in that order of precedence."""
 
-    def __init__(self, exports: Mapping[str, str], running_pids: Callable[[], Mapping[str, int]]) -> None:
+    def __init__(
+        self, exports: Mapping[str, str], running_pids: Callable[[], Mapping[str, int]]
+    ) -> None:
         self._base = dict(os.environ)
         self._exports = dict(exports)
         self._running_pids = running_pids

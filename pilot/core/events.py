@@ -11,7 +11,7 @@ from pilot.core.log import Log
 
 @dataclass(frozen=True)
 class Event:
-    """Something that happened: `code` (exitSuccess, changed, …) from `source` (a job, global, …)."""
+    """Something that happened: `code` (exitSuccess, …) from `source` (a job, global, …)."""
 
     code: str
     source: str

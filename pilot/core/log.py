@@ -16,8 +16,14 @@ _COLOURS = ("36", "33", "32", "35", "34", "31", "96", "93", "92", "95")
 class Log:
     """Writes pilot's own messages (to stderr) and job output lines (to the matching stream)."""
 
-    def __init__(self, level: str = "info", fmt: str = "text", names: tuple[str, ...] = (),
-                 stdout: IO[str] | None = None, stderr: IO[str] | None = None) -> None:
+    def __init__(
+        self,
+        level: str = "info",
+        fmt: str = "text",
+        names: tuple[str, ...] = (),
+        stdout: IO[str] | None = None,
+        stderr: IO[str] | None = None,
+    ) -> None:
         self.stdout = stdout or sys.stdout
         self.stderr = stderr or sys.stderr
         self.configure(level, fmt, names)
@@ -28,8 +34,11 @@ class Log:
         self.json = fmt == "json"
         self.width = max((len(n) for n in (*names, "pilot")), default=5)
         colour = not os.environ.get("NO_COLOR") and _isatty(self.stderr)
-        self._colours = {name: _COLOURS[i % len(_COLOURS)]
-                         for i, name in enumerate(("pilot", *names))} if colour else {}
+        self._colours = (
+            {name: _COLOURS[i % len(_COLOURS)] for i, name in enumerate(("pilot", *names))}
+            if colour
+            else {}
+        )
 
     def enabled(self, level: str) -> bool:
         return LEVELS[level] >= self.threshold
@@ -50,8 +59,19 @@ class Log:
         """One line of a job's output (`stream` is "stdout" or "stderr")."""
         out = self.stdout if stream == "stdout" else self.stderr
         if self.json:
-            self._write(out, json.dumps({"time": _iso_now(), "level": "info", "source": name,
-                                         "stream": stream, "msg": text}, ensure_ascii=False))
+            self._write(
+                out,
+                json.dumps(
+                    {
+                        "time": _iso_now(),
+                        "level": "info",
+                        "source": name,
+                        "stream": stream,
+                        "msg": text,
+                    },
+                    ensure_ascii=False,
+                ),
+            )
         else:
             self._write(out, f"{self._prefix(name)}{text}")
 

@@ -13,10 +13,11 @@ from pilot.process.job import Job
 
 
 class Shutdown:
-    """Runs the sequence once; `force()` (a second SIGTERM, or the stop_timeout) kills what is left."""
+    """Runs the sequence once; `force()` (second SIGTERM, or stop_timeout) kills what is left."""
 
-    def __init__(self, jobs: list[Job], bus: EventBus, triggers: Triggers, log: Log,
-                 stop_timeout: float) -> None:
+    def __init__(
+        self, jobs: list[Job], bus: EventBus, triggers: Triggers, log: Log, stop_timeout: float
+    ) -> None:
         self._jobs, self._bus, self._triggers, self._log = jobs, bus, triggers, log
         self._stop_timeout = stop_timeout
         self.forced = False
@@ -27,8 +28,10 @@ class Shutdown:
             async with asyncio.timeout(self._stop_timeout):
                 await self._sequence()
         except TimeoutError:
-            self._log.warn(f"shutdown took longer than stop_timeout {self._stop_timeout:g}s, "
-                           "killing what is left")
+            self._log.warn(
+                f"shutdown took longer than stop_timeout {self._stop_timeout:g}s, "
+                "killing what is left"
+            )
             self.force()
             await self._wait_all_settled(timeout=2.0)
 
@@ -49,8 +52,11 @@ class Shutdown:
         for job in workers:
             self._bus.publish("stopping", job.name)
         await self._wait_hooks()
-        running = sorted((job for job in workers if job.state.active),
-                         key=lambda job: job.start_seq, reverse=True)
+        running = sorted(
+            (job for job in workers if job.state.active),
+            key=lambda job: job.start_seq,
+            reverse=True,
+        )
         for _, batch in itertools.groupby(running, key=lambda job: job.start_seq):
             await asyncio.gather(*(job.stop() for job in batch))
         for job in workers:

@@ -31,7 +31,12 @@ def reset_inherited_signals() -> None:
 
 def install_handlers(loop: asyncio.AbstractEventLoop, on_signal: Callable[[int], None]) -> None:
     """Route every signal pilot cares about, SIGCHLD included, to `on_signal` on the loop."""
-    handled = (signal.SIGCHLD, *SHUTDOWN_SIGNALS, *EVENT_SIGNALS, *FORWARD_ONLY_SIGNALS,
-               *JOB_CONTROL_SIGNALS)
+    handled = (
+        signal.SIGCHLD,
+        *SHUTDOWN_SIGNALS,
+        *EVENT_SIGNALS,
+        *FORWARD_ONLY_SIGNALS,
+        *JOB_CONTROL_SIGNALS,
+    )
     for signum in handled:
         loop.add_signal_handler(signum, on_signal, signum)

@@ -25,7 +25,7 @@ class Triggers:
         bus.subscribe(self._on_event)
 
     def arm(self, job: Job) -> None:
-        """Start watching for `job`'s trigger; a `once` event that already happened starts it now."""
+        """Watch for `job`'s trigger; a `once` event that already happened starts it now."""
         when = job.config.when
         if when.interval is not None:
             self._tick(job, self._loop.time(), 0)
@@ -81,8 +81,9 @@ class Triggers:
         self._timers.pop(job.name, None)
         self._fired.add(job.name)
         when = job.config.when
-        self._log.warn(f"{job.name}: gave up waiting for {when.source}.{when.code} "
-                       f"after {when.timeout:g}s")
+        self._log.warn(
+            f"{job.name}: gave up waiting for {when.source}.{when.code} after {when.timeout:g}s"
+        )
         job.give_up()
 
     def _tick(self, job: Job, due: float, seq: int) -> None:

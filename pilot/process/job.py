@@ -19,7 +19,7 @@ from pilot.process.reaper import Reaper, exit_code
 from pilot.process.spawn import SpawnError, SpawnRequest, spawn
 from pilot.process.states import JobState, check_transition
 
-Emit = Callable[[str, str], None]
+Emit = Callable[[str, str], object]
 
 
 @dataclass(frozen=True)
@@ -48,9 +48,16 @@ class Job:
         terminal: a tty fd handed to the job's process group (the main job under `docker -it`).
     """
 
-    def __init__(self, config: JobConfig, reaper: Reaper, emit: Emit,
-                 environment: Callable[[JobConfig], Mapping[str, str]], log: Log,
-                 on_settled: Callable[[Job], None], terminal: int | None = None) -> None:
+    def __init__(
+        self,
+        config: JobConfig,
+        reaper: Reaper,
+        emit: Emit,
+        environment: Callable[[JobConfig], Mapping[str, str]],
+        log: Log,
+        on_settled: Callable[[Job], None],
+        terminal: int | None = None,
+    ) -> None:
         self.config = config
         self.name = config.name
         self._reaper, self._emit, self._environment = reaper, emit, environment
@@ -80,11 +87,18 @@ class Job:
 
     def statistics(self) -> JobStats:
         """A frozen snapshot of the job's state."""
-        return JobStats(self.name, self.state.value, self.pid, self.runs, self.restarts,
-                        self.last_exit, self._started_at)
+        return JobStats(
+            self.name,
+            self.state.value,
+            self.pid,
+            self.runs,
+            self.restarts,
+            self.last_exit,
+            self._started_at,
+        )
 
     def trigger(self, seq: int) -> None:
-        """Its `when` fired (event number `seq`): start a run, or note one for when this one ends."""
+        """Its `when` fired (event number `seq`): start a run, or queue one after this one."""
         if not self.accepting:
             return
         if self.state.active:
@@ -121,8 +135,10 @@ class Job:
         self._started_at = time.time()
         self._run_started = self._loop.time()
         if process.stdout is not None and process.stderr is not None:
-            self._readers = [self._reader(process.stdout.fileno(), "stdout"),
-                             self._reader(process.stderr.fileno(), "stderr")]
+            self._readers = [
+                self._reader(process.stdout.fileno(), "stdout"),
+                self._reader(process.stderr.fileno(), "stderr"),
+            ]
         if self._terminal is not None:
             _give_terminal(self._terminal, process.pid)
         timeout = self.config.run_timeout
@@ -134,14 +150,21 @@ class Job:
 
     def _spawn_request(self) -> SpawnRequest:
         cfg = self.config
-        return SpawnRequest(argv=cfg.argv, env=self._environment(cfg), cwd=cfg.cwd,
-                            user=cfg.user, group=cfg.group,
-                            capture=not cfg.logging.raw and self._terminal is None,
-                            inherit_stdin=self._terminal is not None)
+        return SpawnRequest(
+            argv=cfg.argv,
+            env=self._environment(cfg),
+            cwd=cfg.cwd,
+            user=cfg.user,
+            group=cfg.group,
+            capture=not cfg.logging.raw and self._terminal is None,
+            inherit_stdin=self._terminal is not None,
+        )
 
     def _reader(self, fd: int, stream: str) -> PipeReader:
         # Popen's file objects are left alone; the reader owns a duplicate of the fd.
-        return PipeReader(self._loop, os.dup(fd), lambda line: self._log.job_line(self.name, stream, line))
+        return PipeReader(
+            self._loop, os.dup(fd), lambda line: self._log.job_line(self.name, stream, line)
+        )
 
     def _on_exit(self, status: int) -> None:
         process = self._process
@@ -169,7 +192,12 @@ class Job:
             self._settle()
             return
         wants_restart = not (success and self.config.restart_on == "failure")
-        if not self.config.periodic and wants_restart and self.accepting and self._restarts_left > 0:
+        if (
+            not self.config.periodic
+            and wants_restart
+            and self.accepting
+            and self._restarts_left > 0
+        ):
             self._restarts_left -= 1
             self.restarts += 1
             delay = self._backoff.delay_after_run(uptime)
@@ -230,8 +258,10 @@ class Job:
             async with asyncio.timeout(self.config.stop.timeout):
                 await self._exited.wait()
         except TimeoutError:
-            self._log.warn(f"{self.name} still running {self.config.stop.timeout:g}s after "
-                           f"{signal.Signals(self.config.stop.signal).name}, killing it")
+            self._log.warn(
+                f"{self.name} still running {self.config.stop.timeout:g}s after "
+                f"{signal.Signals(self.config.stop.signal).name}, killing it"
+            )
             self.kill()
             await self._exited.wait()
 

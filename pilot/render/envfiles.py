@@ -34,8 +34,11 @@ def decode_files(specs: tuple[FileFromEnv, ...], environ: Mapping[str, str]) -> 
         if value is None:
             if spec.optional:
                 continue
-            raise ConfigError(place, f"environment variable {spec.env} is not set "
-                              "(mark the entry optional: true if it may be absent)")
+            raise ConfigError(
+                place,
+                f"environment variable {spec.env} is not set "
+                "(mark the entry optional: true if it may be absent)",
+            )
         decoded.append(DecodedFile(spec, _decode(value, f"{place} ({spec.env})")))
     return decoded
 

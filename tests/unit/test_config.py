@@ -1,0 +1,214 @@
+"""Config loading: substitution, JSON5, validation, and the place named in every error."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pilot.config.errors import ConfigError
+from pilot.config.load import parse_config
+from pilot.config.substitute import substitute
+
+ENV = {"PORT": "8080", "EMPTY": "", "NAME": "web"}
+
+
+def load(text: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    return parse_config(text, ENV if env is None else env, "pilot.json5")
+
+
+def error_of(text: str, env: dict[str, str] | None = None) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        load(text, env)
+    return info.value
+
+
+def test_minimal_config_gets_defaults() -> None:
+    """A one-job config is valid and its job gets the documented defaults."""
+    config = load('{jobs: [{name: "app", exec: "app --port 1"}]}')
+    job = config.main_job
+    assert job.argv == ("app", "--port", "1")
+    assert job.stop.signal == signal.SIGTERM and job.stop.timeout == 10
+    assert job.max_restarts == 0 and job.restart_on == "always"
+    assert job.when.source == "global" and job.when.once == "startup"
+    assert config.stop_timeout == 9
+
+
+def test_shell_and_list_forms_of_exec() -> None:
+    """exec as a list is argv; a string is split like a shell; shell: true runs /bin/sh -c."""
+    config = load("""{jobs: [
+        {name: "a", main: true, exec: ["echo", "a b"]},
+        {name: "b", exec: "echo 'a b' c"},
+        {name: "c", exec: "echo $HOME | wc", shell: true}]}""")
+    assert config.job("a").argv == ("echo", "a b")
+    assert config.job("b").argv == ("echo", "a b", "c")
+    assert config.job("c").argv == ("/bin/sh", "-c", "echo $HOME | wc")
+
+
+def test_substitution_forms() -> None:
+    """${VAR}, ${VAR:-default} (also for empty values) and $$ are substituted."""
+    text = "${PORT} ${MISSING:-x} ${EMPTY:-d} ${NAME:-n} $$HOME $1"
+    assert substitute(text, ENV) == "8080 x d web $HOME $1"
+
+
+def test_substituted_number_is_accepted_where_an_integer_is_expected() -> None:
+    """A variable holding digits works for an integer field."""
+    config = load('{jobs: [{name: "a", exec: "x", success_codes: ["${PORT:-0}"]}]}', {})
+    assert config.main_job.success_codes == (0,)
+
+
+def test_braces_for_templates_are_left_alone() -> None:
+    """{{ }} in a value is not touched at load time."""
+    config = load('{jobs: [{name: "a", exec: "echo {{ name }}"}]}')
+    assert config.main_job.argv == ("echo", "{{", "name", "}}")
+
+
+def test_syntax_error_names_line_and_column() -> None:
+    """A JSON5 syntax error is placed as file:line:column."""
+    error = error_of('{\n  jobs: [\n    {name: "a",, exec: "x"}]}')
+    assert error.place.startswith("pilot.json5:3:")
+    assert "syntax error" in error.message
+
+
+def test_unknown_key_suggests_the_right_one() -> None:
+    """An unknown key is named with its path and a did-you-mean."""
+    error = error_of('{jobs: [{name: "a", exec: "x", stop: {timout: "1s"}}]}')
+    assert error.place == "jobs[0].stop.timout"
+    assert 'did you mean "timeout"' in error.message
+
+
+def test_unknown_top_level_key() -> None:
+    """Unknown top-level keys are errors too."""
+    assert error_of('{jobs: [{name: "a", exec: "x"}], jbos: []}').place == "jbos"
+
+
+def test_wrong_type() -> None:
+    """A value of the wrong type names its place and the expected type."""
+    error = error_of('{jobs: [{name: "a", exec: "x", main: "yes"}]}')
+    assert error.place == "jobs[0].main" and "true or false" in error.message
+
+
+def test_bad_duration() -> None:
+    """A duration without a valid unit is rejected with an example."""
+    error = error_of(
+        '{jobs: [{name: "a", exec: "x"}, {name: "b", main: true, exec: "y", '
+        'when: {interval: "5 parsecs"}}]}'
+    )
+    assert error.place == "jobs[1].when.interval"
+    assert 'duration like "5s"' in error.message
+
+
+def test_bad_signal_name() -> None:
+    """A signal that does not exist is rejected."""
+    error = error_of('{jobs: [{name: "a", exec: "x", stop: {signal: "SIGNOPE"}}]}')
+    assert error.place == "jobs[0].stop.signal"
+
+
+def test_signal_names_with_and_without_prefix() -> None:
+    """ "QUIT" and "SIGQUIT" are the same signal."""
+    config = load('{jobs: [{name: "a", exec: "x", stop: {signal: "QUIT"}, forward: ["sighup"]}]}')
+    assert config.main_job.stop.signal == signal.SIGQUIT
+    assert config.main_job.forward == (signal.SIGHUP,)
+
+
+def test_duplicate_job_name() -> None:
+    """Two jobs cannot share a name."""
+    error = error_of('{jobs: [{name: "a", exec: "x", main: true}, {name: "a", exec: "y"}]}')
+    assert error.place == "jobs[1].name" and "duplicate" in error.message
+
+
+def test_unset_variable_is_placed() -> None:
+    """An unset variable without default names itself and its line:column."""
+    error = error_of('{jobs: [\n{name: "a", exec: "${NOT_SET}"}]}', {})
+    assert error.place == "pilot.json5:2:20"
+    assert "NOT_SET" in error.message
+
+
+def test_ambiguous_main_job() -> None:
+    """Several jobs and none marked main is rejected asking for main: true."""
+    error = error_of('{jobs: [{name: "a", exec: "x"}, {name: "b", exec: "y"}]}')
+    assert error.place == "jobs" and "main: true" in error.message
+
+
+def test_two_main_jobs() -> None:
+    """Only one job may be main."""
+    error = error_of(
+        '{jobs: [{name: "a", exec: "x", main: true}, {name: "b", exec: "y", main: true}]}'
+    )
+    assert error.place == "jobs[1].main"
+
+
+def test_unknown_event_source_and_code() -> None:
+    """`when` must name a known source and one of its codes."""
+    assert (
+        error_of('{jobs: [{name: "a", exec: "x", when: {source: "nope", once: "startup"}}]}').place
+        == "jobs[0].when.source"
+    )
+    assert (
+        error_of(
+            '{jobs: [{name: "a", exec: "x", when: {source: "global", once: "exitSuccess"}}]}'
+        ).place
+        == "jobs[0].when.once"
+    )
+
+
+def test_restarts_forms() -> None:
+    """restarts accepts never, unlimited and counts; periodic jobs default to unlimited."""
+    config = load("""{jobs: [
+        {name: "a", main: true, exec: "x", restarts: "unlimited"},
+        {name: "b", exec: "x", restarts: 3},
+        {name: "c", exec: "x", when: {interval: "1s"}}]}""")
+    assert config.job("a").max_restarts == math.inf
+    assert config.job("b").max_restarts == 3
+    assert config.job("c").max_restarts == math.inf and config.job("c").run_timeout == 1
+    assert (
+        error_of('{jobs: [{name: "a", exec: "x", restarts: "often"}]}').place == "jobs[0].restarts"
+    )
+
+
+def test_exit_code_map() -> None:
+    """exit_codes.map takes string keys (JSON5 object keys) as exit codes."""
+    config = load('{jobs: [{name: "a", exec: "x"}], exit_codes: {map: {"143": 0}}}')
+    assert dict(config.exit_codes.map) == {143: 0}
+
+
+def test_top_level_must_be_an_object() -> None:
+    """A config that is not an object is rejected."""
+    assert "one object" in str(error_of("[1, 2]"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_arbitrary_text_only_raises_config_errors(text: str) -> None:
+    """Whatever the text, loading it either works or raises ConfigError, nothing else."""
+    with contextlib.suppress(ConfigError):
+        load(text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+        lambda inner: (
+            st.lists(inner, max_size=3)
+            | st.dictionaries(
+                st.sampled_from(
+                    ["jobs", "name", "exec", "when", "stop", "restarts", "source", "once", "x"]
+                ),
+                inner,
+                max_size=4,
+            )
+        ),
+        max_leaves=12,
+    )
+)
+def test_arbitrary_structures_only_raise_config_errors(value: object) -> None:
+    """Structured but wrong configs also end in ConfigError only."""
+    import json
+
+    with contextlib.suppress(ConfigError):
+        load(json.dumps({"jobs": value}))
