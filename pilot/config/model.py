@@ -8,6 +8,13 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
+from pilot.config.consul_model import (
+    ConsulConfig,
+    Health,
+    ServiceConsul,
+    Watch,
+    consul_shorthand,
+)
 from pilot.config.errors import ConfigError
 from pilot.config.kinds import (
     Bool,
@@ -192,6 +199,34 @@ class Job:
         (),
     )
     logging: JobLogging = setting(Obj(JobLogging), "output handling", JobLogging())
+    health: Health | None = setting(
+        Obj(Health), "how pilot checks the job (exec, http or tcp)", None
+    )
+    port: int | None = setting(
+        Int(1, 65535), "register the job in Consul as a service on this port", None
+    )
+    service: str | None = setting(Str(), "service name (default: the job's name)", None)
+    service_id: str | None = setting(
+        Str(), "service ID (default: <service>-<hostname>-<port>)", None
+    )
+    interfaces: tuple[str, ...] = setting(
+        ListOf(Str(), single_ok=True),
+        "where the advertised "
+        'address comes from: "eth0", "eth0:inet6", "inet", '
+        'a CIDR, "static:IP"',
+        (),
+    )
+    tags: tuple[str, ...] = setting(ListOf(Str()), "service tags", ())
+    meta: tuple[tuple[str, str], ...] = setting(MapOf(Text()), "service meta", ())
+    initial_status: str = setting(
+        Choice("passing", "warning", "critical"),
+        "status of the check when the service is registered",
+        "critical",
+    )
+    consul: ServiceConsul = setting(Obj(ServiceConsul), "registration options", ServiceConsul())
+    drain: float = setting(
+        Duration(), "on shutdown, wait this long after deregistering before stopping the job", 0.0
+    )
 
     @property
     def argv(self) -> tuple[str, ...]:
@@ -215,6 +250,10 @@ class Job:
     @property
     def run_timeout(self) -> float | None:
         return self.timeout if self.timeout is not None or not self.periodic else self.when.interval
+
+    @property
+    def service_name(self) -> str:
+        return self.service or self.name
 
     @property
     def env_name(self) -> str:
@@ -265,6 +304,12 @@ class Config:
     logging: Logging = setting(Obj(Logging), "pilot's own log", Logging())
     stop_timeout: float = setting(Duration(), "bound on the whole shutdown sequence", 9.0)
     exit_codes: ExitCodes = setting(Obj(ExitCodes), "exit code remapping", ExitCodes())
+    consul: ConsulConfig = setting(
+        Obj(ConsulConfig, consul_shorthand),
+        'the Consul agent: "host:port", "https://host:port", "embedded" or an object',
+        ConsulConfig(),
+    )
+    watches: tuple[Watch, ...] = setting(ListOf(Obj(Watch)), "blocking queries on Consul", ())
     path: str = field(default="", compare=False)
 
     def job(self, name: str) -> Job:
@@ -275,4 +320,14 @@ class Config:
     def main_job(self) -> Job:
         """The job whose end ends pilot (resolved and checked by validation)."""
         marked = [job for job in self.jobs if job.main]
-        return marked[0] if marked else self.jobs[0]
+        advertised = [job for job in self.jobs if job.port is not None]
+        return marked[0] if marked else advertised[0] if len(advertised) == 1 else self.jobs[0]
+
+    @property
+    def uses_consul(self) -> bool:
+        """Whether anything needs the Consul client."""
+        return (
+            bool(self.watches)
+            or self.consul.embedded
+            or any(job.port is not None for job in self.jobs)
+        )

@@ -10,6 +10,7 @@ import re
 
 from pilot.config.errors import ConfigError
 from pilot.config.model import Config, Job
+from pilot.config.validate_consul import check_consul_parts, watch_sources
 
 JOB_CODES = frozenset(
     {
@@ -56,8 +57,12 @@ def check_config(config: Config) -> None:
             )
         first_place[job.name] = place
         env_names[job.env_name] = job.name
+    check_consul_parts(config)
+    sources: dict[str, frozenset[str]] = {"global": GLOBAL_CODES, **watch_sources(config)}
+    sources.update({name: frozenset({name}) for name in SIGNAL_SOURCES})
+    sources.update({name: JOB_CODES for name in first_place})
     for i, job in enumerate(config.jobs):
-        _check_when(job, f"jobs[{i}].when", set(first_place))
+        _check_when(job, f"jobs[{i}].when", sources)
         _check_user(job, f"jobs[{i}]")
     _check_main(config)
     for i, spec in enumerate(config.files):
@@ -65,7 +70,7 @@ def check_config(config: Config) -> None:
             raise ConfigError(f"files[{i}].export", f"{spec.export!r} is not a variable name")
 
 
-def _check_when(job: Job, place: str, job_names: set[str]) -> None:
+def _check_when(job: Job, place: str, sources: dict[str, frozenset[str]]) -> None:
     when = job.when
     if when.interval is not None:
         if when.source or when.once or when.each:
@@ -75,24 +80,18 @@ def _check_when(job: Job, place: str, job_names: set[str]) -> None:
         raise ConfigError(place, "needs a source with once or each, or an interval")
     if (when.once is None) == (when.each is None):
         raise ConfigError(place, "needs exactly one of once or each")
-    code = when.code
     key = "once" if when.once else "each"
-    if when.source == "global":
-        codes = GLOBAL_CODES
-    elif when.source in SIGNAL_SOURCES:
-        codes = frozenset({when.source})
-    elif when.source in job_names:
-        codes = JOB_CODES
-    else:
+    codes = sources.get(when.source)
+    if codes is None:
         raise ConfigError(
             f"{place}.source",
             f"unknown event source {when.source!r}: use global, "
-            "a job's name, SIGHUP, SIGUSR1 or SIGUSR2",
+            "a job's name, watch.<name>, SIGHUP, SIGUSR1 or SIGUSR2",
         )
-    if code not in codes:
+    if when.code not in codes:
         raise ConfigError(
             f"{place}.{key}",
-            f"{when.source!r} has no event {code!r} (it has {', '.join(sorted(codes))})",
+            f"{when.source!r} has no event {when.code!r} (it has {', '.join(sorted(codes))})",
         )
     if when.each and job.max_restarts == math.inf:
         raise ConfigError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from typing import TYPE_CHECKING
 
 from pilot.config.model import Config
 from pilot.core.environment import Environment
@@ -22,6 +23,10 @@ from pilot.process.job import Job
 from pilot.process.reaper import Reaper, become_subreaper
 from pilot.render.envfiles import DecodedFile, exported_paths, write_files
 
+if TYPE_CHECKING:  # imported when the config uses Consul, to keep start-up light
+    from pilot.devconsul.server import DevConsul
+    from pilot.discovery.manager import Discovery
+
 
 class App:
     """One pilot: supervises the jobs of `config`, then returns the code pilot exits with."""
@@ -31,6 +36,8 @@ class App:
         self.jobs: dict[str, Job] = {}
         self._shutdown: Shutdown | None = None
         self._shutdown_signal: int | None = None
+        self.discovery: Discovery | None = None
+        self.registry: DevConsul | None = None
 
     async def run(self) -> int:
         """Supervise until the main job is over, shut down, and return the exit code."""
@@ -56,6 +63,12 @@ class App:
             )
         self.main = self.jobs[main]
         self.triggers = Triggers(self.bus, self.jobs, self.log)
+        if self.config.uses_consul:
+            try:
+                self._start_discovery()
+            except (ValueError, LookupError, OSError) as error:
+                self.log.error(f"cannot start discovery: {error}")
+                return 2
         self._finished: asyncio.Future[int] = loop.create_future()
         for job in self.jobs.values():
             self.triggers.arm(job)
@@ -63,7 +76,38 @@ class App:
         self._check_done()
         code = await self._finished
         self.reaper.reap()
+        if self.discovery is not None:
+            self.discovery.close()
+        if self.registry is not None:
+            self.registry.stop()
         return code
+
+    def _start_discovery(self) -> None:
+        """Consul: an embedded registry if asked, registrations, health checks, watches."""
+        from pilot.discovery.client import resolve_target
+        from pilot.discovery.manager import Discovery
+
+        embedded = None
+        if self.config.consul.embedded:
+            from pilot.devconsul.server import DevConsul
+
+            self.registry = DevConsul(listen=self.config.consul.listen)
+            self.registry.start()
+            embedded = self.registry.address
+            self.log.info(f"embedded Consul-compatible registry on {embedded}")
+        target = resolve_target(self.config.consul, os.environ, embedded)
+        self.discovery = Discovery(
+            self.config, target, self.bus, self.reaper, self.environment.for_job, self.log
+        )
+        self.environment.sources.append(self.discovery.environment)
+        self.discovery.start()
+
+    async def _leave_consul(self) -> float:
+        """Shutdown steps 1-2: deregister everything; return how long to drain."""
+        assert self.discovery is not None
+        drain = self.discovery.drain
+        await self.discovery.deregister_all()
+        return drain
 
     def _running_pids(self) -> dict[str, int]:
         return {
@@ -116,10 +160,13 @@ class App:
                 self._shutdown.force()
             return
         self._shutdown_signal = signum
-        self._shutdown = Shutdown(
+        shutdown = Shutdown(
             list(self.jobs.values()), self.bus, self.triggers, self.log, self.config.stop_timeout
         )
-        asyncio.get_running_loop().create_task(self._shut_down(self._shutdown))
+        if self.discovery is not None:
+            shutdown.deregister = self._leave_consul
+        self._shutdown = shutdown
+        asyncio.get_running_loop().create_task(self._shut_down(shutdown))
 
     async def _shut_down(self, shutdown: Shutdown) -> None:
         await shutdown.run()

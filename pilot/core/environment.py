@@ -10,8 +10,9 @@ from pilot.config.model import Job as JobConfig
 
 
 class Environment:
-    """pilot's own environment, plus exported file paths, pilot's variables, the job's `env`,
-    and variables set at run time (`putenv`), in that order of precedence."""
+    """pilot's own environment, plus exported file paths, pilot's variables (pids, and those of
+    `sources` such as discovery's addresses), the job's `env`, and variables set at run time
+    (`putenv`), in that order of precedence."""
 
     def __init__(
         self, exports: Mapping[str, str], running_pids: Callable[[], Mapping[str, int]]
@@ -20,6 +21,7 @@ class Environment:
         self._exports = dict(exports)
         self._running_pids = running_pids
         self.overrides: dict[str, str] = {}
+        self.sources: list[Callable[[], Mapping[str, str]]] = []
 
     def for_job(self, job: JobConfig) -> dict[str, str]:
         """The environment of `job`'s next run."""
@@ -28,6 +30,8 @@ class Environment:
         env["PILOT_PID"] = str(os.getpid())
         for name, pid in self._running_pids().items():
             env[f"PILOT_{name.upper().replace('-', '_')}_PID"] = str(pid)
+        for source in self.sources:
+            env.update(source())
         if job.user is not None:
             env.update(_identity(job.user))
         env.update(dict(job.env))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Awaitable, Callable
 
 from pilot.core.events import EventBus
 from pilot.core.log import Log
@@ -21,6 +22,7 @@ class Shutdown:
         self._jobs, self._bus, self._triggers, self._log = jobs, bus, triggers, log
         self._stop_timeout = stop_timeout
         self.forced = False
+        self.deregister: Callable[[], Awaitable[float]] | None = None
 
     async def run(self) -> None:
         """The whole sequence, never longer than stop_timeout (then everything is SIGKILLed)."""
@@ -49,6 +51,11 @@ class Shutdown:
         for job in workers:
             job.accepting = False  # no restarts, no new runs; a running process keeps running
         self._bus.publish("shutdown", "global")
+        if self.deregister is not None:
+            drain = await self.deregister()  # steps 1-2: out of Consul first, then drain
+            if drain > 0:
+                self._log.info(f"draining for {drain:g}s")
+                await asyncio.sleep(drain)
         for job in workers:
             self._bus.publish("stopping", job.name)
         await self._wait_hooks()

@@ -1,0 +1,118 @@
+"""Config sections about Consul: the agent address, health checks, registration, watches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pilot.config.errors import ConfigError
+from pilot.config.kinds import (
+    Argv,
+    Bool,
+    Choice,
+    Duration,
+    Json,
+    ListOf,
+    Obj,
+    Secret,
+    Str,
+    setting,
+)
+
+DEFAULT_ADDRESS = "127.0.0.1:8500"
+
+
+@dataclass(frozen=True)
+class ConsulTLS:
+    """TLS towards Consul. Verification is on unless `verify: false`."""
+
+    ca_file: str | None = setting(Str(), "CA bundle that signed the agent's certificate", None)
+    cert_file: str | None = setting(Str(), "client certificate", None)
+    key_file: str | None = setting(Str(), "client key", None)
+    server_name: str | None = setting(Str(), "name expected in the agent's certificate", None)
+    verify: bool = setting(Bool(), "verify the agent's certificate", True)
+
+
+@dataclass(frozen=True)
+class ConsulConfig:
+    """Where Consul is: "host:port", "https://host:port", "embedded", or this object."""
+
+    address: str = setting(
+        Str(), '"host:port", "http(s)://host:port" or "embedded"', DEFAULT_ADDRESS
+    )
+    scheme: str | None = setting(
+        Choice("http", "https"), "default: from the address, else http", None
+    )
+    token: str | None = setting(Secret(), "ACL token (never logged)", None)
+    datacenter: str | None = setting(Str(), "datacenter of every query", None)
+    tls: ConsulTLS = setting(Obj(ConsulTLS), "TLS settings", ConsulTLS())
+    listen: str = setting(Str(), "where an embedded registry listens", DEFAULT_ADDRESS)
+
+    @property
+    def embedded(self) -> bool:
+        return self.address == "embedded"
+
+
+def consul_shorthand(value: Json, place: str) -> Json:
+    """`consul: "host:port"` is `consul: {address: "host:port"}`."""
+    if isinstance(value, str):
+        return {"address": value}
+    raise ConfigError(place, 'must be "host:port", "embedded" or an object')
+
+
+@dataclass(frozen=True)
+class Health:
+    """How pilot checks a job: exactly one of exec, http or tcp, every interval."""
+
+    exec: tuple[str, ...] | None = setting(Argv(), "command; exit 0 is healthy", None)
+    http: str | None = setting(Str(), "URL; a 2xx or 3xx answer is healthy", None)
+    tcp: str | None = setting(Str(), '"host:port" that must accept a connection', None)
+    interval: float = setting(Duration(positive=True), "time between checks", 10.0)
+    timeout: float | None = setting(
+        Duration(positive=True), "a check slower than this fails (default: the interval)", None
+    )
+    ttl: float | None = setting(
+        Duration(positive=True), "Consul TTL of the check (default: 3 x interval)", None
+    )
+
+    @property
+    def check_timeout(self) -> float:
+        return self.timeout if self.timeout is not None else self.interval
+
+    @property
+    def check_ttl(self) -> float:
+        return self.ttl if self.ttl is not None else 3 * self.interval
+
+
+@dataclass(frozen=True)
+class ServiceConsul:
+    """Registration options passed through to Consul."""
+
+    enable_tag_override: bool = setting(Bool(), "let others change the service's tags", False)
+    deregister_critical_service_after: float | None = setting(
+        Duration(positive=True),
+        "Consul removes the service after it is critical this long (Consul's minimum is 1m)",
+        None,
+    )
+
+
+@dataclass(frozen=True)
+class Watch:
+    """A blocking query on Consul: a service's instances, a key, or a key prefix."""
+
+    name: str = setting(Str(), "events come from watch.<name>")
+    service: str | None = setting(Str(), "service name", None)
+    key: str | None = setting(Str(), "KV key", None)
+    prefix: str | None = setting(Str(), "KV prefix", None)
+    tags: tuple[str, ...] = setting(
+        ListOf(Str(), single_ok=True), "instances must have all these tags", ()
+    )
+    datacenter: str | None = setting(Str(), "datacenter to query", None)
+    passing: bool = setting(Bool(), "only instances whose checks all pass", True)
+    wait: float = setting(Duration(positive=True), "longest wait of one blocking query", 60.0)
+
+    @property
+    def query(self) -> tuple[str, str, tuple[str, ...], str | None, bool]:
+        """What is asked of Consul; watches with the same query share one long poll."""
+        kind = "service" if self.service else "key" if self.key else "prefix"
+        target = self.service or self.key or self.prefix or ""
+        return (kind, target, tuple(sorted(self.tags)), self.datacenter, self.passing)

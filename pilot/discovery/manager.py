@@ -1,0 +1,171 @@
+"""Discovery for one pilot: registrations and health checks of its jobs, and its watches.
+It reacts to job events on the bus and publishes health and watch events back."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pilot.discovery.addresses import resolve_address
+from pilot.discovery.checks import CheckResult
+
+from pilot.config.model import Config
+from pilot.config.model import Job as JobConfig
+from pilot.core.events import Event, EventBus
+from pilot.core.log import Log
+from pilot.discovery.client import ConsulTarget
+from pilot.discovery.health import HealthMonitor
+from pilot.discovery.services import Registrar, service_record
+from pilot.discovery.watch import Instance, Query, WatchHub
+from pilot.process.reaper import Reaper
+
+
+class Discovery:
+    """Registers jobs that have a port, runs health checks, and follows the config's watches."""
+
+    def __init__(
+        self,
+        config: Config,
+        target: ConsulTarget,
+        bus: EventBus,
+        reaper: Reaper,
+        environment: Callable[[JobConfig], Mapping[str, str]],
+        log: Log,
+    ) -> None:
+        self._config, self.target, self._bus, self._log = config, target, bus, log
+        self.errors: dict[str, int] = {}
+        self.registrar = Registrar(target, log, self._count_error)
+        self.hub = WatchHub(target, log, self._count_error)
+        self.addresses = {
+            job.name: resolve_address(job.interfaces)
+            for job in config.jobs
+            if job.port is not None or job.interfaces
+        }
+        self.monitors = {
+            job.name: HealthMonitor(
+                job, reaper, _bound(environment, job), bus.publish, _reporter(self, job), log
+            )
+            for job in config.jobs
+            if job.health is not None
+        }
+        self.watches = {
+            watch.name: WatchState(watch.name, watch.service is not None, bus, log)
+            for watch in config.watches
+        }
+        self._queries = {
+            watch.name: Query(
+                "service" if watch.service else "key" if watch.key else "prefix",
+                watch.service or watch.key or watch.prefix or "",
+                tuple(sorted(watch.tags)),
+                watch.datacenter,
+                watch.passing,
+                watch.wait,
+            )
+            for watch in config.watches
+        }
+
+    def start(self) -> None:
+        """Follow job events and start the watches."""
+        self._bus.subscribe(self._on_event)
+        for name, query in self._queries.items():
+            self.hub.subscribe(query, self.watches[name].update)
+
+    def environment(self) -> dict[str, str]:
+        """PILOT_<JOB>_IP and PILOT_WATCH_<NAME> for the next run of any job."""
+        env = {
+            f"PILOT_{name.upper().replace('-', '_')}_IP": address
+            for name, address in self.addresses.items()
+        }
+        for name, state in self.watches.items():
+            env[f"PILOT_WATCH_{name.upper().replace('-', '_')}"] = state.address_list()
+        return env
+
+    @property
+    def drain(self) -> float:
+        """The longest drain among registered jobs: drains overlap, they do not add up."""
+        return max(
+            (
+                job.drain
+                for job in self._config.jobs
+                if job.port is not None and self.registrar.is_registered(job.name)
+            ),
+            default=0.0,
+        )
+
+    async def deregister_all(self) -> None:
+        """Shutdown step 1: take every service out of Consul, in parallel."""
+        for monitor in self.monitors.values():
+            monitor.stop()
+        await self.registrar.deregister_all()
+
+    def close(self) -> None:
+        self._bus.unsubscribe(self._on_event)
+        for monitor in self.monitors.values():
+            monitor.stop()
+        self.hub.close()
+        self.registrar.close()
+
+    def _on_event(self, event: Event, seq: int) -> None:
+        monitor = self.monitors.get(event.source)
+        if monitor is None:
+            return
+        job = self._config.job(event.source)
+        if event.code == "started":
+            if job.port is not None:
+                self.registrar.register(service_record(job, self.addresses[job.name]))
+            monitor.start()
+        elif event.code in ("exitSuccess", "exitFailed"):
+            monitor.stop(reason=f"{job.name} is not running ({event.code})")
+
+    def _count_error(self, op: str) -> None:
+        self.errors[op] = self.errors.get(op, 0) + 1
+
+
+class WatchState:
+    """The latest answer of one configured watch, turned into changed/healthy/unhealthy events."""
+
+    def __init__(self, name: str, is_service: bool, bus: EventBus, log: Log) -> None:
+        self.name, self._is_service, self._bus, self._log = name, is_service, bus, log
+        self.source = f"watch.{name}"
+        self.data: Any = None
+        self.healthy: bool | None = None
+        self.updates = 0
+
+    @property
+    def instances(self) -> tuple[Instance, ...]:
+        return self.data if self._is_service and self.data is not None else ()
+
+    def address_list(self) -> str:
+        return ",".join(f"{i.address}:{i.port}" for i in self.instances)
+
+    def update(self, data: Any) -> None:
+        """A new answer from Consul."""
+        self.updates += 1
+        before = self.data
+        self.data = data
+        if self._is_service:
+            old = None if before is None else sorted(i.identity for i in before)
+            if old != sorted(i.identity for i in data):
+                self._bus.publish("changed", self.source)
+            healthy = any(instance.status == "passing" for instance in data)
+            if healthy != self.healthy:
+                self.healthy = healthy
+                self._bus.publish("healthy" if healthy else "unhealthy", self.source)
+        elif before != data:
+            self._bus.publish("changed", self.source)
+
+
+def _bound(
+    environment: Callable[[JobConfig], Mapping[str, str]], job: JobConfig
+) -> Callable[[], Mapping[str, str]]:
+    return lambda: environment(job)
+
+
+def _reporter(discovery: Discovery, job: JobConfig) -> Callable[[CheckResult], None]:
+    def report(result: CheckResult) -> None:
+        if job.port is not None:
+            discovery.registrar.report(
+                job.name, "passing" if result.passing else "critical", result.output
+            )
+
+    return report

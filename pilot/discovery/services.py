@@ -1,0 +1,254 @@
+"""Keeps this pilot's services registered in Consul and their TTL checks up to date."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import socket
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pilot.config.model import Job as JobConfig
+from pilot.core.log import Log
+from pilot.discovery.client import ConsulTarget, make_client
+
+T = TypeVar("T")
+OUTPUT_LIMIT = 4096
+
+
+@dataclass(frozen=True)
+class ServiceRecord:
+    """What pilot registers for one job."""
+
+    job: str
+    name: str
+    id: str
+    address: str
+    port: int
+    tags: tuple[str, ...]
+    meta: dict[str, str]
+    ttl: float
+    interval: float
+    initial_status: str
+    enable_tag_override: bool
+    deregister_after: float | None
+
+    @property
+    def check_id(self) -> str:
+        return f"service:{self.id}"
+
+
+def service_record(job: JobConfig, address: str, hostname: str | None = None) -> ServiceRecord:
+    """The registration of `job` (which has a port and a health check)."""
+    assert job.port is not None and job.health is not None
+    host = hostname or socket.gethostname()
+    return ServiceRecord(
+        job=job.name,
+        name=job.service_name,
+        id=job.service_id or f"{job.service_name}-{host}-{job.port}",
+        address=address,
+        port=job.port,
+        tags=job.tags,
+        meta=dict(job.meta),
+        ttl=job.health.check_ttl,
+        interval=job.health.interval,
+        initial_status=job.initial_status,
+        enable_tag_override=job.consul.enable_tag_override,
+        deregister_after=job.consul.deregister_critical_service_after,
+    )
+
+
+class Registrar:
+    """Registers services, reports check results, and re-registers after an agent restart.
+
+    Consul calls run on worker threads (each with its own client); this object lives on the
+    event loop. Each service has one sync task that applies its latest wanted state, retrying
+    with jittered exponential backoff capped at the service's health interval.
+    """
+
+    def __init__(
+        self, target: ConsulTarget, log: Log, on_error: Callable[[str], None] | None = None
+    ) -> None:
+        self._target, self._log = target, log
+        self._on_error = on_error
+        self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="consul")
+        self._local = threading.local()
+        self._services: dict[str, _ServiceSync] = {}
+
+    @property
+    def records(self) -> list[ServiceRecord]:
+        return [sync.record for sync in self._services.values()]
+
+    def is_registered(self, job: str) -> bool:
+        sync = self._services.get(job)
+        return sync is not None and sync.registered
+
+    def register(self, record: ServiceRecord) -> None:
+        """Register `record` now and keep it registered until `deregister_all`."""
+        sync = self._services.get(record.job)
+        if sync is None or sync.record != record:
+            if sync is not None:
+                sync.cancel()
+            sync = _ServiceSync(self, record)
+            self._services[record.job] = sync
+        sync.wake()
+
+    def report(self, job: str, status: str, output: str) -> None:
+        """Set the TTL check of `job`'s service to `status` ("passing", "critical"…)."""
+        sync = self._services.get(job)
+        if sync is not None:
+            sync.status, sync.output = status, _truncate(output)
+            sync.wake()
+
+    def lost_agent_state(self) -> None:
+        """The agent forgot us (restarted, or answered 404): re-register every service now."""
+        for sync in self._services.values():
+            sync.registered = False
+            sync.wake()
+
+    async def deregister_all(self, timeout: float = 3.0) -> None:
+        """Remove every service from Consul, in parallel, giving up after `timeout`."""
+        syncs = list(self._services.values())
+        self._services.clear()
+        for sync in syncs:
+            sync.cancel()
+
+        async def one(sync: _ServiceSync) -> None:
+            try:
+                await self.call(lambda c: c.agent.service.deregister(sync.record.id))
+                self._log.info(f"deregistered {sync.record.id}")
+            except Exception as error:
+                self._log.warn(f"could not deregister {sync.record.id}: {error}")
+
+        try:
+            async with asyncio.timeout(timeout):
+                await asyncio.gather(*(one(sync) for sync in syncs))
+        except TimeoutError:
+            self._log.warn("Consul did not answer deregistration in time")
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def call(self, operation: Callable[[Any], T]) -> T:
+        """Run `operation(client)` on a worker thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._run, operation)
+
+    def _run(self, operation: Callable[[Any], T]) -> T:
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = make_client(self._target)
+        return operation(client)
+
+    def _failed(self, op: str, error: Exception) -> None:
+        if self._on_error is not None:
+            self._on_error(op)
+
+
+class _ServiceSync:
+    """Applies the wanted state of one service: registered, and its check's latest status."""
+
+    def __init__(self, registrar: Registrar, record: ServiceRecord) -> None:
+        self.registrar, self.record = registrar, record
+        self.registered = False
+        self.status: str | None = None
+        self.output = ""
+        self._wanted = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def wake(self) -> None:
+        self._wanted.set()
+
+    def cancel(self) -> None:
+        self._task.cancel()
+
+    async def _run(self) -> None:
+        delay = 0.1
+        while True:
+            await self._wanted.wait()
+            self._wanted.clear()
+            try:
+                await self._apply()
+                delay = 0.1
+            except Exception as error:
+                op = "register" if not self.registered else "check_update"
+                self.registrar._failed(op, error)
+                self.registrar._log.warn(
+                    f"Consul {op} for {self.record.id} failed: {_describe(error)}; retrying"
+                )
+                self.registrar.lost_agent_state()  # the agent may come back empty
+                await asyncio.sleep(random.uniform(0.5, 1.0) * delay)
+                delay = min(delay * 2, self.record.interval)
+                self._wanted.set()
+
+    async def _apply(self) -> None:
+        record = self.record
+        if not self.registered:
+            await self.registrar.call(lambda c: _register(c, record, self.status))
+            self.registered = True
+            self.registrar._log.info(
+                f"registered {record.id}", address=record.address, port=record.port
+            )
+        if self.status is None:
+            return
+        status, output = self.status, self.output
+        updated = await self.registrar.call(
+            lambda c: _update_check(c, record.check_id, status, output)
+        )
+        if not updated:
+            self.registrar._log.warn(
+                f"Consul does not know {record.check_id} any more: re-registering"
+            )
+            self.registrar.lost_agent_state()
+
+
+def _register(client: Any, record: ServiceRecord, status: str | None) -> None:
+    check: dict[str, Any] = {
+        "CheckID": record.check_id,
+        "Name": f"{record.name} health (pilot)",
+        "TTL": f"{record.ttl:g}s",
+        "Status": status or record.initial_status,
+    }
+    if record.deregister_after is not None:
+        check["DeregisterCriticalServiceAfter"] = f"{record.deregister_after:g}s"
+    client.agent.service.register(
+        record.name,
+        service_id=record.id,
+        address=record.address,
+        port=record.port,
+        tags=list(record.tags),
+        meta=record.meta,
+        enable_tag_override=record.enable_tag_override,
+        check=check,
+    )
+
+
+def _update_check(client: Any, check_id: str, status: str, output: str) -> bool:
+    """PUT /v1/agent/check/update (py-consul has no wrapper); False when the agent answers 404."""
+    from consul.callback import CB
+
+    body = json.dumps({"Status": status, "Output": output})
+    return bool(
+        client.http.put(
+            CB.boolean(),
+            f"/v1/agent/check/update/{check_id}",
+            headers=client.prepare_headers(None),
+            data=body,
+        )
+    )
+
+
+def _truncate(output: str) -> str:
+    data = output.encode("utf-8", "replace")
+    if len(data) <= OUTPUT_LIMIT:
+        return output
+    return data[:OUTPUT_LIMIT].decode("utf-8", "ignore")
+
+
+def _describe(error: Exception) -> str:
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return text[:200]

@@ -1,0 +1,218 @@
+"""Blocking queries on Consul: one long-poll thread per distinct query, shared by all its users."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pilot.core.log import Log
+from pilot.discovery.client import ConsulTarget, make_client
+
+MIN_GAP = 0.1  # at most one fetch per 100 ms per query
+
+
+@dataclass(frozen=True)
+class Query:
+    """One thing asked of Consul."""
+
+    kind: str  # "service", "key" or "prefix"
+    target: str
+    tags: tuple[str, ...] = ()
+    datacenter: str | None = None
+    passing: bool = True
+    wait: float = 60.0
+
+    def __str__(self) -> str:
+        tags = f" tags={','.join(self.tags)}" if self.tags else ""
+        return f"{self.kind} {self.target}{tags}"
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One instance of a service, as templates and jobs see it."""
+
+    id: str
+    name: str
+    address: str
+    port: int
+    tags: tuple[str, ...]
+    meta: tuple[tuple[str, str], ...]
+    node: str
+    status: str
+
+    @property
+    def identity(self) -> tuple[Any, ...]:
+        """What a `changed` event compares."""
+        return (self.id, self.address, self.port, self.tags, self.meta)
+
+
+Listener = Callable[[Any], None]
+
+
+class LongPoll:
+    """A thread that repeats one blocking query and hands each new answer to the loop.
+
+    After a transport error, or when Consul answers an index lower than the one held, the
+    index resets to 0 so the next answer comes at once. The last good answer is kept while
+    Consul is unreachable: errors are never delivered as "no data".
+    """
+
+    def __init__(
+        self,
+        query: Query,
+        target: ConsulTarget,
+        loop: asyncio.AbstractEventLoop,
+        deliver: Callable[[Any], None],
+        log: Log,
+        on_error: Callable[[str], None] | None = None,
+    ) -> None:
+        self.query, self._target, self._loop = query, target, loop
+        self._deliver, self._log, self._on_error = deliver, log, on_error
+        self._stopping = threading.Event()
+        self.answered = False
+        self.thread = threading.Thread(target=self._run, name=f"watch {query}", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        """Ask the thread to end; it does when its current long poll returns (≤ its wait)."""
+        self._stopping.set()
+
+    def _run(self) -> None:
+        client = make_client(self._target)
+        index, delay, last_fetch = 0, MIN_GAP, 0.0
+        while not self._stopping.is_set():
+            gap = last_fetch + MIN_GAP - time.monotonic()
+            if gap > 0 and self._stopping.wait(gap):
+                return
+            last_fetch = time.monotonic()
+            try:
+                new_index, data = self._fetch(client, index)
+            except Exception as error:
+                if self._on_error is not None:
+                    self._loop.call_soon_threadsafe(self._on_error, "watch")
+                self._log.debug(f"watch {self.query}: {str(error)[:200]}")
+                index = 0
+                if self._stopping.wait(random.uniform(0.5, 1.0) * delay):
+                    return
+                delay = min(delay * 2, 5.0)
+                continue
+            delay = MIN_GAP
+            new_index = max(int(new_index or 1), 1)
+            if new_index < index:
+                index = 0  # the index went backwards: a restarted or restored registry
+            elif new_index == index:
+                continue  # the wait ran out with nothing new
+            else:
+                index = new_index
+            if not self._stopping.is_set():
+                self._loop.call_soon_threadsafe(self._deliver, data)
+
+    def _fetch(self, client: Any, index: int) -> tuple[Any, Any]:
+        query = self.query
+        wait = f"{query.wait:g}s"
+        if query.kind == "service":
+            new_index, entries = client.health.service(
+                query.target,
+                index=index or None,
+                wait=wait,
+                passing=query.passing or None,
+                tag=list(query.tags) or None,
+                dc=query.datacenter,
+            )
+            return new_index, tuple(_instance(entry) for entry in entries)
+        new_index, items = client.kv.get(
+            query.target,
+            index=index or None,
+            wait=wait,
+            recurse=query.kind == "prefix",
+            dc=query.datacenter,
+        )
+        return new_index, _kv_values(items)
+
+
+class WatchHub:
+    """Shares one LongPoll per distinct query among any number of listeners."""
+
+    def __init__(
+        self, target: ConsulTarget, log: Log, on_error: Callable[[str], None] | None = None
+    ) -> None:
+        self._target, self._log, self._on_error = target, log, on_error
+        self._polls: dict[Query, LongPoll] = {}
+        self._listeners: dict[Query, list[Listener]] = {}
+        self.latest: dict[Query, Any] = {}
+
+    def subscribe(self, query: Query, listener: Listener) -> None:
+        """Call `listener(data)` on the loop for every new answer to `query`."""
+        self._listeners.setdefault(query, []).append(listener)
+        if query in self.latest:
+            listener(self.latest[query])
+        if query not in self._polls:
+            poll = LongPoll(
+                query,
+                self._target,
+                asyncio.get_running_loop(),
+                lambda data: self._deliver(query, data),
+                self._log,
+                self._on_error,
+            )
+            self._polls[query] = poll
+            poll.start()
+
+    def unsubscribe(self, query: Query, listener: Listener) -> None:
+        """Stop delivering to `listener`; the last listener gone ends the query's thread."""
+        listeners = self._listeners.get(query, [])
+        if listener in listeners:
+            listeners.remove(listener)
+        if not listeners:
+            self._listeners.pop(query, None)
+            self.latest.pop(query, None)
+            poll = self._polls.pop(query, None)
+            if poll is not None:
+                poll.stop()
+
+    def close(self) -> None:
+        for poll in self._polls.values():
+            poll.stop()
+        self._polls.clear()
+        self._listeners.clear()
+
+    def _deliver(self, query: Query, data: Any) -> None:
+        if query not in self._polls:
+            return
+        self.latest[query] = data
+        for listener in list(self._listeners.get(query, [])):
+            listener(data)
+
+
+def _instance(entry: dict[str, Any]) -> Instance:
+    service, node = entry["Service"], entry["Node"]
+    checks = entry.get("Checks") or []
+    statuses = {check.get("Status") for check in checks}
+    status = (
+        "critical" if "critical" in statuses else "warning" if "warning" in statuses else "passing"
+    )
+    return Instance(
+        id=service["ID"],
+        name=service["Service"],
+        address=service.get("Address") or node.get("Address", ""),
+        port=int(service.get("Port") or 0),
+        tags=tuple(service.get("Tags") or ()),
+        meta=tuple(sorted((service.get("Meta") or {}).items())),
+        node=node.get("Node", ""),
+        status=status,
+    )
+
+
+def _kv_values(items: Any) -> tuple[tuple[str, bytes | None], ...]:
+    if items is None:
+        return ()
+    if isinstance(items, dict):
+        items = [items]
+    return tuple(sorted((item["Key"], item.get("Value")) for item in items))
