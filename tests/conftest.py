@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import Pilot
+from tests.helpers import Pilot, Registry
 
 
 @pytest.fixture
@@ -24,3 +24,11 @@ def pilot(tmp_path: Path) -> Iterator[Callable[..., Pilot]]:
     yield start
     for instance in started:
         instance.stop()
+
+
+@pytest.fixture
+def registry() -> Iterator[Registry]:
+    """A real `pilot consul-dev` on a free port."""
+    instance = Registry()
+    yield instance
+    instance.stop()

@@ -207,3 +207,69 @@ def read_lines(path: Path) -> list[str]:
         return path.read_text().splitlines()
     except FileNotFoundError:
         return []
+
+
+class Registry:
+    """A real `pilot consul-dev` process, which tests may kill and start again on the same port."""
+
+    def __init__(self, listen: str = "127.0.0.1:0") -> None:
+        self.proc: subprocess.Popen[str] | None = None
+        self.address = self._start(listen)
+
+    def _start(self, listen: str) -> str:
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        self.proc = subprocess.Popen([PYTHON, "-m", "pilot", "consul-dev", "--listen", listen],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     stdin=subprocess.DEVNULL, text=True, env=env)
+        assert self.proc.stdout is not None
+        first = self.proc.stdout.readline().strip()
+        assert re.fullmatch(r"[\d.]+:\d+", first), f"consul-dev printed {first!r}"
+        return first
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}"
+
+    def get(self, path: str, **params: Any) -> Any:
+        import requests
+
+        response = requests.get(self.url + path, params=params, timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def put(self, path: str, body: Any = None) -> Any:
+        import requests
+
+        if isinstance(body, str | bytes):  # KV values are sent raw
+            response = requests.put(self.url + path, data=body, timeout=10)
+        else:
+            response = requests.put(self.url + path, json=body, timeout=10)
+        response.raise_for_status()
+        return response
+
+    def instances(self, service: str, passing: bool = False) -> list[dict[str, Any]]:
+        """The entries of GET /v1/health/service/<service>."""
+        params = {"passing": "1"} if passing else {}
+        return list(self.get(f"/v1/health/service/{service}", **params))
+
+    def kill(self) -> None:
+        """SIGKILL the registry: every registration is lost."""
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(5)
+
+    def restart(self) -> None:
+        """A new, empty registry on the same address."""
+        self.kill()
+        self.address = wait_for(lambda: self._try_start(), 10, message="registry restarted")
+
+    def _try_start(self) -> str | None:
+        try:
+            return self._start(self.address)
+        except AssertionError:
+            return None
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(5)

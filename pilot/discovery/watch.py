@@ -101,7 +101,7 @@ class LongPoll:
                 index = 0
                 if self._stopping.wait(random.uniform(0.5, 1.0) * delay):
                     return
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, 1.0)
                 continue
             delay = MIN_GAP
             new_index = max(int(new_index or 1), 1)

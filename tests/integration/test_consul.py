@@ -1,0 +1,193 @@
+"""pilot against `pilot consul-dev` over real HTTP: registration, health, re-registration,
+watches, TLS."""
+
+from __future__ import annotations
+
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import Pilot, Registry, python_job, read_lines, wait_for
+
+# A service that, on SIGTERM, writes how many instances of "web" the registry still lists.
+WEB = python_job("""
+    import json, os, signal, sys, time, urllib.request
+    def on_term(signum, frame):
+        url = os.environ["REGISTRY"] + "/v1/health/service/web"
+        listed = len(json.load(urllib.request.urlopen(url)))
+        open("at-sigterm", "w").write(str(listed))
+        sys.exit(0)
+    signal.signal(signal.SIGTERM, on_term)
+    open("web.pid", "a").write(f"{os.getpid()} {os.environ.get('PILOT_WEB_IP')}\\n")
+    while True:
+        time.sleep(60)
+""")
+
+
+def web_config(registry: Registry, **extra: Any) -> dict[str, Any]:
+    return {
+        "consul": registry.address,
+        "jobs": [{"name": "web", "exec": WEB, "port": 8080, "interfaces": ["static:127.0.0.1"],
+                  "tags": ["a", "b"], "meta": {"version": "7"},
+                  "health": {"exec": ["test", "-f", "healthy"], "interval": "500ms", "ttl": "30s"}}],
+        **extra,
+    }
+
+
+def check_status(registry: Registry, service: str = "web") -> str | None:
+    entries = registry.instances(service)
+    if not entries:
+        return None
+    checks = [c for c in entries[0]["Checks"] if c["ServiceID"]]
+    return checks[0]["Status"] if checks else None
+
+
+def test_registration_health_and_deregistration_order(
+        pilot: Callable[..., Pilot], registry: Registry, tmp_path: Path) -> None:
+    """A job with a port is registered at once, follows its checks, and leaves before its stop signal."""
+    p = pilot(web_config(registry), env={"REGISTRY": registry.url})
+    entries = wait_for(lambda: registry.instances("web"), 2, message="registration")
+    service = entries[0]["Service"]
+    assert (service["Address"], service["Port"]) == ("127.0.0.1", 8080)
+    assert service["Tags"] == ["a", "b"] and service["Meta"] == {"version": "7"}
+    assert service["ID"] == f"web-{socket.gethostname()}-8080"
+    assert check_status(registry) == "critical"  # initial_status, and the check fails
+    (tmp_path / "healthy").touch()
+    wait_for(lambda: check_status(registry) == "passing", 2, message="passing")
+    (tmp_path / "healthy").unlink()
+    wait_for(lambda: check_status(registry) == "critical", 2, message="critical before the TTL")
+    output = [c["Output"] for c in registry.instances("web")[0]["Checks"] if c["ServiceID"]]
+    assert output and output[0] != "TTL expired"
+    assert read_lines(tmp_path / "web.pid")[0].endswith(" 127.0.0.1")  # PILOT_WEB_IP
+    p.signal(signal.SIGTERM)
+    assert p.wait() == 0
+    assert (tmp_path / "at-sigterm").read_text() == "0", "deregistered before the stop signal"
+
+
+def test_registry_restart_brings_registrations_and_watches_back(
+        pilot: Callable[..., Pilot], registry: Registry, tmp_path: Path) -> None:
+    """After the registry restarts empty, the service is re-registered, the job untouched,
+    and watches see the new registry's data."""
+    (tmp_path / "healthy").touch()
+    config = web_config(registry, watches=[{"name": "other", "service": "other"}])
+    config["jobs"][0]["main"] = True
+    config["jobs"].append({"name": "seen", "exec": ["sh", "-c", 'echo "$PILOT_WATCH_OTHER" >> other.log'],
+                           "when": {"source": "watch.other", "each": "changed"}})
+    p = pilot(config, env={"REGISTRY": registry.url})
+    wait_for(lambda: check_status(registry) == "passing", 3, message="passing")
+    pid_line = read_lines(tmp_path / "web.pid")
+    registry.restart()
+    wait_for(lambda: check_status(registry) == "passing", 2 * 0.5 + 1.5, message="re-registered")
+    assert read_lines(tmp_path / "web.pid") == pid_line, "the job was not restarted"
+    assert p.output.count("web started") == 1
+    registry.put("/v1/agent/service/register", {"Name": "other", "ID": "other-1",
+                                                 "Address": "127.0.0.9", "Port": 9000})
+    wait_for(lambda: "127.0.0.9:9000" in read_lines(tmp_path / "other.log"), 2,
+             message="watch sees the restarted registry")
+
+
+def watch_events(p: Pilot, name: str) -> list[str]:
+    return re.findall(rf"event watch\.{name}\.(\w+)", p.output)
+
+
+def test_watch_events_follow_the_registry(pilot: Callable[..., Pilot], registry: Registry) -> None:
+    """A new instance is seen at once (blocking query), unrelated services cause no event,
+    and 100 flaps give alternating health events that end in the right state."""
+    config = {"consul": registry.address, "logging": {"level": "debug"},
+              "watches": [{"name": "app", "service": "app", "wait": "30s"}],
+              "jobs": [{"name": "idle", "exec": ["sleep", "300"]}]}
+    p = pilot(config)
+    wait_for(lambda: watch_events(p, "app") == ["changed", "unhealthy"], 3, message="first answer")
+    registry.put("/v1/agent/service/register", {"Name": "app", "ID": "app-1", "Port": 1})
+    wait_for(lambda: watch_events(p, "app")[2:] == ["changed", "healthy"], 1, message="new instance")
+    registry.put("/v1/agent/service/register", {"Name": "unrelated", "ID": "u-1", "Port": 2})
+    registry.put("/v1/agent/service/register", {"Name": "app", "ID": "app-2", "Port": 3})
+    wait_for(lambda: len(watch_events(p, "app")) == 5, 1, message="second instance")
+    assert watch_events(p, "app")[4] == "changed"
+    registry.put("/v1/agent/service/deregister/app-2")
+    for _ in range(100):
+        registry.put("/v1/agent/service/deregister/app-1")
+        registry.put("/v1/agent/service/register", {"Name": "app", "ID": "app-1", "Port": 1})
+    registry.put("/v1/agent/service/deregister/app-1")
+    wait_for(lambda: watch_events(p, "app")[-1] == "unhealthy", 3, message="final state")
+    health = [code for code in watch_events(p, "app") if code != "changed"]
+    assert all(a != b for a, b in zip(health, health[1:], strict=False)), health
+
+
+def test_kv_watches_on_key_and_prefix(pilot: Callable[..., Pilot], registry: Registry) -> None:
+    """Watches on a key and on a prefix emit changed when values change, not otherwise."""
+    config = {"consul": registry.address, "logging": {"level": "debug"},
+              "watches": [{"name": "flag", "key": "app/flag"}, {"name": "conf", "prefix": "app/conf/"}],
+              "jobs": [{"name": "idle", "exec": ["sleep", "300"]}]}
+    p = pilot(config)
+    wait_for(lambda: watch_events(p, "flag") and watch_events(p, "conf"), 3, message="first answers")
+    registry.put("/v1/kv/app/flag", "on")
+    wait_for(lambda: len(watch_events(p, "flag")) == 2, 2, message="key changed")
+    registry.put("/v1/kv/app/conf/a", "1")
+    registry.put("/v1/kv/app/conf/b", "2")
+    wait_for(lambda: len(watch_events(p, "conf")) >= 2, 2, message="prefix changed")
+    registry.put("/v1/kv/app/other", "x")
+    registry.put("/v1/kv/app/flag", "off")
+    wait_for(lambda: len(watch_events(p, "flag")) == 3, 2, message="key changed again")
+    assert len(watch_events(p, "conf")) <= 3
+
+
+@pytest.fixture
+def tls_proxy(registry: Registry, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A TLS endpoint with a self-signed certificate in front of the registry."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    host, port = registry.address.split(":")
+
+    def pipe(source: socket.socket, target: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                target.sendall(data)
+        except OSError:
+            pass
+        finally:
+            target.close()
+
+    def serve() -> None:
+        while True:
+            try:
+                raw, _ = listener.accept()
+                client = context.wrap_socket(raw, server_side=True)
+            except OSError:
+                if listener.fileno() == -1:
+                    return
+                continue
+            upstream = socket.create_connection((host, int(port)))
+            threading.Thread(target=pipe, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"https://127.0.0.1:{listener.getsockname()[1]}", cert
+    listener.close()
+
+
+def test_tls_verification_is_on_by_default(pilot: Callable[..., Pilot], registry: Registry,
+                                            tls_proxy: tuple[str, Path], tmp_path: Path) -> None:
+    """A self-signed agent is refused unless its CA is given; with ca_file pilot registers."""
+    address, cert = tls_proxy
+    (tmp_path / "healthy").touch()
+    refused = pilot({**web_config(registry), "consul": address}, env={"REGISTRY": registry.url})
+    refused.wait_for_output("CERTIFICATE_VERIFY_FAILED|certificate verify failed", 5)
+    assert registry.instances("web") == []
+    refused.stop()
+    trusted = {**web_config(registry), "consul": {"address": address, "tls": {"ca_file": str(cert)}}}
+    pilot(trusted, env={"REGISTRY": registry.url})
+    wait_for(lambda: registry.instances("web"), 3, message="registered over TLS")
