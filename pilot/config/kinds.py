@@ -248,6 +248,22 @@ class Text(Kind):
         return {"type": ["string", "number", "boolean"]}
 
 
+class FileMode(Kind):
+    """A permission mode written in octal: "0644" (or 644)."""
+
+    def parse(self, value: Json, place: str) -> int:
+        text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+        if isinstance(text, str) and text and len(text) <= 4 and all(c in "01234567" for c in text):
+            return int(text, 8)
+        raise ConfigError(place, f'must be an octal mode like "0600", not {value!r}')
+
+    def dump(self, value: Any) -> Json:
+        return f"{value:04o}"
+
+    def schema(self) -> dict[str, Json]:
+        return {"type": ["string", "integer"], "pattern": "^[0-7]{1,4}$"}
+
+
 class Obj(Kind):
     """A nested section described by a frozen dataclass whose fields carry `setting` metadata."""
 

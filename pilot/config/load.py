@@ -29,12 +29,13 @@ def load_config(path: str, environ: Mapping[str, str] | None = None) -> Config:
         raise ConfigError(path, f"cannot read: {error.strerror}") from None
     except UnicodeDecodeError:
         raise ConfigError(path, "is not UTF-8 text") from None
-    config = parse_config(text, os.environ if environ is None else environ, os.path.basename(path))
-    return dataclasses.replace(config, path=os.path.abspath(path))
+    return parse_config(text, os.environ if environ is None else environ, path)
 
 
-def parse_config(text: str, environ: Mapping[str, str], filename: str = "config") -> Config:
-    """Validate config `text`; `filename` is used to place syntax errors."""
+def parse_config(text: str, environ: Mapping[str, str], path: str = "config") -> Config:
+    """Validate config `text` read from `path` (which places syntax errors and anchors
+    relative template paths)."""
+    filename = os.path.basename(path)
     import json5  # not needed by `pilot ctl` and friends
 
     text = substitute(text, environ, filename)
@@ -46,7 +47,7 @@ def parse_config(text: str, environ: Mapping[str, str], filename: str = "config"
         raise ConfigError(filename, "syntax error: nested too deeply") from None
     if not isinstance(raw, dict):
         raise ConfigError(filename, "must hold one object: { jobs: [...] }")
-    config = parse_section(Config, raw, "")
+    config = dataclasses.replace(parse_section(Config, raw, ""), path=os.path.abspath(path))
     check_config(config)
     return config
 

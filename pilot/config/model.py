@@ -20,6 +20,7 @@ from pilot.config.kinds import (
     Bool,
     Choice,
     Duration,
+    FileMode,
     Int,
     Json,
     Kind,
@@ -31,6 +32,7 @@ from pilot.config.kinds import (
     Text,
     setting,
 )
+from pilot.config.template_model import Template
 
 FORWARDABLE = frozenset({"SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH", "SIGALRM"})
 
@@ -86,22 +88,6 @@ class Command(Kind):
                 {"type": "array", "items": {"type": "string"}, "minItems": 1},
             ]
         }
-
-
-class FileMode(Kind):
-    """A permission mode written in octal: "0644" (or 644)."""
-
-    def parse(self, value: Json, place: str) -> int:
-        text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-        if isinstance(text, str) and text and len(text) <= 4 and all(c in "01234567" for c in text):
-            return int(text, 8)
-        raise ConfigError(place, f'must be an octal mode like "0600", not {value!r}')
-
-    def dump(self, value: Any) -> Json:
-        return f"{value:04o}"
-
-    def schema(self) -> dict[str, Json]:
-        return {"type": ["string", "integer"], "pattern": "^[0-7]{1,4}$"}
 
 
 @dataclass(frozen=True)
@@ -310,6 +296,9 @@ class Config:
         ConsulConfig(),
     )
     watches: tuple[Watch, ...] = setting(ListOf(Obj(Watch)), "blocking queries on Consul", ())
+    templates: tuple[Template, ...] = setting(
+        ListOf(Obj(Template)), "files rendered from Consul data", ()
+    )
     path: str = field(default="", compare=False)
 
     def job(self, name: str) -> Job:

@@ -11,6 +11,7 @@ import re
 from pilot.config.errors import ConfigError
 from pilot.config.model import Config, Job
 from pilot.config.validate_consul import check_consul_parts, watch_sources
+from pilot.config.validate_templates import check_templates, template_sources
 
 JOB_CODES = frozenset(
     {
@@ -58,7 +59,12 @@ def check_config(config: Config) -> None:
         first_place[job.name] = place
         env_names[job.env_name] = job.name
     check_consul_parts(config)
-    sources: dict[str, frozenset[str]] = {"global": GLOBAL_CODES, **watch_sources(config)}
+    check_templates(config)
+    sources: dict[str, frozenset[str]] = {
+        "global": GLOBAL_CODES,
+        **watch_sources(config),
+        **template_sources(config),
+    }
     sources.update({name: frozenset({name}) for name in SIGNAL_SOURCES})
     sources.update({name: JOB_CODES for name in first_place})
     for i, job in enumerate(config.jobs):

@@ -25,7 +25,9 @@ from pilot.render.envfiles import DecodedFile, exported_paths, write_files
 
 if TYPE_CHECKING:  # imported when the config uses Consul, to keep start-up light
     from pilot.devconsul.server import DevConsul
+    from pilot.discovery.checks import CheckResult
     from pilot.discovery.manager import Discovery
+    from pilot.render.manager import Templates
 
 
 class App:
@@ -38,6 +40,7 @@ class App:
         self._shutdown_signal: int | None = None
         self.discovery: Discovery | None = None
         self.registry: DevConsul | None = None
+        self.templates: Templates | None = None
 
     async def run(self) -> int:
         """Supervise until the main job is over, shut down, and return the exit code."""
@@ -76,6 +79,8 @@ class App:
         self._check_done()
         code = await self._finished
         self.reaper.reap()
+        if self.templates is not None:
+            self.templates.close()
         if self.discovery is not None:
             self.discovery.close()
         if self.registry is not None:
@@ -101,6 +106,28 @@ class App:
         )
         self.environment.sources.append(self.discovery.environment)
         self.discovery.start()
+        if self.config.templates:
+            from pilot.render.manager import Templates
+
+            self.templates = Templates(
+                self.config, self.discovery.hub, self, self.bus.publish, self.log, os.environ
+            )
+            self.templates.start()
+
+    def signal_job(self, name: str, signum: int) -> bool:
+        """Send `signum` to job `name`'s process group; False when it is not running."""
+        job = self.jobs.get(name)
+        return job is not None and job.signal(signum)
+
+    async def restart_job(self, name: str) -> None:
+        """Restart job `name` (its stop sequence, then a new run)."""
+        await self.jobs[name].restart()
+
+    async def run_command(self, argv: tuple[str, ...], timeout: float) -> CheckResult:
+        """Run a command (template check, on-change exec) the one way pilot runs processes."""
+        from pilot.discovery.checks import exec_check
+
+        return await exec_check(argv, timeout, self.reaper, self.environment.base())
 
     async def _leave_consul(self) -> float:
         """Shutdown steps 1-2: deregister everything; return how long to drain."""

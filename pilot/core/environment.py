@@ -23,6 +23,16 @@ class Environment:
         self.overrides: dict[str, str] = {}
         self.sources: list[Callable[[], Mapping[str, str]]] = []
 
+    def base(self) -> dict[str, str]:
+        """The environment of commands that belong to no job (template checks and actions)."""
+        env = dict(self._base)
+        env.update(self._exports)
+        env["PILOT_PID"] = str(os.getpid())
+        for source in self.sources:
+            env.update(source())
+        env.update(self.overrides)
+        return env
+
     def for_job(self, job: JobConfig) -> dict[str, str]:
         """The environment of `job`'s next run."""
         env = dict(self._base)

@@ -20,7 +20,7 @@ MIN_GAP = 0.1  # at most one fetch per 100 ms per query
 class Query:
     """One thing asked of Consul."""
 
-    kind: str  # "service", "key" or "prefix"
+    kind: str  # "service", "catalog", "key" or "prefix"
     target: str
     tags: tuple[str, ...] = ()
     datacenter: str | None = None
@@ -115,26 +115,37 @@ class LongPoll:
                 self._loop.call_soon_threadsafe(self._deliver, data)
 
     def _fetch(self, client: Any, index: int) -> tuple[Any, Any]:
-        query = self.query
-        wait = f"{query.wait:g}s"
-        if query.kind == "service":
-            new_index, entries = client.health.service(
-                query.target,
-                index=index or None,
-                wait=wait,
-                passing=query.passing or None,
-                tag=list(query.tags) or None,
-                dc=query.datacenter,
-            )
-            return new_index, tuple(_instance(entry) for entry in entries)
-        new_index, items = client.kv.get(
+        return fetch(client, self.query, index)
+
+
+def fetch(client: Any, query: Query, index: int = 0) -> tuple[Any, Any]:
+    """One (blocking when `index` > 0) query; returns (X-Consul-Index, normalised data)."""
+    wait = f"{query.wait:g}s"
+    if query.kind == "service":
+        new_index, entries = client.health.service(
             query.target,
             index=index or None,
             wait=wait,
-            recurse=query.kind == "prefix",
+            passing=query.passing or None,
+            tag=list(query.tags) or None,
             dc=query.datacenter,
         )
-        return new_index, _kv_values(items)
+        return new_index, tuple(_instance(entry) for entry in entries)
+    if query.kind == "catalog":
+        new_index, services = client.catalog.services(
+            index=index or None, wait=wait, dc=query.datacenter
+        )
+        return new_index, tuple(
+            sorted((name, tuple(sorted(tags))) for name, tags in services.items())
+        )
+    new_index, items = client.kv.get(
+        query.target,
+        index=index or None,
+        wait=wait,
+        recurse=query.kind == "prefix",
+        dc=query.datacenter,
+    )
+    return new_index, _kv_values(items)
 
 
 class WatchHub:
@@ -148,10 +159,11 @@ class WatchHub:
         self._listeners: dict[Query, list[Listener]] = {}
         self.latest: dict[Query, Any] = {}
 
-    def subscribe(self, query: Query, listener: Listener) -> None:
-        """Call `listener(data)` on the loop for every new answer to `query`."""
+    def subscribe(self, query: Query, listener: Listener, replay: bool = True) -> None:
+        """Call `listener(data)` on the loop for every new answer to `query` (and at once with
+        the latest answer, if there is one and `replay`)."""
         self._listeners.setdefault(query, []).append(listener)
-        if query in self.latest:
+        if replay and query in self.latest:
             listener(self.latest[query])
         if query not in self._polls:
             poll = LongPoll(

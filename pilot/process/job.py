@@ -73,6 +73,7 @@ class Job:
         self._run_timer: asyncio.TimerHandle | None = None
         self._exited = asyncio.Event()
         self._stop_requested = False
+        self._restart_after_stop = False
         self._pending_start = False
         self.accepting = True
         self.runs = 0
@@ -189,6 +190,10 @@ class Job:
         self._emit("exitSuccess" if success else "exitFailed", self.name)
         if self._stop_requested:
             self._set_state(JobState.STOPPED)
+            if self._restart_after_stop and self.accepting:
+                self._restart_after_stop = False
+                self._start_run()
+                return
             self._settle()
             return
         wants_restart = not (success and self.config.restart_on == "failure")
@@ -232,6 +237,19 @@ class Job:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self._process.pid, signum)
         return True
+
+    async def restart(self) -> None:
+        """Stop the current run (its stop sequence) and start a new one right after."""
+        if not self.accepting:
+            return
+        if self.state in (JobState.RUNNING, JobState.STOPPING):
+            self._restart_after_stop = True
+            await self._terminate(count_as_stop=True)
+            return
+        if self._restart_timer is not None:
+            self._restart_timer.cancel()
+            self._restart_timer = None
+        self._start_run()
 
     async def stop(self) -> None:
         """Stop the job for good: no more runs; its stop signal, then SIGKILL after its timeout."""

@@ -1,0 +1,237 @@
+"""One template: render when its data changes (after quiescence), write only changed bytes,
+check the result, put the old file back if the check fails, then act on the change."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pilot.config.template_model import Template
+from pilot.core.log import Log
+from pilot.discovery.checks import CheckResult
+from pilot.discovery.watch import Query, WatchHub
+from pilot.render.files import read_current, restore, write_file
+from pilot.render.language import MISSING, Lookups, TemplateLookupError
+from pilot.render.quiescence import Quiescence
+
+WAITING_LOG_EVERY = 10.0
+
+
+class Actions(Protocol):
+    """What a render may do to the rest of pilot."""
+
+    def signal_job(self, name: str, signum: int) -> bool: ...
+
+    async def restart_job(self, name: str) -> None: ...
+
+    async def run_command(self, argv: tuple[str, ...], timeout: float) -> CheckResult: ...
+
+
+@dataclass
+class RenderStats:
+    """A template's history, for status output and metrics."""
+
+    renders: int = 0
+    failures: int = 0
+    skipped: int = 0
+    last_render: float | None = None
+    last_error: str | None = None
+
+
+class TemplateRunner:
+    """Keeps one destination file rendered from its template's current data."""
+
+    def __init__(
+        self,
+        config: Template,
+        compiled: Any,
+        hub: WatchHub,
+        actions: Actions,
+        emit: Callable[[str, str], object],
+        log: Log,
+        environ: Mapping[str, str],
+        base_dir: str,
+    ) -> None:
+        self.config, self._compiled, self._hub, self._actions = config, compiled, hub, actions
+        self._emit, self._log, self._environ, self._base_dir = emit, log, environ, base_dir
+        self.source = f"template.{config.label}"
+        self.stats = RenderStats()
+        self._loop = asyncio.get_running_loop()
+        self.quiet = Quiescence(
+            config.wait.min,
+            config.wait.longest,
+            self._loop.time,
+            self._loop.call_at,
+            self._render_soon,
+        )
+        self._following: set[Query] = set()
+        self._guards = {
+            Query("service", name, (), None, True): count for name, count in config.min_instances
+        }
+        self.rendered_once = False
+        self._busy = False
+        self._again = False
+        self._waiting: set[Query] = set()
+        self._waiting_timer: asyncio.TimerHandle | None = None
+        self._closed = False
+
+    def start(self) -> None:
+        """Render as soon as the template's data is there."""
+        self._render_soon()
+        self._waiting_timer = self._loop.call_later(WAITING_LOG_EVERY, self._log_waiting)
+
+    def close(self) -> None:
+        self._closed = True
+        self.quiet.cancel()
+        if self._waiting_timer is not None:
+            self._waiting_timer.cancel()
+        for query in self._following:
+            self._hub.unsubscribe(query, self._on_data)
+        self._following.clear()
+
+    def _on_data(self, data: Any) -> None:
+        if self.rendered_once:
+            self.quiet.change()
+        else:
+            self._render_soon()  # the first render is never delayed
+
+    def _render_soon(self) -> None:
+        if self._closed:
+            return
+        if self._busy:
+            self._again = True
+            return
+        self._busy = True
+        self._loop.create_task(self._render_loop())
+
+    async def _render_loop(self) -> None:
+        try:
+            while not self._closed:
+                self._again = False
+                await self.render_once()
+                if not self._again:
+                    break
+        finally:
+            self._busy = False
+
+    async def render_once(self) -> None:
+        """Evaluate the template with the latest data and, if the bytes changed, apply them."""
+        lookups = Lookups(self._latest, self._environ, self._base_dir)
+        try:
+            text = self._compiled.render(**lookups.functions())
+        except TemplateLookupError as error:
+            self._follow(lookups.used)
+            self._failed(str(error))
+            return
+        except Exception as error:  # any Jinja2 error: the template is at fault, not pilot
+            self._follow(lookups.used)
+            self._failed(f"{type(error).__name__}: {error}")
+            return
+        self._follow(lookups.used)
+        self._waiting = lookups.missing | {q for q in self._guards if self._latest(q) is MISSING}
+        if self._waiting:
+            return
+        short = [
+            (q.target, count) for q, count in self._guards.items() if len(self._latest(q)) < count
+        ]
+        if short:
+            self.stats.skipped += 1
+            names = ", ".join(
+                f"{name} has {len(self._latest(Query('service', name, (), None, True)))} of {count}"
+                for name, count in short
+            )
+            self._log.warn(
+                f"{self.source}: not rendered, too few instances ({names}); keeping the last file"
+            )
+            return
+        await self._apply(text.encode("utf-8"))
+
+    async def _apply(self, data: bytes) -> None:
+        config = self.config
+        previous = read_current(config.dest)
+        if previous == data:
+            if not self.rendered_once:
+                self.rendered_once = True
+                self._emit("rendered", self.source)
+            return
+        write_file(config.dest, data, config.perms, config.owner, config.in_place)
+        if config.check is not None:
+            argv = tuple(arg.replace("{dest}", config.dest) for arg in config.check)
+            result = await self._actions.run_command(argv, config.check_timeout)
+            if not result.passing:
+                restore(config.dest, previous, config.in_place)
+                self._failed(
+                    f"check {' '.join(argv)} failed, previous file restored: "
+                    f"{result.output.strip()}"
+                )
+                return
+        self.rendered_once = True
+        self.stats.renders += 1
+        self.stats.last_render = time.time()
+        self.stats.last_error = None
+        self._log.info(f"{self.source} rendered {config.dest}", bytes=len(data))
+        self._emit("rendered", self.source)
+        await self._act()
+
+    async def _act(self) -> None:
+        for action in self.config.on_change:
+            if action.signal is not None and action.job is not None:
+                if not self._actions.signal_job(action.job, action.signal):
+                    self._log.info(
+                        f"{self.source}: {action.job} is not running, "
+                        f"{signal.Signals(action.signal).name} skipped"
+                    )
+            elif action.restart is not None:
+                await self._actions.restart_job(action.restart)
+            elif action.exec is not None:
+                result = await self._actions.run_command(action.exec, action.timeout)
+                if not result.passing:
+                    self._log.warn(
+                        f"{self.source}: {' '.join(action.exec)} failed: {result.output.strip()}"
+                    )
+
+    def _failed(self, message: str) -> None:
+        self.stats.failures += 1
+        self.stats.last_error = message
+        self._log.error(f"{self.source}: {message}")
+        self._emit("renderFailed", self.source)
+
+    def _latest(self, query: Query) -> Any:
+        return self._hub.latest.get(query, MISSING)
+
+    def _follow(self, used: set[Query]) -> None:
+        wanted = used | set(self._guards)
+        for query in wanted - self._following:
+            self._hub.subscribe(query, self._on_data, replay=False)
+        for query in self._following - wanted:
+            self._hub.unsubscribe(query, self._on_data)
+        self._following = wanted
+
+    def _log_waiting(self) -> None:
+        if self._closed or self.rendered_once:
+            return
+        if self._waiting:
+            what = ", ".join(sorted(str(query) for query in self._waiting))
+            self._log.info(f"{self.source} is waiting for {what}")
+        self._waiting_timer = self._loop.call_later(WAITING_LOG_EVERY, self._log_waiting)
+
+
+def load_template(config: Template, config_path: str) -> Any:
+    """Compile a template's source (read once, as consul-template does)."""
+    from pilot.config.validate_templates import source_path
+    from pilot.render.language import make_environment
+
+    environment = make_environment()
+    if config.contents is not None:
+        return environment.from_string(config.contents)
+    with open(source_path(config, config_path), encoding="utf-8") as file:
+        return environment.from_string(file.read())
+
+
+def base_dir(config_path: str) -> str:
+    return os.path.dirname(config_path) or "."
