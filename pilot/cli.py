@@ -9,7 +9,7 @@ import sys
 
 from pilot import __version__
 
-COMMANDS = ("run", "validate", "schema", "consul-dev")
+COMMANDS = ("run", "validate", "render", "schema", "consul-dev")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,7 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         _parser().print_help()
         return 2
-    handler = {"run": cmd_run, "validate": cmd_validate, "schema": cmd_schema}[args.command]
+    handler = {
+        "run": cmd_run,
+        "validate": cmd_validate,
+        "render": cmd_render,
+        "schema": cmd_schema,
+    }[args.command]
     return handler(args)
 
 
@@ -52,6 +57,16 @@ def _parser() -> argparse.ArgumentParser:
             default=os.environ.get("PILOT_CONFIG"),
             help="path of pilot.json5 (default: $PILOT_CONFIG)",
         )
+    render = sub.add_parser("render", help="render every template once from the live registry")
+    render.add_argument(
+        "-c",
+        "--config",
+        default=os.environ.get("PILOT_CONFIG"),
+        help="path of pilot.json5 (default: $PILOT_CONFIG)",
+    )
+    render.add_argument(
+        "--dry-run", action="store_true", help="print the results instead of writing them"
+    )
     sub.add_parser("schema", help="print the JSON Schema of pilot.json5")
     sub.add_parser(
         "consul-dev",
@@ -108,6 +123,26 @@ def cmd_validate(args: argparse.Namespace) -> int:
         return 2
     print(json.dumps(dump_section(loaded[0]), indent=2))
     return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    """Render every template once (consul-template's -once; --dry-run prints instead)."""
+    loaded = _load(args)
+    if loaded is None:
+        return 2
+    from pilot.config.model import Config
+    from pilot.render.once import render_once
+
+    config = loaded[0]
+    assert isinstance(config, Config)
+    try:
+        return render_once(config, args.dry_run)
+    except Exception as error:  # the registry is unreachable or answered nonsense
+        print(
+            f"pilot: render failed: {str(error).splitlines()[0] if str(error) else error!r}",
+            file=sys.stderr,
+        )
+        return 1
 
 
 def cmd_schema(args: argparse.Namespace) -> int:

@@ -1,0 +1,87 @@
+"""`pilot render`: every template rendered once from the live registry (consul-template's
+-once and -dry)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import IO, Any
+
+from pilot.config.model import Config
+from pilot.discovery.client import make_client, resolve_target
+from pilot.discovery.watch import Query, fetch
+from pilot.render.files import read_current, restore, write_file
+from pilot.render.language import MISSING, Lookups, TemplateLookupError
+from pilot.render.renderer import base_dir, load_template
+
+MAX_PASSES = 20  # nested lookups (services() then service(name)) need a pass per level
+
+
+def render_once(config: Config, dry_run: bool, out: IO[str] = sys.stdout) -> int:
+    """Render every template; print them (`dry_run`) or write those that changed and run their
+    checks. Returns 0, or 1 when any template failed."""
+    target = resolve_target(config.consul, os.environ, config.consul.listen)
+    client = make_client(target)
+    cache: dict[Query, Any] = {}
+    failed = False
+    for template in config.templates:
+        compiled = load_template(template, config.path)
+        try:
+            text = _evaluate(compiled, client, cache, base_dir(config.path))
+        except TemplateLookupError as error:
+            print(f"pilot: template.{template.label}: {error}", file=sys.stderr)
+            failed = True
+            continue
+        for name, count in template.min_instances:
+            query = Query("service", name, (), None, True)
+            if query not in cache:
+                cache[query] = fetch(client, query)[1]
+            if len(cache[query]) < count:
+                print(
+                    f"pilot: template.{template.label}: {name} has {len(cache[query])} of "
+                    f"{count} instances, not rendered",
+                    file=sys.stderr,
+                )
+                failed = True
+                break
+        else:
+            if dry_run:
+                out.write(f"> {template.dest}\n{text}")
+            elif not _write(template, text.encode("utf-8")):
+                failed = True
+    return 1 if failed else 0
+
+
+def _evaluate(compiled: Any, client: Any, cache: dict[Query, Any], directory: str) -> str:
+    for _ in range(MAX_PASSES):
+        lookups = Lookups(lambda query: cache.get(query, MISSING), os.environ, directory)
+        text: str = compiled.render(**lookups.functions())
+        if not lookups.missing:
+            return text
+        for query in lookups.missing:
+            cache[query] = fetch(client, query)[1]
+    raise TemplateLookupError("lookups still missing after many passes")
+
+
+def _write(template: Any, data: bytes) -> bool:
+    previous = read_current(template.dest)
+    if previous == data:
+        return True
+    write_file(template.dest, data, template.perms, template.owner, template.in_place)
+    if template.check is None:
+        return True
+    argv = [arg.replace("{dest}", template.dest) for arg in template.check]
+    # A one-shot command, not the supervisor: no reaper runs here, so subprocess may wait.
+    result = subprocess.run(
+        argv, capture_output=True, text=True, timeout=template.check_timeout, check=False
+    )
+    if result.returncode != 0:
+        restore(template.dest, previous, template.in_place)
+        print(
+            f"pilot: template.{template.label}: check failed, previous file restored: "
+            f"{(result.stdout + result.stderr).strip()}",
+            file=sys.stderr,
+        )
+        return False
+    return True
