@@ -3,6 +3,7 @@ watches, TLS."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import signal
 import socket
@@ -35,9 +36,17 @@ WEB = python_job("""
 def web_config(registry: Registry, **extra: Any) -> dict[str, Any]:
     return {
         "consul": registry.address,
-        "jobs": [{"name": "web", "exec": WEB, "port": 8080, "interfaces": ["static:127.0.0.1"],
-                  "tags": ["a", "b"], "meta": {"version": "7"},
-                  "health": {"exec": ["test", "-f", "healthy"], "interval": "500ms", "ttl": "30s"}}],
+        "jobs": [
+            {
+                "name": "web",
+                "exec": WEB,
+                "port": 8080,
+                "interfaces": ["static:127.0.0.1"],
+                "tags": ["a", "b"],
+                "meta": {"version": "7"},
+                "health": {"exec": ["test", "-f", "healthy"], "interval": "500ms", "ttl": "30s"},
+            }
+        ],
         **extra,
     }
 
@@ -51,8 +60,9 @@ def check_status(registry: Registry, service: str = "web") -> str | None:
 
 
 def test_registration_health_and_deregistration_order(
-        pilot: Callable[..., Pilot], registry: Registry, tmp_path: Path) -> None:
-    """A job with a port is registered at once, follows its checks, and leaves before its stop signal."""
+    pilot: Callable[..., Pilot], registry: Registry, tmp_path: Path
+) -> None:
+    """A job with a port is registered at once, follows its checks, leaves before its SIGTERM."""
     p = pilot(web_config(registry), env={"REGISTRY": registry.url})
     entries = wait_for(lambda: registry.instances("web"), 2, message="registration")
     service = entries[0]["Service"]
@@ -73,14 +83,20 @@ def test_registration_health_and_deregistration_order(
 
 
 def test_registry_restart_brings_registrations_and_watches_back(
-        pilot: Callable[..., Pilot], registry: Registry, tmp_path: Path) -> None:
+    pilot: Callable[..., Pilot], registry: Registry, tmp_path: Path
+) -> None:
     """After the registry restarts empty, the service is re-registered, the job untouched,
     and watches see the new registry's data."""
     (tmp_path / "healthy").touch()
     config = web_config(registry, watches=[{"name": "other", "service": "other"}])
     config["jobs"][0]["main"] = True
-    config["jobs"].append({"name": "seen", "exec": ["sh", "-c", 'echo "$PILOT_WATCH_OTHER" >> other.log'],
-                           "when": {"source": "watch.other", "each": "changed"}})
+    config["jobs"].append(
+        {
+            "name": "seen",
+            "exec": ["sh", "-c", 'echo "$PILOT_WATCH_OTHER" >> other.log'],
+            "when": {"source": "watch.other", "each": "changed"},
+        }
+    )
     p = pilot(config, env={"REGISTRY": registry.url})
     wait_for(lambda: check_status(registry) == "passing", 3, message="passing")
     pid_line = read_lines(tmp_path / "web.pid")
@@ -88,10 +104,15 @@ def test_registry_restart_brings_registrations_and_watches_back(
     wait_for(lambda: check_status(registry) == "passing", 2 * 0.5 + 1.5, message="re-registered")
     assert read_lines(tmp_path / "web.pid") == pid_line, "the job was not restarted"
     assert p.output.count("web started") == 1
-    registry.put("/v1/agent/service/register", {"Name": "other", "ID": "other-1",
-                                                 "Address": "127.0.0.9", "Port": 9000})
-    wait_for(lambda: "127.0.0.9:9000" in read_lines(tmp_path / "other.log"), 2,
-             message="watch sees the restarted registry")
+    registry.put(
+        "/v1/agent/service/register",
+        {"Name": "other", "ID": "other-1", "Address": "127.0.0.9", "Port": 9000},
+    )
+    wait_for(
+        lambda: "127.0.0.9:9000" in read_lines(tmp_path / "other.log"),
+        2,
+        message="watch sees the restarted registry",
+    )
 
 
 def watch_events(p: Pilot, name: str) -> list[str]:
@@ -101,13 +122,18 @@ def watch_events(p: Pilot, name: str) -> list[str]:
 def test_watch_events_follow_the_registry(pilot: Callable[..., Pilot], registry: Registry) -> None:
     """A new instance is seen at once (blocking query), unrelated services cause no event,
     and 100 flaps give alternating health events that end in the right state."""
-    config = {"consul": registry.address, "logging": {"level": "debug"},
-              "watches": [{"name": "app", "service": "app", "wait": "30s"}],
-              "jobs": [{"name": "idle", "exec": ["sleep", "300"]}]}
+    config = {
+        "consul": registry.address,
+        "logging": {"level": "debug"},
+        "watches": [{"name": "app", "service": "app", "wait": "30s"}],
+        "jobs": [{"name": "idle", "exec": ["sleep", "300"]}],
+    }
     p = pilot(config)
     wait_for(lambda: watch_events(p, "app") == ["changed", "unhealthy"], 3, message="first answer")
     registry.put("/v1/agent/service/register", {"Name": "app", "ID": "app-1", "Port": 1})
-    wait_for(lambda: watch_events(p, "app")[2:] == ["changed", "healthy"], 1, message="new instance")
+    wait_for(
+        lambda: watch_events(p, "app")[2:] == ["changed", "healthy"], 1, message="new instance"
+    )
     registry.put("/v1/agent/service/register", {"Name": "unrelated", "ID": "u-1", "Port": 2})
     registry.put("/v1/agent/service/register", {"Name": "app", "ID": "app-2", "Port": 3})
     wait_for(lambda: len(watch_events(p, "app")) == 5, 1, message="second instance")
@@ -119,16 +145,21 @@ def test_watch_events_follow_the_registry(pilot: Callable[..., Pilot], registry:
     registry.put("/v1/agent/service/deregister/app-1")
     wait_for(lambda: watch_events(p, "app")[-1] == "unhealthy", 3, message="final state")
     health = [code for code in watch_events(p, "app") if code != "changed"]
-    assert all(a != b for a, b in zip(health, health[1:], strict=False)), health
+    assert all(a != b for a, b in itertools.pairwise(health)), health
 
 
 def test_kv_watches_on_key_and_prefix(pilot: Callable[..., Pilot], registry: Registry) -> None:
     """Watches on a key and on a prefix emit changed when values change, not otherwise."""
-    config = {"consul": registry.address, "logging": {"level": "debug"},
-              "watches": [{"name": "flag", "key": "app/flag"}, {"name": "conf", "prefix": "app/conf/"}],
-              "jobs": [{"name": "idle", "exec": ["sleep", "300"]}]}
+    config = {
+        "consul": registry.address,
+        "logging": {"level": "debug"},
+        "watches": [{"name": "flag", "key": "app/flag"}, {"name": "conf", "prefix": "app/conf/"}],
+        "jobs": [{"name": "idle", "exec": ["sleep", "300"]}],
+    }
     p = pilot(config)
-    wait_for(lambda: watch_events(p, "flag") and watch_events(p, "conf"), 3, message="first answers")
+    wait_for(
+        lambda: watch_events(p, "flag") and watch_events(p, "conf"), 3, message="first answers"
+    )
     registry.put("/v1/kv/app/flag", "on")
     wait_for(lambda: len(watch_events(p, "flag")) == 2, 2, message="key changed")
     registry.put("/v1/kv/app/conf/a", "1")
@@ -144,9 +175,28 @@ def test_kv_watches_on_key_and_prefix(pilot: Callable[..., Pilot], registry: Reg
 def tls_proxy(registry: Registry, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """A TLS endpoint with a self-signed certificate in front of the registry."""
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     listener = socket.create_server(("127.0.0.1", 0))
@@ -179,8 +229,9 @@ def tls_proxy(registry: Registry, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     listener.close()
 
 
-def test_tls_verification_is_on_by_default(pilot: Callable[..., Pilot], registry: Registry,
-                                            tls_proxy: tuple[str, Path], tmp_path: Path) -> None:
+def test_tls_verification_is_on_by_default(
+    pilot: Callable[..., Pilot], registry: Registry, tls_proxy: tuple[str, Path], tmp_path: Path
+) -> None:
     """A self-signed agent is refused unless its CA is given; with ca_file pilot registers."""
     address, cert = tls_proxy
     (tmp_path / "healthy").touch()
@@ -188,6 +239,9 @@ def test_tls_verification_is_on_by_default(pilot: Callable[..., Pilot], registry
     refused.wait_for_output("CERTIFICATE_VERIFY_FAILED|certificate verify failed", 5)
     assert registry.instances("web") == []
     refused.stop()
-    trusted = {**web_config(registry), "consul": {"address": address, "tls": {"ca_file": str(cert)}}}
+    trusted = {
+        **web_config(registry),
+        "consul": {"address": address, "tls": {"ca_file": str(cert)}},
+    }
     pilot(trusted, env={"REGISTRY": registry.url})
     wait_for(lambda: registry.instances("web"), 3, message="registered over TLS")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections.abc import Callable
 
 from pilot.render.quiescence import Quiescence
@@ -16,7 +17,7 @@ class FakeClock:
         self._timers: list[tuple[float, int, Callable[[], None], list[bool]]] = []
         self._seq = 0
 
-    def schedule(self, at: float, fn: Callable[[], None]) -> "FakeHandle":
+    def schedule(self, at: float, fn: Callable[[], None]) -> FakeHandle:
         cancelled = [False]
         self._seq += 1
         heapq.heappush(self._timers, (at, self._seq, fn, cancelled))
@@ -43,8 +44,9 @@ class FakeHandle:
 def make(minimum: float, maximum: float) -> tuple[Quiescence, FakeClock, list[float]]:
     clock = FakeClock()
     renders: list[float] = []
-    quiet = Quiescence(minimum, maximum, lambda: clock.now, clock.schedule,
-                       lambda: renders.append(clock.now))
+    quiet = Quiescence(
+        minimum, maximum, lambda: clock.now, clock.schedule, lambda: renders.append(clock.now)
+    )
     return quiet, clock, renders
 
 
@@ -67,7 +69,7 @@ def test_steady_stream_still_renders_by_max() -> None:
         clock.advance(0.5)
     assert len(renders) >= 3
     assert abs(renders[0] - 3.0) < 1e-9
-    assert all(later - earlier <= 3.5 for earlier, later in zip(renders, renders[1:], strict=False))
+    assert all(later - earlier <= 3.5 for earlier, later in itertools.pairwise(renders))
 
 
 def test_zero_min_renders_at_once() -> None:

@@ -16,7 +16,7 @@ def payload(i: int, size: int = 5 * 1024 * 1024) -> bytes:
 
 
 def test_readers_never_see_a_torn_file(tmp_path: Path) -> None:
-    """A 5 MB file rewritten 100 times; a concurrent reader checks the trailing checksum each time."""
+    """A 5 MB file rewritten 100 times; a concurrent reader checks its trailing checksum."""
     path = tmp_path / "big.conf"
     write_file(str(path), payload(0))
     stop = threading.Event()

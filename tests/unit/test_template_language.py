@@ -11,14 +11,18 @@ from pilot.render.language import MISSING, Lookups, TemplateLookupError, make_en
 
 
 def instance(id_: str, node: str, port: int, tags: tuple[str, ...] = (), **meta: str) -> Instance:
-    return Instance(id_, "web", "10.0.0.1", port, tags, tuple(sorted(meta.items())), node, "passing")
+    return Instance(
+        id_, "web", "10.0.0.1", port, tags, tuple(sorted(meta.items())), node, "passing"
+    )
 
 
 WEB = Query("service", "web", (), None, True)
 FLAG = Query("key", "app/flag", (), None, False)
 
 
-def render(text: str, data: dict[Query, Any], environ: dict[str, str] | None = None) -> tuple[str, Lookups]:
+def render(
+    text: str, data: dict[Query, Any], environ: dict[str, str] | None = None
+) -> tuple[str, Lookups]:
     lookups = Lookups(lambda q: data.get(q, MISSING), environ or {}, ".")
     out = make_environment().from_string(text).render(**lookups.functions())
     return out, lookups
@@ -49,14 +53,22 @@ def test_keys() -> None:
 
 def test_tree_is_relative_and_sorted() -> None:
     """tree() lists the keys under a prefix, relative to it."""
-    data = {Query("prefix", "app/", (), None, False): (("app/a", b"1"), ("app/b/c", b"2"), ("app/d/", None))}
+    data = {
+        Query("prefix", "app/", (), None, False): (
+            ("app/a", b"1"),
+            ("app/b/c", b"2"),
+            ("app/d/", None),
+        )
+    }
     out, _ = render("{% for kv in tree('app/') %}{{ kv.key }}={{ kv.value }};{% endfor %}", data)
     assert out == "a=1;b/c=2;"
 
 
 def test_filters_by_tag_and_meta() -> None:
     """by_tag and by_meta select instances."""
-    data = {WEB: (instance("a", "n", 1, ("v1",), zone="x"), instance("b", "n", 2, ("v2",), zone="y"))}
+    data = {
+        WEB: (instance("a", "n", 1, ("v1",), zone="x"), instance("b", "n", 2, ("v2",), zone="y"))
+    }
     assert render("{{ (service('web') | by_tag('v2'))[0].id }}", data)[0] == "b"
     assert render("{{ (service('web') | by_meta('zone', 'x'))[0].id }}", data)[0] == "a"
 
@@ -65,7 +77,7 @@ def test_strict_undefined_and_sandbox() -> None:
     """Unknown names fail the render; the sandbox refuses private attributes."""
     with pytest.raises(Exception, match="undefined"):
         render("{{ nothing_here }}", {})
-    with pytest.raises(Exception, match="unsafe|access"):
+    with pytest.raises(Exception, match=r"unsafe|access"):
         render("{{ service.__globals__ }}", {})
 
 
