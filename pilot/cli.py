@@ -9,7 +9,7 @@ import sys
 
 from pilot import __version__
 
-COMMANDS = ("run", "validate", "render", "schema", "consul-dev")
+COMMANDS = ("run", "validate", "render", "schema", "ctl", "consul-dev")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -94,6 +94,9 @@ class Pilot:
     ) -> None:
         self.workdir = workdir
         self.config_path = workdir / "pilot.json5"
+        self.socket = workdir / "pilot.sock"
+        if isinstance(config, dict) and "control" not in config:
+            config = {**config, "control": {"socket": str(self.socket)}}
         text = config if isinstance(config, str) else json.dumps(config, indent=2)
         self.config_path.write_text(text)
         argv = [PYTHON, "-m", "pilot", "run", "-c", str(self.config_path), *args]
@@ -178,6 +181,12 @@ class Pilot:
 
     def signal(self, signum: int) -> None:
         os.kill(self.pilot_pid, signum)
+
+    def ctl(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run `pilot ctl --socket <this pilot's socket> ARGS`."""
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        return subprocess.run([PYTHON, "-m", "pilot", "ctl", "--socket", str(self.socket), *args],
+                              capture_output=True, text=True, timeout=30, env=env)
 
     def wait(self, timeout: float = 10.0) -> int:
         """Wait for pilot to exit and return its exit code (its output fully read)."""

@@ -32,6 +32,7 @@ from pilot.config.kinds import (
     Text,
     setting,
 )
+from pilot.config.ops_model import Control, Telemetry
 from pilot.config.template_model import Template
 
 FORWARDABLE = frozenset({"SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH", "SIGALRM"})
@@ -296,6 +297,9 @@ class Config:
         ConsulConfig(),
     )
     watches: tuple[Watch, ...] = setting(ListOf(Obj(Watch)), "blocking queries on Consul", ())
+    control: Control = setting(Obj(Control), "the control socket", Control())
+    telemetry: Telemetry | None = setting(Obj(Telemetry), "Prometheus metrics and status", None)
+    reload_on_sighup: bool = setting(Bool(), "SIGHUP to pilot also reloads the config", False)
     templates: tuple[Template, ...] = setting(
         ListOf(Obj(Template)), "files rendered from Consul data", ()
     )

@@ -71,6 +71,7 @@ def check_config(config: Config) -> None:
         _check_when(job, f"jobs[{i}].when", sources)
         _check_user(job, f"jobs[{i}]")
     _check_main(config)
+    _check_telemetry(config)
     for i, spec in enumerate(config.files):
         if spec.export is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", spec.export):
             raise ConfigError(f"files[{i}].export", f"{spec.export!r} is not a variable name")
@@ -129,3 +130,27 @@ def _check_main(config: Config) -> None:
         )
     if not marked and len(config.jobs) > 1:
         raise ConfigError("jobs", "which job is the main one? Mark it with main: true")
+
+
+_METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+
+
+def _check_telemetry(config: Config) -> None:
+    if config.telemetry is None:
+        return
+    seen: set[str] = set()
+    for i, metric in enumerate(config.telemetry.metrics):
+        place = f"telemetry.metrics[{i}]"
+        if not _METRIC_NAME.fullmatch(metric.name) or metric.name.startswith("pilot_"):
+            raise ConfigError(
+                f"{place}.name",
+                f"{metric.name!r} is not a metric name of yours "
+                "(letters, digits, '_' and ':'; pilot_ is reserved)",
+            )
+        if metric.name in seen:
+            raise ConfigError(f"{place}.name", f"duplicate metric {metric.name!r}")
+        seen.add(metric.name)
+        for j, label in enumerate(metric.labels):
+            if not _LABEL_NAME.fullmatch(label):
+                raise ConfigError(f"{place}.labels[{j}]", f"{label!r} is not a label name")

@@ -8,6 +8,9 @@ import signal
 from typing import TYPE_CHECKING
 
 from pilot.config.model import Config
+from pilot.config.model import Job as JobConfig
+from pilot.control.server import ControlServer, SocketInUse
+from pilot.core.commands import Commands
 from pilot.core.environment import Environment
 from pilot.core.events import EventBus
 from pilot.core.log import Log
@@ -28,6 +31,8 @@ if TYPE_CHECKING:  # imported when the config uses Consul, to keep start-up ligh
     from pilot.discovery.checks import CheckResult
     from pilot.discovery.manager import Discovery
     from pilot.render.manager import Templates
+    from pilot.telemetry.metrics import Metrics
+    from pilot.telemetry.server import TelemetryServer
 
 
 class App:
@@ -41,6 +46,10 @@ class App:
         self.discovery: Discovery | None = None
         self.registry: DevConsul | None = None
         self.templates: Templates | None = None
+        self.metrics: Metrics | None = None
+        self.maintenance = False
+        self.commands = Commands(self)
+        self._servers: list[ControlServer | TelemetryServer] = []
 
     async def run(self) -> int:
         """Supervise until the main job is over, shut down, and return the exit code."""
@@ -52,26 +61,22 @@ class App:
         write_files(self._files)
         self.bus = EventBus(self.log)
         self.environment = Environment(exported_paths(self._files), self._running_pids)
-        terminal = _foreground_terminal()
-        main = self.config.main_job.name
+        self._terminal = _foreground_terminal()
         for cfg in self.config.jobs:
-            self.jobs[cfg.name] = Job(
-                cfg,
-                self.reaper,
-                self.bus.publish,
-                self.environment.for_job,
-                self.log,
-                self._on_settled,
-                terminal if cfg.name == main else None,
-            )
-        self.main = self.jobs[main]
+            self.jobs[cfg.name] = self.make_job(cfg)
+        self.main = self.jobs[self.config.main_job.name]
         self.triggers = Triggers(self.bus, self.jobs, self.log)
         if self.config.uses_consul:
             try:
-                self._start_discovery()
+                self.start_discovery()
             except (ValueError, LookupError, OSError) as error:
                 self.log.error(f"cannot start discovery: {error}")
                 return 2
+        try:
+            await self._start_servers()
+        except (SocketInUse, OSError, ValueError, LookupError) as error:
+            self.log.error(f"cannot start: {error}")
+            return 2
         self._finished: asyncio.Future[int] = loop.create_future()
         for job in self.jobs.values():
             self.triggers.arm(job)
@@ -79,6 +84,8 @@ class App:
         self._check_done()
         code = await self._finished
         self.reaper.reap()
+        for server in self._servers:
+            await server.close()
         if self.templates is not None:
             self.templates.close()
         if self.discovery is not None:
@@ -87,7 +94,7 @@ class App:
             self.registry.stop()
         return code
 
-    def _start_discovery(self) -> None:
+    def start_discovery(self) -> None:
         """Consul: an embedded registry if asked, registrations, health checks, watches."""
         from pilot.discovery.client import resolve_target
         from pilot.discovery.manager import Discovery
@@ -107,12 +114,58 @@ class App:
         self.environment.sources.append(self.discovery.environment)
         self.discovery.start()
         if self.config.templates:
-            from pilot.render.manager import Templates
+            self.start_templates()
 
-            self.templates = Templates(
-                self.config, self.discovery.hub, self, self.bus.publish, self.log, os.environ
-            )
-            self.templates.start()
+    def start_templates(self) -> None:
+        """Render the config's templates from the discovery's watch hub."""
+        from pilot.render.manager import Templates
+
+        assert self.discovery is not None
+        self.templates = Templates(
+            self.config, self.discovery.hub, self, self.bus.publish, self.log, os.environ
+        )
+        self.templates.start()
+
+    async def _start_servers(self) -> None:
+        """The control socket (always) and telemetry (when configured)."""
+        control = ControlServer(self.config.control.path, self.commands)
+        await control.start()
+        self._servers.append(control)
+        self.environment.overrides.setdefault("PILOT_SOCKET", control.path)
+        telemetry = self.config.telemetry
+        if telemetry is None:
+            return
+        from pilot.discovery.addresses import resolve_address
+        from pilot.telemetry.metrics import Metrics
+        from pilot.telemetry.server import TelemetryServer
+
+        self.metrics = Metrics(self, telemetry)
+        self.bus.subscribe(self.metrics.on_event)
+        if self.discovery is not None:
+            for name, monitor in self.discovery.monitors.items():
+                histogram = self.metrics.check_seconds.labels(job=name)
+                monitor.observers.append(histogram.observe)
+        server = TelemetryServer(
+            resolve_address(telemetry.interfaces), telemetry.port, self.metrics, self.commands
+        )
+        await server.start()
+        self._servers.append(server)
+        self.log.info(f"telemetry on {server.host}:{server.port}")
+
+    async def set_maintenance(self, enable: bool, reason: str | None) -> None:
+        """Maintenance: services in Consul maintenance mode, checks run but are not reported."""
+        if enable == self.maintenance:
+            return
+        self.maintenance = enable
+        self.bus.publish("enterMaintenance" if enable else "exitMaintenance", "global")
+        if self.discovery is not None:
+            self.discovery.registrar.set_maintenance((reason or "") if enable else None)
+
+    async def reload(self) -> None:
+        """Re-read the config file and apply only what changed."""
+        from pilot.core.reload import reload_config
+
+        await reload_config(self)
 
     def signal_job(self, name: str, signum: int) -> bool:
         """Send `signum` to job `name`'s process group; False when it is not running."""
@@ -135,6 +188,23 @@ class App:
         drain = self.discovery.drain
         await self.discovery.deregister_all()
         return drain
+
+    def make_job(self, cfg: JobConfig) -> Job:
+        """A supervised job for `cfg` (the main job gets the terminal, if pilot has one)."""
+        terminal = self._terminal if cfg.name == self.config.main_job.name else None
+        return Job(
+            cfg,
+            self.reaper,
+            self.bus.publish,
+            self.environment.for_job,
+            self.log,
+            self._on_settled,
+            terminal,
+        )
+
+    @property
+    def shutting_down(self) -> bool:
+        return self._shutdown is not None
 
     def _running_pids(self) -> dict[str, int]:
         return {
@@ -165,14 +235,15 @@ class App:
         self.log.debug("reaped orphan", pid=pid, status=status)
 
     def _on_settled(self, job: Job) -> None:
-        asyncio.get_running_loop().call_soon(self._check_done)
+        if self.jobs.get(job.name) is job:  # not a job a reload retired
+            asyncio.get_running_loop().call_soon(self._check_done)
 
     def _check_done(self) -> None:
         """Shut down once the main job is over for good, or can never start."""
         if self._shutdown is not None:
             return
         main = self.main
-        if main.state.active or self.triggers.may_start_later(main):
+        if main.held or main.state.active or self.triggers.may_start_later(main):
             return
         if main.runs == 0:
             self.log.error(f"main job {main.name} can no longer start; shutting down")

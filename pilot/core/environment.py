@@ -23,6 +23,10 @@ class Environment:
         self.overrides: dict[str, str] = {}
         self.sources: list[Callable[[], Mapping[str, str]]] = []
 
+    def set_exports(self, exports: Mapping[str, str]) -> None:
+        """Replace the exported file paths (after a reload)."""
+        self._exports = dict(exports)
+
     def base(self) -> dict[str, str]:
         """The environment of commands that belong to no job (template checks and actions)."""
         env = dict(self._base)

@@ -38,6 +38,17 @@ class Triggers:
         if when.timeout is not None:
             self._timers[job.name] = self._loop.call_later(when.timeout, self._expire, job)
 
+    def replace_jobs(self, jobs: dict[str, Job]) -> None:
+        """After a reload: forget what concerned jobs that were replaced or removed."""
+        for name in list(self._fired | set(self._timers)):
+            if self._jobs.get(name) is not jobs.get(name):
+                self._fired.discard(name)
+                timer = self._timers.pop(name, None)
+                if timer is not None:
+                    timer.cancel()
+        self._jobs = jobs
+        self.hooks = self._shutdown_hooks()
+
     def disarm_all(self) -> None:
         """Cancel every timer: periodic runs and `when.timeout`s."""
         for timer in self._timers.values():

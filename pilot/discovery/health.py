@@ -31,12 +31,13 @@ class HealthMonitor:
         log: Log,
     ) -> None:
         assert job.health is not None
-        self._job, self._health = job, job.health
+        self.job, self._health = job, job.health
         self._reaper, self._environment = reaper, environment
         self._emit, self._on_result, self._log = emit, on_result, log
         self._task: asyncio.Task[None] | None = None
         self.healthy: bool | None = None
         self.last: CheckResult | None = None
+        self.observers: list[Callable[[float], None]] = []  # check durations, for metrics
 
     def start(self) -> None:
         """Start checking (the job has just started)."""
@@ -56,6 +57,8 @@ class HealthMonitor:
         while True:
             started = loop.time()
             result = await self.check_once()
+            for observe in self.observers:
+                observe(loop.time() - started)
             self._record(result)
             await asyncio.sleep(max(0.0, started + self._health.interval - loop.time()))
 
@@ -69,7 +72,7 @@ class HealthMonitor:
                 return await tcp_check(health.tcp, timeout)
             assert health.exec is not None
             return await exec_check(
-                health.exec, timeout, self._reaper, self._environment(), self._job.cwd
+                health.exec, timeout, self._reaper, self._environment(), self.job.cwd
             )
         except Exception as error:
             return CheckResult(False, f"check could not run: {error}")
@@ -79,8 +82,8 @@ class HealthMonitor:
         if result.passing != self.healthy:
             self.healthy = result.passing
             self._log.info(
-                f"{self._job.name} is {'healthy' if result.passing else 'unhealthy'}",
+                f"{self.job.name} is {'healthy' if result.passing else 'unhealthy'}",
                 output=result.output[:200],
             )
-            self._emit("healthy" if result.passing else "unhealthy", self._job.name)
+            self._emit("healthy" if result.passing else "unhealthy", self.job.name)
         self._on_result(result)

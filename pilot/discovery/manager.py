@@ -9,6 +9,7 @@ from typing import Any
 from pilot.discovery.addresses import resolve_address
 from pilot.discovery.checks import CheckResult
 
+from pilot.config.consul_model import Watch
 from pilot.config.model import Config
 from pilot.config.model import Job as JobConfig
 from pilot.core.events import Event, EventBus
@@ -33,42 +34,76 @@ class Discovery:
         log: Log,
     ) -> None:
         self._config, self.target, self._bus, self._log = config, target, bus, log
+        self._reaper, self._environment = reaper, environment
         self.errors: dict[str, int] = {}
         self.registrar = Registrar(target, log, self._count_error)
         self.hub = WatchHub(target, log, self._count_error)
-        self.addresses = {
-            job.name: resolve_address(job.interfaces)
-            for job in config.jobs
-            if job.port is not None or job.interfaces
-        }
-        self.monitors = {
-            job.name: HealthMonitor(
-                job, reaper, _bound(environment, job), bus.publish, _reporter(self, job), log
-            )
-            for job in config.jobs
-            if job.health is not None
-        }
-        self.watches = {
-            watch.name: WatchState(watch.name, watch.service is not None, bus, log)
-            for watch in config.watches
-        }
-        self._queries = {
-            watch.name: Query(
-                "service" if watch.service else "key" if watch.key else "prefix",
-                watch.service or watch.key or watch.prefix or "",
-                tuple(sorted(watch.tags)),
-                watch.datacenter,
-                watch.passing,
-                watch.wait,
-            )
-            for watch in config.watches
-        }
+        self.addresses: dict[str, str] = {}
+        self.monitors: dict[str, HealthMonitor] = {}
+        self.watches: dict[str, WatchState] = {}
+        self._queries: dict[str, Query] = {}
+        self._watch_configs = {watch.name: watch for watch in config.watches}
+        self._add_jobs(config.jobs)
 
     def start(self) -> None:
         """Follow job events and start the watches."""
         self._bus.subscribe(self._on_event)
-        for name, query in self._queries.items():
-            self.hub.subscribe(query, self.watches[name].update)
+        for watch in self._watch_configs.values():
+            self._add_watch(watch)
+
+    def reconfigure(self, config: Config, replaced_jobs: set[str]) -> None:
+        """After a reload: forget replaced and removed jobs, add new ones, diff the watches."""
+        new_jobs = {job.name: job for job in config.jobs}
+        for name in set(self.addresses) | set(self.monitors):
+            if name in replaced_jobs or name not in new_jobs:
+                monitor = self.monitors.pop(name, None)
+                if monitor is not None:
+                    monitor.stop()
+                self.addresses.pop(name, None)
+                self.registrar.forget(name)
+        self._config = config
+        self._add_jobs(
+            tuple(
+                job
+                for name, job in new_jobs.items()
+                if name not in self.monitors and name not in self.addresses
+            )
+        )
+        wanted = {watch.name: watch for watch in config.watches}
+        for name, watch in self._watch_configs.items():
+            if wanted.get(name) != watch:
+                self.hub.unsubscribe(self._queries.pop(name), self.watches.pop(name).update)
+        self._watch_configs = wanted
+        for name, watch in wanted.items():
+            if name not in self.watches:
+                self._add_watch(watch)
+
+    def _add_jobs(self, jobs: tuple[JobConfig, ...]) -> None:
+        for job in jobs:
+            if job.port is not None or job.interfaces:
+                self.addresses[job.name] = resolve_address(job.interfaces)
+            if job.health is not None:
+                self.monitors[job.name] = HealthMonitor(
+                    job,
+                    self._reaper,
+                    _bound(self._environment, job),
+                    self._bus.publish,
+                    _reporter(self, job),
+                    self._log,
+                )
+
+    def _add_watch(self, watch: Watch) -> None:
+        query = Query(
+            "service" if watch.service else "key" if watch.key else "prefix",
+            watch.service or watch.key or watch.prefix or "",
+            tuple(sorted(watch.tags)),
+            watch.datacenter,
+            watch.passing,
+            watch.wait,
+        )
+        state = WatchState(watch.name, watch.service is not None, self._bus, self._log)
+        self.watches[watch.name], self._queries[watch.name] = state, query
+        self.hub.subscribe(query, state.update)
 
     def environment(self) -> dict[str, str]:
         """PILOT_<JOB>_IP and PILOT_WATCH_<NAME> for the next run of any job."""
@@ -109,7 +144,7 @@ class Discovery:
         monitor = self.monitors.get(event.source)
         if monitor is None:
             return
-        job = self._config.job(event.source)
+        job = monitor.job
         if event.code == "started":
             if job.port is not None:
                 self.registrar.register(service_record(job, self.addresses[job.name]))

@@ -78,6 +78,8 @@ class Registrar:
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="consul")
         self._local = threading.local()
         self._services: dict[str, _ServiceSync] = {}
+        self.maintenance: str | None = None  # the reason, while in maintenance mode
+        self._pending: set[asyncio.Task[None]] = set()
 
     @property
     def records(self) -> list[ServiceRecord]:
@@ -104,10 +106,51 @@ class Registrar:
             sync.status, sync.output = status, _truncate(output)
             sync.wake()
 
+    def forget(self, job: str) -> None:
+        """Stop keeping `job`'s service registered and deregister it (in the background)."""
+        sync = self._services.pop(job, None)
+        if sync is None:
+            return
+        sync.cancel()
+
+        async def deregister() -> None:
+            try:
+                await self.call(lambda c: c.agent.service.deregister(sync.record.id))
+            except Exception as error:  # the agent may be gone; the TTL ends it then
+                self._log.warn(f"could not deregister {sync.record.id}: {error}")
+
+        task = asyncio.get_running_loop().create_task(deregister())
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    def set_maintenance(self, reason: str | None) -> None:
+        """Put every service in Consul maintenance mode (`reason`), or take it out (None).
+        Check results are not reported meanwhile; leaving reports the latest at once."""
+        self.maintenance = reason
+        for sync in self._services.values():
+            sync.wake()
+
+    def describe(self) -> list[dict[str, Any]]:
+        """The services and how their registration stands, for status output."""
+        return [
+            {
+                "id": sync.record.id,
+                "name": sync.record.name,
+                "job": sync.record.job,
+                "address": sync.record.address,
+                "port": sync.record.port,
+                "registered": sync.registered,
+                "status": sync.status,
+                "maintenance": sync.maintenance_applied is not None,
+            }
+            for sync in self._services.values()
+        ]
+
     def lost_agent_state(self) -> None:
         """The agent forgot us (restarted, or answered 404): re-register every service now."""
         for sync in self._services.values():
             sync.registered = False
+            sync.maintenance_applied = None
             sync.wake()
 
     async def deregister_all(self, timeout: float = 3.0) -> None:
@@ -155,6 +198,7 @@ class _ServiceSync:
     def __init__(self, registrar: Registrar, record: ServiceRecord) -> None:
         self.registrar, self.record = registrar, record
         self.registered = False
+        self.maintenance_applied: str | None = None
         self.status: str | None = None
         self.output = ""
         self._wanted = asyncio.Event()
@@ -193,7 +237,15 @@ class _ServiceSync:
             self.registrar._log.info(
                 f"registered {record.id}", address=record.address, port=record.port
             )
-        if self.status is None:
+        wanted = self.registrar.maintenance
+        if wanted != self.maintenance_applied:
+            await self.registrar.call(
+                lambda c: c.agent.service.maintenance(
+                    record.id, "true" if wanted is not None else "false", wanted or None
+                )
+            )
+            self.maintenance_applied = wanted
+        if self.status is None or wanted is not None:
             return
         status, output = self.status, self.output
         updated = await self.registrar.call(

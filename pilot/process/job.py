@@ -76,6 +76,7 @@ class Job:
         self._restart_after_stop = False
         self._pending_start = False
         self.accepting = True
+        self.held = False  # stopped through the control socket: not "over"
         self.runs = 0
         self.restarts = 0
         self._restarts_left = config.max_restarts

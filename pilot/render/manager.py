@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from pilot.config.model import Config
+from pilot.config.template_model import Template
 from pilot.core.log import Log
 from pilot.discovery.watch import WatchHub
 from pilot.render.renderer import Actions, TemplateRunner, base_dir, load_template
@@ -22,19 +23,10 @@ class Templates:
         log: Log,
         environ: Mapping[str, str],
     ) -> None:
-        self.runners = {
-            template.label: TemplateRunner(
-                template,
-                load_template(template, config.path),
-                hub,
-                actions,
-                emit,
-                log,
-                environ,
-                base_dir(config.path),
-            )
-            for template in config.templates
-        }
+        self._hub, self._actions, self._emit = hub, actions, emit
+        self._log, self._environ = log, environ
+        self._sources: dict[str, str] = {}
+        self.runners = {t.label: self._runner(t, config.path) for t in config.templates}
 
     def start(self) -> None:
         for runner in self.runners.values():
@@ -43,3 +35,45 @@ class Templates:
     def close(self) -> None:
         for runner in self.runners.values():
             runner.close()
+
+    def reconfigure(self, config: Config) -> None:
+        """After a reload: keep unchanged templates, replace changed ones (config or source
+        text), drop removed ones."""
+        wanted = {t.label: t for t in config.templates}
+        for label, runner in list(self.runners.items()):
+            template = wanted.get(label)
+            if (
+                template is None
+                or template != runner.config
+                or (_source_text(template, config.path) != self._sources.get(label))
+            ):
+                runner.close()
+                del self.runners[label]
+        for label, template in wanted.items():
+            if label not in self.runners:
+                self.runners[label] = self._runner(template, config.path)
+                self.runners[label].start()
+
+    def _runner(self, template: Template, config_path: str) -> TemplateRunner:
+        runner = TemplateRunner(
+            template,
+            load_template(template, config_path),
+            self._hub,
+            self._actions,
+            self._emit,
+            self._log,
+            self._environ,
+            base_dir(config_path),
+        )
+        self._sources[template.label] = _source_text(template, config_path)
+        return runner
+
+
+def _source_text(template: Template, config_path: str) -> str:
+    """What the template says now: a reload re-reads source files, as consul-template does."""
+    if template.contents is not None:
+        return template.contents
+    from pilot.config.validate_templates import source_path
+
+    with open(source_path(template, config_path), encoding="utf-8") as file:
+        return file.read()

@@ -1,0 +1,58 @@
+"""Config sections for operating pilot: the control socket and telemetry."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from pilot.config.kinds import Choice, Int, ListOf, Obj, Str, setting
+
+
+@dataclass(frozen=True)
+class Control:
+    """The control socket (HTTP over a unix socket, mode 0600, never TCP)."""
+
+    socket: str | None = setting(
+        Str(),
+        "socket path (default: /var/run/pilot.sock as root, "
+        "else $XDG_RUNTIME_DIR/pilot.sock or /tmp/pilot-<uid>.sock)",
+        None,
+    )
+
+    @property
+    def path(self) -> str:
+        return self.socket or default_socket()
+
+
+def default_socket() -> str:
+    """Where the control socket is when the config does not say."""
+    if os.geteuid() == 0:
+        return "/var/run/pilot.sock"
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    return os.path.join(runtime, "pilot.sock") if runtime else f"/tmp/pilot-{os.geteuid()}.sock"
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A metric that jobs push with `pilot ctl putmetric`."""
+
+    name: str = setting(Str(), "Prometheus metric name")
+    type: str = setting(
+        Choice("counter", "gauge", "histogram", "summary"),
+        "what a pushed value does: a counter adds, a gauge sets, a histogram or summary observes",
+    )
+    help: str = setting(Str(), "its help text", "pushed with pilot ctl putmetric")
+    labels: tuple[str, ...] = setting(ListOf(Str()), "label names", ())
+
+
+@dataclass(frozen=True)
+class Telemetry:
+    """Prometheus metrics (GET /metrics) and status (GET /status) over HTTP."""
+
+    port: int = setting(Int(1, 65535), "TCP port", 9090)
+    interfaces: tuple[str, ...] = setting(
+        ListOf(Str(), single_ok=True),
+        "where to listen (as a job's interfaces; default: the first non-loopback IPv4)",
+        (),
+    )
+    metrics: tuple[MetricSpec, ...] = setting(ListOf(Obj(MetricSpec)), "custom metrics", ())

@@ -1,0 +1,1 @@
+"""The control socket (`pilot ctl`) and its client."""

@@ -1,0 +1,180 @@
+"""`pilot ctl`: talks to a running pilot over its control socket."""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import socket
+import sys
+from typing import Any
+from urllib.parse import quote
+
+EXIT_OK, EXIT_ANSWERED_ERROR, EXIT_UNREACHABLE = 0, 1, 2
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self._path)
+
+
+class Unreachable(Exception):
+    """The socket does not answer."""
+
+
+def request(
+    path: str, method: str, url: str, body: Any = None, timeout: float = 30.0
+) -> tuple[int, bytes]:
+    """One request to the control socket at `path`; returns (status, body)."""
+    connection = _UnixConnection(path, timeout)
+    try:
+        data = None if body is None else json.dumps(body).encode()
+        headers = {"Content-Type": "application/json"} if data is not None else {}
+        connection.request(method, url, body=data, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read()
+    except (OSError, http.client.HTTPException) as error:
+        raise Unreachable(f"cannot reach pilot on {path}: {error}") from None
+    finally:
+        connection.close()
+
+
+def main(argv: list[str]) -> int:
+    """Entry point of `pilot ctl`."""
+    args = _parser().parse_args(argv)
+    socket_path = args.socket or os.environ.get("PILOT_SOCKET") or _socket_from_config(args)
+    try:
+        return _run(args, socket_path)
+    except Unreachable as error:
+        print(f"pilot ctl: {error}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+
+
+def _run(args: argparse.Namespace, path: str) -> int:
+    command = args.command
+    if command == "status":
+        status, body = request(path, "GET", "/v1/status")
+        if status == 200 and not args.json:
+            _print_status(json.loads(body))
+            return EXIT_OK
+    elif command == "ping":
+        status, body = request(path, "GET", "/v3/ping")
+    elif command == "reload":
+        status, body = request(path, "POST", "/v3/reload")
+    elif command == "maintenance":
+        url = f"/v3/maintenance/{'enable' if args.state == 'on' else 'disable'}"
+        if args.reason:
+            url += f"?reason={quote(args.reason)}"
+        status, body = request(path, "POST", url)
+    elif command in ("putenv", "putmetric"):
+        pairs = _pairs(args.pairs)
+        if pairs is None:
+            return EXIT_ANSWERED_ERROR
+        url = "/v3/environ" if command == "putenv" else "/v3/metric"
+        status, body = request(path, "POST", url, pairs)
+    elif command == "signal":
+        status, body = request(
+            path, "POST", f"/v1/jobs/{quote(args.job)}/signal", {"signal": args.signal}
+        )
+    else:
+        status, body = request(path, "POST", f"/v1/jobs/{quote(args.job)}/{command}")
+    if status != 200:
+        print(f"pilot ctl: {_error_text(body)}", file=sys.stderr)
+        return EXIT_ANSWERED_ERROR
+    if command in ("status", "ping"):
+        sys.stdout.write(body.decode())
+    return EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pilot ctl", description="Control a running pilot.")
+    parser.add_argument("--socket", help="control socket (default: $PILOT_SOCKET, or the config's)")
+    parser.add_argument(
+        "-c",
+        "--config",
+        default=os.environ.get("PILOT_CONFIG"),
+        help="read the socket path from this config",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    status = sub.add_parser("status", help="jobs, services, watches, templates")
+    status.add_argument("--json", action="store_true", help="the raw JSON document")
+    sub.add_parser("ping", help="is pilot there?")
+    sub.add_parser("reload", help="re-read the config and apply what changed")
+    maintenance = sub.add_parser("maintenance", help="enter or leave maintenance mode")
+    maintenance.add_argument("state", choices=["on", "off"])
+    maintenance.add_argument("--reason", help="shown in Consul")
+    for name, text in (
+        ("putenv", "K=V for the next run of every job"),
+        ("putmetric", "NAME=VALUE for a declared metric"),
+    ):
+        command = sub.add_parser(name, help=text)
+        command.add_argument("pairs", nargs="+", metavar="K=V")
+    for name in ("restart", "stop", "start"):
+        sub.add_parser(name, help=f"{name} a job").add_argument("job")
+    signal_ = sub.add_parser("signal", help="send a signal to a job's process group")
+    signal_.add_argument("job")
+    signal_.add_argument("signal")
+    return parser
+
+
+def _pairs(items: list[str]) -> dict[str, str] | None:
+    pairs = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            print(f"pilot ctl: {item!r} is not KEY=VALUE", file=sys.stderr)
+            return None
+        pairs[key] = value
+    return pairs
+
+
+def _socket_from_config(args: argparse.Namespace) -> str:
+    from pilot.config.ops_model import default_socket
+
+    if args.config:
+        from pilot.config.errors import ConfigError
+        from pilot.config.load import load_config
+
+        try:
+            return load_config(args.config).control.path
+        except ConfigError:
+            pass
+    return default_socket()
+
+
+def _error_text(body: bytes) -> str:
+    try:
+        return str(json.loads(body)["error"])
+    except (ValueError, KeyError, TypeError):
+        return body.decode(errors="replace").strip()
+
+
+def _print_status(status: dict[str, Any]) -> None:
+    flag = " (maintenance)" if status.get("maintenance") else ""
+    print(f"pilot {status['version']} pid {status['pid']}{flag}")
+    for job in status["jobs"]:
+        health = f" {job['health']}" if job.get("health") else ""
+        print(
+            f"  job {job['name']}: {job['state']} pid={job['pid']} restarts={job['restarts']}"
+            f" last_exit={job['last_exit']}{health}"
+        )
+    for service in status["services"]:
+        print(
+            f"  service {service['id']} {service['address']}:{service['port']} "
+            f"registered={service['registered']} status={service['status']}"
+        )
+    for watch in status["watches"]:
+        print(f"  watch {watch['name']}: {watch['instances']} instances")
+    for template in status["templates"]:
+        error = f" error={template['last_error']}" if template["last_error"] else ""
+        print(
+            f"  template {template['name']} -> {template['dest']} renders={template['renders']}"
+            f"{error}"
+        )

@@ -1,0 +1,38 @@
+"""The telemetry endpoint: GET /metrics (Prometheus) and GET /status over TCP."""
+
+from __future__ import annotations
+
+import asyncio
+
+from pilot.control.http import HTTPError, Request, Response, json_response, serve_connection
+from pilot.core.commands import Commands
+from pilot.telemetry.metrics import Metrics
+
+
+class TelemetryServer:
+    """Serves metrics and status on `host:port`."""
+
+    def __init__(self, host: str, port: int, metrics: Metrics, commands: Commands) -> None:
+        self.host, self.port = host, port
+        self._metrics, self._commands = metrics, commands
+        self._server: asyncio.AbstractServer | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(
+            serve_connection(self._handle), self.host, self.port
+        )
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+
+    async def _handle(self, request: Request) -> Response:
+        if request.method != "GET":
+            raise HTTPError(405, f"method {request.method} not allowed", allow="GET")
+        if request.path == "/metrics":
+            return Response(
+                200, self._metrics.exposition(), "text/plain; version=0.0.4; charset=utf-8"
+            )
+        if request.path == "/status":
+            return json_response(self._commands.status())
+        raise HTTPError(404, f"no endpoint {request.path}")
