@@ -20,6 +20,10 @@ def main(argv: list[str] | None = None) -> int:
 
         code: int = consul_dev(args_list[1:])
         return code
+    if args_list and args_list[0] == "ctl":
+        from pilot.control.client import main as ctl
+
+        return ctl(args_list[1:])
     if (
         args_list
         and args_list[0] not in COMMANDS
@@ -68,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="print the results instead of writing them"
     )
     sub.add_parser("schema", help="print the JSON Schema of pilot.json5")
+    sub.add_parser("ctl", help="control a running pilot (see `pilot ctl --help`)")
     sub.add_parser(
         "consul-dev",
         help="run the embedded Consul-compatible registry (see `pilot consul-dev --help`)",

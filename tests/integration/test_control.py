@@ -1,0 +1,207 @@
+"""The control socket and `pilot ctl` against a running pilot."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import stat
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.helpers import SIGNAL_RECORDER, Pilot, python_job, read_lines, wait_for
+
+APP = python_job("""
+    import os, time
+    open("env.log", "a").write(os.environ.get("COLOUR", "-") + " " + os.environ["PILOT_SOCKET"] + "\\n")
+    while True:
+        time.sleep(60)
+""")
+
+
+def config(tmp_path: Path, **extra: object) -> dict[str, object]:
+    return {
+        "jobs": [
+            {"name": "app", "main": True, "exec": APP},
+            {"name": "rec", "exec": [*SIGNAL_RECORDER, str(tmp_path / "rec")]},
+        ],
+        **extra,
+    }
+
+
+def raw(
+    sock: Path, method: str, path: str, body: bytes | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    class Connection(http.client.HTTPConnection):
+        def connect(self) -> None:
+            self.sock = socket.socket(socket.AF_UNIX)
+            self.sock.connect(str(sock))
+
+    connection = Connection("localhost", timeout=10)
+    connection.request(method, path, body=body)
+    response = connection.getresponse()
+    return response.status, dict(response.getheaders()), response.read()
+
+
+def started(p: Pilot, tmp_path: Path) -> None:
+    wait_for(
+        lambda: read_lines(tmp_path / "env.log") and (tmp_path / "rec.ready").exists(),
+        10,
+        message="jobs up",
+    )
+
+
+def test_socket_is_private_and_ping_answers(pilot: Callable[..., Pilot], tmp_path: Path) -> None:
+    """The socket is mode 0600, PILOT_SOCKET names it for jobs, and ping answers."""
+    p = pilot(config(tmp_path))
+    started(p, tmp_path)
+    assert stat.S_IMODE(os.stat(p.socket).st_mode) == 0o600
+    assert read_lines(tmp_path / "env.log")[0].endswith(str(p.socket))
+    result = p.ctl("ping")
+    assert result.returncode == 0 and result.stdout.strip() == "ok"
+
+
+def test_status(pilot: Callable[..., Pilot], tmp_path: Path) -> None:
+    """status lists the jobs with state and pid, as text and as JSON."""
+    p = pilot(config(tmp_path))
+    started(p, tmp_path)
+    document = json.loads(p.ctl("status", "--json").stdout)
+    jobs = {job["name"]: job for job in document["jobs"]}
+    assert jobs["app"]["state"] == "running" and jobs["app"]["pid"] > 0
+    assert document["maintenance"] is False
+    text = p.ctl("status").stdout
+    assert "job app: running" in text and "job rec: running" in text
+
+
+def test_putenv_applies_to_the_next_run(pilot: Callable[..., Pilot], tmp_path: Path) -> None:
+    """putenv values reach a job's next run (after ctl restart), not the running one."""
+    p = pilot(config(tmp_path))
+    started(p, tmp_path)
+    assert p.ctl("putenv", "COLOUR=blue").returncode == 0
+    assert p.ctl("restart", "app").returncode == 0
+    wait_for(lambda: len(read_lines(tmp_path / "env.log")) == 2, 5, message="second run")
+    assert read_lines(tmp_path / "env.log")[1].startswith("blue ")
+
+
+def test_signal_stop_start_and_errors(pilot: Callable[..., Pilot], tmp_path: Path) -> None:
+    """signal reaches the job; stop/start work, even on the main job; errors exit 1."""
+    p = pilot(config(tmp_path))
+    started(p, tmp_path)
+    assert p.ctl("signal", "rec", "SIGUSR1").returncode == 0
+    wait_for(lambda: read_lines(tmp_path / "rec") == ["SIGUSR1"], 5, message="signal delivered")
+    assert p.ctl("stop", "app").returncode == 0
+    status = json.loads(p.ctl("status", "--json").stdout)
+    assert {j["name"]: j["state"] for j in status["jobs"]}["app"] == "stopped"
+    assert p.proc.poll() is None, "stopping the main job through the socket keeps pilot running"
+    assert p.ctl("start", "app").returncode == 0
+    wait_for(lambda: len(read_lines(tmp_path / "env.log")) == 2, 5, message="started again")
+    missing = p.ctl("restart", "nope")
+    assert missing.returncode == 1 and "no job named 'nope'" in missing.stderr
+    assert p.ctl("signal", "rec", "SIGNOTHING").returncode == 1
+
+
+def test_http_errors(pilot: Callable[..., Pilot], tmp_path: Path) -> None:
+    """Wrong method 405 with Allow, unknown path 404, bad JSON 400, all as JSON errors."""
+    p = pilot(config(tmp_path))
+    started(p, tmp_path)
+    status, headers, body = raw(p.socket, "GET", "/v3/reload")
+    assert status == 405 and headers["Allow"] == "POST" and "error" in json.loads(body)
+    assert raw(p.socket, "GET", "/v9/nothing")[0] == 404
+    assert raw(p.socket, "POST", "/v3/environ", b"{not json")[0] == 400
+    assert raw(p.socket, "POST", "/v1/jobs/nope/restart")[0] == 404
+    assert raw(p.socket, "POST", "/v3/metric", b'{"x": 1}')[0] == 422
+
+
+def test_unreachable_socket_exits_2(tmp_path: Path, pilot: Callable[..., Pilot]) -> None:
+    """pilot ctl exits 2 when nothing answers on the socket."""
+    p = pilot(config(tmp_path))
+    p.stop()
+    assert p.ctl("ping").returncode == 2
+
+
+def test_second_pilot_on_the_same_socket_refuses(
+    pilot: Callable[..., Pilot], tmp_path: Path
+) -> None:
+    """A socket another pilot answers on is not stolen: the second pilot exits 2."""
+    first = pilot(config(tmp_path))
+    started(first, tmp_path)
+    other = tmp_path / "other"
+    other.mkdir()
+    second = Pilot(
+        {
+            "control": {"socket": str(first.socket)},
+            "jobs": [{"name": "x", "exec": ["sleep", "30"]}],
+        },
+        other,
+    )
+    try:
+        assert second.wait(10) == 2
+        assert "another pilot is listening" in second.output
+    finally:
+        second.stop()
+    assert first.ctl("ping").returncode == 0
+
+
+def test_stale_socket_is_replaced(pilot: Callable[..., Pilot], tmp_path: Path) -> None:
+    """A socket file left by a dead pilot is replaced."""
+    stale = socket.socket(socket.AF_UNIX)
+    stale.bind(str(tmp_path / "pilot.sock"))
+    stale.close()  # the file stays, nobody listens
+    p = pilot(config(tmp_path))
+    started(p, tmp_path)
+    assert p.ctl("ping").returncode == 0
+
+
+def test_metrics_restarts_and_pushed_counter(pilot: Callable[..., Pilot], tmp_path: Path) -> None:
+    """/metrics: after 3 restarts the restart counter reads 3; a pushed counter reads 42."""
+    import requests
+    from prometheus_client.parser import text_string_to_metric_families
+
+    port = _free_port()
+    cfg = {
+        "telemetry": {
+            "port": port,
+            "interfaces": ["static:127.0.0.1"],
+            "metrics": [
+                {"name": "jobs_done", "type": "counter"},
+                {"name": "queue", "type": "gauge", "labels": ["kind"]},
+            ],
+        },
+        "jobs": [
+            {"name": "app", "main": True, "exec": ["sleep", "300"]},
+            {
+                "name": "flaky",
+                "exec": ["sh", "-c", "exit 1"],
+                "restarts": 3,
+                "backoff": {"initial": "10ms"},
+            },
+        ],
+    }
+    p = pilot(cfg)
+    p.wait_for_output("flaky exited code=1", 5)
+    wait_for(lambda: p.output.count("flaky exited") == 4, 5, message="3 restarts")
+    assert p.ctl("putmetric", "jobs_done=40").returncode == 0
+    assert p.ctl("putmetric", "jobs_done=2", 'queue{kind="a"}=7').returncode == 0
+    unknown = p.ctl("putmetric", "nope=1")
+    assert unknown.returncode == 1 and "unknown metric" in unknown.stderr
+    text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    assert samples[("pilot_job_restarts_total", (("job", "flaky"),))] == 3
+    assert samples[("jobs_done_total", ())] == 42
+    assert samples[("queue", (("kind", "a"),))] == 7
+    assert samples[("pilot_job_up", (("job", "app"),))] == 1
+    assert any(name == "pilot_events_total" for name, _ in samples)
+    assert any(name.startswith("process_") for name, _ in samples)
+    status = requests.get(f"http://127.0.0.1:{port}/status", timeout=5).json()
+    assert {job["name"] for job in status["jobs"]} == {"app", "flaky"}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
