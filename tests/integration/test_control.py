@@ -14,7 +14,8 @@ from tests.helpers import SIGNAL_RECORDER, Pilot, python_job, read_lines, wait_f
 
 APP = python_job("""
     import os, time
-    open("env.log", "a").write(os.environ.get("COLOUR", "-") + " " + os.environ["PILOT_SOCKET"] + "\\n")
+    colour, sock = os.environ.get("COLOUR", "-"), os.environ["PILOT_SOCKET"]
+    open("env.log", "a").write(f"{colour} {sock}\\n")
     while True:
         time.sleep(60)
 """)
