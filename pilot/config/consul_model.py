@@ -116,3 +116,28 @@ class Watch:
         kind = "service" if self.service else "key" if self.key else "prefix"
         target = self.service or self.key or self.prefix or ""
         return (kind, target, tuple(sorted(self.tags)), self.datacenter, self.passing)
+
+
+@dataclass(frozen=True)
+class LeaderTags:
+    """Tags the job's service carries while leader, and while follower."""
+
+    leader: str | None = setting(Str(), "tag while elected", None)
+    follower: str | None = setting(Str(), "tag while not elected", None)
+
+
+@dataclass(frozen=True)
+class Leader:
+    """Leader election through a Consul lock (session + KV acquire)."""
+
+    key: str = setting(Str(), "the KV key of the lock")
+    ttl: float = setting(Duration(positive=True), "session TTL (Consul's minimum is 10s)", 10.0)
+    lock_delay: float = setting(
+        Duration(), "after a leader is lost, nobody may take the lock for this long", 1.0
+    )
+    tags: LeaderTags = setting(
+        Obj(LeaderTags), "registration tags that follow the role", LeaderTags()
+    )
+    value: str | None = setting(
+        Str(), "what the lock holds (default: the job's address:port)", None
+    )

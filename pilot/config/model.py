@@ -11,6 +11,7 @@ from typing import Any
 from pilot.config.consul_model import (
     ConsulConfig,
     Health,
+    Leader,
     ServiceConsul,
     Watch,
     consul_shorthand,
@@ -211,6 +212,9 @@ class Job:
         "critical",
     )
     consul: ServiceConsul = setting(Obj(ServiceConsul), "registration options", ServiceConsul())
+    leader: Leader | None = setting(
+        Obj(Leader), "take part in leader election for a Consul lock", None
+    )
     drain: float = setting(
         Duration(), "on shutdown, wait this long after deregistering before stopping the job", 0.0
     )
@@ -320,7 +324,7 @@ class Config:
     def uses_consul(self) -> bool:
         """Whether anything needs the Consul client."""
         return (
-            bool(self.watches)
+            bool(self.watches or self.templates)
             or self.consul.embedded
-            or any(job.port is not None for job in self.jobs)
+            or any(job.port is not None or job.leader is not None for job in self.jobs)
         )

@@ -20,6 +20,13 @@ def check_consul_parts(config: Config) -> None:
     for i, job in enumerate(config.jobs):
         place = f"jobs[{i}]"
         _check_health(job, place)
+        if job.leader is not None and not 10 <= job.leader.ttl <= 86400:
+            raise ConfigError(
+                f"{place}.leader.ttl",
+                "must be between 10s and 24h (Consul's limits for a session TTL)",
+            )
+        if job.leader is not None and job.leader.lock_delay > 60:
+            raise ConfigError(f"{place}.leader.lock_delay", "must be at most 60s (Consul's limit)")
         _check_interfaces(job, place)
         if job.port is not None:
             key = (job.service_id or job.service_name, job.port)

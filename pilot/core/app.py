@@ -160,6 +160,7 @@ class App:
         self.bus.publish("enterMaintenance" if enable else "exitMaintenance", "global")
         if self.discovery is not None:
             self.discovery.registrar.set_maintenance((reason or "") if enable else None)
+            self.discovery.pause_elections(enable)
 
     async def reload(self) -> None:
         """Re-read the config file and apply only what changed."""

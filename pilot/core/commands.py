@@ -120,6 +120,7 @@ class Commands:
                     else "healthy"
                     if monitor.healthy
                     else "unhealthy",
+                    "role": _role(app, name),
                 }
             )
         status: dict[str, Any] = {
@@ -156,3 +157,11 @@ class Commands:
                 for name, runner in app.templates.runners.items()
             ]
         return status
+
+
+def _role(app: App, job: str) -> str | None:
+    """ "leader" or "follower" for a job in an election, else None."""
+    election = app.discovery.elections.get(job) if app.discovery else None
+    if election is None:
+        return None
+    return "leader" if election.elected else "follower"

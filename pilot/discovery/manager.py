@@ -3,6 +3,7 @@ It reacts to job events on the bus and publishes health and watch events back.""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -16,6 +17,7 @@ from pilot.core.events import Event, EventBus
 from pilot.core.log import Log
 from pilot.discovery.client import ConsulTarget
 from pilot.discovery.health import HealthMonitor
+from pilot.discovery.leader import LeaderElection
 from pilot.discovery.services import Registrar, service_record
 from pilot.discovery.watch import Instance, Query, WatchHub
 from pilot.process.reaper import Reaper
@@ -42,6 +44,8 @@ class Discovery:
         self.monitors: dict[str, HealthMonitor] = {}
         self.watches: dict[str, WatchState] = {}
         self._queries: dict[str, Query] = {}
+        self.elections: dict[str, LeaderElection] = {}
+        self._resigning: set[asyncio.Task[None]] = set()
         self._watch_configs = {watch.name: watch for watch in config.watches}
         self._add_jobs(config.jobs)
 
@@ -50,6 +54,9 @@ class Discovery:
         self._bus.subscribe(self._on_event)
         for watch in self._watch_configs.values():
             self._add_watch(watch)
+        for job in self._config.jobs:
+            if job.leader is not None:
+                self._start_election(job)
 
     def reconfigure(self, config: Config, replaced_jobs: set[str]) -> None:
         """After a reload: forget replaced and removed jobs, add new ones, diff the watches."""
@@ -61,6 +68,11 @@ class Discovery:
                     monitor.stop()
                 self.addresses.pop(name, None)
                 self.registrar.forget(name)
+        for name in list(self.elections):
+            if name in replaced_jobs or name not in new_jobs:
+                task = asyncio.get_running_loop().create_task(self.elections.pop(name).resign())
+                self._resigning.add(task)
+                task.add_done_callback(self._resigning.discard)
         self._config = config
         self._add_jobs(
             tuple(
@@ -69,6 +81,9 @@ class Discovery:
                 if name not in self.monitors and name not in self.addresses
             )
         )
+        for name, job in new_jobs.items():
+            if job.leader is not None and name not in self.elections:
+                self._start_election(job)
         wanted = {watch.name: watch for watch in config.watches}
         for name, watch in self._watch_configs.items():
             if wanted.get(name) != watch:
@@ -113,6 +128,10 @@ class Discovery:
         }
         for name, state in self.watches.items():
             env[f"PILOT_WATCH_{name.upper().replace('-', '_')}"] = state.address_list()
+        for name, election in self.elections.items():
+            prefix = f"PILOT_{name.upper().replace('-', '_')}"
+            env[f"{prefix}_ROLE"] = "leader" if election.elected else "follower"
+            env[f"{prefix}_LEADER"] = election.leader_value or ""
         return env
 
     @property
@@ -128,10 +147,10 @@ class Discovery:
         )
 
     async def deregister_all(self) -> None:
-        """Shutdown step 1: take every service out of Consul, in parallel."""
+        """Shutdown step 1: hand leadership over and take every service out of Consul."""
         for monitor in self.monitors.values():
             monitor.stop()
-        await self.registrar.deregister_all()
+        await asyncio.gather(self.resign_all(), self.registrar.deregister_all())
 
     def close(self) -> None:
         self._bus.unsubscribe(self._on_event)
@@ -147,10 +166,46 @@ class Discovery:
         job = monitor.job
         if event.code == "started":
             if job.port is not None:
-                self.registrar.register(service_record(job, self.addresses[job.name]))
+                self._register(job)
             monitor.start()
         elif event.code in ("exitSuccess", "exitFailed"):
             monitor.stop(reason=f"{job.name} is not running ({event.code})")
+
+    def _register(self, job: JobConfig) -> None:
+        self.registrar.register(
+            service_record(job, self.addresses[job.name], role_tag=self._role_tag(job))
+        )
+
+    def _role_tag(self, job: JobConfig) -> str | None:
+        election = self.elections.get(job.name)
+        if election is None or job.leader is None:
+            return None
+        tags = job.leader.tags
+        return tags.leader if election.elected else tags.follower
+
+    def _start_election(self, job: JobConfig) -> None:
+        assert job.leader is not None
+        address = self.addresses.get(job.name) or resolve_address(job.interfaces)
+        value = job.leader.value or (f"{address}:{job.port}" if job.port else address)
+
+        def on_role(elected: bool) -> None:
+            self._bus.publish("elected" if elected else "demoted", job.name)
+            if job.port is not None and self.registrar.is_registered(job.name):
+                self._register(job)  # the role tag follows the role
+
+        election = LeaderElection(job.name, job.leader, value, self.target, self._log, on_role)
+        self.elections[job.name] = election
+        election.start()
+
+    async def resign_all(self) -> None:
+        """Leaders destroy their sessions so another instance takes over at once."""
+        elections = list(self.elections.values())
+        self.elections.clear()
+        await asyncio.gather(*(election.resign() for election in elections))
+
+    def pause_elections(self, paused: bool) -> None:
+        for election in self.elections.values():
+            election.pause(paused)
 
     def _count_error(self, op: str) -> None:
         self.errors[op] = self.errors.get(op, 0) + 1

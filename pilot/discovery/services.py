@@ -42,7 +42,9 @@ class ServiceRecord:
         return f"service:{self.id}"
 
 
-def service_record(job: JobConfig, address: str, hostname: str | None = None) -> ServiceRecord:
+def service_record(
+    job: JobConfig, address: str, hostname: str | None = None, role_tag: str | None = None
+) -> ServiceRecord:
     """The registration of `job` (which has a port and a health check)."""
     assert job.port is not None and job.health is not None
     host = hostname or socket.gethostname()
@@ -52,7 +54,7 @@ def service_record(job: JobConfig, address: str, hostname: str | None = None) ->
         id=job.service_id or f"{job.service_name}-{host}-{job.port}",
         address=address,
         port=job.port,
-        tags=job.tags,
+        tags=job.tags + ((role_tag,) if role_tag else ()),
         meta=dict(job.meta),
         ttl=job.health.check_ttl,
         interval=job.health.interval,

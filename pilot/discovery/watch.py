@@ -20,7 +20,8 @@ MIN_GAP = 0.1  # at most one fetch per 100 ms per query
 class Query:
     """One thing asked of Consul."""
 
-    kind: str  # "service", "catalog", "key" or "prefix"
+    kind: str  # "service", "catalog", "key", "prefix" or "leader"
+
     target: str
     tags: tuple[str, ...] = ()
     datacenter: str | None = None
@@ -131,6 +132,12 @@ def fetch(client: Any, query: Query, index: int = 0) -> tuple[Any, Any]:
             dc=query.datacenter,
         )
         return new_index, tuple(_instance(entry) for entry in entries)
+    if query.kind == "leader":
+        new_index, item = client.kv.get(
+            query.target, index=index or None, wait=wait, dc=query.datacenter
+        )
+        held = item is not None and item.get("Session") and item.get("Value") is not None
+        return new_index, item["Value"].decode("utf-8", "replace") if held else None
     if query.kind == "catalog":
         new_index, services = client.catalog.services(
             index=index or None, wait=wait, dc=query.datacenter

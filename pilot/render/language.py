@@ -70,6 +70,7 @@ class Lookups:
             "tree": self.tree,
             "env": self.env,
             "file": self.file,
+            "leader": self.leader,
         }
 
     def _ask(self, query: Query, empty: Any = ()) -> Any:
@@ -129,6 +130,11 @@ class Lookups:
             for key, value in data
             if not key.endswith("/")
         ]
+
+    def leader(self, key: str) -> str:
+        """The value held by the current holder of lock `key` ("" when nobody holds it)."""
+        value = self._ask(Query("leader", key, (), self._dc, False, self._wait), None)
+        return str(value) if value else ""
 
     def env(self, name: str, default: str | None = None) -> str:
         """An environment variable; the render fails when it is unset and has no default."""

@@ -24,8 +24,14 @@ class Metrics:
     """One prometheus_client registry for this pilot."""
 
     def __init__(self, app: App, config: Telemetry) -> None:
-        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary
-        from prometheus_client import ProcessCollector
+        from prometheus_client import (
+            CollectorRegistry,
+            Counter,
+            Gauge,
+            Histogram,
+            ProcessCollector,
+            Summary,
+        )
 
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)

@@ -1,0 +1,182 @@
+"""Leader election through a Consul lock: a session, `acquire` on a key, renewal every ttl/2,
+and a blocking GET on the key while following. Consul calls run on the election's own thread;
+the role lives on the event loop, which demotes at once when the last good renewal is older
+than the ttl (Consul could hand the lock over after 2 x ttl)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pilot.config.consul_model import Leader
+from pilot.core.log import Log
+from pilot.discovery.client import ConsulTarget, make_client
+
+RETRY = 1.0  # seconds between attempts after an error or a refused acquire
+
+
+class LeaderElection:
+    """Takes part in one election for `job`; `on_role(elected)` runs on the loop at each change."""
+
+    def __init__(
+        self,
+        job: str,
+        spec: Leader,
+        value: str,
+        target: ConsulTarget,
+        log: Log,
+        on_role: Callable[[bool], None],
+    ) -> None:
+        self.job, self.spec, self.value, self._target, self._log = job, spec, value, target, log
+        self._on_role = on_role
+        self._loop = asyncio.get_running_loop()
+        self.elected = False
+        self.leader_value: str | None = None
+        self._valid_until = 0.0
+        self._deadline: asyncio.TimerHandle | None = None
+        self._stop = threading.Event()
+        self._reset = threading.Event()
+        self._paused = threading.Event()
+        self.session: str | None = None
+        self._thread = threading.Thread(target=self._run, name=f"leader {job}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    async def resign(self) -> None:
+        """Leave the election; a leader destroys its session, so the lock is free at once."""
+        self._stop.set()
+        self._demote("resigning")
+        session = self.session
+        if session is not None:
+            await self._loop.run_in_executor(None, _destroy, self._target, session)
+
+    def pause(self, paused: bool) -> None:
+        """Maintenance: release the lock and stay out of the election until unpaused."""
+        if paused:
+            self._paused.set()
+            self._reset.set()
+            self._demote("maintenance")
+        else:
+            self._paused.clear()
+
+    # --- on the loop ---------------------------------------------------------------------
+
+    def _held(self, renewed_at: float) -> None:
+        """The thread acquired the lock or renewed the session at `renewed_at` (monotonic)."""
+        if self.elected and time.monotonic() > self._valid_until:
+            self._demote("the last renewal is older than the ttl")
+            return
+        self._valid_until = renewed_at + self.spec.ttl
+        if self._deadline is not None:
+            self._deadline.cancel()
+        self._deadline = self._loop.call_later(
+            max(0.0, self._valid_until - time.monotonic()), self._expired
+        )
+        if not self.elected:
+            self.elected = True
+            self.leader_value = self.value
+            self._log.info(f"{self.job} elected leader of {self.spec.key}")
+            self._on_role(True)
+
+    def _expired(self) -> None:
+        self._deadline = None
+        if self.elected and time.monotonic() > self._valid_until:
+            self._demote("no successful renewal within the ttl")
+
+    def _lost(self, why: str) -> None:
+        self._demote(why)
+
+    def _seen(self, value: str | None) -> None:
+        self.leader_value = value
+
+    def _demote(self, why: str) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+        if not self.elected:
+            return
+        self.elected = False
+        self._reset.set()  # the thread starts over with a new session
+        self._log.warn(f"{self.job} demoted: {why}")
+        self._on_role(False)
+
+    def _post(self, callback: Callable[..., None], *args: Any) -> None:
+        if not self._stop.is_set() or callback is self._seen:
+            self._loop.call_soon_threadsafe(callback, *args)
+
+    # --- on the election thread ----------------------------------------------------------
+
+    def _run(self) -> None:
+        client = make_client(self._target, timeout=self.spec.ttl)
+        index, holding, last_renew = 0, False, 0.0
+        while not self._stop.is_set():
+            try:
+                if self._reset.is_set():
+                    self._reset.clear()
+                    if self.session is not None:
+                        client.session.destroy(self.session)
+                    self.session, holding, index = None, False, 0
+                if self._paused.is_set():
+                    self._stop.wait(RETRY)
+                    continue
+                if self.session is None:
+                    self.session = client.session.create(
+                        name=f"pilot {self.job}",
+                        behavior="release",
+                        ttl=int(self.spec.ttl),
+                        lock_delay=int(self.spec.lock_delay),
+                    )
+                if not holding:
+                    started = time.monotonic()
+                    if client.kv.put(self.spec.key, self.value, acquire=self.session):
+                        holding, last_renew = True, started
+                        self._post(self._held, started)
+                        continue
+                    index = self._follow(client, index)
+                    continue
+                if self._stop.wait(max(0.0, last_renew + self.spec.ttl / 2 - time.monotonic())):
+                    break
+                started = time.monotonic()
+                client.session.renew(self.session)
+                _, item = client.kv.get(self.spec.key)
+                if item is None or item.get("Session") != self.session:
+                    holding = False
+                    self._post(self._lost, "the lock is no longer ours")
+                    continue
+                last_renew = started
+                self._post(self._held, started)
+            except Exception as error:
+                self._log.debug(f"{self.job} election: {str(error)[:200]}")
+                if holding and _is_not_found(error):
+                    self._post(self._lost, "the session is gone")
+                    self.session, holding = None, False
+                index = 0
+                self._stop.wait(RETRY)
+
+    def _follow(self, client: Any, index: int) -> int:
+        """Wait (blocking GET) until the lock may be free; returns the index to wait from."""
+        new_index, item = client.kv.get(
+            self.spec.key, index=index or None, wait=f"{int(self.spec.ttl)}s"
+        )
+        held_by = item.get("Session") if item else None
+        value = item.get("Value") if item else None
+        self._post(self._seen, value.decode("utf-8", "replace") if held_by and value else None)
+        if held_by is None and index:
+            self._stop.wait(min(RETRY, self.spec.lock_delay))  # a lock delay may still refuse
+        new = int(new_index or 0)
+        return 0 if new < index else new
+
+
+def _destroy(target: ConsulTarget, session: str) -> None:
+    # At shutdown Consul may be gone; the session's TTL then frees the lock.
+    with contextlib.suppress(Exception):
+        make_client(target, timeout=3.0).session.destroy(session)
+
+
+def _is_not_found(error: Exception) -> bool:
+    return type(error).__name__ == "NotFound" or "not found" in str(error).lower()
