@@ -182,11 +182,44 @@ class Pilot:
     def signal(self, signum: int) -> None:
         os.kill(self.pilot_pid, signum)
 
+    def status(self) -> dict[str, Any]:
+        """GET /v1/status on the control socket, in-process (fast enough to sample often)."""
+        import http.client
+        import socket as socket_module
+
+        path = str(self.socket)
+
+        class Connection(http.client.HTTPConnection):
+            def connect(self) -> None:
+                self.sock = socket_module.socket(socket_module.AF_UNIX)
+                self.sock.settimeout(5)
+                self.sock.connect(path)
+
+        connection = Connection("localhost", timeout=5)
+        try:
+            connection.request("GET", "/v1/status")
+            return dict(json.loads(connection.getresponse().read()))
+        finally:
+            connection.close()
+
+    def role(self, job: str) -> str | None:
+        """The job's election role as this pilot sees it (None when it cannot answer)."""
+        try:
+            jobs = {j["name"]: j for j in self.status()["jobs"]}
+        except OSError:
+            return None
+        return jobs[job]["role"] if job in jobs else None
+
     def ctl(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run `pilot ctl --socket <this pilot's socket> ARGS`."""
         env = {**os.environ, "PYTHONPATH": str(REPO)}
-        return subprocess.run([PYTHON, "-m", "pilot", "ctl", "--socket", str(self.socket), *args],
-                              capture_output=True, text=True, timeout=30, env=env)
+        return subprocess.run(
+            [PYTHON, "-m", "pilot", "ctl", "--socket", str(self.socket), *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=env,
+        )
 
     def wait(self, timeout: float = 10.0) -> int:
         """Wait for pilot to exit and return its exit code (its output fully read)."""
@@ -227,9 +260,14 @@ class Registry:
 
     def _start(self, listen: str) -> str:
         env = {**os.environ, "PYTHONPATH": str(REPO)}
-        self.proc = subprocess.Popen([PYTHON, "-m", "pilot", "consul-dev", "--listen", listen],
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     stdin=subprocess.DEVNULL, text=True, env=env)
+        self.proc = subprocess.Popen(
+            [PYTHON, "-m", "pilot", "consul-dev", "--listen", listen],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=env,
+        )
         assert self.proc.stdout is not None
         first = self.proc.stdout.readline().strip()
         assert re.fullmatch(r"[\d.]+:\d+", first), f"consul-dev printed {first!r}"
