@@ -40,7 +40,7 @@ def cluster(registry: Registry, tmp_path: Path) -> Iterator[Callable[[int], list
     started: list[Pilot] = []
 
     def start(count: int) -> list[Pilot]:
-        for i in range(count):
+        for _ in range(count):
             workdir = tmp_path / f"p{len(started)}"
             workdir.mkdir()
             started.append(Pilot(member(registry, 7000 + len(started)), workdir))
