@@ -74,7 +74,7 @@ def _run(args: argparse.Namespace, path: str) -> int:
             url += f"?reason={quote(args.reason)}"
         status, body = request(path, "POST", url)
     elif command in ("putenv", "putmetric"):
-        pairs = _pairs(args.pairs)
+        pairs = _pairs(args.pairs, last_equals=command == "putmetric")
         if pairs is None:
             return EXIT_ANSWERED_ERROR
         url = "/v3/environ" if command == "putenv" else "/v3/metric"
@@ -124,10 +124,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _pairs(items: list[str]) -> dict[str, str] | None:
+def _pairs(items: list[str], last_equals: bool) -> dict[str, str] | None:
+    """KEY=VALUE pairs: an env value may hold '=', a metric name may (in its labels)."""
     pairs = {}
     for item in items:
-        key, sep, value = item.partition("=")
+        key, sep, value = item.rpartition("=") if last_equals else item.partition("=")
+
         if not sep or not key:
             print(f"pilot ctl: {item!r} is not KEY=VALUE", file=sys.stderr)
             return None

@@ -7,14 +7,13 @@ import asyncio
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pilot.discovery.addresses import resolve_address
-from pilot.discovery.checks import CheckResult
-
 from pilot.config.consul_model import Watch
 from pilot.config.model import Config
 from pilot.config.model import Job as JobConfig
 from pilot.core.events import Event, EventBus
 from pilot.core.log import Log
+from pilot.discovery.addresses import resolve_address
+from pilot.discovery.checks import CheckResult
 from pilot.discovery.client import ConsulTarget
 from pilot.discovery.health import HealthMonitor
 from pilot.discovery.leader import LeaderElection

@@ -1,0 +1,1 @@
+"""Consul: registration, health checks, watches, leader election."""
