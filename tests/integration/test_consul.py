@@ -99,7 +99,7 @@ def test_registry_restart_brings_registrations_and_watches_back(
     )
     p = pilot(config, env={"REGISTRY": registry.url})
     wait_for(lambda: check_status(registry) == "passing", 3, message="passing")
-    pid_line = read_lines(tmp_path / "web.pid")
+    pid_line = wait_for(lambda: read_lines(tmp_path / "web.pid"), 5, message="job up")
     registry.restart()
     wait_for(lambda: check_status(registry) == "passing", 2 * 0.5 + 1.5, message="re-registered")
     assert read_lines(tmp_path / "web.pid") == pid_line, "the job was not restarted"
