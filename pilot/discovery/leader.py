@@ -166,9 +166,12 @@ class LeaderElection:
         held_by = item.get("Session") if item else None
         value = item.get("Value") if item else None
         self._post(self._seen, value.decode("utf-8", "replace") if held_by and value else None)
-        if held_by is None and index:
-            self._stop.wait(min(RETRY, self.spec.lock_delay))  # a lock delay may still refuse
+        if held_by is None:
+            # Free, yet our acquire was refused: a lock delay runs. Retry soon, without blocking.
+            self._stop.wait(max(0.05, min(RETRY, self.spec.lock_delay / 4)))
+            return 0
         new = int(new_index or 0)
+
         return 0 if new < index else new
 
 
