@@ -175,8 +175,11 @@ class TemplateRunner:
         self.stats.last_render = time.time()
         self.stats.last_error = None
         self._log.info(f"{self.source} rendered {config.dest}", bytes=len(data))
-        self._emit("rendered", self.source)
+        # Act first: a job that waits for this render to start must not get the SIGHUP meant
+        # for one that was already running.
         await self._act()
+        self._emit("rendered", self.source)
+
 
     async def _act(self) -> None:
         for action in self.config.on_change:

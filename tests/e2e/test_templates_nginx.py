@@ -179,7 +179,7 @@ def test_new_backend_gets_traffic_through_a_reload(
         message="both backends served",
     )
     assert master_pid(tmp_path) == pid
-    assert p.output.count("nginx started") == 1
+    assert p.output.count("nginx started") == 1, p.output
 
 
 def test_rejected_render_keeps_the_old_file(
