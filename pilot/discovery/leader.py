@@ -131,7 +131,12 @@ class LeaderElection:
                         ttl=int(self.spec.ttl),
                         lock_delay=int(self.spec.lock_delay),
                     )
+                    last_renew = time.monotonic()
                 if not holding:
+                    if time.monotonic() > last_renew + self.spec.ttl / 2:
+                        started = time.monotonic()
+                        client.session.renew(self.session)  # a follower's session lives on too
+                        last_renew = started
                     started = time.monotonic()
                     if client.kv.put(self.spec.key, self.value, acquire=self.session):
                         holding, last_renew = True, started
@@ -152,17 +157,21 @@ class LeaderElection:
                 self._post(self._held, started)
             except Exception as error:
                 self._log.debug(f"{self.job} election: {str(error)[:200]}")
-                if holding and _is_not_found(error):
-                    self._post(self._lost, "the session is gone")
+                if _is_not_found(error) or "invalid session" in str(error):
+                    if holding:
+                        self._post(self._lost, "the session is gone")
                     self.session, holding = None, False
+
                 index = 0
                 self._stop.wait(RETRY)
 
     def _follow(self, client: Any, index: int) -> int:
         """Wait (blocking GET) until the lock may be free; returns the index to wait from."""
+        # Wait at most ttl/2, so that the session is renewed in time.
         new_index, item = client.kv.get(
-            self.spec.key, index=index or None, wait=f"{int(self.spec.ttl)}s"
+            self.spec.key, index=index or None, wait=f"{self.spec.ttl / 2:g}s"
         )
+
         held_by = item.get("Session") if item else None
         value = item.get("Value") if item else None
         self._post(self._seen, value.decode("utf-8", "replace") if held_by and value else None)
