@@ -87,7 +87,14 @@ class LongPoll:
 
     def _run(self) -> None:
         client = make_client(self._target)
+        try:
+            self._poll(client)
+        finally:
+            client.http.session.close()  # its connection goes with the thread, not with the GC
+
+    def _poll(self, client: Any) -> None:
         index, delay, last_fetch = 0, MIN_GAP, 0.0
+
         while not self._stopping.is_set():
             gap = last_fetch + MIN_GAP - time.monotonic()
             if gap > 0 and self._stopping.wait(gap):
