@@ -1,0 +1,252 @@
+"""Jobs coordinated by events: once/each, when.timeout, periodic tasks, the shutdown sequence."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from pilot.config.load import parse_config
+from pilot.core.events import EventBus
+from pilot.core.log import Log
+from pilot.core.triggers import Triggers
+from pilot.process.job import Job
+from pilot.process.reaper import Reaper
+from tests.helpers import Pilot, python_job, read_lines, wait_for
+
+APPEND = "echo {name} >> order.log"
+STAMP = python_job("""
+    import sys, time
+    start = time.monotonic()
+    time.sleep(float(sys.argv[1]))
+    open("stamps.log", "a").write(f"{start} {time.monotonic()}\\n")
+""")
+
+
+def sh(name: str, script: str, **extra: object) -> dict[str, object]:
+    return {"name": name, "exec": ["sh", "-c", script], **extra}
+
+
+def test_setup_app_prestop_poststop_run_in_order_as_pid1(
+    pilot: Callable[..., Pilot], tmp_path: Path
+) -> None:
+    """setup, app, pre-stop hook and post-stop hook each run once, in that order, on SIGTERM."""
+    config = {
+        "jobs": [
+            sh("setup", APPEND.format(name="setup")),
+            sh(
+                "app",
+                "echo app >> order.log; trap 'echo app-stopped >> order.log; exit 0' TERM; "
+                "while true; do sleep 0.05; done",
+                main=True,
+                when={"source": "setup", "once": "exitSuccess"},
+            ),
+            sh(
+                "prestop", APPEND.format(name="prestop"), when={"source": "app", "once": "stopping"}
+            ),
+            sh(
+                "poststop",
+                APPEND.format(name="poststop"),
+                when={"source": "app", "once": "stopped"},
+            ),
+        ]
+    }
+    p = pilot(config, pid1=True)
+    wait_for(lambda: read_lines(tmp_path / "order.log") == ["setup", "app"], 10, message="app up")
+    p.in_namespace("kill", "-TERM", "1")
+    assert p.wait() == 0
+    assert read_lines(tmp_path / "order.log") == [
+        "setup",
+        "app",
+        "prestop",
+        "app-stopped",
+        "poststop",
+    ]
+
+
+def test_each_fires_every_time_once_only_once(pilot: Callable[..., Pilot], tmp_path: Path) -> None:
+    """Three SIGHUPs start an each-job three times and a once-job once."""
+    config = {
+        "jobs": [
+            {"name": "main", "main": True, "exec": ["sleep", "300"]},
+            sh("every", APPEND.format(name="every"), when={"source": "SIGHUP", "each": "SIGHUP"}),
+            sh("first", APPEND.format(name="first"), when={"source": "SIGHUP", "once": "SIGHUP"}),
+        ]
+    }
+    p = pilot(config)
+    p.wait_for_output("main started")
+    for count in (1, 2, 3):
+        p.signal(signal.SIGHUP)
+        wait_for(
+            lambda count=count: read_lines(tmp_path / "order.log").count("every") == count,
+            5,
+            message=f"run {count}",
+        )
+    assert read_lines(tmp_path / "order.log").count("first") == 1
+
+
+def test_when_timeout_emits_exit_failed(pilot: Callable[..., Pilot], tmp_path: Path) -> None:
+    """A job whose event never comes gives up after when.timeout and emits exitFailed."""
+    config = {
+        "jobs": [
+            {"name": "main", "main": True, "exec": ["sleep", "300"]},
+            sh(
+                "waiter",
+                APPEND.format(name="waiter"),
+                when={"source": "SIGUSR1", "once": "SIGUSR1", "timeout": "300ms"},
+            ),
+            sh(
+                "fallback",
+                APPEND.format(name="fallback"),
+                when={"source": "waiter", "once": "exitFailed"},
+            ),
+        ]
+    }
+    p = pilot(config)
+    wait_for(lambda: read_lines(tmp_path / "order.log") == ["fallback"], 5, message="fallback")
+    assert "gave up waiting for SIGUSR1.SIGUSR1" in p.output
+
+
+def test_interval_runs_on_schedule_and_never_overlap(
+    pilot: Callable[..., Pilot], tmp_path: Path
+) -> None:
+    """Ten periodic runs start about every interval (±250 ms) and never overlap."""
+    config = {
+        "jobs": [
+            {"name": "main", "main": True, "exec": ["sleep", "300"]},
+            {"name": "tick", "exec": [*STAMP, "0.05"], "when": {"interval": "400ms"}},
+        ]
+    }
+    pilot(config)
+    wait_for(lambda: len(read_lines(tmp_path / "stamps.log")) >= 10, 10, message="ten runs")
+    runs = [tuple(map(float, line.split())) for line in read_lines(tmp_path / "stamps.log")[:10]]
+    for (start, end), (next_start, _) in itertools.pairwise(runs):
+        assert end <= next_start, "runs overlap"
+        assert abs((next_start - start) - 0.4) < 0.25, next_start - start
+
+
+def test_a_late_run_skips_the_next(pilot: Callable[..., Pilot], tmp_path: Path) -> None:
+    """A run longer than the interval makes the next one skip (logged), not pile up."""
+    config = {
+        "jobs": [
+            {"name": "main", "main": True, "exec": ["sleep", "300"]},
+            {
+                "name": "slow",
+                "exec": [*STAMP, "0.7"],
+                "timeout": "5s",
+                "when": {"interval": "300ms"},
+            },
+        ]
+    }
+    p = pilot(config)
+    wait_for(lambda: len(read_lines(tmp_path / "stamps.log")) >= 3, 10, message="three runs")
+    runs = [tuple(map(float, line.split())) for line in read_lines(tmp_path / "stamps.log")]
+    assert all(end <= next_start for (_, end), (next_start, _) in itertools.pairwise(runs))
+    assert "skipping this one" in p.output
+
+
+def test_periodic_restarts_n_means_n_plus_1_runs(
+    pilot: Callable[..., Pilot], tmp_path: Path
+) -> None:
+    """A periodic job with restarts: 2 runs three times, and no more."""
+    config = {
+        "jobs": [
+            {"name": "main", "main": True, "exec": ["sleep", "300"]},
+            {"name": "tick", "exec": [*STAMP, "0"], "restarts": 2, "when": {"interval": "100ms"}},
+        ]
+    }
+    p = pilot(config)
+    wait_for(lambda: p.output.count("tick exited") == 3, 5, message="three runs")
+    third = time.monotonic()
+    wait_for(lambda: time.monotonic() - third > 0.5, 2, message="five more intervals")
+    tick = {job["name"]: job for job in p.status()["jobs"]}["tick"]
+    assert tick["runs"] == 3 and len(read_lines(tmp_path / "stamps.log")) == 3
+
+
+def test_job_with_a_past_once_event_starts_at_once(tmp_path: Path) -> None:
+    """A job armed after its `once` event happened (as after a reload) starts right away."""
+    config = parse_config(
+        '{jobs: [{name: "late", exec: ["touch", "%s"], '
+        'when: {source: "global", once: "startup"}}]}' % (tmp_path / "ran"),
+        {},
+        str(tmp_path / "pilot.json5"),
+    )
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        log = Log("error")
+        reaper = Reaper()
+        loop.add_signal_handler(signal.SIGCHLD, reaper.reap)
+        bus = EventBus(log)
+        bus.publish("startup", "global")
+        job = Job(
+            config.jobs[0],
+            reaper,
+            bus.publish,
+            lambda cfg: {"PATH": "/usr/bin:/bin"},
+            log,
+            lambda job: None,
+        )
+        triggers = Triggers(bus, {"late": job}, log)
+        triggers.arm(job)
+        await asyncio.wait_for(job.wait_settled(), 5)
+        loop.remove_signal_handler(signal.SIGCHLD)
+
+    asyncio.run(scenario())
+    assert (tmp_path / "ran").exists()
+
+
+def test_stop_timeout_bounds_a_hanging_hook(pilot: Callable[..., Pilot], tmp_path: Path) -> None:
+    """A pre-stop hook that hangs cannot hold shutdown past the global stop_timeout."""
+    config = {
+        "stop_timeout": "1s",
+        "jobs": [
+            {"name": "app", "main": True, "exec": ["sleep", "300"]},
+            sh(
+                "hang", "touch hook-ran; exec sleep 300", when={"source": "app", "once": "stopping"}
+            ),
+        ],
+    }
+    p = pilot(config)
+    p.wait_for_output("app started")
+    sent = time.monotonic()
+    p.signal(signal.SIGTERM)
+    p.wait(10)
+    assert time.monotonic() - sent < 4
+    assert (tmp_path / "hook-ran").exists()
+    assert "longer than stop_timeout" in p.output
+
+
+def test_reverse_start_order(pilot: Callable[..., Pilot], tmp_path: Path) -> None:
+    """Jobs are stopped in reverse start order: the last started first."""
+    trap = "trap 'echo {name} >> stops.log; exit 0' TERM; while true; do sleep 0.05; done"
+    config = {
+        "jobs": [
+            sh("db", trap.format(name="db")),
+            sh("app", trap.format(name="app"), main=True, when={"source": "db", "once": "started"}),
+            sh("web", trap.format(name="web"), when={"source": "app", "once": "started"}),
+        ]
+    }
+    p = pilot(config)
+    wait_for(lambda: p.output.count(" started") >= 3, 5, message="all started")
+    p.signal(signal.SIGTERM)
+    assert p.wait(10) == 0
+    assert read_lines(tmp_path / "stops.log") == ["web", "app", "db"]
+
+
+def test_second_signal_kills_at_once(pilot: Callable[..., Pilot], tmp_path: Path) -> None:
+    """A second SIGTERM during shutdown SIGKILLs what is left without waiting for timeouts."""
+    stubborn = "trap 'echo stubborn >> stops.log' TERM; while true; do sleep 0.05; done"
+    config = {"jobs": [sh("app", stubborn, stop={"timeout": "30s"})]}
+    p = pilot(config)
+    p.wait_for_output("app started")
+    p.signal(signal.SIGTERM)
+    wait_for(lambda: read_lines(tmp_path / "stops.log") == ["stubborn"], 5, message="first TERM")
+    sent = time.monotonic()
+    p.signal(signal.SIGTERM)
+    assert p.wait(10) == 137
+    assert time.monotonic() - sent < 3, "the second signal did not wait for stop timeouts"
+    assert "second signal" in p.output
