@@ -1,0 +1,114 @@
+"""Files decoded from base64 environment variables, and the environment jobs get."""
+
+from __future__ import annotations
+
+import base64
+import os
+import stat
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.helpers import PYTHON, REPO, Pilot, read_lines
+
+PAYLOAD = b"-----BEGIN CERT-----\n\xfb\xff binary too\n"
+
+
+def run_once(tmp_path: Path, config: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "pilot.json5").write_text(config)
+    full = {**os.environ, "PYTHONPATH": str(REPO), **env}
+    return subprocess.run(
+        [PYTHON, "-m", "pilot", "run", "-c", "pilot.json5"],
+        cwd=tmp_path,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def files_config(tmp_path: Path, *entries: str) -> str:
+    job = '{name: "app", exec: ["sh", "-c", "env > env.out"]}'
+    socket = tmp_path / "pilot.sock"
+    return f'{{files: [{", ".join(entries)}], control: {{socket: "{socket}"}}, jobs: [{job}]}}'
+
+
+def test_standard_urlsafe_and_whitespace(tmp_path: Path) -> None:
+    """Standard and URL-safe base64, with line breaks inside, decode to the same bytes."""
+    data = bytes(range(256))
+    standard = base64.b64encode(data).decode()
+    urlsafe = base64.urlsafe_b64encode(data).decode().rstrip("=")
+    wrapped = "\n".join(standard[i : i + 60] for i in range(0, len(standard), 60)) + "\n"
+    config = files_config(
+        tmp_path,
+        '{env: "A", path: "out/a"}',
+        '{env: "B", path: "out/b"}',
+        '{env: "C", path: "out/c"}',
+    )
+    result = run_once(tmp_path, config, {"A": standard, "B": urlsafe, "C": wrapped})
+    assert result.returncode == 0, result.stderr
+    for name in "abc":
+        assert (tmp_path / "out" / name).read_bytes() == data
+
+
+def test_mode_default_and_explicit_and_parents(tmp_path: Path) -> None:
+    """Files are 0600 unless told otherwise; parent directories are created."""
+    config = files_config(
+        tmp_path, '{env: "A", path: "deep/er/a"}', '{env: "B", path: "b", mode: "0644"}'
+    )
+    encoded = base64.b64encode(PAYLOAD).decode()
+    assert run_once(tmp_path, config, {"A": encoded, "B": encoded}).returncode == 0
+    assert stat.S_IMODE((tmp_path / "deep/er/a").stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "b").stat().st_mode) == 0o644
+    assert (tmp_path / "deep/er/a").read_bytes() == PAYLOAD
+
+
+def test_missing_variable_is_a_config_error_and_nothing_is_written(tmp_path: Path) -> None:
+    """A missing required variable exits 2 naming it; the valid entry before it is not written."""
+    config = files_config(tmp_path, '{env: "GOOD", path: "good"}', '{env: "ABSENT", path: "x"}')
+    result = run_once(tmp_path, config, {"GOOD": base64.b64encode(b"ok").decode()})
+    assert result.returncode == 2
+    assert "ABSENT" in result.stderr and "files[1]" in result.stderr
+    assert not (tmp_path / "good").exists() and not (tmp_path / "env.out").exists()
+
+
+def test_invalid_base64_is_a_config_error_and_nothing_is_written(tmp_path: Path) -> None:
+    """Invalid base64 exits 2 naming the variable; no file at all is written."""
+    config = files_config(tmp_path, '{env: "GOOD", path: "good"}', '{env: "BAD", path: "bad"}')
+    result = run_once(tmp_path, config, {"GOOD": "b2s=", "BAD": "not*base64!"})
+    assert result.returncode == 2
+    assert "BAD" in result.stderr and "not valid base64" in result.stderr
+    assert not (tmp_path / "good").exists() and not (tmp_path / "bad").exists()
+
+
+def test_optional_missing_is_skipped(tmp_path: Path) -> None:
+    """An optional entry whose variable is unset is skipped and pilot runs."""
+    config = files_config(tmp_path, '{env: "NOPE", path: "nope", optional: true}')
+    result = run_once(tmp_path, config, {})
+    assert result.returncode == 0, result.stderr
+    assert not (tmp_path / "nope").exists() and (tmp_path / "env.out").exists()
+
+
+def test_export_and_pilot_variables(pilot: Callable[..., Pilot], tmp_path: Path) -> None:
+    """export puts the path into jobs' environment, with PILOT_PID, PILOT_<JOB>_PID and env."""
+    config = {
+        "files": [{"env": "CERT", "path": "tls/cert.pem", "export": "TLS_CERT"}],
+        "jobs": [
+            {"name": "my-db", "exec": ["sleep", "300"]},
+            {
+                "name": "app",
+                "main": True,
+                "env": {"MODE": "blue", "N": 3},
+                "exec": ["sh", "-c", "env > env.out"],
+                "when": {"source": "my-db", "once": "started"},
+            },
+        ],
+    }
+    p = pilot(config, env={"CERT": base64.b64encode(PAYLOAD).decode()})
+    assert p.wait(10) == 0
+    env = dict(line.split("=", 1) for line in read_lines(tmp_path / "env.out") if "=" in line)
+    assert env["TLS_CERT"] == str(tmp_path / "tls" / "cert.pem")
+    assert (tmp_path / "tls" / "cert.pem").read_bytes() == PAYLOAD
+    assert env["PILOT_PID"] == str(p.pilot_pid)
+    assert int(env["PILOT_MY_DB_PID"]) > 0
+    assert env["MODE"] == "blue" and env["N"] == "3"
