@@ -118,7 +118,8 @@ async def exec_check(
     timed_out = False
     try:
         async with asyncio.timeout(timeout):
-            status = await exited
+            status = await asyncio.shield(exited)  # the timeout must not cancel the future
+
     except TimeoutError:
         timed_out = True
         with contextlib.suppress(ProcessLookupError, PermissionError):
