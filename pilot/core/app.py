@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+
 import os
 import signal
 from typing import TYPE_CHECKING
@@ -162,7 +164,15 @@ class App:
             self.discovery.registrar.set_maintenance((reason or "") if enable else None)
             self.discovery.pause_elections(enable)
 
+    async def _reload_quietly(self) -> None:
+        """A reload asked by signal: a rejected config is logged (by reload), not raised."""
+        from pilot.core.commands import CommandError
+
+        with contextlib.suppress(CommandError):
+            await self.reload()
+
     async def reload(self) -> None:
+
         """Re-read the config file and apply only what changed."""
         from pilot.core.reload import reload_config
 
@@ -228,6 +238,8 @@ class App:
             return
         if signum in EVENT_SIGNALS:
             self.bus.publish(name, name)
+        if signum == signal.SIGHUP and self.config.reload_on_sighup:
+            asyncio.get_running_loop().create_task(self._reload_quietly())
         for job in self.jobs.values():
             if signum in job.config.forward or (signum == signal.SIGWINCH and job is self.main):
                 job.signal(signum)

@@ -245,3 +245,31 @@ def test_tls_verification_is_on_by_default(
     }
     pilot(trusted, env={"REGISTRY": registry.url})
     wait_for(lambda: registry.instances("web"), 3, message="registered over TLS")
+
+
+def test_embedded_registry_serves_this_pilot_and_others(
+    pilot: Callable[..., Pilot], tmp_path: Path
+) -> None:
+    """consul: embedded runs the registry inside pilot; its own job is registered there."""
+    import requests
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        listen = f"127.0.0.1:{sock.getsockname()[1]}"
+    (tmp_path / "healthy").touch()
+    from types import SimpleNamespace
+    from typing import cast
+
+    config = web_config(cast(Registry, SimpleNamespace(address=listen)))
+
+    config["consul"] = {"address": "embedded", "listen": listen}
+    pilot(config, env={"REGISTRY": f"http://{listen}"})
+
+    def passing() -> bool:
+        try:
+            entries = requests.get(f"http://{listen}/v1/health/service/web?passing", timeout=2)
+        except requests.RequestException:
+            return False
+        return entries.ok and len(entries.json()) == 1
+
+    wait_for(passing, 5, message="registered in the embedded registry")

@@ -146,3 +146,14 @@ def test_many_reloads_leak_nothing(
         interval=0.2,
         message=f"threads/fds/children back to {start}, now {counts()}",
     )
+
+
+def test_sighup_reloads_when_asked(pilot: Callable[..., Pilot], tmp_path: Path) -> None:
+    """With reload_on_sighup, SIGHUP to pilot applies the changed config."""
+    import signal
+
+    p = pilot({"reload_on_sighup": True, "jobs": [job("main", main=True)]})
+    wait_for(lambda: read_lines(tmp_path / "main.runs"), 10, message="running")
+    rewrite(p, {"reload_on_sighup": True, "jobs": [job("main", main=True), job("added")]})
+    p.signal(signal.SIGHUP)
+    wait_for(lambda: read_lines(tmp_path / "added.runs"), 5, message="added job started")
