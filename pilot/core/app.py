@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-
 import os
 import signal
 from typing import TYPE_CHECKING
