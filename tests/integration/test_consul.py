@@ -273,3 +273,66 @@ def test_embedded_registry_serves_this_pilot_and_others(
         return entries.ok and len(entries.json()) == 1
 
     wait_for(passing, 5, message="registered in the embedded registry")
+
+
+def test_maintenance_on_and_off(
+    pilot: Callable[..., Pilot], registry: Registry, tmp_path: Path
+) -> None:
+    """ctl maintenance puts the service in Consul maintenance mode and takes it out again."""
+    (tmp_path / "healthy").touch()
+    p = pilot(web_config(registry), env={"REGISTRY": registry.url})
+    wait_for(lambda: check_status(registry) == "passing", 3, message="passing")
+    assert p.ctl("maintenance", "on", "--reason", "upgrading").returncode == 0
+
+    def maintenance_note() -> str | None:
+        checks = registry.get("/v1/agent/checks")
+        check = checks.get(f"_service_maintenance:web-{socket.gethostname()}-8080")
+        return check["Notes"] if check else None
+
+    wait_for(lambda: maintenance_note() == "upgrading", 3, message="maintenance in Consul")
+    assert registry.instances("web", passing=True) == []
+    assert p.status()["maintenance"] is True
+    assert p.ctl("maintenance", "off").returncode == 0
+    wait_for(lambda: maintenance_note() is None, 3, message="maintenance lifted")
+    wait_for(lambda: registry.instances("web", passing=True), 3, message="passing again")
+    assert p.status()["maintenance"] is False
+
+
+def test_render_once_dry_run(registry: Registry, tmp_path: Path) -> None:
+    """pilot render --dry-run prints each template rendered from the live registry."""
+    import os
+    import subprocess
+
+    from tests.helpers import PYTHON, REPO
+
+    registry.put(
+        "/v1/agent/service/register",
+        {"Name": "app", "ID": "app-1", "Address": "10.0.0.5", "Port": 81},
+    )
+    template = "{% for i in service('app') %}server {{ i.address }}:{{ i.port }};{% endfor %}\n"
+    (tmp_path / "up.j2").write_text(template)
+    (tmp_path / "pilot.json5").write_text(
+        f'{{consul: "{registry.address}", jobs: [{{name: "x", exec: "true"}}], '
+        f'templates: [{{source: "up.j2", dest: "{tmp_path / "up.conf"}"}}]}}'
+    )
+    result = subprocess.run(
+        [PYTHON, "-m", "pilot", "render", "-c", "pilot.json5", "--dry-run"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"> {tmp_path / 'up.conf'}\nserver 10.0.0.5:81;\n"
+    assert not (tmp_path / "up.conf").exists()
+    written = subprocess.run(
+        [PYTHON, "-m", "pilot", "render", "-c", "pilot.json5"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert written.returncode == 0
+    assert (tmp_path / "up.conf").read_text() == "server 10.0.0.5:81;\n"
