@@ -65,6 +65,21 @@ CHECK_FIELDS = folded(
 STATUSES = ("passing", "warning", "critical")
 
 
+def unknown_service(service_id: str) -> ConsulError:
+    return ConsulError(
+        404,
+        f'Unknown service ID "{service_id}". Ensure that the service ID is '
+        "passed, not the service name.",
+    )
+
+
+def unknown_check(check_id: str) -> ConsulError:
+    return ConsulError(
+        404,
+        f'Unknown check ID "{check_id}". Ensure that the check ID is passed, not the check name.',
+    )
+
+
 class AgentOptions:
     """Knobs of the dev registry: Consul's 1-minute floor for DeregisterCriticalServiceAfter."""
 
@@ -253,11 +268,7 @@ class AgentRoutes:
         state = call.state
         with state.lock:
             if call.path not in state.services or call.path == "consul":
-                raise ConsulError(
-                    404,
-                    f'Unknown service ID "{call.path}". Ensure that the '
-                    "service ID is passed, not the service name.",
-                )
+                raise unknown_service(call.path)
             state.remove_service(call.path)
         return Answer()
 
@@ -312,11 +323,7 @@ class AgentRoutes:
         with state.lock:
             check = state.checks.pop(call.path, None)
             if check is None:
-                raise ConsulError(
-                    404,
-                    f'Unknown check ID "{call.path}". Ensure that the check '
-                    "ID is passed, not the check name.",
-                )
+                raise unknown_check(call.path)
             state.bump(*state.service_resources(check.service_id), "checks")
         return Answer()
 
@@ -338,11 +345,7 @@ class AgentRoutes:
         with state.lock:
             check = state.checks.get(check_id)
             if check is None:
-                raise ConsulError(
-                    404,
-                    f'Unknown check ID "{check_id}". Ensure that the check '
-                    "ID is passed, not the check name.",
-                )
+                raise unknown_check(check_id)
             if check.type != "ttl":
                 raise ConsulError(500, f'CheckID "{check_id}" does not have associated TTL')
             assert check.ttl is not None
@@ -359,11 +362,7 @@ class AgentRoutes:
         with state.lock:
             service = state.services.get(service_id)
             if service is None:
-                raise ConsulError(
-                    404,
-                    f'Unknown service ID "{service_id}". Ensure that the '
-                    "service ID is passed, not the service name.",
-                )
+                raise unknown_service(service_id)
             check_id = f"_service_maintenance:{service_id}"
             self._maintenance(
                 state,
