@@ -14,6 +14,9 @@ from pilot.core.log import Log
 from pilot.discovery.client import ConsulTarget, make_client
 
 MIN_GAP = 0.1  # at most one fetch per 100 ms per query
+# After Consul comes back (a restarted agent starts empty), an answer with fewer instances is
+# held this long, so the instances have time to register again before anyone acts on it.
+RECOVERY_GRACE = 15.0
 
 
 @dataclass(frozen=True)
@@ -94,19 +97,26 @@ class LongPoll:
 
     def _poll(self, client: Any) -> None:
         index, delay, last_fetch = 0, MIN_GAP, 0.0
-
+        recovering = False  # Consul just came back: its first answers may precede re-registrations
+        delivered: Any = None
+        held: Any = None
+        hold_until = 0.0
         while not self._stopping.is_set():
             gap = last_fetch + MIN_GAP - time.monotonic()
             if gap > 0 and self._stopping.wait(gap):
                 return
             last_fetch = time.monotonic()
+            if held is not None and last_fetch >= hold_until:
+                self._send(held)
+                delivered, held, recovering = held, None, False
+            wait = self.query.wait if held is None else max(MIN_GAP, hold_until - last_fetch)
             try:
-                new_index, data = self._fetch(client, index)
+                new_index, data = self._fetch(client, index, wait)
             except Exception as error:
                 if self._on_error is not None:
                     self._loop.call_soon_threadsafe(self._on_error, "watch")
                 self._log.debug(f"watch {self.query}: {str(error)[:200]}")
-                index = 0
+                index, recovering = 0, True
                 if self._stopping.wait(random.uniform(0.5, 1.0) * delay):
                     return
                 delay = min(delay * 2, 1.0)
@@ -119,16 +129,37 @@ class LongPoll:
                 continue  # the wait ran out with nothing new
             else:
                 index = new_index
-            if not self._stopping.is_set():
-                self._loop.call_soon_threadsafe(self._deliver, data)
+            if (
+                recovering
+                and self.query.kind == "service"
+                and delivered is not None
+                and len(data) < len(delivered)
+            ):
+                if held is None:
+                    hold_until = time.monotonic() + RECOVERY_GRACE
+                    self._log.info(
+                        f"watch {self.query}: Consul is back with fewer instances; "
+                        f"holding the last answer up to {RECOVERY_GRACE:g}s"
+                    )
+                held = data
+                continue
+            held, recovering = None, False
+            delivered = data
+            self._send(data)
 
-    def _fetch(self, client: Any, index: int) -> tuple[Any, Any]:
-        return fetch(client, self.query, index)
+    def _send(self, data: Any) -> None:
+        if not self._stopping.is_set():
+            self._loop.call_soon_threadsafe(self._deliver, data)
+
+    def _fetch(self, client: Any, index: int, wait: float) -> tuple[Any, Any]:
+        return fetch(client, self.query, index, wait)
 
 
-def fetch(client: Any, query: Query, index: int = 0) -> tuple[Any, Any]:
+def fetch(
+    client: Any, query: Query, index: int = 0, wait_seconds: float | None = None
+) -> tuple[Any, Any]:
     """One (blocking when `index` > 0) query; returns (X-Consul-Index, normalised data)."""
-    wait = f"{query.wait:g}s"
+    wait = f"{query.wait if wait_seconds is None else wait_seconds:g}s"
     if query.kind == "service":
         new_index, entries = client.health.service(
             query.target,

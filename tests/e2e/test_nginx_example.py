@@ -1,0 +1,282 @@
+"""examples/nginx end to end: each pilot is its own emulated container (PID 1 in its own
+namespaces, own hostname and loopback address); one `pilot consul-dev` plays Consul."""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.e2e.containers import Container, backend_container, nginx_container, require_containers
+from tests.helpers import Registry, require, wait_for
+
+NGINX = "127.0.0.2"
+
+
+@pytest.fixture
+def world(registry: Registry, tmp_path: Path) -> Iterator[World]:
+    require_containers()
+    require(
+        shutil.which("nginx") is not None, "nginx is not installed (apt-get install nginx-light)"
+    )
+    world = World(registry, tmp_path)
+    yield world
+    for container in world.containers:
+        container.cleanup()
+
+
+class World:
+    """The registry, one nginx, and backends started on demand."""
+
+    def __init__(self, registry: Registry, root: Path) -> None:
+        self.registry, self.root = registry, root
+        self.containers: list[Container] = []
+        with socket.socket() as sock:
+            sock.bind((NGINX, 0))
+            self.port = int(sock.getsockname()[1])
+
+    def nginx(self, **env: str) -> Container:
+        container = nginx_container(
+            self.registry.address, self.root / "nginx", self.port, NGINX, **env
+        ).start()
+        self.containers.append(container)
+        return container
+
+    def backend(self, number: int, **env: str) -> Container:
+        container = backend_container(
+            self.registry.address, self.root / f"backend-{number}", number, **env
+        ).start()
+        self.containers.append(container)
+        return container
+
+    def get(self, path: str = "/") -> str:
+        try:
+            answer = requests.get(f"http://{NGINX}:{self.port}{path}", timeout=3)
+        except requests.RequestException:
+            return "no answer"
+        return answer.text.strip() if answer.status_code == 200 else f"HTTP {answer.status_code}"
+
+    def served(self, tries: int = 12) -> set[str]:
+        return {self.get() for _ in range(tries)}
+
+    def upstream(self) -> set[str]:
+        text = (self.root / "nginx" / "nginx" / "site.conf").read_text()
+        return {
+            line.split()[1].rstrip(";")
+            for line in text.splitlines()
+            if line.strip().startswith("server ") and ":" in line
+        }
+
+    def passing(self, service: str) -> list[str]:
+        return [e["Service"]["Address"] for e in self.registry.instances(service, passing=True)]
+
+    def master_pid(self) -> int:
+        return int((self.root / "nginx" / "nginx" / "nginx.pid").read_text())
+
+    def reloads(self) -> int:
+        return (self.root / "nginx" / "pilot.log").read_text().count("template.site rendered")
+
+
+def test_cold_start_then_backends_come(world: World) -> None:
+    """No backend: 503 and nginx passing; 1 then 3 backends: the upstream follows the registry
+    within 3 s, requests reach all of them, and nginx's master never changes."""
+    world.nginx()
+    wait_for(lambda: world.get() == "HTTP 503", 10, message="503 with no backend")
+    wait_for(lambda: world.passing("nginx") == [NGINX], 5, message="nginx passing")
+    master = world.master_pid()
+    world.backend(1)
+    wait_for(lambda: world.served() == {"backend-1"}, 5, message="first backend")
+    for n in (2, 3):
+        world.backend(n)
+    wait_for(
+        lambda: (
+            world.upstream() == {f"{a}:8000" for a in world.passing("backend")}
+            and len(world.upstream()) == 3
+        ),
+        3 + 3,
+        message="upstream = registry",
+    )
+    wait_for(
+        lambda: world.served(30) == {"backend-1", "backend-2", "backend-3"},
+        3,
+        message="all three served",
+    )
+    assert world.master_pid() == master
+
+
+def test_backend_leaves_before_it_stops_and_last_one_gives_503(world: World) -> None:
+    """A stopped backend leaves the upstream first; with the last one gone nginx answers 503."""
+    world.nginx()
+    first, second = world.backend(1), world.backend(2)
+    wait_for(lambda: world.served(20) == {"backend-1", "backend-2"}, 10, message="both served")
+    master = world.master_pid()
+    assert first.stop() == 0
+    assert "11:8000" not in " ".join(world.upstream())
+    wait_for(lambda: world.served() == {"backend-2"}, 3, message="only backend-2")
+    assert second.stop() == 0
+    wait_for(lambda: world.get() == "HTTP 503", 3, message="503")
+    assert world.master_pid() == master
+
+
+def test_rolling_restart_under_load_loses_no_request(world: World) -> None:
+    """Restarting 3 backends one by one under constant load, with proxy_next_upstream off,
+    fails no request: each leaves Consul and drains before it stops."""
+    world.nginx(NGINX_NEXT_UPSTREAM="off")
+    backends = {n: world.backend(n) for n in (1, 2, 3)}
+    wait_for(lambda: len(world.served(30)) == 3, 15, message="three backends")
+    results = {"ok": 0, "failed": 0}
+    stop = threading.Event()
+
+    def load() -> None:
+        with requests.Session() as session:
+            deadline = time.monotonic() + 120
+            while not stop.is_set() and time.monotonic() < deadline:
+                try:
+                    ok = session.get(f"http://{NGINX}:{world.port}/", timeout=3).status_code == 200
+                except requests.RequestException:
+                    ok = False
+                results["ok" if ok else "failed"] += 1
+
+    thread = threading.Thread(target=load)
+    thread.start()
+    try:
+        for n in (1, 2, 3):
+            assert backends[n].stop() == 0
+            backends[n] = world.backend(n)
+            wait_for(lambda n=n: f"backend-{n}" in world.served(30), 10, message=f"{n} back")
+    finally:
+        stop.set()
+        thread.join()
+    assert results["ok"] > 100
+    assert results["failed"] == 0, results
+
+
+def test_paused_backend_is_removed_and_returns(world: World) -> None:
+    """A paused backend leaves the upstream once its TTL expires, and returns when resumed."""
+    world.nginx()
+    world.backend(1)
+    paused = world.backend(2)
+    wait_for(lambda: len(world.served(20)) == 2, 10, message="both served")
+    paused.pause()
+    wait_for(lambda: world.served() == {"backend-1"}, 3 + 3, message="removed after its TTL")
+    paused.resume()
+    wait_for(lambda: "backend-2" in world.served(20), 5, message="back after resume")
+
+
+def test_killed_nginx_master_is_restarted(world: World) -> None:
+    """SIGKILL to nginx's master: pilot kills its workers, restarts it, and it binds again."""
+    nginx = world.nginx()
+    world.backend(1)
+    wait_for(lambda: world.get() == "backend-1", 10, message="serving")
+    master = world.master_pid()  # a pid inside the container's namespace
+    nginx.exec("kill", "-KILL", str(master))
+
+    wait_for(
+        lambda: world.get() == "backend-1" and world.master_pid() != master,
+        10,
+        message="nginx back",
+    )
+
+
+def test_five_backends_at_once_converge_with_few_reloads(world: World) -> None:
+    """Five backends started together converge to five upstream servers in few renders."""
+    world.nginx()
+    wait_for(lambda: world.get() == "HTTP 503", 10, message="nginx up")
+    before = world.reloads()
+    for n in range(1, 6):
+        world.backend(n)
+    wait_for(lambda: len(world.upstream()) == 5, 10, message="five upstream servers")
+    renders = world.reloads() - before
+    assert renders <= 5, f"{renders} renders for 5 backends"
+    print(f"5 backends at once: {renders} renders")
+
+
+def test_registry_restart_keeps_nginx_serving(world: World) -> None:
+    """The registry restarted empty: nginx keeps the last config, registrations come back."""
+    world.nginx()
+    world.backend(1)
+    wait_for(lambda: world.get() == "backend-1", 10, message="serving")
+    before = world.reloads()
+    world.registry.restart()
+    assert world.get() == "backend-1"
+    wait_for(
+        lambda: world.passing("backend") and world.passing("nginx"), 8, message="registrations back"
+    )
+    assert world.get() == "backend-1"
+    assert world.reloads() == before, "the restart's empty answer reached the template"
+
+
+
+def test_tls_from_base64_environment(world: World, tmp_path: Path) -> None:
+    """Certificate and key from SSL_*_BASE64: https answers with that certificate."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=pilot-test",
+            "-addext",
+            f"subjectAltName=IP:{NGINX}",
+            "-keyout",
+
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    with socket.socket() as sock:
+        sock.bind((NGINX, 0))
+        tls_port = sock.getsockname()[1]
+    world.nginx(
+        SSL_CERT_BASE64=base64.b64encode(cert.read_bytes()).decode(),
+        SSL_KEY_BASE64=base64.b64encode(key.read_bytes()).decode(),
+        NGINX_TLS_LISTEN=f"{NGINX}:{tls_port}",
+    )
+    world.backend(1)
+
+    def https() -> str | None:
+        try:
+            return requests.get(f"https://{NGINX}:{tls_port}/", verify=str(cert), timeout=3).text
+        except requests.RequestException:
+            return None
+
+    wait_for(lambda: (https() or "").strip() == "backend-1", 10, message="https served")
+    served = ssl.get_server_certificate((NGINX, tls_port))
+    assert ssl.PEM_cert_to_DER_cert(served) == ssl.PEM_cert_to_DER_cert(cert.read_text())
+    plain = requests.get(f"http://{NGINX}:{world.port}/", allow_redirects=False, timeout=3)
+    assert plain.status_code == 301 and plain.headers["Location"].startswith("https://")
+
+
+def test_sensor_pushes_connection_gauges(world: World) -> None:
+    """The sensor job pushes nginx's active connections to the telemetry endpoint."""
+    world.nginx()
+
+    def active() -> float | None:
+        try:
+            text = requests.get(f"http://{NGINX}:{world.port + 1}/metrics", timeout=3).text
+        except requests.RequestException:
+            return None
+        for line in text.splitlines():
+            if line.startswith("nginx_connections_active "):
+                return float(line.split()[1])
+        return None
+
+    assert wait_for(lambda: active(), 15, message="gauge pushed") >= 1
