@@ -167,7 +167,10 @@ def test_paused_backend_is_removed_and_returns(world: World) -> None:
     paused = world.backend(2)
     wait_for(lambda: len(world.served(20)) == 2, 10, message="both served")
     paused.pause()
-    wait_for(lambda: world.served() == {"backend-1"}, 3 + 3, message="removed after its TTL")
+    # Its TTL (3 s) expires, the registry marks it critical, the upstream loses it.
+    wait_for(lambda: world.upstream() == {"127.0.0.11:8000"}, 3 + 5, message="removed")
+    wait_for(lambda: world.served() == {"backend-1"}, 5, message="traffic to backend-1 only")
+
     paused.resume()
     wait_for(lambda: "backend-2" in world.served(20), 5, message="back after resume")
 
