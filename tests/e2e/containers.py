@@ -110,8 +110,12 @@ class Container:
 
     def exec(self, *argv: str) -> subprocess.CompletedProcess[str]:
         """`docker exec`: run a command inside the container's namespaces."""
-        return subprocess.run(["nsenter", "-t", str(self.pid1), "-p", "-m", "-u", *argv],
-                              capture_output=True, text=True, timeout=20)
+        return subprocess.run(
+            ["nsenter", "-t", str(self.pid1), "-p", "-m", "-u", *argv],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
 
     def ctl(self, *args: str) -> subprocess.CompletedProcess[str]:
 

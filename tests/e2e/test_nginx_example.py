@@ -4,7 +4,9 @@ namespaces, own hostname and loopback address); one `pilot consul-dev` plays Con
 from __future__ import annotations
 
 import base64
+import os
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -119,8 +121,11 @@ def test_backend_leaves_before_it_stops_and_last_one_gives_503(world: World) -> 
     first, second = world.backend(1), world.backend(2)
     wait_for(lambda: world.served(20) == {"backend-1", "backend-2"}, 10, message="both served")
     master = world.master_pid()
-    assert first.stop() == 0
-    assert "11:8000" not in " ".join(world.upstream())
+    os.kill(first.pid1, signal.SIGTERM)  # `docker stop`, without waiting for the end
+    wait_for(lambda: "127.0.0.11:8000" not in world.upstream(), 2, message="left the upstream")
+    assert first.proc is not None and first.proc.poll() is None, "still draining when it left"
+    assert first.wait(20) == 0
+
     wait_for(lambda: world.served() == {"backend-2"}, 3, message="only backend-2")
     assert second.stop() == 0
     wait_for(lambda: world.get() == "HTTP 503", 3, message="503")
@@ -218,7 +223,6 @@ def test_registry_restart_keeps_nginx_serving(world: World) -> None:
     assert world.reloads() == before, "the restart's empty answer reached the template"
 
 
-
 def test_tls_from_base64_environment(world: World, tmp_path: Path) -> None:
     """Certificate and key from SSL_*_BASE64: https answers with that certificate."""
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
@@ -237,7 +241,6 @@ def test_tls_from_base64_environment(world: World, tmp_path: Path) -> None:
             "-addext",
             f"subjectAltName=IP:{NGINX}",
             "-keyout",
-
             str(key),
             "-out",
             str(cert),
@@ -283,3 +286,20 @@ def test_sensor_pushes_connection_gauges(world: World) -> None:
         return None
 
     assert wait_for(lambda: active(), 15, message="gauge pushed") >= 1
+
+
+def test_a_render_nginx_rejects_is_not_applied(world: World) -> None:
+    """An instance making the site invalid fails `nginx -t`: no reload, the old config serves."""
+    world.nginx()
+    world.backend(1)
+    wait_for(lambda: world.get() == "backend-1", 10, message="serving")
+    site = world.root / "nginx" / "nginx" / "site.conf"
+    before, master = site.read_bytes(), world.master_pid()
+    world.registry.put(
+        "/v1/agent/service/register",
+        {"Name": "backend", "ID": "broken", "Address": "bad address;", "Port": 1},
+    )
+    log = world.root / "nginx" / "pilot.log"
+    wait_for(lambda: "previous file restored" in log.read_text(), 5, message="check failed")
+    assert site.read_bytes() == before and world.master_pid() == master
+    assert world.get() == "backend-1"

@@ -146,3 +146,47 @@ def test_catalog_status_self(url: str, client: Any) -> None:
     assert response.headers["X-Consul-KnownLeader"] == "true"
     nothing = requests.get(f"{url}/v1/health/service/never", timeout=5)
     assert nothing.json() == [] and int(nothing.headers["X-Consul-Index"]) >= 1
+
+
+def test_remaining_read_and_write_endpoints(url: str, client: Any) -> None:
+    """check register/deregister, health node/state/checks, catalog nodes/node/register/
+    deregister and agent members answer with Consul's shapes."""
+    assert register(url, {"Name": "r", "ID": "r1"}).ok
+    assert client.agent.check.register(
+        "extra", check={"TTL": "30s"}, check_id="extra", service_id="r1"
+    )
+    assert [c["CheckID"] for c in client.health.checks("r")[1]] == ["extra"]
+    assert {c["CheckID"] for c in client.health.node("node1")[1]} >= {"serfHealth", "extra"}
+    assert [c["CheckID"] for c in client.health.state("critical")[1]] == ["extra"]
+    assert client.agent.check.deregister("extra")
+    missing = requests.put(
+        f"{url}/v1/agent/check/register",
+        json={"Name": "x", "TTL": "1s", "ServiceID": "nope"},
+        timeout=5,
+    )
+    assert missing.status_code == 404 and missing.text.strip() == 'ServiceID "nope" does not exist'
+    assert [n["Node"] for n in client.catalog.nodes()[1]] == ["node1"]
+    assert "r1" in client.catalog.node("node1")[1]["Services"]
+    assert (
+        requests.put(
+            f"{url}/v1/catalog/register",
+            json={
+                "Node": "node1",
+                "Address": "127.0.0.1",
+                "Service": {"Service": "cat", "ID": "cat1", "Port": 5},
+            },
+            timeout=5,
+        ).json()
+        is True
+    )
+    assert client.catalog.service("cat")[1][0]["ServicePort"] == 5
+    assert (
+        requests.put(
+            f"{url}/v1/catalog/deregister", json={"Node": "node1", "ServiceID": "cat1"}, timeout=5
+        ).json()
+        is True
+    )
+    assert client.catalog.service("cat")[1] == []
+    assert client.agent.members()[0]["Name"] == "node1"
+    bad_state = requests.get(f"{url}/v1/health/state/sideways", timeout=5)
+    assert bad_state.status_code == 400
