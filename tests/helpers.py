@@ -320,3 +320,32 @@ class Registry:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(5)
+
+
+def self_signed_certificate(directory: Path, ip: str) -> tuple[Path, Path]:
+    """A throwaway certificate and key for `ip` (openssl), as (cert.pem, key.pem)."""
+    require(shutil.which("openssl") is not None, "openssl is missing")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            f"/CN={ip}",
+            "-addext",
+            f"subjectAltName=IP:{ip}",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key

@@ -9,7 +9,6 @@ import shutil
 import signal
 import socket
 import ssl
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ import pytest
 import requests
 
 from tests.e2e.containers import Container, backend_container, nginx_container, require_containers
-from tests.helpers import Registry, require, wait_for
+from tests.helpers import Registry, require, self_signed_certificate, wait_for
 
 NGINX = "127.0.0.2"
 
@@ -225,29 +224,7 @@ def test_registry_restart_keeps_nginx_serving(world: World) -> None:
 
 def test_tls_from_base64_environment(world: World, tmp_path: Path) -> None:
     """Certificate and key from SSL_*_BASE64: https answers with that certificate."""
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=pilot-test",
-            "-addext",
-            f"subjectAltName=IP:{NGINX}",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    cert, key = self_signed_certificate(tmp_path, NGINX)
     with socket.socket() as sock:
         sock.bind((NGINX, 0))
         tls_port = sock.getsockname()[1]

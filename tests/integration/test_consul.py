@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import Pilot, Registry, python_job, read_lines, wait_for
+from tests.helpers import Pilot, Registry, python_job, read_lines, self_signed_certificate, wait_for
 
 # A service that, on SIGTERM, writes how many instances of "web" the registry still lists.
 WEB = python_job("""
@@ -174,29 +174,7 @@ def test_kv_watches_on_key_and_prefix(pilot: Callable[..., Pilot], registry: Reg
 @pytest.fixture
 def tls_proxy(registry: Registry, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """A TLS endpoint with a self-signed certificate in front of the registry."""
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    cert, key = self_signed_certificate(tmp_path, "127.0.0.1")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     listener = socket.create_server(("127.0.0.1", 0))
@@ -301,7 +279,6 @@ def test_maintenance_on_and_off(
 def test_render_once_dry_run(registry: Registry, tmp_path: Path) -> None:
     """pilot render --dry-run prints each template rendered from the live registry."""
     import os
-    import subprocess
 
     from tests.helpers import PYTHON, REPO
 
