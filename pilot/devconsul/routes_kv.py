@@ -7,8 +7,8 @@ import time
 import uuid
 from typing import Any
 
+from pilot.devconsul.checks import go_duration
 from pilot.devconsul.handler import Answer, Call, ConsulError, Router, folded
-from pilot.devconsul.routes_agent import go_duration
 from pilot.devconsul.state import KVEntry, Session, State
 
 SESSION_FIELDS = folded(

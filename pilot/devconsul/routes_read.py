@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from pilot.devconsul.checks import check_json
 from pilot.devconsul.handler import Answer, Call, ConsulError, Router, folded
-from pilot.devconsul.routes_agent import SERVICE_FIELDS, check_json
+from pilot.devconsul.routes_agent import SERVICE_FIELDS
 from pilot.devconsul.state import NODE_CHECK, State
 
 STATES = ("any", "passing", "warning", "critical")

@@ -9,8 +9,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import ThreadingHTTPServer
 
+from pilot.devconsul.checks import AgentOptions
 from pilot.devconsul.handler import Router, make_handler
-from pilot.devconsul.routes_agent import AgentOptions, AgentRoutes
+from pilot.devconsul.routes_agent import AgentRoutes
 from pilot.devconsul.routes_kv import KVRoutes
 from pilot.devconsul.routes_read import ReadRoutes
 from pilot.devconsul.state import State
