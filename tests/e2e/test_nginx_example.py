@@ -280,3 +280,12 @@ def test_a_render_nginx_rejects_is_not_applied(world: World) -> None:
     wait_for(lambda: "previous file restored" in log.read_text(), 5, message="check failed")
     assert site.read_bytes() == before and world.master_pid() == master
     assert world.get() == "backend-1"
+
+
+def test_ip_hash_and_websocket_switches(world: World) -> None:
+    """NGINX_IP_HASH and NGINX_WEBSOCKETS render a site nginx accepts and serves."""
+    world.nginx(NGINX_IP_HASH="1", NGINX_WEBSOCKETS="1")
+    world.backend(1)
+    wait_for(lambda: world.get() == "backend-1", 10, message="serving")
+    site = (world.root / "nginx" / "nginx" / "site.conf").read_text()
+    assert "ip_hash;" in site and "proxy_set_header Upgrade $http_upgrade;" in site
