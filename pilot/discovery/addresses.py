@@ -2,106 +2,159 @@
 
 from __future__ import annotations
 
-import fcntl
 import ipaddress
+import os
 import socket
 import struct
+from collections.abc import Iterator
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-_SIOCGIFADDR = 0x8915
+_FORMS = "eth0, eth0:inet6, inet, inet6, a CIDR like 10.0.0.0/8, or static:IP"
+
+# rtnetlink, from linux/netlink.h, linux/rtnetlink.h and linux/if_addr.h
+_NLMSGHDR = struct.Struct("=IHHII")  # length, type, flags, sequence, port id
+_IFADDRMSG = struct.Struct("=BBBBI")  # family, prefix length, flags, scope, interface index
+_RTATTR = struct.Struct("=HH")  # length, type
+_NLMSG_ERROR, _NLMSG_DONE, _RTM_NEWADDR, _RTM_GETADDR = 2, 3, 20, 22
+_NLM_F_REQUEST, _NLM_F_DUMP = 0x1, 0x300
+_IFA_ADDRESS, _IFA_LOCAL = 1, 2
+_IFA_F_DADFAILED = 0x08
+_IFNAMSIZ = 16
 
 
 def check_interface_spec(spec: str) -> None:
-    """Raise ValueError when `spec` is not eth0, eth0:inet6, inet, inet6, a CIDR or static:IP."""
+    """Check that `spec` is one of the `interfaces` forms.
+
+    Raises:
+        ValueError: a one-line message naming the spec and what is wrong with it.
+    """
     if spec.startswith("static:"):
         try:
             ipaddress.ip_address(spec.removeprefix("static:"))
         except ValueError:
-            raise ValueError(f"{spec!r}: static: needs an IP address") from None
+            raise ValueError(
+                f"{spec!r}: static: needs an IP address, like static:10.0.0.5"
+            ) from None
         return
-    if "/" in spec:
+    if "/" in spec:  # never part of an interface name
         try:
             ipaddress.ip_network(spec, strict=False)
         except ValueError:
-            raise ValueError(f"{spec!r} is not a CIDR like 10.0.0.0/8") from None
+            raise ValueError(f"{spec!r} is not a CIDR like 10.0.0.0/8 or fd00::/8") from None
         return
-    name, _, family = spec.partition(":")
+    name, colon, family = spec.partition(":")
+    if colon and family not in ("inet", "inet6"):
+        raise ValueError(f"{spec!r}: what follows ':' must be inet or inet6")
+    if colon and name in ("inet", "inet6"):
+        raise ValueError(f"{spec!r}: {name} means any interface and takes no ':{family}'")
+    if "[" in name:
+        raise ValueError(f"{spec!r}: the eth0[N] form is not supported; use a CIDR instead")
+    # The kernel's own rule for interface names (dev_valid_name).
     if (
-        not name
-        or family not in ("", "inet", "inet6")
-        or not name.replace("-", "").replace(".", "").replace("_", "").isalnum()
+        not 0 < len(name.encode()) < _IFNAMSIZ
+        or name in (".", "..")
+        or any(c.isspace() for c in name)
     ):
-        raise ValueError(
-            f"{spec!r} is not an interface (eth0, eth0:inet6, inet, inet6, a CIDR or static:IP)"
-        )
-
-
-def interface_addresses() -> list[tuple[str, IPAddress]]:
-    """(interface, address) for every IPv4 and IPv6 address of every interface."""
-    found: list[tuple[str, IPAddress]] = []
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        for _, name in socket.if_nameindex():
-            request = struct.pack("256s", name.encode()[:15])
-            try:
-                answer = fcntl.ioctl(probe.fileno(), _SIOCGIFADDR, request)
-            except OSError:
-                continue  # no IPv4 address on this interface
-            found.append((name, ipaddress.IPv4Address(answer[20:24])))
-    try:
-        with open("/proc/net/if_inet6", encoding="ascii") as table:
-            for line in table:
-                fields = line.split()
-                if len(fields) >= 6:
-                    found.append((fields[5], ipaddress.IPv6Address(bytes.fromhex(fields[0]))))
-    except OSError:
-        pass  # no IPv6 in this kernel or namespace
-    return found
+        raise ValueError(f"{spec!r} is not an interface spec ({_FORMS})")
 
 
 def resolve_address(specs: tuple[str, ...] = ()) -> str:
-    """The first address a spec matches, in spec order; default: first non-loopback IPv4,
-    else 127.0.0.1.
+    """The address to advertise: the first match of the first spec that matches anything.
+
+    Without specs: the first non-loopback IPv4 address, else 127.0.0.1. Link-local addresses
+    are taken only when nothing else matches the spec (they are useless without a zone).
 
     Raises:
-        LookupError: no spec matches any address.
+        ValueError: a spec is malformed (see `check_interface_spec`).
+        LookupError: no spec matches any address of any interface.
     """
-    addresses = interface_addresses()
-    if not specs:
-        for _, address in addresses:
-            if address.version == 4 and not address.is_loopback:
-                return str(address)
-        return "127.0.0.1"
     for spec in specs:
-        match = _match(spec, addresses)
-        if match is not None:
-            return match
-    raise LookupError(f"no interface matches {', '.join(specs)}")
+        check_interface_spec(spec)
+    addresses: list[tuple[str, IPAddress]] | None = None
+    for spec in specs or ("inet",):
+        if spec.startswith("static:"):
+            return str(ipaddress.ip_address(spec.removeprefix("static:")))
+        if addresses is None:
+            addresses = sorted(interface_addresses(), key=lambda item: item[1].is_link_local)
+        for name, address in addresses:
+            if _matches(spec, name, address):
+                return str(address)
+    if not specs:
+        return "127.0.0.1"
+    have = ", ".join(f"{name} {address}" for name, address in addresses or []) or "none"
+    raise LookupError(f"no interface matches {', '.join(specs)} (addresses: {have})")
 
 
-def _match(spec: str, addresses: list[tuple[str, IPAddress]]) -> str | None:
-    if spec.startswith("static:"):
-        return spec.removeprefix("static:")
+def interface_addresses() -> list[tuple[str, IPAddress]]:
+    """(interface name, address) for every IPv4 and IPv6 address of every interface, in the
+    order the kernel lists them: IPv4 then IPv6, each by interface index.
+
+    Raises:
+        OSError: the kernel's routing socket (rtnetlink) could not be read.
+    """
+    names = dict(socket.if_nameindex())
+    found: list[tuple[str, IPAddress]] = []
+    for family, flags, index, attributes in _dump_addresses():
+        raw = attributes.get(_IFA_LOCAL) or attributes.get(_IFA_ADDRESS)
+        if raw is None or flags & _IFA_F_DADFAILED or index not in names:
+            continue
+        if family == socket.AF_INET:
+            found.append((names[index], ipaddress.IPv4Address(raw)))
+        elif family == socket.AF_INET6:
+            found.append((names[index], ipaddress.IPv6Address(raw)))
+    return found
+
+
+def _matches(spec: str, name: str, address: IPAddress) -> bool:
     if "/" in spec:
-        network = ipaddress.ip_network(spec, strict=False)
-        return next((str(a) for _, a in addresses if a in network), None)
-    name, _, family = spec.partition(":")
-    if name in ("inet", "inet6") and not family:
-        version = 4 if name == "inet" else 6
-        return next(
-            (
-                str(a)
-                for _, a in _preferred(addresses)
-                if a.version == version and not a.is_loopback
-            ),
-            None,
+        return address in ipaddress.ip_network(spec, strict=False)
+    wanted, _, family = spec.partition(":")
+    if wanted in ("inet", "inet6"):
+        return address.version == (4 if wanted == "inet" else 6) and not address.is_loopback
+    return name == wanted and address.version == (6 if family == "inet6" else 4)
+
+
+def _dump_addresses() -> Iterator[tuple[int, int, int, dict[int, bytes]]]:
+    """(family, flags, interface index, attributes) of each RTM_NEWADDR in an address dump."""
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE) as nl:
+        request = _IFADDRMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0)
+        header = _NLMSGHDR.pack(
+            _NLMSGHDR.size + len(request), _RTM_GETADDR, _NLM_F_REQUEST | _NLM_F_DUMP, 1, 0
         )
-    version = 6 if family == "inet6" else 4
-    return next(
-        (str(a) for iface, a in _preferred(addresses) if iface == name and a.version == version),
-        None,
-    )
+        nl.settimeout(5)  # the kernel answers at once; never hang PID 1 on it
+        nl.sendall(header + request)
+        while True:
+            data = nl.recv(1 << 16)
+            if not data:
+                return
+            offset = 0
+            while offset + _NLMSGHDR.size <= len(data):
+                length, kind, _, _, _ = _NLMSGHDR.unpack_from(data, offset)
+                if length < _NLMSGHDR.size:
+                    raise OSError(f"rtnetlink address dump: a message of {length} bytes")
+                if kind == _NLMSG_DONE:
+                    return
+                if kind == _NLMSG_ERROR:
+                    code = -struct.unpack_from("=i", data, offset + _NLMSGHDR.size)[0]
+                    raise OSError(code, f"rtnetlink address dump: {os.strerror(code)}")
+                if kind == _RTM_NEWADDR:
+                    body = offset + _NLMSGHDR.size
+                    family, _, flags, _, index = _IFADDRMSG.unpack_from(data, body)
+                    attributes = _attributes(data, body + _IFADDRMSG.size, offset + length)
+                    yield family, flags, index, attributes
+                offset += _align(length)
 
 
-def _preferred(addresses: list[tuple[str, IPAddress]]) -> list[tuple[str, IPAddress]]:
-    """Link-local IPv6 addresses last: they are useless without a zone."""
-    return sorted(addresses, key=lambda item: item[1].version == 6 and item[1].is_link_local)
+def _attributes(data: bytes, start: int, end: int) -> dict[int, bytes]:
+    found: dict[int, bytes] = {}
+    while start + _RTATTR.size <= end:
+        length, kind = _RTATTR.unpack_from(data, start)
+        if length < _RTATTR.size:
+            break
+        found[kind] = data[start + _RTATTR.size : start + length]
+        start += _align(length)
+    return found
+
+
+def _align(length: int) -> int:
+    return (length + 3) & ~3

@@ -4,23 +4,33 @@ through pilot's one way to spawn and its one reaper."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import functools
 import os
 import signal
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING
+from urllib.parse import SplitResult, quote, unquote, urlsplit
 
 from pilot.process.output import PipeReader
 from pilot.process.reaper import Reaper, exit_code
 from pilot.process.spawn import SpawnError, SpawnRequest, spawn
 
+if TYPE_CHECKING:
+    import ssl
+
 OUTPUT_LIMIT = 4096
+# After SIGKILL, how long a timed-out exec check waits for the reaper before reporting anyway
+# (a process stuck in the kernel cannot die at once; the health loop must not stall on it).
+_KILL_GRACE = 1.0
+_URL_SAFE = "/?%:@!$&'()*+,;=~"  # left as they are in a request target; the rest is escaped
 
 
 @dataclass(frozen=True)
 class CheckResult:
-    """One check's verdict and what it said (at most 4 KiB, as Consul keeps)."""
+    """One check's verdict and what it said (at most 4 KiB of UTF-8, as Consul keeps)."""
 
     passing: bool
     output: str
@@ -32,60 +42,46 @@ class CheckResult:
 
 
 async def http_check(url: str, timeout: float) -> CheckResult:
-    """GET `url`; a 2xx or 3xx answer passes. https verifies the certificate."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    tls = parts.scheme == "https"
-    port = parts.port or (443 if tls else 80)
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    context = None
-    if tls:
-        import ssl
+    """GET `url` (HTTP/1.1); a 2xx or 3xx answer passes, redirects are not followed.
 
-        context = ssl.create_default_context()
-    writer = None
+    https verifies the certificate against the system's CAs, or those `SSL_CERT_FILE` /
+    `SSL_CERT_DIR` name. `user:password@` in the URL is sent as basic auth and redacted from
+    the output. Connecting, the answer's head and the first 4 KiB of its body share `timeout`.
+    """
+    parts = urlsplit(url)
+    what = f"HTTP GET {_redacted(url, parts)}"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return CheckResult(False, f"{what}: not an http:// or https:// URL")
     try:
         async with asyncio.timeout(timeout):
-            reader, writer = await asyncio.open_connection(host, port, ssl=context)
-            host_header = parts.netloc.rpartition("@")[2]
-            writer.write(
-                f"GET {target} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: pilot\r\n"
-                "Accept: text/plain, */*\r\nConnection: close\r\n\r\n".encode("latin-1")
-            )
-            await writer.drain()
-            status_line = (await reader.readline()).decode("latin-1").strip()
-            while (await reader.readline()).strip():
-                pass  # headers
-            body = await reader.read(OUTPUT_LIMIT)
+            status, body = await _get(parts)
     except TimeoutError:
-        return CheckResult(False, f"HTTP GET {url}: timed out after {timeout:g}s")
-    except (OSError, ValueError) as error:
-        return CheckResult(False, f"HTTP GET {url}: {error}")
-    finally:
-        if writer is not None:
-            writer.close()
-    fields = status_line.split(" ", 2)
-    if len(fields) < 2 or not fields[1].isdigit():
-        return CheckResult(False, f"HTTP GET {url}: malformed answer {status_line!r}")
-    code = int(fields[1])
-    reason = fields[2] if len(fields) > 2 else ""
-    text = body.decode("utf-8", "replace")
-    return CheckResult(200 <= code < 400, f"HTTP GET {url}: {code} {reason} Output: {text}")
+        return CheckResult(False, f"{what}: timed out after {timeout:g}s")
+    except (OSError, ValueError, EOFError) as error:
+        return CheckResult(False, f"{what}: {_reason(error)}")
+    passing = 200 <= int(status[:3]) < 400
+    return CheckResult(passing, f"{what}: {status} Output: {body.decode('utf-8', 'replace')}")
 
 
 async def tcp_check(address: str, timeout: float) -> CheckResult:
     """Connect to `host:port` (`[::1]:80` for IPv6); a connection passes."""
+    what = f"TCP connect {address}"
     host, _, port = address.rpartition(":")
-    host = host.strip("[]")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        return CheckResult(False, f"{what}: an IPv6 host goes in brackets, like [::1]:80")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        return CheckResult(False, f"{what}: not host:port")
     try:
         async with asyncio.timeout(timeout):
             _, writer = await asyncio.open_connection(host, int(port))
         writer.close()
     except TimeoutError:
-        return CheckResult(False, f"TCP connect {address}: timed out after {timeout:g}s")
+        return CheckResult(False, f"{what}: timed out after {timeout:g}s")
     except (OSError, ValueError) as error:
-        return CheckResult(False, f"TCP connect {address}: {error}")
-    return CheckResult(True, f"TCP connect {address}: Success")
+        return CheckResult(False, f"{what}: {_reason(error)}")
+    return CheckResult(True, f"{what}: Success")
 
 
 async def exec_check(
@@ -95,44 +91,154 @@ async def exec_check(
     env: Mapping[str, str],
     cwd: str | None = None,
 ) -> CheckResult:
-    """Run `argv`; exit 0 passes. Its process group is SIGKILLed after `timeout`."""
+    """Run `argv` in a process group of its own; exit 0 passes, anything else fails.
+
+    The output is stdout and stderr, line by line as they arrive. When the check exits, what
+    is left of its group is SIGKILLed; so is the whole group after `timeout`, or when the
+    caller is cancelled.
+    """
     loop = asyncio.get_running_loop()
     try:
         process = spawn(SpawnRequest(argv=argv, env=env, cwd=cwd, capture=True))
     except SpawnError as error:
         return CheckResult(False, str(error))
     exited: asyncio.Future[int] = loop.create_future()
+    readers: list[PipeReader] = []
+    lines: list[str] = []
+    kept = 0
+
+    def keep(line: str) -> None:
+        nonlocal kept
+        if kept <= OUTPUT_LIMIT:  # read on regardless, or a chatty check blocks on a full pipe
+            lines.append(line)
+            kept += len(line) + 1
 
     def on_exit(status: int) -> None:
         process.returncode = os.waitstatus_to_exitcode(status)
-        if not exited.done():
-            exited.set_result(status)
+        for reader in readers:
+            reader.drain()
+        _kill_group(process.pid)
+        exited.set_result(status)
 
     reaper.watch(process.pid, on_exit)
-    lines: list[str] = []
-    readers = []
     for stream in (process.stdout, process.stderr):
-        if stream is not None:
-            readers.append(PipeReader(loop, os.dup(stream.fileno()), lines.append))
-            stream.close()
-    timed_out = False
+        assert stream is not None  # capture=True
+        readers.append(PipeReader(loop, os.dup(stream.fileno()), keep))
+        stream.close()
     try:
         async with asyncio.timeout(timeout):
-            status = await asyncio.shield(exited)  # the timeout must not cancel the future
-
+            status = await asyncio.shield(exited)  # a timeout must not cancel the future
     except TimeoutError:
-        timed_out = True
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
-        status = await exited
-    for reader in readers:
-        reader.drain()
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)  # leftovers of the check's group
-    for reader in readers:
-        reader.close()
-    output = "\n".join(lines)
-    if timed_out:
-        return CheckResult(False, f"timed out after {timeout:g}s\n{output}".strip())
+        _kill_group(process.pid)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(_KILL_GRACE):
+                await asyncio.shield(exited)
+        return CheckResult(False, "\n".join([f"timed out after {timeout:g}s", *lines]))
+    finally:
+        if not exited.done():  # cancelled, or killed but not reaped yet
+            _kill_group(process.pid)
+        for reader in readers:
+            reader.close()
     code = exit_code(status)
-    return CheckResult(code == 0, output if code == 0 else f"exit {code}\n{output}".strip())
+    return CheckResult(code == 0, "\n".join(lines if code == 0 else [f"exit {code}", *lines]))
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+@functools.lru_cache(maxsize=1)
+def _tls_context(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+    """The default context, made once per CA location: loading the CAs blocks the loop."""
+    import ssl
+
+    return ssl.create_default_context()
+
+
+async def _get(parts: SplitResult) -> tuple[str, bytes]:
+    """The status (`200 OK`) and the start of the body of the answer to GET `parts`.
+
+    Raises:
+        ValueError: the answer is not HTTP.
+    """
+    context = None
+    if parts.scheme == "https":
+        context = _tls_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+    port = parts.port or (443 if context else 80)
+    reader, writer = await asyncio.open_connection(parts.hostname, port, ssl=context)
+    try:
+        writer.write(_request(parts))
+        line = (await reader.readline()).decode("latin-1").strip()
+        if not line:
+            raise ValueError("the server closed the connection without answering")
+        version, _, status = line.partition(" ")
+        if not version.startswith("HTTP/") or not status[:3].isdigit():
+            raise ValueError(f"not an HTTP answer: {line[:100]!r}")
+        headers = await _read_headers(reader)
+        body = b"" if status[:3] in ("204", "304") else await _read_body(reader, headers)
+        return status, body
+    finally:
+        writer.close()
+
+
+def _request(parts: SplitResult) -> bytes:
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    lines = [
+        f"GET {quote(target, safe=_URL_SAFE)} HTTP/1.1",
+        f"Host: {parts.netloc.rpartition('@')[2]}",
+        "User-Agent: pilot health check",
+        "Accept: text/plain, text/*, */*",
+        "Connection: close",
+    ]
+    if parts.username is not None:
+        credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        lines.append(f"Authorization: Basic {base64.b64encode(credentials.encode()).decode()}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+async def _read_headers(reader: asyncio.StreamReader) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    while line := (await reader.readline()).decode("latin-1").strip():
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return headers
+
+
+async def _read_body(reader: asyncio.StreamReader, headers: Mapping[str, str]) -> bytes:
+    """Up to OUTPUT_LIMIT bytes of the body, without waiting for more than the answer holds."""
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        body = b""
+        while len(body) < OUTPUT_LIMIT:
+            size = int((await reader.readline()).split(b";")[0], 16)
+            if size == 0:
+                break
+            body += await reader.readexactly(min(size, OUTPUT_LIMIT - len(body)))
+            if len(body) < OUTPUT_LIMIT:
+                await reader.readexactly(2)  # the CRLF after the chunk
+        return body
+    length = headers.get("content-length", "")
+    return await _read_up_to(reader, min(int(length), OUTPUT_LIMIT) if length else OUTPUT_LIMIT)
+
+
+async def _read_up_to(reader: asyncio.StreamReader, size: int) -> bytes:
+    data = b""
+    while len(data) < size and (chunk := await reader.read(size - len(data))):
+        data += chunk
+    return data
+
+
+def _redacted(url: str, parts: SplitResult) -> str:
+    """`url` with its password, if any, replaced (as Go's URL.Redacted does)."""
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{parts.username}:xxxxx@{host}").geturl()
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, EOFError):
+        return "the server closed the connection in the middle of its answer"
+    if isinstance(error, ConnectionError) and error.errno:
+        return os.strerror(error.errno)  # asyncio's own text names the address again
+    return str(error) or type(error).__name__
