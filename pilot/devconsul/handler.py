@@ -1,203 +1,119 @@
-"""HTTP plumbing of the registry: routing, Consul's error texts and headers, strict
-case-insensitive JSON decoding, and blocking-query parameters."""
+"""The HTTP side: read a request, route it, write the answer with Consul's headers."""
 
 from __future__ import annotations
 
 import json
-import random
-import re
-from collections.abc import Callable
-from dataclasses import dataclass
+import logging
+import time
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from pilot.config.durations import parse_duration
-from pilot.devconsul.state import State
+from pilot.devconsul.request import ConsulError, Request, Response
+from pilot.devconsul.router import Router
 
-DEFAULT_WAIT = 300.0
-MAX_WAIT = 600.0
+log = logging.getLogger("pilot.devconsul")
 
-
-class ConsulError(Exception):
-    """An answer with Consul's status code and plain-text body."""
-
-    def __init__(self, status: int, text: str, allow: str | None = None) -> None:
-        super().__init__(text)
-        self.status, self.text, self.allow = status, text, allow
+TEXT = "text/plain; charset=utf-8"  # what Go's content sniffing says of Consul's error texts
+_HTML_SAFE = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026"}
 
 
-@dataclass
-class Call:
-    """One request as the routes see it."""
-
-    method: str
-    path: str
-    params: dict[str, list[str]]
-    body: bytes
-    state: State
-
-    def param(self, name: str, default: str | None = None) -> str | None:
-        values = self.params.get(name)
-        return values[-1] if values else default
-
-    def flag(self, name: str) -> bool:
-        """A query boolean as Go's ParseBool reads it; a bare key is true."""
-        if name not in self.params:
-            return False
-        value = self.params[name][-1]
-        if value == "":
-            return True
-        if value in ("1", "t", "T", "TRUE", "true", "True"):
-            return True
-        if value in ("0", "f", "F", "FALSE", "false", "False"):
-            return False
-        raise ConsulError(400, f"Invalid value for ?{name}")
-
-    def json(self, fields: dict[str, str], required: bool = True) -> dict[str, Any]:
-        """Decode the body strictly: known fields only, matched case-insensitively."""
-        if not self.body:
-            if required:
-                raise ConsulError(400, "Request decode failed: EOF")
-            return {}
-        try:
-            raw = json.loads(self.body)
-        except ValueError as error:
-            raise ConsulError(400, f"Request decode failed: invalid character: {error}") from None
-        if not isinstance(raw, dict):
-            raise ConsulError(
-                400,
-                "Request decode failed: json: cannot unmarshal array into Go value of type struct",
-            )
-        return canonical(raw, fields)
-
-    def blocking(self) -> tuple[int, float]:
-        """(index, wait in seconds with Consul's jitter); index 0 means do not block."""
-        raw_index = self.param("index")
-        index = 0
-        if raw_index is not None:
-            if not raw_index.isdigit():
-                raise ConsulError(400, "Invalid index")
-            index = int(raw_index)
-        wait = DEFAULT_WAIT
-        raw_wait = self.param("wait")
-        if raw_wait:
-            if re.fullmatch(r"\d+", raw_wait):
-                raise ConsulError(400, "Invalid wait time")
-            try:
-                wait = parse_duration(raw_wait)
-            except ValueError:
-                raise ConsulError(400, "Invalid wait time") from None
-            wait = DEFAULT_WAIT if wait <= 0 else min(wait, MAX_WAIT)
-        return index, wait + random.uniform(0, wait / 16)
+def encode_json(value: Any, pretty: bool) -> bytes:
+    """JSON as Go's encoder writes it: UTF-8, HTML characters escaped; `?pretty` indents by 4."""
+    if pretty:
+        text = json.dumps(value, ensure_ascii=False, indent=4) + "\n"
+    else:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return (
+        text.translate(_HTML_SAFE)
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+        .encode()
+    )
 
 
-def canonical(raw: dict[str, Any], fields: dict[str, str]) -> dict[str, Any]:
-    """Rename keys to their canonical spelling; `fields` maps folded names to canonical ones.
-
-    Raises:
-        ConsulError(400): an unknown field, with Go's decoder message.
-    """
-    out = {}
-    for key, value in raw.items():
-        name = fields.get(key.lower().replace("_", ""))
-        if name is None:
-            raise ConsulError(400, f'Request decode failed: json: unknown field "{key}"')
-        out[name] = value
-    return out
+def canonical_header(name: str) -> str:
+    """Go's CanonicalMIMEHeaderKey: "X-Consul-ContentHash" is sent as "X-Consul-Contenthash"."""
+    return "-".join(part.capitalize() for part in name.split("-"))
 
 
-def folded(*names: str) -> dict[str, str]:
-    return {name.lower().replace("_", ""): name for name in names}
-
-
-@dataclass
-class Answer:
-    status: int = 200
-    body: Any = None  # JSON-serialisable, or bytes for raw answers
-    index: int | None = None
-
-
-Route = Callable[[Call], Answer]
-
-
-class Router:
-    """Maps (path prefix, methods) to routes; a wrong method is 405 with Allow."""
-
-    def __init__(self) -> None:
-        self.routes: list[tuple[str, bool, tuple[str, ...], Route]] = []
-
-    def add(self, path: str, methods: tuple[str, ...], route: Route, prefix: bool = False) -> None:
-        self.routes.append((path, prefix, methods, route))
-
-    def find(self, method: str, path: str) -> tuple[Route, str]:
-        for route_path, prefix, methods, route in self.routes:
-            if path == route_path or (prefix and path.startswith(route_path)):
-                if method not in methods:
-                    raise ConsulError(
-                        405, f"method {method} not allowed", allow=",".join(("OPTIONS", *methods))
-                    )
-                return route, path[len(route_path) :] if prefix else ""
-        raise ConsulError(404, "Invalid URL path: not a recognized HTTP API endpoint")
-
-
-def make_handler(
-    state: State, router: Router, log: Callable[[str], None]
-) -> type[BaseHTTPRequestHandler]:
-    """The request handler class of a registry serving `state`."""
+def make_handler(router: Router) -> type[BaseHTTPRequestHandler]:
+    """The request handler class serving `router`."""
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        server_version = "pilot-consul-dev"
 
-        def _serve(self) -> None:
-            parts = urlsplit(self.path)
+        def read_body(self) -> bytes:
+            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                chunks = []
+                while size := int(self.rfile.readline().split(b";")[0], 16):
+                    chunks.append(self.rfile.read(size))
+                    self.rfile.readline()
+                self.rfile.readline()
+                return b"".join(chunks)
             length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            call = Call(self.command, unquote(parts.path), parse_qs(parts.query, True), body, state)
+            return self.rfile.read(length) if length > 0 else b""
+
+        def serve(self) -> None:
+            started = time.monotonic()
+            parts = urlsplit(self.path)
+            request = Request(
+                self.command,
+                unquote(parts.path),
+                parse_qs(parts.query, keep_blank_values=True),
+                self.read_body(),
+            )
+            wrapped = True
             try:
-                route, rest = router.find(self.command, call.path)
-                call.path = rest
-                answer = route(call)
+                response, wrapped = router.dispatch(request, parts.query)
             except ConsulError as error:
-                self._send(
-                    error.status,
-                    (error.text + "\n").encode(),
-                    None,
-                    "text/plain; charset=utf-8",
-                    error.allow,
-                )
+                response = Response(error.status, raw=error.text.encode(), content_type=TEXT)
+                if error.allow:
+                    response.headers["Allow"] = error.allow
+            except Exception as error:
+                log.exception("%s %s failed", self.command, self.path)
+                response = Response(500, raw=str(error).encode(), content_type=TEXT)
+            self.answer(response, wrapped, request.has("pretty"))
+            log.debug(
+                "%s %s -> %d (%.1f ms) from=%s",
+                self.command,
+                self.path,
+                response.status,
+                (time.monotonic() - started) * 1000,
+                self.client_address[0],
+            )
 
-                return
-            if isinstance(answer.body, bytes):
-                payload, kind = answer.body, "text/plain; charset=utf-8"
-            elif answer.body is None:
-                payload, kind = b"", "text/plain; charset=utf-8"
+        def answer(self, response: Response, wrapped: bool, pretty: bool) -> None:
+            if response.raw is not None:
+                payload = response.raw
+                kind = response.content_type or (TEXT if payload else None)
+            elif response.body is not None:
+                payload, kind = encode_json(response.body, pretty), "application/json"
             else:
-                payload, kind = json.dumps(answer.body).encode(), "application/json"
-            self._send(answer.status, payload, answer.index, kind, None)
-
-        def _send(
-            self, status: int, payload: bytes, index: int | None, kind: str, allow: str | None
-        ) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(payload)))
-            self.send_header("X-Consul-Default-Acl-Policy", "allow")
-            if index is not None:
-                self.send_header("X-Consul-Index", str(max(index, 1)))
-                self.send_header("X-Consul-Knownleader", "true")
+                payload, kind = b"", None
+            self.send_response(response.status)
+            if kind:
+                self.send_header("Content-Type", kind)
+            if wrapped:
+                self.send_header("X-Consul-Default-Acl-Policy", "allow")
+            if response.index is not None:
+                self.send_header("X-Consul-Index", str(max(response.index, 1)))
+                self.send_header("X-Consul-Knownleader", "true")  # Go's canonical spelling
                 self.send_header("X-Consul-Lastcontact", "0")
-            if allow:
-                self.send_header("Allow", allow)
+            for name, value in response.headers.items():
+                self.send_header(canonical_header(name), value)
+            self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
-            self.wfile.write(payload)
+            if self.command != "HEAD":
+                try:
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True
 
-        do_GET = do_PUT = do_POST = do_DELETE = _serve
-
-        def do_OPTIONS(self) -> None:
-            self._send(200, b"", None, "text/plain", None)
+        do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_OPTIONS = do_PATCH = serve
 
         def log_message(self, format: str, *args: Any) -> None:
-            log(format % args)
+            """Requests are logged once, at debug level, by `serve`."""
 
     return Handler

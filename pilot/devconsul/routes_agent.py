@@ -1,340 +1,234 @@
-"""Agent endpoints: services, checks, maintenance, self, members."""
+"""Agent endpoints for services: register, deregister, list, read (with hash blocking),
+maintenance of a service and of the node, and the agent's self and members."""
 
 from __future__ import annotations
 
-import time
+import hashlib
+import ipaddress
+import json
 from typing import Any
 
-from pilot.devconsul.checks import (
-    CHECK_FIELDS,
-    STATUSES,
-    AgentOptions,
-    check_json,
-    make_check,
-    unknown_check,
-)
-from pilot.devconsul.handler import Answer, Call, ConsulError, Router, canonical, folded
-from pilot.devconsul.state import NODE_MAINTENANCE_NOTE, SERVICE_MAINTENANCE_NOTE, Check, State
+from pilot.devconsul.agent import VERSION, agent_service_topic
+from pilot.devconsul.blocking import block_on_hash
+from pilot.devconsul.catalog import DATACENTER, STATUSES, Service
+from pilot.devconsul.definitions import SERVICE_DEFINITION, CheckSpec, check_spec, meta_problem
+from pilot.devconsul.durations import SECOND, format_go_duration
+from pilot.devconsul.query import reject_filter
+from pilot.devconsul.registry import Registry
+from pilot.devconsul.request import ConsulError, Request, Response, parse_bool
+from pilot.devconsul.router import Router
+from pilot.devconsul.store import Watch
+from pilot.devconsul.views import agent_service_json
 
-SERVICE_FIELDS = folded(
-    "ID",
-    "Name",
-    "Tags",
-    "Address",
-    "TaggedAddresses",
-    "Meta",
-    "Port",
-    "Kind",
-    "Proxy",
-    "Connect",
-    "Check",
-    "Checks",
-    "EnableTagOverride",
-    "Weights",
-    "Namespace",
-    "Partition",
-    "SocketPath",
-    "Locality",
-)
+ANY_ADDRESS = ("0.0.0.0", "::", "[::]")
 
 
-def unknown_service(service_id: str) -> ConsulError:
-    return ConsulError(
-        404,
-        f'Unknown service ID "{service_id}". Ensure that the service ID is '
-        "passed, not the service name.",
-    )
-
-
-def agent_service_json(service: dict[str, Any]) -> dict[str, Any]:
-    out = {k: v for k, v in service.items() if k not in ("CreateIndex", "ModifyIndex")}
-    out["Datacenter"] = "dc1"
-    return out
+def add_agent_routes(router: Router, registry: Registry) -> None:
+    """Serve the agent's service endpoints from `registry`."""
+    routes = AgentRoutes(registry)
+    put, get = ("PUT",), ("GET",)
+    router.add("/v1/agent/service/register", put, routes.register)
+    router.add("/v1/agent/service/deregister/", put, routes.deregister)
+    router.add("/v1/agent/service/maintenance/", put, routes.service_maintenance)
+    router.add("/v1/agent/service/", get, routes.service)
+    router.add("/v1/agent/services", get, routes.services)
+    router.add("/v1/agent/maintenance", put, routes.node_maintenance)
+    router.add("/v1/agent/self", get, routes.self)
+    router.add("/v1/agent/members", get, routes.members)
 
 
 class AgentRoutes:
-    """Registers the agent endpoints on a router."""
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self.agent = registry.agent
 
-    def __init__(self, router: Router, options: AgentOptions) -> None:
-        self.options = options
-        put, get = ("PUT",), ("GET",)
-        router.add("/v1/agent/service/register", put, self.register)
-        router.add("/v1/agent/service/deregister/", put, self.deregister, prefix=True)
-        router.add("/v1/agent/service/maintenance/", put, self.service_maintenance, prefix=True)
-        router.add("/v1/agent/service/", get, self.service, prefix=True)
-        router.add("/v1/agent/services", get, self.services)
-        router.add("/v1/agent/checks", get, self.checks)
-        router.add("/v1/agent/check/register", put, self.check_register)
-        router.add("/v1/agent/check/deregister/", put, self.check_deregister, prefix=True)
-        for status, word in (("passing", "pass"), ("warning", "warn"), ("critical", "fail")):
-            router.add(f"/v1/agent/check/{word}/", put, self._ttl_route(status), prefix=True)
-        router.add("/v1/agent/check/update/", put, self.check_update, prefix=True)
-        router.add("/v1/agent/maintenance", put, self.node_maintenance)
-        router.add("/v1/agent/self", get, self.self_)
-        router.add("/v1/agent/members", get, self.members)
+    def register(self, request: Request) -> Response:
+        body = request.json(SERVICE_DEFINITION)
+        service, specs = self._definition(body)
+        raw = request.param("replace-existing-checks")
+        replace = raw is not None and raw in ("", "true")
+        with self.registry.store.write() as txn:
+            self.agent.register_service(txn, service, specs, replace)
+        return Response()
 
-    def register(self, call: Call) -> Answer:
-        body = call.json(SERVICE_FIELDS)
-        name = body.get("Name")
+    def _definition(self, body: dict[str, Any]) -> tuple[Service, list[CheckSpec]]:
+        """The service and its checks, validated in Consul's order and with its texts."""
+        name = body.get("Name", "")
         if not name:
             raise ConsulError(400, "Missing service name")
-        if body.get("Address") in ("0.0.0.0", "::", "[::]"):
+        address = body.get("Address", "")
+        if address in ANY_ADDRESS:
             raise ConsulError(400, "Invalid service address")
-        meta = body.get("Meta") or {}
-        if len(meta) > 64 or any(
-            k.startswith("consul-") or len(k) > 128 or len(str(v)) > 512 for k, v in meta.items()
-        ):
-            raise ConsulError(400, "Invalid Service Meta: invalid key or value, or too many pairs")
-        service = {
-            "ID": body.get("ID") or name,
-            "Service": name,
-            "Tags": list(body.get("Tags") or []),
-            "Address": body.get("Address") or "",
-            "Meta": {str(k): str(v) for k, v in meta.items()},
-            "Port": int(body.get("Port") or 0),
-            "Weights": body.get("Weights") or {"Passing": 1, "Warning": 1},
-            "EnableTagOverride": bool(body.get("EnableTagOverride")),
-        }
-        if body.get("TaggedAddresses"):
-            service["TaggedAddresses"] = body["TaggedAddresses"]
-        definitions = ([body["Check"]] if body.get("Check") else []) + list(
-            body.get("Checks") or []
+        weights = body.get("Weights")
+        if weights is not None:
+            if weights.get("Passing", 0) < 1:
+                raise ConsulError(400, "Invalid Weights: Passing must be greater than 0")
+            if weights.get("Warning", 0) < 0:
+                raise ConsulError(400, "Invalid Weights: Warning must be greater or equal than 0")
+        problem = meta_problem(body.get("Meta", {}))
+        if problem:
+            raise ConsulError(400, f"Invalid Service Meta: {problem}")
+        raws = [body["Check"]] if body.get("Check") else []
+        specs = [check_spec(raw) for raw in raws + body.get("Checks", [])]
+        if any(spec.status and spec.status not in STATUSES for spec in specs):
+            raise ConsulError(400, "Status for checks must 'passing', 'warning', 'critical'")
+        port = body.get("Port", 0)
+        service = Service(
+            self.agent.node,
+            body.get("ID") or name,
+            name,
+            tags=body.get("Tags", []),
+            address=address,
+            port=port,
+            meta=body.get("Meta", {}),
+            enable_tag_override=body.get("EnableTagOverride", False),
+            tagged_addresses=body.get("TaggedAddresses", {}),
+            kind=body.get("Kind", ""),
+            socket_path=body.get("SocketPath", ""),
+            connect_native=_native(body.get("Connect")),
         )
-        checks = []
-        for n, raw in enumerate(definitions, start=1):
-            if not isinstance(raw, dict):
-                raise ConsulError(400, "Request decode failed: json: cannot unmarshal check")
-            folded_raw = canonical(raw, CHECK_FIELDS)
-            given = folded_raw.get("CheckID") or folded_raw.get("ID")
-            check_id = given or (
-                f"service:{service['ID']}"
-                if len(definitions) == 1
-                else f"service:{service['ID']}:{n}"
-            )
-            checks.append(make_check(raw, service, check_id, self.options))
-        state = call.state
-        with state.lock:
-            old = state.services.get(service["ID"])
-            if (
-                old is not None
-                and {k: v for k, v in old.items() if k not in ("CreateIndex", "ModifyIndex")}
-                == service
-                and all(c.id in state.checks for c in checks)
-            ):
-                return Answer()
-            replace = call.flag("replace-existing-checks")
-            if replace:
-                for check in state.checks_of(service["ID"]):
-                    if check.id not in {c.id for c in checks}:
-                        del state.checks[check.id]
-            state.put_service(service, checks)
-        return Answer()
+        if weights is not None:
+            service.weights = {"Passing": weights["Passing"], "Warning": weights.get("Warning", 0)}
+        _default_tagged_addresses(service)
+        return service, specs
 
-    def deregister(self, call: Call) -> Answer:
-        state = call.state
-        with state.lock:
-            if call.path not in state.services or call.path == "consul":
-                raise unknown_service(call.path)
-            state.remove_service(call.path)
-        return Answer()
+    def deregister(self, request: Request) -> Response:
+        with self.registry.store.write() as txn:
+            self.agent.deregister_service(txn, request.rest)
+        return Response()
 
-    def service(self, call: Call) -> Answer:
-        with call.state.lock:
-            service = call.state.services.get(call.path)
+    def services(self, request: Request) -> Response:
+        reject_filter(request)
+        with self.registry.store.lock:
+            return Response(body={i: agent_service_json(s) for i, s in self.agent.services.items()})
+
+    def service(self, request: Request) -> Response:
+        """One service, with its ContentHash; `?hash=` blocks while the content stays."""
+        service_id = request.rest
+
+        def query() -> tuple[str, Any]:
+            service = self.agent.services.get(service_id)
             if service is None:
-                raise ConsulError(404, f"unknown service ID: {call.path}")
-            return Answer(body=agent_service_json(service))
+                raise ConsulError(404, f"unknown service ID: {service_id}")
+            body = agent_service_json(service)
+            digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+            body["ContentHash"] = format(int(digest[:16], 16), "x")
+            return body["ContentHash"], body
 
-    def services(self, call: Call) -> Answer:
-        with call.state.lock:
-            return Answer(
-                body={
-                    sid: agent_service_json(s)
-                    for sid, s in call.state.services.items()
-                    if sid != "consul"
-                }
-            )
+        watch = Watch(frozenset({agent_service_topic(service_id)}))
+        content_hash, body = block_on_hash(self.registry.store, request, query, watch)
+        return Response(body=body, headers={"X-Consul-ContentHash": content_hash})
 
-    def checks(self, call: Call) -> Answer:
-        with call.state.lock:
-            return Answer(
-                body={
-                    c.id: check_json(call.state, c)
-                    for c in call.state.checks.values()
-                    if c.id != "serfHealth"
-                }
-            )
-
-    def check_register(self, call: Call) -> Answer:
-        raw = call.json(CHECK_FIELDS)
-        if not raw.get("Name"):
-            raise ConsulError(400, "Missing check name")
-        state = call.state
-        with state.lock:
-            service = None
-            if raw.get("ServiceID"):
-                service = state.services.get(raw["ServiceID"])
-                if service is None:
-                    raise ConsulError(404, f'ServiceID "{raw["ServiceID"]}" does not exist')
-            check = make_check(
-                raw, service, raw.get("CheckID") or raw.get("ID") or raw["Name"], self.options
-            )
-            index = state.bump(*state.service_resources(check.service_id), "checks")
-            check.create_index = check.modify_index = index
-            state.checks[check.id] = check
-        return Answer()
-
-    def check_deregister(self, call: Call) -> Answer:
-        state = call.state
-        with state.lock:
-            check = state.checks.pop(call.path, None)
-            if check is None:
-                raise unknown_check(call.path)
-            state.bump(*state.service_resources(check.service_id), "checks")
-        return Answer()
-
-    def _ttl_route(self, status: str) -> Any:
-        def route(call: Call) -> Answer:
-            return self._update(call, call.path, status, call.param("note", ""))
-
-        return route
-
-    def check_update(self, call: Call) -> Answer:
-        body = call.json(folded("Status", "Output"))
-        status = body.get("Status", "")
-        if status not in STATUSES:
-            raise ConsulError(400, f"Invalid check status: '{status}'")
-        return self._update(call, call.path, status, str(body.get("Output") or ""))
-
-    def _update(self, call: Call, check_id: str, status: str, output: str | None) -> Answer:
-        state = call.state
-        with state.lock:
-            check = state.checks.get(check_id)
-            if check is None:
-                raise unknown_check(check_id)
-            if check.type != "ttl":
-                raise ConsulError(500, f'CheckID "{check_id}" does not have associated TTL')
-            assert check.ttl is not None
-            check.deadline = time.monotonic() + check.ttl
-            state.set_check(check, status, (output or "")[:4096])
-        return Answer()
-
-    def service_maintenance(self, call: Call) -> Answer:
-        service_id = call.path
-        if not service_id:
+    def service_maintenance(self, request: Request) -> Response:
+        if not request.rest:
             raise ConsulError(400, "Missing service ID")
-        enable = self._enable(call)
-        state = call.state
-        with state.lock:
-            service = state.services.get(service_id)
-            if service is None:
-                raise unknown_service(service_id)
-            check_id = f"_service_maintenance:{service_id}"
-            self._maintenance(
-                state,
-                check_id,
-                "Service Maintenance Mode",
-                service,
-                enable,
-                call.param("reason") or SERVICE_MAINTENANCE_NOTE,
-            )
-        return Answer()
+        enable = _enable(request)
+        with self.registry.store.write() as txn:
+            self.agent.service_maintenance(txn, request.rest, enable, request.param("reason") or "")
+        return Response()
 
-    def node_maintenance(self, call: Call) -> Answer:
-        enable = self._enable(call)
-        with call.state.lock:
-            self._maintenance(
-                call.state,
-                "_node_maintenance",
-                "Node Maintenance Mode",
-                None,
-                enable,
-                call.param("reason") or NODE_MAINTENANCE_NOTE,
-            )
-        return Answer()
+    def node_maintenance(self, request: Request) -> Response:
+        enable = _enable(request)
+        with self.registry.store.write() as txn:
+            self.agent.node_maintenance(txn, enable, request.param("reason") or "")
+        return Response()
 
-    @staticmethod
-    def _enable(call: Call) -> bool:
-        raw = call.param("enable")
-        if raw is None or raw == "":
-            raise ConsulError(400, "Missing value for enable")
-        if raw not in (
-            "1",
-            "t",
-            "T",
-            "TRUE",
-            "true",
-            "True",
-            "0",
-            "f",
-            "F",
-            "FALSE",
-            "false",
-            "False",
-        ):
-            raise ConsulError(400, f'Invalid value for enable: "{raw}"')
-        return raw in ("1", "t", "T", "TRUE", "true", "True")
-
-    @staticmethod
-    def _maintenance(
-        state: State,
-        check_id: str,
-        name: str,
-        service: dict[str, Any] | None,
-        enable: bool,
-        note: str,
-    ) -> None:
-        service_id = service["ID"] if service else ""
-        resources = (
-            "checks",
-            "services",
-            *(
-                state.service_resources(service_id)
-                if service
-                else [f"health:{s['Service']}" for s in state.services.values()]
-            ),
-        )
-        if enable and check_id not in state.checks:
-            index = state.bump(*resources)
-            state.checks[check_id] = Check(
-                check_id,
-                name,
-                "critical",
-                service_id=service_id,
-                notes=note,
-                type="maintenance",
-                create_index=index,
-                modify_index=index,
-                critical_since=time.monotonic(),
-            )
-        elif not enable and check_id in state.checks:
-            del state.checks[check_id]
-            state.bump(*resources)
-
-    def self_(self, call: Call) -> Answer:
-        state = call.state
-        return Answer(
-            body={
-                "Config": {
-                    "Datacenter": "dc1",
-                    "NodeName": state.node,
-                    "NodeID": state.node_id,
-                    "Server": True,
-                    "Version": "1.21.0",
-                },
-                "Member": self._member(state),
-            }
-        )
-
-    def members(self, call: Call) -> Answer:
-        return Answer(body=[self._member(call.state)])
-
-    @staticmethod
-    def _member(state: State) -> dict[str, Any]:
-        return {
-            "Name": state.node,
-            "Addr": state.address,
-            "Port": 8301,
-            "Tags": {"role": "consul", "dc": "dc1"},
-            "Status": 1,
+    def self(self, request: Request) -> Response:
+        agent = self.agent
+        config = {
+            "Datacenter": DATACENTER,
+            "PrimaryDatacenter": DATACENTER,
+            "NodeName": agent.node,
+            "NodeID": agent.node_id,
+            "Revision": "",
+            "Server": True,
+            "Version": VERSION,
+            "BuildDate": "2025-01-01T00:00:00Z",
         }
+        debug = {
+            "Datacenter": DATACENTER,
+            "NodeName": agent.node,
+            "DevMode": True,
+            "ServerMode": True,
+            "ACLsEnabled": False,
+            "CheckReapInterval": _duration(agent.options.reap_interval),
+            "CheckDeregisterIntervalMin": _duration(agent.options.deregister_minimum),
+            "CheckUpdateInterval": _duration(agent.options.check_update_interval),
+            "SessionTTLMin": "10s",
+            "KVMaxValueSize": 512 * 1024,
+        }
+        coordinate = {"Vec": [0.0] * 8, "Error": 1.5, "Adjustment": 0.0, "Height": 1e-05}
+        body = {
+            "Config": config,
+            "DebugConfig": debug,
+            "Coord": coordinate,
+            "Member": self._member(),
+            "Stats": {"agent": {"check_monitors": "0", "checks": str(len(agent.checks))}},
+            "Meta": {"consul-network-segment": "", "consul-version": VERSION},
+        }
+        return Response(body=body)
+
+    def members(self, request: Request) -> Response:
+        return Response(body=[self._member()])
+
+    def _member(self) -> dict[str, Any]:
+        """A serf member as the dev server sees itself."""
+        agent = self.agent
+        tags = {
+            "acls": "0",
+            "bootstrap": "1",
+            "build": VERSION + ":",
+            "dc": DATACENTER,
+            "id": agent.node_id,
+            "port": "8300",
+            "raft_vsn": "3",
+            "role": "consul",
+            "segment": "",
+            "vsn": "2",
+            "vsn_max": "3",
+            "vsn_min": "2",
+            "wan_join_port": "8302",
+        }
+        return {
+            "Name": agent.node,
+            "Addr": agent.address,
+            "Port": 8301,
+            "Tags": tags,
+            "Status": 1,
+            "ProtocolMin": 1,
+            "ProtocolMax": 5,
+            "ProtocolCur": 2,
+            "DelegateMin": 2,
+            "DelegateMax": 5,
+            "DelegateCur": 4,
+        }
+
+
+def _enable(request: Request) -> bool:
+    if not request.has("enable"):
+        raise ConsulError(400, "Missing value for enable")
+    raw = request.param("enable") or ""
+    try:
+        return parse_bool(raw)
+    except ValueError:
+        raise ConsulError(400, "Invalid value for enable: " + json.dumps(raw)) from None
+
+
+def _duration(seconds: float) -> str:
+    return format_go_duration(round(seconds * SECOND))
+
+
+def _native(connect: Any) -> bool:
+    return isinstance(connect, dict) and connect.get("Native") is True
+
+
+def _default_tagged_addresses(service: Service) -> None:
+    """The agent tags an IP service address as lan/wan for its family, unless already given."""
+    try:
+        version = ipaddress.ip_address(service.address).version
+    except ValueError:
+        return
+    for kind in ("lan", "wan"):
+        service.tagged_addresses.setdefault(
+            f"{kind}_ipv{version}", {"Address": service.address, "Port": service.port}
+        )

@@ -1,252 +1,162 @@
-"""KV and session endpoints: values, cas, locks with acquire/release, sessions with TTLs."""
+"""GET, PUT and DELETE /v1/kv/:key, as Consul's kvs_endpoint answers them."""
 
 from __future__ import annotations
 
-import base64
-import time
-import uuid
-from typing import Any
+from urllib.parse import urlencode
 
-from pilot.devconsul.checks import go_duration
-from pilot.devconsul.handler import Answer, Call, ConsulError, Router, folded
-from pilot.devconsul.state import KVEntry, Session, State
+from pilot.devconsul.blocking import Result, block
+from pilot.devconsul.kv import key_topic
+from pilot.devconsul.query import query_options
+from pilot.devconsul.registry import Registry
+from pilot.devconsul.request import ConsulError, Request, Response
+from pilot.devconsul.router import Router
+from pilot.devconsul.store import Watch
+from pilot.devconsul.views import kv_json
 
-SESSION_FIELDS = folded(
-    "Name",
-    "Node",
-    "LockDelay",
-    "Behavior",
-    "TTL",
-    "NodeChecks",
-    "ServiceChecks",
-    "Checks",
-    "Namespace",
-)
+MAX_VALUE_SIZE = 512 * 1024  # kv_max_value_size
+RAW_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"}
 
 
-def kv_json(entry: KVEntry) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "LockIndex": entry.lock_index,
-        "Key": entry.key,
-        "Flags": entry.flags,
-        "Value": base64.b64encode(entry.value).decode() if entry.value else None,
-        "CreateIndex": entry.create_index,
-        "ModifyIndex": entry.modify_index,
-    }
-    if entry.session:
-        out["Session"] = entry.session
-    return out
-
-
-def session_json(session: Session) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "ID": session.id,
-        "Name": session.name,
-        "Node": session.node,
-        "LockDelay": int(session.lock_delay * 1e9),
-        "Behavior": session.behavior,
-        "TTL": f"{session.ttl:g}s" if session.ttl else "",
-        "NodeChecks": session.node_checks,
-        "ServiceChecks": session.service_checks,
-        "CreateIndex": session.create_index,
-        "ModifyIndex": session.modify_index,
-    }
-    return out
+def add_kv_routes(router: Router, registry: Registry) -> None:
+    """Serve /v1/kv/ from `registry`."""
+    routes = KVRoutes(registry)
+    router.add("/v1/kv/", ("GET", "PUT", "DELETE"), routes.serve)
 
 
 class KVRoutes:
-    """Registers /v1/kv/ and /v1/session/."""
+    def __init__(self, registry: Registry) -> None:
+        self.store, self.entries, self.sessions = registry.store, registry.kv, registry.sessions
 
-    def __init__(self, router: Router) -> None:
-        router.add("/v1/kv/", ("GET", "PUT", "DELETE"), self.kv, prefix=True)
-        router.add("/v1/session/create", ("PUT",), self.create)
-        router.add("/v1/session/renew/", ("PUT",), self.renew, prefix=True)
-        router.add("/v1/session/destroy/", ("PUT",), self.destroy, prefix=True)
-        router.add("/v1/session/info/", ("GET",), self.info, prefix=True)
-        router.add("/v1/session/list", ("GET",), self.list)
-        router.add("/v1/session/node/", ("GET",), self.node, prefix=True)
+    def serve(self, request: Request) -> Response:
+        query_options(request, filterable=False)
+        if request.method == "PUT":
+            return self.put(request)
+        if request.method == "DELETE":
+            return self.delete(request)
+        return self.keys(request) if request.has("keys") else self.get(request)
 
-    def kv(self, call: Call) -> Answer:
-        if call.method == "GET":
-            return self._get(call)
-        if call.method == "DELETE":
-            return self._delete(call)
-        return self._put(call)
+    def get(self, request: Request) -> Response:
+        """One entry, or with `?recurse` every entry under a prefix; `?raw` gives the value
+        alone. A missing key is a 404 that still carries the index, and a blocking GET on it
+        waits until it exists."""
+        key, recurse = request.rest, request.has("recurse")
+        if not recurse and not key:
+            raise ConsulError(400, "Missing key name")
+        raw = request.has("raw") and not recurse
 
-    def _get(self, call: Call) -> Answer:
-        key, recurse, keys_only = call.path, call.flag("recurse"), "keys" in call.params
-        separator = call.param("separator")
-        index, wait = call.blocking()
-        state = call.state
-
-        def resource() -> int:
-            if recurse or keys_only:
-                return max(
-                    [i for k, i in state.indexes.items() if k.startswith("kv:" + key)] or [1]
-                )
-            return state.index_of(f"kv:{key}")
-
-        with state.lock:
-            if index > 0:
-                state.wait_beyond(resource, index, wait)
-            current = resource()
-            if keys_only:
-                found = sorted(k for k in state.kv if k.startswith(key))
-                if separator:
-                    found = sorted(
-                        {
-                            k[: len(key) + k[len(key) :].find(separator) + len(separator)]
-                            if separator in k[len(key) :]
-                            else k
-                            for k in found
-                        }
-                    )
-                return Answer(200 if found else 404, found or None, current)
+        def query() -> Result:
             if recurse:
-                entries = [kv_json(e) for k, e in sorted(state.kv.items()) if k.startswith(key)]
-            else:
-                entries = [kv_json(state.kv[key])] if key in state.kv else []
-            if not entries:
-                return Answer(404, None, current)
-            if "raw" in call.params and not recurse:
-                return Answer(200, state.kv[key].value or b"", current)
-            return Answer(body=entries, index=current)
+                entries = [kv_json(e) for e in self.entries.under(key)]
+                watch = Watch(prefixes=(key_topic(key),))
+                return Result(self.entries.prefix_index(key), entries or None, watch)
+            entry = self.entries.entries.get(key)
+            watch = Watch(frozenset({key_topic(key)}))
+            if entry is None:
+                return Result(self.entries.table_index(), None, watch, found=False)
+            body = (entry.value or b"") if raw else [kv_json(entry)]
+            return Result(entry.modify_index, body, watch)
 
-    def _put(self, call: Call) -> Answer:
-        key = call.path
+        result = block(self.store, request, query)
+        if result.body is None:
+            return Response(404, index=result.index)
+        if raw:
+            return Response(
+                raw=result.body, content_type="text/plain", index=result.index, headers=RAW_HEADERS
+            )
+        return Response(body=result.body, index=result.index)
+
+    def keys(self, request: Request) -> Response:
+        """The keys under a prefix, cut after the first `separator` past it."""
+        prefix = request.rest
+        separator = request.param("separator") or request.param("seperator") or ""
+
+        def query() -> Result:
+            found: list[str] = []
+            for entry in self.entries.under(prefix):
+                rest = entry.key[len(prefix) :]
+                cut = rest.find(separator) if separator else -1
+                name = entry.key if cut < 0 else prefix + rest[: cut + len(separator)]
+                if name not in found:
+                    found.append(name)
+            watch = Watch(prefixes=(key_topic(prefix),))
+            return Result(self.entries.prefix_index(prefix), found, watch)
+
+        result = block(self.store, request, query)
+        if not result.body and prefix:
+            return Response(404, index=result.index)
+        return Response(body=result.body, index=result.index)
+
+    def put(self, request: Request) -> Response:
+        """A write: plain, `?cas=`, `?acquire=` or `?release=`; answers true or false."""
+        key = request.rest
         if not key:
             raise ConsulError(400, "Missing key name")
-        acquire, release, cas = call.param("acquire"), call.param("release"), call.param("cas")
-        if acquire and release:
-            raise ConsulError(400, "Conflicting flags: acquire=" + acquire + "&release=" + release)
-        flags_raw = call.param("flags", "0") or "0"
-        if not flags_raw.isdigit() or (cas is not None and not cas.isdigit()):
-            raise ConsulError(400, "Invalid flags" if not flags_raw.isdigit() else "Invalid cas")
-        state = call.state
-        with state.lock:
-            entry = state.kv.get(key)
-            if cas is not None and (int(cas) != (entry.modify_index if entry else 0)):
-                return Answer(body=False)
-            session_id = acquire or release
-            if session_id and session_id not in state.sessions:
-                raise ConsulError(500, f'invalid session "{session_id}"')
-            if acquire:
-                if entry is not None and entry.session and entry.session != acquire:
-                    return Answer(body=False)
-                if state.lock_delays.get(key, 0) > time.monotonic():
-                    return Answer(body=False)
-            if release and (entry is None or entry.session != release):
-                return Answer(body=False)
-            index = state.bump(f"kv:{key}", "kv")
-            if entry is None:
-                entry = state.kv[key] = KVEntry(key, None, 0, index, index)
-            entry.value, entry.flags, entry.modify_index = call.body or None, int(flags_raw), index
-            if acquire and entry.session != acquire:
-                entry.session = acquire
-                entry.lock_index += 1
-            elif release:
-                entry.session = None
-            return Answer(body=True)
-
-    def _delete(self, call: Call) -> Answer:
-        key, recurse, cas = call.path, call.flag("recurse"), call.param("cas")
-        state = call.state
-        with state.lock:
-            if cas is not None:
-                entry = state.kv.get(key)
-                if entry is None or entry.modify_index != int(cas or 0):
-                    return Answer(body=False)
-            doomed = [k for k in state.kv if (k.startswith(key) if recurse else k == key)]
-            for name in doomed:
-                del state.kv[name]
-            state.bump(*(f"kv:{name}" for name in doomed or [key]), "kv")
-            return Answer(body=True)
-
-    def create(self, call: Call) -> Answer:
-        body = call.json(SESSION_FIELDS, required=False)
-        state = call.state
-        node = body.get("Node") or state.node
-        if node != state.node:
-            raise ConsulError(500, "Missing node registration")
-        behavior = body.get("Behavior") or "release"
-        if behavior not in ("release", "delete"):
-            raise ConsulError(500, f"Invalid Behavior setting '{behavior}'")
-        try:
-            lock_delay = _lock_delay(body.get("LockDelay", "15s"))
-            ttl = go_duration(body["TTL"]) if body.get("TTL") else None
-        except ValueError as error:
-            raise ConsulError(500, f"Session TTL '{body.get('TTL')}' invalid: {error}") from None
-        if ttl is not None and not 10 <= ttl <= 86400:
+        _conflicting(request, "cas", "acquire", "release")
+        flags = _uint(request, "flags")
+        cas = _uint(request, "cas")
+        if len(request.body) > MAX_VALUE_SIZE:
             raise ConsulError(
-                500, f"Invalid Session TTL '{int(ttl * 1e9)}', must be between [10s=24h0m0s]"
+                413,
+                f"Request body({len(request.body)} bytes) too large, max size: "
+                f"{MAX_VALUE_SIZE} bytes. See "
+                "https://www.consul.io/docs/agent/config/config-files#kv_max_value_size.",
             )
-        node_checks = body.get("NodeChecks", body.get("Checks", ["serfHealth"]))
-        node_checks = list(node_checks) if node_checks is not None else []
-        service_checks = body.get("ServiceChecks")
-        with state.lock:
-            for check_id in node_checks + [c.get("ID", "") for c in service_checks or []]:
-                check = state.checks.get(check_id)
-                if check is None:
-                    raise ConsulError(500, f"Missing check '{check_id}' registration")
-                if check.status == "critical":
-                    raise ConsulError(500, f"Check '{check_id}' is in critical state")
-            index = state.bump("sessions")
-            session = Session(
-                str(uuid.uuid4()),
-                body.get("Name") or "",
-                node,
-                ttl,
-                behavior,
-                lock_delay,
-                node_checks,
-                service_checks,
-                time.monotonic() + 2 * ttl if ttl else None,
-                index,
-                index,
-            )
-            state.sessions[session.id] = session
-        return Answer(body={"ID": session.id})
+        value = request.body or None
+        acquire, release = request.param("acquire"), request.param("release")
+        with self.store.write() as txn:
+            if acquire is not None:
+                if self.entries.locked_out(key):
+                    return Response(body=False)
+                self._known_session(acquire)
+                done = self.entries.acquire(txn, key, value, flags or 0, acquire)
+            elif release is not None:
+                if not release:
+                    raise ConsulError(500, "missing session")
+                done = self.entries.release(txn, key, value, flags or 0, release)
+            elif cas is not None:
+                done = self.entries.cas(txn, key, value, flags or 0, cas)
+            else:
+                self.entries.set(txn, key, value, flags or 0)
+                done = True
+        return Response(body=done)
 
-    def renew(self, call: Call) -> Answer:
-        state = call.state
-        with state.lock:
-            session = state.sessions.get(call.path)
-            if session is None:
-                raise ConsulError(404, f"Session id '{call.path}' not found")
-            if session.ttl:
-                session.expires = time.monotonic() + 2 * session.ttl
-            return Answer(body=[session_json(session)], index=state.index_of("sessions"))
+    def delete(self, request: Request) -> Response:
+        """Delete a key, or with `?recurse` a prefix; with `?cas=` only that version."""
+        key = request.rest
+        _conflicting(request, "recurse", "cas")
+        recurse = request.has("recurse")
+        if not recurse and not key:
+            raise ConsulError(400, "Missing key name")
+        cas = _uint(request, "cas")
+        with self.store.write() as txn:
+            if recurse:
+                self.entries.delete_tree(txn, key)
+            elif cas is not None:
+                return Response(body=self.entries.delete_cas(txn, key, cas))
+            else:
+                self.entries.delete(txn, key)
+        return Response(body=True)
 
-    def destroy(self, call: Call) -> Answer:
-        with call.state.lock:
-            call.state.invalidate_session(call.path)
-        return Answer(body=True)
-
-    def info(self, call: Call) -> Answer:
-        def answer(state: State) -> list[dict[str, Any]]:
-            session = state.sessions.get(call.path)
-            return [session_json(session)] if session else []
-
-        return _blocking_sessions(call, answer)
-
-    def list(self, call: Call) -> Answer:
-        return _blocking_sessions(call, lambda s: [session_json(x) for x in s.sessions.values()])
-
-    def node(self, call: Call) -> Answer:
-        return _blocking_sessions(
-            call, lambda s: [session_json(x) for x in s.sessions.values() if x.node == call.path]
-        )
+    def _known_session(self, session_id: str) -> None:
+        if not session_id:
+            raise ConsulError(500, "missing session")
+        if session_id not in self.sessions.table:
+            raise ConsulError(500, f'invalid session "{session_id}"')
 
 
-def _blocking_sessions(call: Call, answer: Any) -> Answer:
-    from pilot.devconsul.routes_read import blocking
+def _conflicting(request: Request, *flags: str) -> None:
+    if sum(request.has(flag) for flag in flags) > 1:
+        encoded = urlencode(sorted(request.params.items()), doseq=True)
+        raise ConsulError(400, "Conflicting flags: " + encoded)
 
-    return blocking(call, lambda s: s.index_of("sessions"), answer)
 
-
-def _lock_delay(value: Any) -> float:
-    """LockDelay: a duration or number; anything below 1000 (ns) counts as seconds."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value) if value < 1000 else value / 1e9
-    seconds = go_duration(value)
-    return seconds * 1e9 if seconds * 1e9 < 1000 else seconds
+def _uint(request: Request, name: str) -> int | None:
+    """A uint64 parameter, with Go's strconv error (a 500, as Consul answers it)."""
+    if not request.has(name):
+        return None
+    raw = request.param(name) or ""
+    if not raw.isdigit() or not raw.isascii():
+        raise ConsulError(500, f'strconv.ParseUint: parsing "{raw}": invalid syntax')
+    if int(raw) >= 2**64:
+        raise ConsulError(500, f'strconv.ParseUint: parsing "{raw}": value out of range')
+    return int(raw)

@@ -1,23 +1,25 @@
-"""The registry server: `DevConsul` serves Consul's HTTP API from memory on one address."""
+"""`DevConsul`: the registry served over HTTP from a thread, and `running()` for tests."""
 
 from __future__ import annotations
 
-import logging
+import ipaddress
 import socket
+import socketserver
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import ThreadingHTTPServer
 
-from pilot.devconsul.checks import AgentOptions
-from pilot.devconsul.handler import Router, make_handler
-from pilot.devconsul.routes_agent import AgentRoutes
-from pilot.devconsul.routes_kv import KVRoutes
-from pilot.devconsul.routes_read import ReadRoutes
-from pilot.devconsul.state import State
-from pilot.devconsul.ticker import Ticker
-
-log = logging.getLogger("pilot.consul-dev")
+from pilot.devconsul.agent import AgentOptions
+from pilot.devconsul.handler import make_handler
+from pilot.devconsul.registry import Registry
+from pilot.devconsul.router import Router
+from pilot.devconsul.routes_agent import add_agent_routes
+from pilot.devconsul.routes_catalog import add_catalog_routes
+from pilot.devconsul.routes_checks import add_check_routes
+from pilot.devconsul.routes_health import add_health_routes
+from pilot.devconsul.routes_kv import add_kv_routes
+from pilot.devconsul.routes_session import add_session_routes
 
 
 class _Server(ThreadingHTTPServer):
@@ -25,62 +27,101 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
+    def server_bind(self) -> None:
+        """Bind without HTTPServer's reverse lookup of the host name."""
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = str(self.server_address[0]), self.server_address[1]
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
+def split_listen(listen: str) -> tuple[str, int]:
+    """("host", port) of "host:port" or "[v6]:port".
+
+    Raises:
+        ValueError: when it is not one.
+    """
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"{listen!r} is not HOST:PORT")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
 
 class DevConsul:
-    """A single-node, Consul-compatible registry.
+    """A single-node, Consul-compatible registry, served from background threads.
 
     Args:
-        listen: "host:port"; port 0 picks a free one (see `address`).
-        node: the node name (default: the host name).
-        fast_reaper: reap critical services within seconds instead of Consul's 1-minute
-            minimum and 30 s period (for tests only).
+        listen: "host:port" to serve on; port 0 picks a free one (see `address`).
+        node: the node's name (default: the host name).
+        fast_reaper: reap critical services within about a second instead of Consul's
+            1-minute minimum and 30 s period (for tests).
+
+    Raises:
+        OSError: the address cannot be bound.
+        ValueError: `listen` is not HOST:PORT.
     """
 
     def __init__(
-        self, listen: str = "127.0.0.1:8500", node: str | None = None, fast_reaper: bool = False
+        self, listen: str = "127.0.0.1:0", node: str | None = None, fast_reaper: bool = False
     ) -> None:
-        host, _, port = listen.rpartition(":")
-        self._host = host or "127.0.0.1"
-        self.state = State(node or socket.gethostname(), self._host)
-
-        options = AgentOptions()
-        if fast_reaper:
-            options.deregister_minimum = 1.0
+        host, port = split_listen(listen)
+        options = AgentOptions.fast() if fast_reaper else AgentOptions()
+        self.registry = Registry(node or socket.gethostname(), _node_address(host), options)
         router = Router()
-        AgentRoutes(router, options)
-        ReadRoutes(router)
-        KVRoutes(router)
-        self._server = _Server(
-            (host or "127.0.0.1", int(port)), make_handler(self.state, router, log.debug)
-        )
-        self._ticker = Ticker(self.state, 1.0 if fast_reaper else 30.0)
+        for add in (
+            add_agent_routes,
+            add_check_routes,
+            add_health_routes,
+            add_catalog_routes,
+            add_kv_routes,
+            add_session_routes,
+        ):
+            add(router, self.registry)
+        server = _Server6 if ":" in host else _Server
+        self._server = server((host, port), make_handler(router))
+        self._host = host
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="consul-dev http", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},  # how soon stop() is noticed
+            name="consul-dev http",
+            daemon=True,
         )
 
     @property
     def address(self) -> str:
-        return f"{self._host}:{self._server.server_address[1]}"
+        """ "host:port" it serves on (the real port when asked for port 0)."""
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"{host}:{self._server.server_address[1]}"
 
     def start(self) -> None:
         """Serve in background threads."""
-        self._ticker.start()
+        self.registry.start()
         self._thread.start()
 
     def stop(self) -> None:
-        self._ticker.stop()
+        """Stop serving; blocked queries answer at once."""
+        self.registry.stop()
         self._server.shutdown()
         self._server.server_close()
-        with self.state.lock:
-            self.state.lock.notify_all()
 
 
 @contextmanager
 def running(listen: str = "127.0.0.1:0", node: str | None = None) -> Iterator[str]:
-    """Run a registry for the duration of a `with` block; yields its address."""
+    """A registry for the duration of a `with` block; yields its "host:port"."""
     registry = DevConsul(listen, node)
     registry.start()
     try:
         yield registry.address
     finally:
         registry.stop()
+
+
+def _node_address(host: str) -> str:
+    """The node's address: the listen address, unless it is a wildcard or a name."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return "127.0.0.1"
+    return "127.0.0.1" if address.is_unspecified else str(address)

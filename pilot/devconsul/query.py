@@ -1,0 +1,83 @@
+"""The query options every catalog, health, KV and session read accepts (Consul's `parse`):
+datacenter, consistency mode, `filter`, `node-meta`, and the blocking parameters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pilot.devconsul.blocking import wait_params
+from pilot.devconsul.catalog import DATACENTER
+from pilot.devconsul.durations import parse_go_duration
+from pilot.devconsul.request import ConsulError, Request
+
+
+@dataclass(frozen=True)
+class QueryOptions:
+    consistency: str  # X-Consul-Effective-Consistency: leader, stale or consistent
+    node_meta: dict[str, str]
+
+    def matches(self, meta: dict[str, str]) -> bool:
+        """Whether a node's meta has every `node-meta=key:value` asked for."""
+        return all(meta.get(key) == value for key, value in self.node_meta.items())
+
+    def headers(self) -> dict[str, str]:
+        return {"X-Consul-Effective-Consistency": self.consistency}
+
+
+def query_options(request: Request, filterable: bool = True) -> QueryOptions:
+    """Validate a read's options in Consul's order.
+
+    Raises:
+        ConsulError: the 400s of conflicting consistency modes, a bad `max_stale`, `wait` or
+            `index`, a `filter` (where the endpoint takes one); the 500 of an unknown
+            datacenter.
+    """
+    stale = request.has("stale")
+    consistent = request.has("consistent")
+    max_stale = request.param("max_stale")
+    if max_stale:
+        try:
+            stale = stale or parse_go_duration(max_stale) > 0
+        except ValueError:
+            raise ConsulError(400, f'Invalid max_stale value "{max_stale}"') from None
+    if stale and consistent:
+        raise ConsulError(400, "Cannot specify ?stale with ?consistent, conflicting semantics.")
+    if request.has("cached") and consistent:
+        raise ConsulError(400, "Cannot specify ?cached with ?consistent, conflicting semantics.")
+    wait_params(request)
+    if filterable:
+        reject_filter(request)
+    datacenter = request.param("dc")
+    if datacenter and datacenter != DATACENTER:
+        raise ConsulError(500, "No path to datacenter")
+    node_meta = {}
+    for pair in request.params.get("node-meta", []):
+        key, _, value = pair.partition(":")
+        node_meta[key] = value
+    consistency = "consistent" if consistent else "stale" if stale else "leader"
+    return QueryOptions(consistency, node_meta)
+
+
+def reject_filter(request: Request) -> None:
+    """`?filter=` expressions are not implemented: refuse them rather than ignore them.
+
+    Raises:
+        ConsulError: 400.
+    """
+    if request.param("filter"):
+        raise ConsulError(
+            400,
+            "Failed to create boolean expression evaluator: filter expressions are not "
+            "supported by pilot consul-dev",
+        )
+
+
+def path_name(request: Request, missing: str) -> str:
+    """The name after the route's prefix (a service, a node, a state).
+
+    Raises:
+        ConsulError: 400 with the `missing` text when it is empty.
+    """
+    if not request.rest:
+        raise ConsulError(400, missing)
+    return request.rest

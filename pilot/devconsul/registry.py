@@ -1,0 +1,39 @@
+"""Everything one registry holds, assembled: the store, the catalog, the local agent, the KV
+store and the sessions, and the timers that drive them."""
+
+from __future__ import annotations
+
+from pilot.devconsul.agent import Agent, AgentOptions
+from pilot.devconsul.catalog import Catalog
+from pilot.devconsul.kv import KV
+from pilot.devconsul.scheduler import Scheduler
+from pilot.devconsul.sessions import Sessions
+from pilot.devconsul.store import Store
+
+TOMBSTONE_REAP_INTERVAL = 30.0  # tombstone_ttl_granularity
+
+
+class Registry:
+    """The state of a single-node datacenter."""
+
+    def __init__(self, node: str, address: str, options: AgentOptions) -> None:
+        self.store = Store()
+        self.scheduler = Scheduler()
+        self.catalog = Catalog(self.store)
+        self.kv = KV(self.store)
+        self.sessions = Sessions(self.store, self.catalog, self.kv, self.scheduler)
+        self.agent = Agent(self.store, self.catalog, self.scheduler, node, address, options)
+
+    def start(self) -> None:
+        self.scheduler.start()
+        self.agent.start()
+        self.scheduler.every(TOMBSTONE_REAP_INTERVAL, self._reap_kv)
+
+    def stop(self) -> None:
+        self.store.close()
+        self.scheduler.stop()
+        self.agent.stop()
+
+    def _reap_kv(self) -> None:
+        with self.store.lock:
+            self.kv.reap()

@@ -1,0 +1,79 @@
+"""Agent endpoints for checks: list, register, deregister, and the TTL updates
+(pass/warn/fail with `?note=`, and update with a JSON body)."""
+
+from __future__ import annotations
+
+from pilot.devconsul.catalog import CRITICAL, PASSING, STATUSES, WARNING
+from pilot.devconsul.decode import STRING, Struct
+from pilot.devconsul.definitions import CHECK_DEFINITION, check_spec
+from pilot.devconsul.query import reject_filter
+from pilot.devconsul.registry import Registry
+from pilot.devconsul.request import ConsulError, Request, Response
+from pilot.devconsul.router import Route, Router
+from pilot.devconsul.views import check_json
+
+CHECK_UPDATE = Struct("checkUpdate", {"Status": STRING, "Output": STRING})
+
+
+def add_check_routes(router: Router, registry: Registry) -> None:
+    """Serve the agent's check endpoints from `registry`."""
+    routes = CheckRoutes(registry)
+    put = ("PUT",)
+    router.add("/v1/agent/checks", ("GET",), routes.checks)
+    router.add("/v1/agent/check/register", put, routes.register)
+    router.add("/v1/agent/check/deregister/", put, routes.deregister)
+    router.add("/v1/agent/check/pass/", put, routes.ttl(PASSING))
+    router.add("/v1/agent/check/warn/", put, routes.ttl(WARNING))
+    router.add("/v1/agent/check/fail/", put, routes.ttl(CRITICAL))
+    router.add("/v1/agent/check/update/", put, routes.update)
+
+
+class CheckRoutes:
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self.agent = registry.agent
+
+    def checks(self, request: Request) -> Response:
+        reject_filter(request)
+        with self.registry.store.lock:
+            body = {i: check_json(local.check) for i, local in sorted(self.agent.checks.items())}
+        return Response(body=body)
+
+    def register(self, request: Request) -> Response:
+        """A check of the node, or of a service with `ServiceID`; its id defaults to its name."""
+        body = request.json(CHECK_DEFINITION)
+        if not body.get("Name"):
+            raise ConsulError(400, "Missing check name")
+        if body.get("Status") and body["Status"] not in STATUSES:
+            raise ConsulError(400, "Bad check status")
+        spec = check_spec({k: v for k, v in body.items() if k not in ("ServiceID", "Token")})
+        service_id = body.get("ServiceID", "")
+        with self.registry.store.write() as txn:
+            if service_id and service_id not in self.agent.services:
+                raise ConsulError(404, f'ServiceID "{service_id}" does not exist')
+            self.agent.register_check(txn, spec.check_id or spec.name, spec, service_id)
+        return Response()
+
+    def deregister(self, request: Request) -> Response:
+        with self.registry.store.write() as txn:
+            self.agent.deregister_check(txn, request.rest)
+        return Response()
+
+    def ttl(self, status: str) -> Route:
+        """The pass, warn or fail route: `?note=` becomes the output."""
+
+        def route(request: Request) -> Response:
+            with self.registry.store.write() as txn:
+                self.agent.update_ttl(txn, request.rest, status, request.param("note") or "")
+            return Response()
+
+        return route
+
+    def update(self, request: Request) -> Response:
+        body = request.json(CHECK_UPDATE)
+        status = body.get("Status", "")
+        if status not in STATUSES:
+            raise ConsulError(400, f"Invalid check status: '{status}'")
+        with self.registry.store.write() as txn:
+            self.agent.update_ttl(txn, request.rest, status, body.get("Output", ""))
+        return Response()

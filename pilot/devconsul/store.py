@@ -1,0 +1,103 @@
+"""The registry's one lock, its raft-like index, and the waiters of blocking queries.
+
+Every write happens in a transaction: it takes the next index only if it touches something,
+records that index for each topic it touched ("service.web", "kv:app/a", "checks", ...), and
+wakes exactly the blocked queries that watch one of those topics.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+FIRST_INDEX = 10  # a dev agent's raft log already holds a few entries when it serves
+
+
+@dataclass
+class Txn:
+    """One write: `index` is what it stamps on what it changes, if it changes anything."""
+
+    index: int
+    topics: set[str] = field(default_factory=set)
+
+    def touch(self, *topics: str) -> int:
+        """Mark `topics` as changed by this write; returns the write's index."""
+        self.topics.update(topics)
+        return self.index
+
+
+@dataclass(frozen=True)
+class Watch:
+    """What a blocked query waits on: exact topics, or any topic under a prefix."""
+
+    topics: frozenset[str] = frozenset()
+    prefixes: tuple[str, ...] = ()
+
+    def matches(self, changed: Iterable[str]) -> bool:
+        return any(topic in self.topics or topic.startswith(self.prefixes) for topic in changed)
+
+
+class Store:
+    """The lock every reader and writer takes, and the per-topic indexes."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.index = FIRST_INDEX
+        self.closed = False
+        self._topics: dict[str, int] = {}
+        self._waiters: dict[threading.Condition, Watch] = {}
+
+    @contextmanager
+    def write(self) -> Iterator[Txn]:
+        """Hold the lock for one write; commit its index and wake its watchers at the end."""
+        with self.lock:
+            txn = Txn(self.index + 1)
+            yield txn
+            if txn.topics:
+                self.index = txn.index
+                for topic in txn.topics:
+                    self._topics[topic] = txn.index
+                for condition, watch in self._waiters.items():
+                    if watch.matches(txn.topics):
+                        condition.notify()
+
+    @property
+    def blocked(self) -> int:
+        """How many queries are blocked right now (Consul's rpc.queries_blocking)."""
+        with self.lock:
+            return len(self._waiters)
+
+    def index_of(self, topic: str) -> int:
+        """The index of the last write that touched `topic` (0: never)."""
+        return self._topics.get(topic, 0)
+
+    def forget(self, topics: Iterable[str]) -> None:
+        """Drop topics whose resource is gone for good (lock held)."""
+        for topic in topics:
+            self._topics.pop(topic, None)
+
+    def wait(self, watch: Watch, deadline: float) -> bool:
+        """Block (lock held) until a write touches `watch` or `deadline` (monotonic) passes.
+
+        Returns:
+            False on timeout or when the registry is stopping.
+        """
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or self.closed:
+            return False
+        condition = threading.Condition(self.lock)
+        self._waiters[condition] = watch
+        try:
+            return condition.wait(remaining) and not self.closed
+        finally:
+            del self._waiters[condition]
+
+    def close(self) -> None:
+        """Release every blocked query (they answer with what they have)."""
+        with self.lock:
+            self.closed = True
+            for condition in self._waiters:
+                condition.notify()

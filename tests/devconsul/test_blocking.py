@@ -1,0 +1,86 @@
+"""Blocking queries as Consul runs them: per-resource indexes, a wake-up on a change of what
+is watched and on nothing else, and the full wait for an equal or future index."""
+
+from __future__ import annotations
+
+from pilot.devconsul.server import DevConsul
+from tests.devconsul.conftest import Api, wait_for
+
+
+def test_watch_on_a_wakes_on_a_change_to_a_and_not_to_b(api: Api) -> None:
+    """A blocking query on service A returns after a change to A, not after one to B."""
+    api.register({"Name": "a", "ID": "a1"})
+    api.register({"Name": "b", "ID": "b1"})
+    index = api.index("/v1/health/service/a")
+    watch = api.watch("/v1/health/service/a", index=index, wait="10s")
+    api.register({"Name": "b", "ID": "b2"})
+    assert not watch.wait(0.5), "woken by a change to another service"
+    api.register({"Name": "a", "ID": "a2"})
+    assert watch.wait(1)
+    assert watch.index > index and len(watch.response.json()) == 2  # type: ignore[union-attr]
+
+
+def test_hundred_watchers_wake_on_one_change(dev: DevConsul, api: Api) -> None:
+    """100 concurrent blocked queries all return after one change."""
+    api.register({"Name": "many", "ID": "m1"})
+    index = api.index("/v1/health/service/many")
+    watches = [api.watch("/v1/health/service/many", index=index, wait="30s") for _ in range(100)]
+    wait_for(lambda: dev.registry.store.blocked == 100, 10, "100 blocked queries")
+    api.register({"Name": "many", "ID": "m2"})
+    assert all(w.wait(2) for w in watches)
+    assert {w.index for w in watches} == {api.index("/v1/health/service/many")}
+
+
+def test_equal_and_future_indexes_wait_for_the_wait(api: Api) -> None:
+    """An equal or a future index waits the whole `wait` (plus at most wait/16) and answers
+    the current index."""
+    api.register({"Name": "f", "ID": "f1"})
+    index = api.index("/v1/health/service/f")
+    for asked in (index, index + 1000):
+        watch = api.watch("/v1/health/service/f", index=asked, wait="400ms")
+        assert watch.wait(5)
+        assert 0.4 <= watch.elapsed < 0.4 + 0.4 / 16 + 0.5
+        assert watch.index == index
+
+
+def test_lower_or_zero_index_answers_at_once(api: Api) -> None:
+    """An index below the current one, or index=0, answers without waiting."""
+    api.register({"Name": "l", "ID": "l1"})
+    index = api.index("/v1/health/service/l")
+    for asked in (index - 1, 0):
+        watch = api.watch("/v1/health/service/l", index=asked, wait="10s")
+        assert watch.wait(1)
+
+
+def test_catalog_services_ignores_check_changes(api: Api) -> None:
+    """catalog/services watches the services table: a check's status change does not wake
+    it, a new service does."""
+    api.register({"Name": "s", "ID": "s1", "Check": {"TTL": "30s"}})
+    index = api.index("/v1/catalog/services")
+    watch = api.watch("/v1/catalog/services", index=index, wait="10s")
+    api.put("/v1/agent/check/pass/service:s1")
+    assert not watch.wait(0.5), "woken by a check update"
+    api.register({"Name": "t"})
+    assert watch.wait(1) and "t" in watch.response.json()  # type: ignore[union-attr]
+
+
+def test_health_watch_wakes_on_status_but_not_on_output(api: Api) -> None:
+    """A health watch wakes on a check's status change; an output-only update does not move
+    the catalog (it is deferred, as in Consul), so the watch sleeps on."""
+    api.register({"Name": "h", "ID": "h1", "Check": {"TTL": "30s", "Status": "passing"}})
+    index = api.index("/v1/health/service/h")
+    watch = api.watch("/v1/health/service/h", index=index, wait="10s", passing="")
+    api.put("/v1/agent/check/pass/service:h1", note="output only")
+    assert not watch.wait(0.5), "woken by an output-only update"
+    api.put("/v1/agent/check/fail/service:h1")
+    assert watch.wait(1)
+    assert watch.response is not None and watch.response.json() == []
+
+
+def test_node_checks_wake_every_service_on_the_node(api: Api) -> None:
+    """A node-level check belongs to every instance's health, so it wakes their watches."""
+    api.register({"Name": "n", "ID": "n1"})
+    index = api.index("/v1/health/service/n")
+    watch = api.watch("/v1/health/service/n", index=index, wait="10s")
+    api.put("/v1/agent/maintenance", enable="true")
+    assert watch.wait(1) and watch.index > index

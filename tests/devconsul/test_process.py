@@ -1,0 +1,66 @@
+"""consul-dev as a process of its own, and the `running()` context manager."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import requests
+
+from pilot.devconsul import running
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _start(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "pilot.devconsul", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+
+
+def test_cli_prints_its_address_first_and_exits_0_on_sigterm() -> None:
+    """`python -m pilot.devconsul --listen 127.0.0.1:0` prints HOST:PORT as its first line,
+    serves, logs requests at debug level, and exits 0 on SIGTERM."""
+    proc = _start("--listen", "127.0.0.1:0", "--node", "cli-node", "--log-level", "debug")
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        address = proc.stdout.readline().strip()
+        host, port = address.split(":")
+        assert host == "127.0.0.1" and int(port) > 0
+        url = f"http://{address}"
+        assert requests.get(url + "/v1/status/leader", timeout=5).json() == "127.0.0.1:8300"
+        assert requests.get(url + "/v1/agent/self", timeout=5).json()["Config"]["NodeName"] == (
+            "cli-node"
+        )
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+        assert "GET /v1/status/leader -> 200" in proc.stderr.read()
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_cli_refuses_an_address_it_cannot_use() -> None:
+    """A listen address that is not HOST:PORT is an error naming it, exit status 1."""
+    proc = _start("--listen", "nowhere")
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 1 and "cannot listen on nowhere" in err
+
+
+def test_running_yields_a_served_address_and_stops_after() -> None:
+    """`running()` serves on a free port for the length of the block only."""
+    with running(node="ctx") as address:
+        url = f"http://{address}/v1/agent/self"
+        assert requests.get(url, timeout=5).json()["Config"]["NodeName"] == "ctx"
+    try:
+        requests.get(url, timeout=1)
+    except requests.ConnectionError:
+        return
+    raise AssertionError("still serving after the block")
