@@ -56,9 +56,15 @@ class Watch:
 class Api:
     """Raw HTTP to one registry: `api.get("/v1/...", index=3)` and friends."""
 
-    def __init__(self, address: str) -> None:
-        self.url = f"http://{address}"
+    def __init__(self, registry: DevConsul) -> None:
+        self.registry = registry
+        self.url = f"http://{registry.address}"
         self.http = requests.Session()
+
+    def wait_blocked(self, count: int) -> None:
+        """Wait until `count` queries are blocked in the registry."""
+        store = self.registry.registry.store
+        wait_for(lambda: store.blocked == count, 10, f"{count} blocked queries")
 
     def get(self, path: str, **params: Any) -> requests.Response:
         return self.http.get(self.url + path, params=params, timeout=15)
@@ -107,7 +113,7 @@ def dev() -> Iterator[DevConsul]:
 
 @pytest.fixture
 def api(dev: DevConsul) -> Api:
-    return Api(dev.address)
+    return Api(dev)
 
 
 @pytest.fixture

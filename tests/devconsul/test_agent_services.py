@@ -230,6 +230,7 @@ def test_hash_blocking_waits_while_the_hash_stays(api: Api) -> None:
     unchanged = api.watch("/v1/agent/service/h1", hash=content, wait="300ms")
     assert unchanged.wait(5) and unchanged.elapsed >= 0.3
     changing = api.watch("/v1/agent/service/h1", hash=content, wait="10s")
+    api.wait_blocked(1)
     assert not changing.wait(0.3)
     api.register({"Name": "h", "ID": "h1", "Port": 2})
     assert changing.wait(1)

@@ -3,8 +3,7 @@ is watched and on nothing else, and the full wait for an equal or future index."
 
 from __future__ import annotations
 
-from pilot.devconsul.server import DevConsul
-from tests.devconsul.conftest import Api, wait_for
+from tests.devconsul.conftest import Api
 
 
 def test_watch_on_a_wakes_on_a_change_to_a_and_not_to_b(api: Api) -> None:
@@ -13,6 +12,7 @@ def test_watch_on_a_wakes_on_a_change_to_a_and_not_to_b(api: Api) -> None:
     api.register({"Name": "b", "ID": "b1"})
     index = api.index("/v1/health/service/a")
     watch = api.watch("/v1/health/service/a", index=index, wait="10s")
+    api.wait_blocked(1)
     api.register({"Name": "b", "ID": "b2"})
     assert not watch.wait(0.5), "woken by a change to another service"
     api.register({"Name": "a", "ID": "a2"})
@@ -20,12 +20,12 @@ def test_watch_on_a_wakes_on_a_change_to_a_and_not_to_b(api: Api) -> None:
     assert watch.index > index and len(watch.response.json()) == 2  # type: ignore[union-attr]
 
 
-def test_hundred_watchers_wake_on_one_change(dev: DevConsul, api: Api) -> None:
+def test_hundred_watchers_wake_on_one_change(api: Api) -> None:
     """100 concurrent blocked queries all return after one change."""
     api.register({"Name": "many", "ID": "m1"})
     index = api.index("/v1/health/service/many")
     watches = [api.watch("/v1/health/service/many", index=index, wait="30s") for _ in range(100)]
-    wait_for(lambda: dev.registry.store.blocked == 100, 10, "100 blocked queries")
+    api.wait_blocked(100)
     api.register({"Name": "many", "ID": "m2"})
     assert all(w.wait(2) for w in watches)
     assert {w.index for w in watches} == {api.index("/v1/health/service/many")}
@@ -58,6 +58,7 @@ def test_catalog_services_ignores_check_changes(api: Api) -> None:
     api.register({"Name": "s", "ID": "s1", "Check": {"TTL": "30s"}})
     index = api.index("/v1/catalog/services")
     watch = api.watch("/v1/catalog/services", index=index, wait="10s")
+    api.wait_blocked(1)
     api.put("/v1/agent/check/pass/service:s1")
     assert not watch.wait(0.5), "woken by a check update"
     api.register({"Name": "t"})
@@ -70,6 +71,7 @@ def test_health_watch_wakes_on_status_but_not_on_output(api: Api) -> None:
     api.register({"Name": "h", "ID": "h1", "Check": {"TTL": "30s", "Status": "passing"}})
     index = api.index("/v1/health/service/h")
     watch = api.watch("/v1/health/service/h", index=index, wait="10s", passing="")
+    api.wait_blocked(1)
     api.put("/v1/agent/check/pass/service:h1", note="output only")
     assert not watch.wait(0.5), "woken by an output-only update"
     api.put("/v1/agent/check/fail/service:h1")
