@@ -252,6 +252,8 @@ class Agent:
         if previous is not None:  # a re-registration keeps the state (no flapping)
             check.status, check.output = previous.check.status, previous.check.output
             local.published_output = previous.published_output
+            if check.status == CRITICAL:  # restored through UpdateCheck: the clock restarts
+                local.critical_since = time.monotonic()
         if spec.kind == "ttl":
             local.monitor = TTLMonitor(check.check_id, spec, self.scheduler, self.report)
         elif spec.kind in ("http", "tcp"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from pilot.devconsul.blocking import Result, block
@@ -175,18 +176,20 @@ class CatalogRoutes:
         node_name = body.get("Node", "")
         if not node_name:
             raise ConsulError(500, "Must provide node")
-        if not body.get("Address") and not body.get("SkipNodeUpdate"):
-            raise ConsulError(500, "Must provide address if SkipNodeUpdate is not set")
         node_id = body.get("ID", "")
         if node_id:
             try:
                 uuid.UUID(node_id)
             except ValueError:
                 raise ConsulError(500, "Bad node ID: uuid string is wrong length") from None
+        if not body.get("Address") and not body.get("SkipNodeUpdate"):
+            raise ConsulError(500, "Must provide address if SkipNodeUpdate is not set")
         service = _service(node_name, body.get("Service"))
         checks = [*([body["Check"]] if "Check" in body else []), *body.get("Checks", [])]
         with self.store.write() as txn:
             node = self.catalog.nodes.get(node_name)
+            ids = {service.id} if service is not None else set()
+            rows = [self._check(node_name, raw, ids) for raw in checks]
             if not body.get("SkipNodeUpdate"):
                 fresh = Node(
                     node_name,
@@ -200,8 +203,8 @@ class CatalogRoutes:
                 raise ConsulError(500, "Missing node registration")
             if service is not None:
                 self.catalog.ensure_service(txn, service)
-            for raw in checks:
-                self.catalog.ensure_check(txn, self._check(node_name, raw))
+            for row in rows:
+                self.catalog.ensure_check(txn, row)
         return Response(body=True)
 
     def deregister(self, request: Request) -> Response:
@@ -219,14 +222,19 @@ class CatalogRoutes:
                 self.catalog.delete_node(txn, node)
         return Response(body=True)
 
-    def _check(self, node: str, raw: dict[str, Any]) -> HealthCheck:
-        """A catalog check as Consul's checkPreApply and state store complete it."""
-        if raw.get("Node", node) != node:
-            raise ConsulError(500, f'check node "{raw["Node"]}" does not match node "{node}"')
+    def _check(self, node: str, raw: dict[str, Any], registering: set[str]) -> HealthCheck:
+        """A catalog check as Consul's checkPreApply and state store complete it; its service
+        must exist or be `registering` in the same request."""
         check_id = raw.get("CheckID") or raw.get("Name", "")
+        if raw.get("Node", node).lower() != node.lower():
+            raise ConsulError(
+                500,
+                f"Node '{raw['Node']}' for check '{check_id}' doesn't match register request "
+                f"node '{node}'",
+            )
         service_id = raw.get("ServiceID", "")
-        if service_id and (node, service_id) not in self.catalog.services:
-            raise ConsulError(500, "Missing service registration")
+        if service_id not in registering | {""} and (node, service_id) not in self.catalog.services:
+            raise ConsulError(500, f"Unknown service ID '{service_id}' for check ID '{check_id}'")
         check = HealthCheck(node, check_id, raw.get("Name", ""), raw.get("Status") or CRITICAL)
         check.notes, check.output = raw.get("Notes", ""), raw.get("Output", "")
         check.service_id, check.type = service_id, raw.get("Type", "")
@@ -240,19 +248,14 @@ class CatalogRoutes:
             if options.matches(self.catalog.nodes[s.node].meta)
         ]
 
-    def _answer(self, request: Request, options: QueryOptions, query: Any) -> Response:
+    def _answer(
+        self, request: Request, options: QueryOptions, query: Callable[[], Result]
+    ) -> Response:
         result = block(self.store, request, query)
-        body, raw = result.body, None
-        if body is None:
-            raw = b"null"
-        headers = options.headers()
-        return Response(
-            body=body,
-            raw=raw,
-            content_type="application/json" if raw else None,
-            index=result.index,
-            headers=headers,
-        )
+        response = Response(body=result.body, index=result.index, headers=options.headers())
+        if result.body is None:  # an unknown node: Consul answers a JSON null
+            response.raw, response.content_type = b"null", "application/json"
+        return response
 
 
 def _service(node: str, raw: dict[str, Any] | None) -> Service | None:
@@ -262,7 +265,9 @@ def _service(node: str, raw: dict[str, Any] | None) -> Service | None:
     name = raw.get("Service", "")
     service_id = raw.get("ID") or name
     if service_id and not name:
-        raise ConsulError(500, "Must provide service name with ID")
+        raise ConsulError(
+            500, "Must provide service name (Service.Service) when service ID is provided"
+        )
     if raw.get("Address", "") in ("0.0.0.0", "::", "[::]"):
         raise ConsulError(500, "Invalid service address")
     service = Service(

@@ -3,6 +3,7 @@ or state; all blocking queries."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pilot.devconsul.blocking import Result, block
@@ -109,7 +110,7 @@ class HealthRoutes:
         request: Request,
         options: QueryOptions,
         watch: Watch,
-        keep: Any,
+        keep: Callable[[HealthCheck], bool],
     ) -> Response:
         def query() -> Result:
             checks: list[HealthCheck] = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pilot.devconsul.blocking import Result, block
@@ -68,7 +69,7 @@ class SessionRoutes:
 
     def create(self, request: Request) -> Response:
         """A session with the agent's defaults (its node, serfHealth, 15 s, release)."""
-        query_options(request)
+        query_options(request, filterable=False)
         body: dict[str, Any] = request.json(SESSION) if request.body else {}
         session = Session(
             self.sessions.new_id(),
@@ -120,15 +121,15 @@ class SessionRoutes:
         node = path_name(request, "Missing node name")
         return self._answer(request, self._listing(lambda session: session.node == node))
 
-    def _listing(self, keep: Any) -> Any:
+    def _listing(self, keep: Callable[[Session], bool]) -> Callable[[], Result]:
         def query() -> Result:
             body = [session_json(s) for _, s in sorted(self.sessions.table.items()) if keep(s)]
             return Result(self.sessions.index(), body, Watch(frozenset({TABLE})))
 
         return query
 
-    def _answer(self, request: Request, query: Any) -> Response:
-        query_options(request)
+    def _answer(self, request: Request, query: Callable[[], Result]) -> Response:
+        query_options(request, filterable=False)
         result = block(self.store, request, query)
         return Response(body=result.body, index=result.index)
 

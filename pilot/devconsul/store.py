@@ -55,14 +55,16 @@ class Store:
         """Hold the lock for one write; commit its index and wake its watchers at the end."""
         with self.lock:
             txn = Txn(self.index + 1)
-            yield txn
-            if txn.topics:
-                self.index = txn.index
-                for topic in txn.topics:
-                    self._topics[topic] = txn.index
-                for condition, watch in self._waiters.items():
-                    if watch.matches(txn.topics):
-                        condition.notify()
+            try:
+                yield txn
+            finally:  # writes validate first; should one fail midway, what it did is still seen
+                if txn.topics:
+                    self.index = txn.index
+                    for topic in txn.topics:
+                        self._topics[topic] = txn.index
+                    for condition, watch in self._waiters.items():
+                        if watch.matches(txn.topics):
+                            condition.notify()
 
     @property
     def blocked(self) -> int:

@@ -212,7 +212,17 @@ def test_catalog_register_errors(api: Api) -> None:
         (
             {"Node": "n", "Address": "1.2.3.4", "Service": {"ID": "x"}},
             500,
-            "Must provide service name with ID",
+            "Must provide service name (Service.Service) when service ID is provided",
+        ),
+        (
+            {"Node": "n", "Address": "1.2.3.4", "Check": {"Name": "c", "ServiceID": "s"}},
+            500,
+            "Unknown service ID 's' for check ID 'c'",
+        ),
+        (
+            {"Node": "n", "Address": "1.2.3.4", "Check": {"Name": "c", "Node": "m"}},
+            500,
+            "Node 'm' for check 'c' doesn't match register request node 'n'",
         ),
         (
             {"Node": "n", "Address": "1.2.3.4", "WriteRequest": {"Token": ""}},
