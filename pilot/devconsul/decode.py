@@ -32,6 +32,7 @@ class Struct:
     name: str
     fields: Mapping[str, Kind]
     aliases: Mapping[str, str] = field(default_factory=dict)
+    package: str = "structs"  # Go names the top-level type with its package
 
     def lookup(self, key: str) -> str | None:
         """The canonical field a JSON key names, if any."""
@@ -79,9 +80,12 @@ def parse_body(body: bytes) -> Any:
 
 def decode(value: Any, struct: Struct) -> dict[str, Any]:
     """A JSON object as `struct`: canonical keys, checked kinds, nulls dropped."""
+    if value is None:  # Go leaves the struct as it is
+        return {}
     if not isinstance(value, dict):
         raise DecodeError(
-            f"json: cannot unmarshal {_json_type(value)} into Go value of type {struct.name}"
+            f"json: cannot unmarshal {_json_type(value)} into Go value of type "
+            f"{struct.package}.{struct.name}"
         )
     out: dict[str, Any] = {}
     for key, raw in value.items():

@@ -12,7 +12,7 @@ from pilot.devconsul.request import ConsulError, Request, Response
 from pilot.devconsul.router import Route, Router
 from pilot.devconsul.views import check_json
 
-CHECK_UPDATE = Struct("checkUpdate", {"Status": STRING, "Output": STRING})
+CHECK_UPDATE = Struct("checkUpdate", {"Status": STRING, "Output": STRING}, package="agent")
 
 
 def add_check_routes(router: Router, registry: Registry) -> None:

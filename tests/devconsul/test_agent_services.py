@@ -155,12 +155,13 @@ def test_bad_registrations_are_400s_with_consuls_texts(
     ("data", "text"),
     [
         (b"", "Request decode failed: EOF"),
+        (b"null", "Missing service name"),
         (b'{"Name": ', "Request decode failed: unexpected EOF"),
         (b"nope", "Request decode failed: invalid character 'n' looking for beginning of value"),
         (
             b"[1]",
             "Request decode failed: json: cannot unmarshal array into Go value of type "
-            "ServiceDefinition",
+            "structs.ServiceDefinition",
         ),
     ],
 )

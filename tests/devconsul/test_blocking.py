@@ -86,3 +86,19 @@ def test_node_checks_wake_every_service_on_the_node(api: Api) -> None:
     watch = api.watch("/v1/health/service/n", index=index, wait="10s")
     api.put("/v1/agent/maintenance", enable="true")
     assert watch.wait(1) and watch.index > index
+
+
+def test_catalog_reads_block_on_their_own_tables(api: Api) -> None:
+    """catalog/nodes wakes on a new node, catalog/service/x on a new instance of x."""
+    nodes_index = api.index("/v1/catalog/nodes")
+    service_index = api.index("/v1/catalog/service/x")
+    nodes = api.watch("/v1/catalog/nodes", index=nodes_index, wait="10s")
+    service = api.watch("/v1/catalog/service/x", index=service_index, wait="10s")
+    api.wait_blocked(2)
+    api.register({"Name": "y"})
+    assert not nodes.wait(0.5) and not service.wait(0), "woken by another service"
+    api.put("/v1/catalog/register", json={"Node": "ext", "Address": "10.0.0.2"})
+    assert nodes.wait(1) and not service.wait(0)
+    api.register({"Name": "x"})
+    assert service.wait(1) and service.response is not None
+    assert [s["ServiceID"] for s in service.response.json()] == ["x"]

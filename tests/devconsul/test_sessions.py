@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from pilot.devconsul.server import DevConsul
 from tests.devconsul.conftest import Api, wait_for
 
 
@@ -203,3 +204,25 @@ def test_a_session_expires_at_twice_its_ttl(client: Any) -> None:
     assert 19 < time.monotonic() - created < 22
     assert "Session" not in client.kv.get("ttl-lock")[1]
     assert client.session.info(renewed)[1] is not None, "renewed at 5 s: lives until 25 s"
+
+
+def test_lock_delay_is_capped_at_60_seconds(dev: DevConsul, client: Any) -> None:
+    """However long a session's LockDelay, its released keys wait at most 60 s."""
+    sid = client.session.create(lock_delay=3600)
+    assert client.kv.put("capped", "x", acquire=sid)
+    before = time.monotonic()
+    client.session.destroy(sid)
+    after = time.monotonic()
+    assert before + 60 <= dev.registry.kv.lock_delays["capped"] <= after + 60
+
+
+def test_deregistering_a_node_ends_its_sessions(client: Any, api: Api) -> None:
+    """Sessions live on a node: when the node leaves the catalog, they are invalidated."""
+    api.put(
+        "/v1/catalog/register",
+        json={"Node": "ext", "Address": "10.0.0.9", "Check": {"Name": "up", "Status": "passing"}},
+    )
+    sid = api.put("/v1/session/create", json={"Node": "ext", "NodeChecks": ["up"]}).json()["ID"]
+    assert [s["ID"] for s in client.session.node("ext")[1]] == [sid]
+    api.put("/v1/catalog/deregister", json={"Node": "ext"})
+    assert client.session.info(sid)[1] is None
