@@ -145,7 +145,7 @@ class Agent:
             check.name = spec.name or f"Service '{service.name}' check"
             new.append(self._local(check, spec, service))
         self.services[service.id] = service
-        txn.touch(agent_service_topic(service.id))
+        txn.notify(agent_service_topic(service.id))
         self.catalog.ensure_service(txn, dataclasses.replace(service))
         for local in new:
             self._install(txn, local)
@@ -165,7 +165,7 @@ class Agent:
             if local.check.service_id == service_id:
                 self._remove_check(txn, check_id)
         del self.services[service_id]
-        txn.touch(agent_service_topic(service_id))
+        txn.notify(agent_service_topic(service_id))
         self.catalog.delete_service(txn, self.node, service_id)
 
     # --- checks --------------------------------------------------------------------------

@@ -83,7 +83,8 @@ class KV:
         if old is not None and old.same_as(entry):
             entry.modify_index = old.modify_index
             return
-        entry.modify_index = txn.touch(TABLE, key_topic(entry.key))
+        entry.modify_index = txn.touch(TABLE)
+        txn.notify(key_topic(entry.key))
         self.entries[entry.key] = entry
         self.tombstones.pop(entry.key, None)
 
@@ -124,7 +125,8 @@ class KV:
 
     def delete(self, txn: Txn, key: str) -> None:
         if self.entries.pop(key, None) is not None:
-            index = txn.touch(TABLE, key_topic(key))
+            index = txn.touch(TABLE)
+            txn.notify(key_topic(key))
             self.tombstones[key] = (index, time.monotonic())
 
     def delete_cas(self, txn: Txn, key: str, index: int) -> bool:
@@ -158,7 +160,5 @@ class KV:
         now = time.monotonic()
         for key in [k for k, (_, at) in self.tombstones.items() if now - at > TOMBSTONE_TTL]:
             del self.tombstones[key]
-            if key not in self.entries:
-                self.store.forget([key_topic(key)])
         for key in [k for k, expiry in self.lock_delays.items() if expiry <= now]:
             del self.lock_delays[key]

@@ -103,7 +103,8 @@ class DevConsul:
     def stop(self) -> None:
         """Stop serving; blocked queries answer at once."""
         self.registry.stop()
-        self._server.shutdown()
+        if self._thread.is_alive():
+            self._server.shutdown()
         self._server.server_close()
 
 

@@ -84,7 +84,8 @@ class Sessions:
                 raise ConsulError(500, f"Missing check '{check_id}' registration")
             if check.status == CRITICAL:
                 raise ConsulError(500, f"Check '{check_id}' is in critical state")
-        session.create_index = session.modify_index = txn.touch(TABLE, session_topic(session.id))
+        session.create_index = session.modify_index = txn.touch(TABLE)
+        txn.notify(session_topic(session.id))
         self.table[session.id] = session
         if ttl:
             self._arm(session, ttl / SECOND)
@@ -106,7 +107,8 @@ class Sessions:
             return
         if session.timer is not None:
             session.timer.cancel()
-        txn.touch(TABLE, session_topic(session_id))
+        txn.touch(TABLE)
+        txn.notify(session_topic(session_id))
         self.kv.lose_holder(
             txn, session_id, session.behavior == DELETE, session.lock_delay / SECOND
         )

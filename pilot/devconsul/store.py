@@ -1,8 +1,10 @@
 """The registry's one lock, its raft-like index, and the waiters of blocking queries.
 
-Every write happens in a transaction: it takes the next index only if it touches something,
-records that index for each topic it touched ("service.web", "kv:app/a", "checks", ...), and
-wakes exactly the blocked queries that watch one of those topics.
+Every write happens in a transaction. It takes the next index only if it touches an indexed
+topic (a table such as "checks", or a name such as "service.web"), records that index for
+each, and wakes exactly the blocked queries that watch one of the topics it touched or
+notified (an unindexed topic such as "kv:app/a" only wakes, so that what clients may create
+without end leaves nothing behind).
 """
 
 from __future__ import annotations
@@ -22,11 +24,16 @@ class Txn:
 
     index: int
     topics: set[str] = field(default_factory=set)
+    wakes: set[str] = field(default_factory=set)
 
     def touch(self, *topics: str) -> int:
-        """Mark `topics` as changed by this write; returns the write's index."""
+        """Mark indexed `topics` as changed by this write; returns the write's index."""
         self.topics.update(topics)
         return self.index
+
+    def notify(self, *topics: str) -> None:
+        """Wake the watchers of unindexed `topics` when this write ends."""
+        self.wakes.update(topics)
 
 
 @dataclass(frozen=True)
@@ -62,9 +69,10 @@ class Store:
                     self.index = txn.index
                     for topic in txn.topics:
                         self._topics[topic] = txn.index
-                    for condition, watch in self._waiters.items():
-                        if watch.matches(txn.topics):
-                            condition.notify()
+                changed = txn.topics | txn.wakes
+                for condition, watch in self._waiters.items():
+                    if watch.matches(changed):
+                        condition.notify()
 
     @property
     def blocked(self) -> int:
@@ -75,11 +83,6 @@ class Store:
     def index_of(self, topic: str) -> int:
         """The index of the last write that touched `topic` (0: never)."""
         return self._topics.get(topic, 0)
-
-    def forget(self, topics: Iterable[str]) -> None:
-        """Drop topics whose resource is gone for good (lock held)."""
-        for topic in topics:
-            self._topics.pop(topic, None)
 
     def wait(self, watch: Watch, deadline: float) -> bool:
         """Block (lock held) until a write touches `watch` or `deadline` (monotonic) passes.
