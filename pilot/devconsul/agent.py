@@ -37,6 +37,7 @@ SCRIPTS_DISABLED = (
 
 
 def unknown_service(service_id: str) -> ConsulError:
+    """Consul's 404 for a service id the agent does not have."""
     return ConsulError(
         404,
         f'Unknown service ID "{service_id}". Ensure that the service ID is passed, '
@@ -45,6 +46,7 @@ def unknown_service(service_id: str) -> ConsulError:
 
 
 def unknown_check(check_id: str) -> ConsulError:
+    """Consul's 404 for a check id the agent does not have."""
     return ConsulError(
         404,
         f'Unknown check ID "{check_id}". Ensure that the check ID is passed, not the check name.',
@@ -52,6 +54,7 @@ def unknown_check(check_id: str) -> ConsulError:
 
 
 def agent_service_topic(service_id: str) -> str:
+    """What a hash-blocking read of one agent service watches."""
     return "agent.service." + service_id
 
 
@@ -122,6 +125,7 @@ class Agent:
         self.scheduler.every(self.options.reap_interval, self.reap)
 
     def stop(self) -> None:
+        """Stop running checks."""
         with self.store.lock:
             for local in self.checks.values():
                 if local.monitor is not None:
@@ -159,6 +163,7 @@ class Agent:
                 self.catalog.ensure_check(txn, local.row())
 
     def deregister_service(self, txn: Txn, service_id: str) -> None:
+        """Remove a service and all its checks (maintenance included)."""
         if service_id not in self.services:
             raise unknown_service(service_id)
         for check_id, local in list(self.checks.items()):
@@ -179,6 +184,7 @@ class Agent:
         self._install(txn, self._local(check, spec, service))
 
     def deregister_check(self, txn: Txn, check_id: str) -> None:
+        """Remove one check."""
         if check_id not in self.checks:
             raise unknown_check(check_id)
         self._remove_check(txn, check_id)
@@ -202,6 +208,7 @@ class Agent:
     # --- maintenance ---------------------------------------------------------------------
 
     def service_maintenance(self, txn: Txn, service_id: str, enable: bool, reason: str) -> None:
+        """Put a service in maintenance (a critical check) or take it out."""
         service = self.services.get(service_id)
         if service is None:
             raise unknown_service(service_id)
@@ -210,6 +217,7 @@ class Agent:
         self._maintenance(txn, check_id, name, enable, note, service)
 
     def node_maintenance(self, txn: Txn, enable: bool, reason: str) -> None:
+        """Put the whole node in maintenance or take it out."""
         note = reason or NODE_MAINTENANCE_NOTE
         self._maintenance(txn, NODE_MAINTENANCE, "Node Maintenance Mode", enable, note, None)
 

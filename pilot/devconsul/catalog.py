@@ -24,15 +24,19 @@ NODES, SERVICES, CHECKS, EXTINCTION = "nodes", "services", "checks", "service-ex
 
 
 def service_topic(name: str) -> str:
+    """The topic of a service name's index."""
     return "service." + name
 
 
 def node_topic(name: str) -> str:
+    """The topic of a node's index."""
     return "node." + name
 
 
 @dataclass
 class Node:
+    """A node as the catalog holds it."""
+
     name: str
     id: str
     address: str
@@ -88,6 +92,7 @@ class HealthCheck:
     modify_index: int = 0
 
     def same_as(self, other: HealthCheck) -> bool:
+        """Equal but for the indexes (Consul's IsSame)."""
         return bool(_unindexed(self) == _unindexed(other))
 
 
@@ -127,6 +132,7 @@ class Catalog:
         return [s for _, s in sorted(self.services.items()) if s.name == name]
 
     def node_services(self, node: str) -> list[Service]:
+        """The services on a node, by id."""
         return [s for (n, _), s in sorted(self.services.items()) if n == node]
 
     def node_checks(self, node: str) -> list[HealthCheck]:
@@ -134,6 +140,7 @@ class Catalog:
         return [c for (n, _), c in sorted(self.checks.items()) if n == node and not c.service_id]
 
     def checks_of(self, node: str, service_id: str) -> list[HealthCheck]:
+        """The checks of one service instance, by check id."""
         return [
             c
             for (n, _), c in sorted(self.checks.items())
@@ -141,11 +148,13 @@ class Catalog:
         ]
 
     def all_checks(self) -> list[HealthCheck]:
+        """Every check, by (node, check id)."""
         return [c for _, c in sorted(self.checks.items())]
 
     # --- writes (inside a transaction) ----------------------------------------------------
 
     def ensure_node(self, txn: Txn, node: Node) -> None:
+        """Add or update a node; every service on it changes with it."""
         old = self.nodes.get(node.name)
         if old is not None and _unindexed(old) == _unindexed(node):
             return
@@ -154,6 +163,7 @@ class Catalog:
         self.nodes[node.name] = node
 
     def ensure_service(self, txn: Txn, service: Service) -> None:
+        """Add or update a service instance."""
         old = self.services.get((service.node, service.id))
         if old is not None and old.same_as(service):
             return
@@ -182,6 +192,7 @@ class Catalog:
                 invalidate(txn, check.node, check.check_id)
 
     def delete_check(self, txn: Txn, node: str, check_id: str) -> bool:
+        """Remove a check; sessions that depend on it end."""
         check = self.checks.pop((node, check_id), None)
         if check is None:
             return False

@@ -142,10 +142,12 @@ class CheckSpec:
 
     @property
     def interval_text(self) -> str:
+        """The interval as Consul prints it ("" when none)."""
         return format_go_duration(self.interval) if self.interval else ""
 
     @property
     def timeout_text(self) -> str:
+        """The timeout as Consul prints it ("" when none)."""
         return format_go_duration(self.timeout) if self.timeout else ""
 
 

@@ -41,10 +41,13 @@ def make_handler(router: Router) -> type[BaseHTTPRequestHandler]:
     """The request handler class serving `router`."""
 
     class Handler(BaseHTTPRequestHandler):
+        """One connection: requests are read, routed and answered in turn."""
+
         protocol_version = "HTTP/1.1"
         server_version = "pilot-consul-dev"
 
         def read_body(self) -> bytes:
+            """The body, by Content-Length or chunked."""
             if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
                 chunks = []
                 while size := int(self.rfile.readline().split(b";")[0], 16):
@@ -56,6 +59,7 @@ def make_handler(router: Router) -> type[BaseHTTPRequestHandler]:
             return self.rfile.read(length) if length > 0 else b""
 
         def serve(self) -> None:
+            """Answer one request of any method."""
             started = time.monotonic()
             parts = urlsplit(self.path)
             request = Request(
@@ -85,6 +89,7 @@ def make_handler(router: Router) -> type[BaseHTTPRequestHandler]:
             )
 
         def answer(self, response: Response, wrapped: bool, pretty: bool) -> None:
+            """Write the status, Consul's headers and the body."""
             if response.raw is not None:
                 payload = response.raw
                 kind = response.content_type or (TEXT if payload else None)

@@ -19,11 +19,14 @@ MAX_LOCK_DELAY = 60.0
 
 
 def key_topic(key: str) -> str:
+    """What a watch of one key (or, as a prefix, of a subtree) waits on."""
     return "kv:" + key
 
 
 @dataclass
 class Entry:
+    """A key as Consul stores it (DirEntry)."""
+
     key: str
     value: bytes | None
     flags: int = 0
@@ -55,9 +58,11 @@ class KV:
     # --- reads ---------------------------------------------------------------------------
 
     def table_index(self) -> int:
+        """The KV table's index, deletes included."""
         return self.store.index_of(TABLE)
 
     def under(self, prefix: str) -> list[Entry]:
+        """The entries under a prefix, in key order."""
         return [e for k, e in sorted(self.entries.items()) if k.startswith(prefix)]
 
     def prefix_index(self, prefix: str) -> int:
@@ -124,6 +129,7 @@ class KV:
         return True
 
     def delete(self, txn: Txn, key: str) -> None:
+        """Delete a key, leaving a tombstone."""
         if self.entries.pop(key, None) is not None:
             index = txn.touch(TABLE)
             txn.notify(key_topic(key))
@@ -138,6 +144,7 @@ class KV:
         return True
 
     def delete_tree(self, txn: Txn, prefix: str) -> None:
+        """Delete every key under a prefix."""
         for entry in self.under(prefix):
             self.delete(txn, entry.key)
 

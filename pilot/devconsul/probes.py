@@ -18,6 +18,7 @@ MAX_REDIRECTS = 10
 
 
 def output_limit(spec: CheckSpec) -> int:
+    """How much output a check keeps (OutputMaxSize, default 4096)."""
     return spec.output_max_size if spec.output_max_size > 0 else DEFAULT_OUTPUT_MAX
 
 

@@ -13,6 +13,8 @@ from pilot.devconsul.request import ConsulError, Request
 
 @dataclass(frozen=True)
 class QueryOptions:
+    """The parsed options of one read."""
+
     consistency: str  # X-Consul-Effective-Consistency: leader, stale or consistent
     node_meta: dict[str, str]
 
@@ -21,6 +23,7 @@ class QueryOptions:
         return all(meta.get(key) == value for key, value in self.node_meta.items())
 
     def headers(self) -> dict[str, str]:
+        """The query meta headers these options add."""
         return {"X-Consul-Effective-Consistency": self.consistency}
 
 

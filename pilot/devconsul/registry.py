@@ -25,11 +25,13 @@ class Registry:
         self.agent = Agent(self.store, self.catalog, self.scheduler, node, address, options)
 
     def start(self) -> None:
+        """Join the catalog and start the timers."""
         self.scheduler.start()
         self.agent.start()
         self.scheduler.every(TOMBSTONE_REAP_INTERVAL, self._reap_kv)
 
     def stop(self) -> None:
+        """Release blocked queries, stop the timers and the checks."""
         self.store.close()
         self.scheduler.stop()
         self.agent.stop()

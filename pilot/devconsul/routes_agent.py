@@ -38,11 +38,14 @@ def add_agent_routes(router: Router, registry: Registry) -> None:
 
 
 class AgentRoutes:
+    """The agent's service endpoints."""
+
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
         self.agent = registry.agent
 
     def register(self, request: Request) -> Response:
+        """PUT /v1/agent/service/register[?replace-existing-checks]."""
         body = request.json(SERVICE_DEFINITION)
         service, specs = self._definition(body)
         raw = request.param("replace-existing-checks")
@@ -93,11 +96,13 @@ class AgentRoutes:
         return service, specs
 
     def deregister(self, request: Request) -> Response:
+        """PUT /v1/agent/service/deregister/:id."""
         with self.registry.store.write() as txn:
             self.agent.deregister_service(txn, request.rest)
         return Response()
 
     def services(self, request: Request) -> Response:
+        """GET /v1/agent/services: {id: service}."""
         reject_filter(request)
         with self.registry.store.lock:
             return Response(body={i: agent_service_json(s) for i, s in self.agent.services.items()})
@@ -120,6 +125,7 @@ class AgentRoutes:
         return Response(body=body, headers={"X-Consul-ContentHash": content_hash})
 
     def service_maintenance(self, request: Request) -> Response:
+        """PUT /v1/agent/service/maintenance/:id?enable=&reason=."""
         if not request.rest:
             raise ConsulError(400, "Missing service ID")
         enable = _enable(request)
@@ -128,12 +134,14 @@ class AgentRoutes:
         return Response()
 
     def node_maintenance(self, request: Request) -> Response:
+        """PUT /v1/agent/maintenance?enable=&reason=."""
         enable = _enable(request)
         with self.registry.store.write() as txn:
             self.agent.node_maintenance(txn, enable, request.param("reason") or "")
         return Response()
 
     def self(self, request: Request) -> Response:
+        """GET /v1/agent/self: the agent's config and member."""
         agent = self.agent
         config = {
             "Datacenter": DATACENTER,
@@ -169,6 +177,7 @@ class AgentRoutes:
         return Response(body=body)
 
     def members(self, request: Request) -> Response:
+        """GET /v1/agent/members: the one LAN member."""
         return Response(body=[self._member()])
 
     def _member(self) -> dict[str, Any]:

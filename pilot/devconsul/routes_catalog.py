@@ -105,6 +105,8 @@ def add_catalog_routes(router: Router, registry: Registry) -> None:
 
 
 class CatalogRoutes:
+    """The catalog endpoints."""
+
     def __init__(self, registry: Registry) -> None:
         self.store, self.catalog = registry.store, registry.catalog
 
@@ -139,6 +141,7 @@ class CatalogRoutes:
         return self._answer(request, options, query)
 
     def nodes(self, request: Request) -> Response:
+        """Every node, by name."""
         options = query_options(request)
 
         def query() -> Result:

@@ -29,11 +29,14 @@ def add_check_routes(router: Router, registry: Registry) -> None:
 
 
 class CheckRoutes:
+    """The agent's check endpoints."""
+
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
         self.agent = registry.agent
 
     def checks(self, request: Request) -> Response:
+        """GET /v1/agent/checks: {id: check}, as the agent sees them."""
         reject_filter(request)
         with self.registry.store.lock:
             body = {i: check_json(local.check) for i, local in sorted(self.agent.checks.items())}
@@ -55,6 +58,7 @@ class CheckRoutes:
         return Response()
 
     def deregister(self, request: Request) -> Response:
+        """PUT /v1/agent/check/deregister/:id."""
         with self.registry.store.write() as txn:
             self.agent.deregister_check(txn, request.rest)
         return Response()
@@ -70,6 +74,7 @@ class CheckRoutes:
         return route
 
     def update(self, request: Request) -> Response:
+        """PUT /v1/agent/check/update/:id with {Status, Output}."""
         body = request.json(CHECK_UPDATE)
         status = body.get("Status", "")
         if status not in STATUSES:

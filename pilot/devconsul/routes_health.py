@@ -40,6 +40,8 @@ def filter_non_passing(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 class HealthRoutes:
+    """The health endpoints."""
+
     def __init__(self, registry: Registry) -> None:
         self.store, self.catalog = registry.store, registry.catalog
 

@@ -24,10 +24,13 @@ def add_kv_routes(router: Router, registry: Registry) -> None:
 
 
 class KVRoutes:
+    """The KV endpoint."""
+
     def __init__(self, registry: Registry) -> None:
         self.store, self.entries, self.sessions = registry.store, registry.kv, registry.sessions
 
     def serve(self, request: Request) -> Response:
+        """Dispatch on the method, after Consul's common query parsing."""
         query_options(request, filterable=False)
         if request.method == "PUT":
             return self.put(request)

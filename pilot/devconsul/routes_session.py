@@ -63,6 +63,8 @@ def lock_delay(raw: Any) -> int:
 
 
 class SessionRoutes:
+    """The session endpoints."""
+
     def __init__(self, registry: Registry) -> None:
         self.store, self.sessions = registry.store, registry.sessions
         self.node_name = registry.agent.node
@@ -89,6 +91,7 @@ class SessionRoutes:
         return Response(body={"ID": session.id})
 
     def renew(self, request: Request) -> Response:
+        """PUT /v1/session/renew/:id: [session], or a 404."""
         session_id = path_name(request, "Missing session")
         session = self.sessions.renew(session_id)
         if session is None:
@@ -97,6 +100,7 @@ class SessionRoutes:
             return Response(body=[session_json(session)])
 
     def destroy(self, request: Request) -> Response:
+        """PUT /v1/session/destroy/:id: true, known or not."""
         session_id = path_name(request, "Missing session")
         with self.store.write() as txn:
             self.sessions.destroy(txn, session_id)
@@ -115,9 +119,11 @@ class SessionRoutes:
         return self._answer(request, query)
 
     def list(self, request: Request) -> Response:
+        """GET /v1/session/list."""
         return self._answer(request, self._listing(lambda session: True))
 
     def node(self, request: Request) -> Response:
+        """GET /v1/session/node/:node."""
         node = path_name(request, "Missing node name")
         return self._answer(request, self._listing(lambda session: session.node == node))
 

@@ -23,6 +23,7 @@ class Timer:
         self.when, self.callback, self.cancelled = when, callback, False
 
     def cancel(self) -> None:
+        """Do not run after all."""
         self.cancelled = True
 
 
@@ -37,9 +38,11 @@ class Scheduler:
         self._thread = threading.Thread(target=self._run, name="consul-dev timers", daemon=True)
 
     def start(self) -> None:
+        """Start the timer thread."""
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop the timer thread; pending timers never run."""
         with self._wakeup:
             self._stopping = True
             self._wakeup.notify()

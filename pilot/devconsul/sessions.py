@@ -23,11 +23,14 @@ RELEASE, DELETE = "release", "delete"
 
 
 def session_topic(session_id: str) -> str:
+    """What a watch of one session waits on."""
     return "session." + session_id
 
 
 @dataclass
 class Session:
+    """A session as Consul stores it (the TTL string as given)."""
+
     id: str
     node: str
     name: str = ""
@@ -56,6 +59,7 @@ class Sessions:
         catalog.invalidations.append(self._catalog_changed)
 
     def index(self) -> int:
+        """The sessions table's index."""
         return self.store.index_of(TABLE)
 
     def create(self, txn: Txn, session: Session) -> None:
@@ -114,6 +118,7 @@ class Sessions:
         )
 
     def new_id(self) -> str:
+        """A fresh session id (a UUID)."""
         while True:
             candidate = str(uuid.uuid4())
             if candidate not in self.table:

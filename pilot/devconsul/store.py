@@ -44,6 +44,7 @@ class Watch:
     prefixes: tuple[str, ...] = ()
 
     def matches(self, changed: Iterable[str]) -> bool:
+        """Whether a write that changed `changed` concerns this watch."""
         return any(topic in self.topics or topic.startswith(self.prefixes) for topic in changed)
 
 
