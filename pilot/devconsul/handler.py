@@ -109,12 +109,12 @@ def make_handler(router: Router) -> type[BaseHTTPRequestHandler]:
             for name, value in response.headers.items():
                 self.send_header(canonical_header(name), value)
             self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            if self.command != "HEAD":
-                try:
+            try:
+                self.end_headers()
+                if self.command != "HEAD":
                     self.wfile.write(payload)
-                except (BrokenPipeError, ConnectionResetError):
-                    self.close_connection = True
+            except OSError:  # the client went away (a blocking query it gave up on)
+                self.close_connection = True
 
         do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_OPTIONS = do_PATCH = serve
 

@@ -87,7 +87,7 @@ class HealthRoutes:
         """GET /v1/health/checks/:service: the checks of every instance of a service."""
         name = path_name(request, "Missing service name")
         options = query_options(request)
-        watch = Watch(frozenset({service_topic(name), CHECKS}))
+        watch = Watch(frozenset({service_topic(name)}))
         return self._checks(
             request, options, watch, lambda c: c.service_name == name and c.service_id != ""
         )

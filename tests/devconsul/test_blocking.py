@@ -102,3 +102,18 @@ def test_catalog_reads_block_on_their_own_tables(api: Api) -> None:
     api.register({"Name": "x"})
     assert service.wait(1) and service.response is not None
     assert [s["ServiceID"] for s in service.response.json()] == ["x"]
+
+
+def test_health_checks_watch_sleeps_through_other_services_checks(api: Api) -> None:
+    """health/checks/:service wakes on its service's checks only, though its index is the
+    checks table's (so it moves with any check)."""
+    api.register({"Name": "mine", "Check": {"TTL": "30s"}})
+    api.register({"Name": "theirs", "Check": {"TTL": "30s"}})
+    index = api.index("/v1/health/checks/mine")
+    watch = api.watch("/v1/health/checks/mine", index=index, wait="10s")
+    api.wait_blocked(1)
+    api.put("/v1/agent/check/pass/service:theirs")
+    assert not watch.wait(0.5), "woken by another service's check"
+    assert api.index("/v1/health/checks/mine") > index
+    api.put("/v1/agent/check/pass/service:mine")
+    assert watch.wait(1)
