@@ -209,7 +209,8 @@ class ListOf(Kind):
         return [self.item.dump(item) for item in value]
 
     def schema(self) -> dict[str, Json]:
-        return {"type": "array", "items": self.item.schema()}
+        many: dict[str, Json] = {"type": "array", "items": self.item.schema()}
+        return {"anyOf": [self.item.schema(), many]} if self.single_ok else many
 
 
 class MapOf(Kind):

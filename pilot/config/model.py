@@ -102,8 +102,16 @@ class When:
         "template.<name>, SIGHUP, SIGUSR1 or SIGUSR2",
         None,
     )
-    once: str | None = setting(Str(), "start on the first occurrence of this event code", None)
-    each: str | None = setting(Str(), "start on every occurrence of this event code", None)
+    once: tuple[str, ...] | None = setting(
+        ListOf(Str(), single_ok=True),
+        "start on the first occurrence of this event code (or of any of these codes)",
+        None,
+    )
+    each: tuple[str, ...] | None = setting(
+        ListOf(Str(), single_ok=True),
+        "start on every occurrence of this event code (or of any of these codes)",
+        None,
+    )
     timeout: float | None = setting(
         Duration(positive=True),
         "give up waiting after this long and emit exitFailed for the job",
@@ -114,12 +122,12 @@ class When:
     )
 
     @property
-    def code(self) -> str | None:
-        """The event code that starts the job, if it is event-triggered."""
-        return self.once or self.each
+    def codes(self) -> tuple[str, ...]:
+        """The event codes that start the job (empty unless it is event-triggered)."""
+        return self.once or self.each or ()
 
 
-STARTUP = When(source="global", once="startup")
+STARTUP = When(source="global", once=("startup",))
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ JOB_CODES = frozenset(
         "stopped",
         "elected",
         "demoted",
+        "following",
     }
 )
 GLOBAL_CODES = frozenset({"startup", "shutdown", "enterMaintenance", "exitMaintenance"})
@@ -87,7 +88,9 @@ def _check_when(job: Job, place: str, sources: dict[str, frozenset[str]]) -> Non
         raise ConfigError(place, "needs a source with once or each, or an interval")
     if (when.once is None) == (when.each is None):
         raise ConfigError(place, "needs exactly one of once or each")
-    key = "once" if when.once else "each"
+    key = "once" if when.once is not None else "each"
+    if not when.codes:
+        raise ConfigError(f"{place}.{key}", "needs at least one event code")
     codes = sources.get(when.source)
     if codes is None:
         raise ConfigError(
@@ -95,11 +98,12 @@ def _check_when(job: Job, place: str, sources: dict[str, frozenset[str]]) -> Non
             f"unknown event source {when.source!r}: use global, "
             "a job's name, watch.<name>, SIGHUP, SIGUSR1 or SIGUSR2",
         )
-    if when.code not in codes:
-        raise ConfigError(
-            f"{place}.{key}",
-            f"{when.source!r} has no event {when.code!r} (it has {', '.join(sorted(codes))})",
-        )
+    for i, code in enumerate(when.codes):
+        if code not in codes:
+            raise ConfigError(
+                f"{place}.{key}" + (f"[{i}]" if len(when.codes) > 1 else ""),
+                f"{when.source!r} has no event {code!r} (it has {', '.join(sorted(codes))})",
+            )
     if when.each and job.max_restarts == math.inf:
         raise ConfigError(
             f"{place}.each",

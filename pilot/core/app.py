@@ -171,7 +171,6 @@ class App:
             await self.reload()
 
     async def reload(self) -> None:
-
         """Re-read the config file and apply only what changed."""
         from pilot.core.reload import reload_config
 

@@ -121,6 +121,7 @@ class Commands:
                     if monitor.healthy
                     else "unhealthy",
                     "role": _role(app, name),
+                    "leader": _leader(app, name),
                 }
             )
         status: dict[str, Any] = {
@@ -165,3 +166,9 @@ def _role(app: App, job: str) -> str | None:
     if election is None:
         return None
     return "leader" if election.elected else "follower"
+
+
+def _leader(app: App, job: str) -> str | None:
+    """The value the current holder of a job's lock wrote (its address:port), if known."""
+    election = app.discovery.elections.get(job) if app.discovery else None
+    return None if election is None else election.leader_value

@@ -9,6 +9,7 @@ from pilot.core.log import Log
 from pilot.process.job import Job
 
 SHUTDOWN_CODES = frozenset({"shutdown", "stopping", "stopped"})
+ELECTION_CODES = frozenset({"elected", "demoted", "following"})
 EXTERNAL_SOURCES = frozenset({"global", "SIGHUP", "SIGUSR1", "SIGUSR2"})
 
 
@@ -30,10 +31,11 @@ class Triggers:
         if when.interval is not None:
             self._tick(job, self._loop.time(), 0)
             return
-        assert when.source is not None and when.code is not None
-        seen = self._bus.last_seen(when.code, when.source)
-        if when.once and seen is not None:
-            self._fire(job, seen)
+        assert when.source is not None and when.codes
+        seen = [self._bus.last_seen(code, when.source) for code in when.codes]
+        happened = [seq for seq in seen if seq is not None]
+        if when.once and happened:
+            self._fire(job, max(happened))
             return
         if when.timeout is not None:
             self._timers[job.name] = self._loop.call_later(when.timeout, self._expire, job)
@@ -68,12 +70,14 @@ class Triggers:
         source = self._jobs[when.source]
         if source.state.active:
             return True
+        if source.config.leader is not None and ELECTION_CODES.intersection(when.codes):
+            return True  # elections run whether or not their job's process does
         return job.name not in seen and self.may_start_later(source, seen | {job.name})
 
     def _on_event(self, event: Event, seq: int) -> None:
         for job in self._jobs.values():
             when = job.config.when
-            if when.source != event.source or when.code != event.code:
+            if when.source != event.source or event.code not in when.codes:
                 continue
             if when.once and job.name in self._fired:
                 continue
@@ -93,7 +97,8 @@ class Triggers:
         self._fired.add(job.name)
         when = job.config.when
         self._log.warn(
-            f"{job.name}: gave up waiting for {when.source}.{when.code} after {when.timeout:g}s"
+            f"{job.name}: gave up waiting for {when.source}.{'|'.join(when.codes)} "
+            f"after {when.timeout:g}s"
         )
         job.give_up()
 
@@ -122,7 +127,7 @@ class Triggers:
                 when = job.config.when
                 if job.name in hooks or when.interval is not None:
                     continue
-                if when.code in SHUTDOWN_CODES or when.source in hooks:
+                if SHUTDOWN_CODES.intersection(when.codes) or when.source in hooks:
                     hooks.add(job.name)
                     changed = True
         return frozenset(hooks)

@@ -20,7 +20,9 @@ RETRY = 1.0  # seconds between attempts after an error or a refused acquire
 
 
 class LeaderElection:
-    """Takes part in one election for `job`; `on_role(elected)` runs on the loop at each change."""
+    """Takes part in one election for `job`. `on_role(code)` runs on the loop with "elected"
+    when this instance takes the lock, "demoted" when it loses it, and "following" when, not
+    being the leader, it sees a new holder (the first one included)."""
 
     def __init__(
         self,
@@ -29,7 +31,7 @@ class LeaderElection:
         value: str,
         target: ConsulTarget,
         log: Log,
-        on_role: Callable[[bool], None],
+        on_role: Callable[[str], None],
     ) -> None:
         self.job, self.spec, self.value, self._target, self._log = job, spec, value, target, log
         self._on_role = on_role
@@ -48,12 +50,15 @@ class LeaderElection:
         self._thread.start()
 
     async def resign(self) -> None:
-        """Leave the election; a leader destroys its session, so the lock is free at once."""
+        """Leave the election: a leader releases the key (a release has no lock delay) and
+        destroys its session, so another instance takes over at once."""
         self._stop.set()
+        was_leader = self.elected
         self._demote("resigning")
         session = self.session
         if session is not None:
-            await self._loop.run_in_executor(None, _destroy, self._target, session)
+            key = self.spec.key if was_leader else None
+            await self._loop.run_in_executor(None, _resign, self._target, key, self.value, session)
 
     def pause(self, paused: bool) -> None:
         """Maintenance: release the lock and stay out of the election until unpaused."""
@@ -81,7 +86,7 @@ class LeaderElection:
             self.elected = True
             self.leader_value = self.value
             self._log.info(f"{self.job} elected leader of {self.spec.key}")
-            self._on_role(True)
+            self._on_role("elected")
 
     def _expired(self) -> None:
         self._deadline = None
@@ -92,7 +97,11 @@ class LeaderElection:
         self._demote(why)
 
     def _seen(self, value: str | None) -> None:
+        changed = value != self.leader_value
         self.leader_value = value
+        if changed and value is not None and not self.elected and not self._stop.is_set():
+            self._log.info(f"{self.job} follows {value}")
+            self._on_role("following")
 
     def _demote(self, why: str) -> None:
         if self._deadline is not None:
@@ -101,9 +110,10 @@ class LeaderElection:
         if not self.elected:
             return
         self.elected = False
+        self.leader_value = None  # unknown until the thread sees the new holder
         self._reset.set()  # the thread starts over with a new session
         self._log.warn(f"{self.job} demoted: {why}")
-        self._on_role(False)
+        self._on_role("demoted")
 
     def _post(self, callback: Callable[..., None], *args: Any) -> None:
         if not self._stop.is_set() or callback is self._seen:
@@ -184,10 +194,13 @@ class LeaderElection:
         return 0 if new < index else new
 
 
-def _destroy(target: ConsulTarget, session: str) -> None:
+def _resign(target: ConsulTarget, key: str | None, value: str, session: str) -> None:
     # At shutdown Consul may be gone; the session's TTL then frees the lock.
     with contextlib.suppress(Exception):
-        make_client(target, timeout=3.0).session.destroy(session)
+        client = make_client(target, timeout=3.0)
+        if key is not None:
+            client.kv.put(key, value, release=session)  # a release rewrites the value
+        client.session.destroy(session)
 
 
 def _is_not_found(error: Exception) -> bool:

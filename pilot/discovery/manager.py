@@ -187,9 +187,10 @@ class Discovery:
         address = self.addresses.get(job.name) or resolve_address(job.interfaces)
         value = job.leader.value or (f"{address}:{job.port}" if job.port else address)
 
-        def on_role(elected: bool) -> None:
-            self._bus.publish("elected" if elected else "demoted", job.name)
-            if job.port is not None and self.registrar.is_registered(job.name):
+        def on_role(code: str) -> None:
+            self._bus.publish(code, job.name)
+            registered = job.port is not None and self.registrar.is_registered(job.name)
+            if code != "following" and registered:
                 self._register(job)  # the role tag follows the role
 
         election = LeaderElection(job.name, job.leader, value, self.target, self._log, on_role)

@@ -180,7 +180,6 @@ class TemplateRunner:
         await self._act()
         self._emit("rendered", self.source)
 
-
     async def _act(self) -> None:
         for action in self.config.on_change:
             if action.signal is not None and action.job is not None:

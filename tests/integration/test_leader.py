@@ -134,3 +134,60 @@ def test_restarted_old_leader_does_not_become_a_second_leader(
     again = cluster(1)[0]
     wait_for(lambda: again.role("app") == "follower", 10, message="the returning pilot follows")
     assert len(leaders([*others, again])) == 1
+
+
+def role_aware(registry: Registry, port: int, out: Path) -> dict[str, object]:
+    """The app starts once its role is known and writes what it was told; a hook records
+    every holder the instance follows."""
+    config = member(registry, port)
+    app = config["jobs"][0]  # type: ignore[index]
+    app["when"] = {"source": "app", "once": ["elected", "following"]}
+    app["exec"] = [
+        "sh",
+        "-c",
+        f'echo "$PILOT_APP_ROLE $PILOT_APP_LEADER" > {out}/start; exec sleep 600',
+    ]
+    app["main"] = True
+    config["jobs"].append(  # type: ignore[attr-defined]
+        {
+            "name": "follow",
+            "when": {"source": "app", "each": "following"},
+            "exec": ["sh", "-c", f'echo "$PILOT_APP_LEADER" >> {out}/follows'],
+        }
+    )
+    return config
+
+
+def test_a_job_starts_once_its_role_is_known_and_hooks_follow_the_holder(
+    registry: Registry, tmp_path: Path
+) -> None:
+    """`once: [elected, following]` starts the job with its role in the environment; `each:
+    following` runs with each new holder, including after a planned hand-over."""
+    dirs = [tmp_path / f"p{i}" for i in range(3)]
+    for directory in dirs:
+        directory.mkdir()
+    first = Pilot(role_aware(registry, 7100, dirs[0]), dirs[0])
+    pilots = [first]
+    try:
+        wait_for(lambda: (dirs[0] / "start").exists(), 10, message="the first app started")
+        assert read_text(dirs[0] / "start") == "leader 127.0.0.1:7100"
+        second = Pilot(role_aware(registry, 7101, dirs[1]), dirs[1])
+        pilots.append(second)
+        wait_for(lambda: (dirs[1] / "start").exists(), 10, message="the second app started")
+        assert read_text(dirs[1] / "start") == "follower 127.0.0.1:7100"
+        wait_for(lambda: read_text(dirs[1] / "follows") == "127.0.0.1:7100", 5, message="hook")
+        first.signal(signal.SIGTERM)
+        first.wait()
+        wait_for(lambda: second.role("app") == "leader", 2, message="hand-over within 2 s")
+        third = Pilot(role_aware(registry, 7102, dirs[2]), dirs[2])
+        pilots.append(third)
+        wait_for(lambda: (dirs[2] / "start").exists(), 10, message="the third app started")
+        assert read_text(dirs[2] / "start") == "follower 127.0.0.1:7101"
+        assert not (dirs[0] / "follows").exists(), "a leader follows nobody"
+    finally:
+        for pilot in pilots:
+            pilot.stop()
+
+
+def read_text(path: Path) -> str:
+    return path.read_text().strip() if path.exists() else ""

@@ -34,7 +34,7 @@ def test_minimal_config_gets_defaults() -> None:
     assert job.argv == ("app", "--port", "1")
     assert job.stop.signal == signal.SIGTERM and job.stop.timeout == 10
     assert job.max_restarts == 0 and job.restart_on == "always"
-    assert job.when.source == "global" and job.when.once == "startup"
+    assert job.when.source == "global" and job.when.once == ("startup",)
     assert config.stop_timeout == 9
 
 
@@ -152,6 +152,25 @@ def test_unknown_event_source_and_code() -> None:
         error_of(
             '{jobs: [{name: "a", exec: "x", when: {source: "global", once: "exitSuccess"}}]}'
         ).place
+        == "jobs[0].when.once"
+    )
+
+
+def test_when_accepts_any_of_several_codes() -> None:
+    """`once`/`each` take one code or a list (any of them); a bad code is placed by index."""
+    config = parse_config(
+        '{consul: "127.0.0.1:8500", jobs: [{name: "a", exec: "x", main: true, leader: {key: "k"}},'
+        ' {name: "b", exec: "y", when: {source: "a", once: ["elected", "following"]}}]}',
+        {},
+    )
+    assert config.jobs[1].when.codes == ("elected", "following")
+    error = error_of(
+        '{jobs: [{name: "a", exec: "x", main: true}, {name: "b", exec: "y",'
+        ' when: {source: "a", each: ["exitFailed", "sideways"]}}]}'
+    )
+    assert error.place == "jobs[1].when.each[1]" and "'sideways'" in error.message
+    assert (
+        error_of('{jobs: [{name: "a", exec: "x", when: {source: "global", once: []}}]}').place
         == "jobs[0].when.once"
     )
 
