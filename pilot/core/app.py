@@ -274,11 +274,14 @@ class App:
         )
         if self.discovery is not None:
             shutdown.deregister = self._leave_consul
+            shutdown.release = self.discovery.resign_all
         self._shutdown = shutdown
         asyncio.get_running_loop().create_task(self._shut_down(shutdown))
 
     async def _shut_down(self, shutdown: Shutdown) -> None:
         await shutdown.run()
+        if self.discovery is not None:
+            await self.discovery.resign_all()  # after a forced stop too (a no-op if done)
         self._finished.set_result(self._exit_code())
 
     def _exit_code(self) -> int:

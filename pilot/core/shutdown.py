@@ -1,5 +1,6 @@
-"""The shutdown sequence: shutdown event, pre-stop hooks, stop in reverse start order,
-stopped event, post-stop hooks; all bounded by the global stop_timeout."""
+"""The shutdown sequence: shutdown event, deregistration and drain, pre-stop hooks, stop in
+reverse start order, stopped event, leadership released, post-stop hooks; all bounded by the
+global stop_timeout."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ class Shutdown:
         self._stop_timeout = stop_timeout
         self.forced = False
         self.deregister: Callable[[], Awaitable[float]] | None = None
+        self.release: Callable[[], Awaitable[None]] | None = None
 
     async def run(self) -> None:
         """The whole sequence, never longer than stop_timeout (then everything is SIGKILLed)."""
@@ -69,6 +71,8 @@ class Shutdown:
         for job in workers:
             await job.stop()  # jobs in backoff or exited end as STOPPED
             self._bus.publish("stopped", job.name)
+        if self.release is not None:
+            await self.release()  # leadership goes only once this instance's jobs are down
         await self._wait_hooks()
 
     async def _wait_hooks(self) -> None:

@@ -146,10 +146,11 @@ class Discovery:
         )
 
     async def deregister_all(self) -> None:
-        """Shutdown step 1: hand leadership over and take every service out of Consul."""
+        """Shutdown step 1: take every service out of Consul. Leadership is handed over later,
+        once the jobs have stopped (`resign_all`), so two leaders' jobs never run at once."""
         for monitor in self.monitors.values():
             monitor.stop()
-        await asyncio.gather(self.resign_all(), self.registrar.deregister_all())
+        await self.registrar.deregister_all()
 
     def close(self) -> None:
         self._bus.unsubscribe(self._on_event)
