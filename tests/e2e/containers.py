@@ -13,6 +13,7 @@ from pathlib import Path
 from tests.helpers import PYTHON, REPO, require, wait_for
 
 EXAMPLE = REPO / "examples" / "nginx"
+REDIS_EXAMPLE = REPO / "examples" / "redis"
 
 
 def require_containers() -> None:
@@ -179,6 +180,30 @@ def backend_container(
             "BACKEND_PORT": str(port),
             "BACKEND_INTERFACE": f"static:{address}",
             "BACKEND_CHECK_HOST": address,
+            **env,
+        },
+        state,
+    )
+
+
+def redis_address(number: int) -> str:
+    """Where redis node N listens: its own loopback address."""
+    return f"127.0.0.{20 + number}"
+
+
+def redis_container(registry: str, state: Path, number: int, port: int, **env: str) -> Container:
+    """Redis node N of the redis example, on redis_address(N):port, its data in `state`."""
+    address = redis_address(number)
+    return Container(
+        f"redis-{number}",
+        REDIS_EXAMPLE / "pilot.json5",
+        {
+            "CONSUL": registry,
+            "REDIS_DIR": str(state),
+            "REDIS_PORT": str(port),
+            "REDIS_BIND": address,
+            "REDIS_INTERFACE": f"static:{address}",
+            "REDIS_EXAMPLE": str(REDIS_EXAMPLE),
             **env,
         },
         state,

@@ -1,0 +1,41 @@
+"""A minimal Redis client for the tests (RESP2): one command per connection."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+
+class RedisError(Exception):
+    """An error reply, such as READONLY or NOREPLICAS."""
+
+
+def command(address: str, port: int, *args: str, timeout: float = 2.0) -> Any:
+    """Send one command; return its reply (str, int, None or list) or raise RedisError/OSError."""
+    request = f"*{len(args)}\r\n".encode()
+    for arg in args:
+        data = arg.encode()
+        request += b"$%d\r\n%s\r\n" % (len(data), data)
+    with socket.create_connection((address, port), timeout=timeout) as sock:
+        sock.sendall(request)
+        return _reply(sock.makefile("rb"))
+
+
+def _reply(stream: Any) -> Any:
+    line = stream.readline()
+    if not line:
+        raise ConnectionError("connection closed before a reply")
+    kind, rest = line[:1], line[1:].rstrip(b"\r\n").decode()
+    if kind == b"+":
+        return rest
+    if kind == b"-":
+        raise RedisError(rest)
+    if kind == b":":
+        return int(rest)
+    if kind == b"$":
+        length = int(rest)
+        return None if length < 0 else stream.read(length + 2)[:-2].decode()
+    if kind == b"*":
+        count = int(rest)
+        return None if count < 0 else [_reply(stream) for _ in range(count)]
+    raise ConnectionError(f"unexpected reply {line!r}")
