@@ -163,9 +163,10 @@ def _print_status(status: dict[str, Any]) -> None:
     print(f"pilot {status['version']} pid {status['pid']}{flag}")
     for job in status["jobs"]:
         health = f" {job['health']}" if job.get("health") else ""
+        role = f" role={job['role']} leader={job.get('leader')}" if job.get("role") else ""
         print(
             f"  job {job['name']}: {job['state']} pid={job['pid']} restarts={job['restarts']}"
-            f" last_exit={job['last_exit']}{health}"
+            f" last_exit={job['last_exit']}{health}{role}"
         )
     for service in status["services"]:
         print(
