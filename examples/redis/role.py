@@ -6,13 +6,18 @@ tells each job the outcome in its environment; this script turns that into Redis
     role.py follow   on `following`/`demoted`: REPLICAOF the holder (parked if none is known)
     role.py health   PING, and converge Redis on the role pilot holds (a missed hook heals)
 
-Environment (set by pilot): PILOT_REDIS_ROLE (leader|follower), PILOT_REDIS_LEADER (the
-holder's address:port), PILOT_REDIS_IP; from the config: REDIS_PORT, REDIS_DIR.
-Standard library and redis-cli only."""
+A hook's environment is a snapshot taken when it was spawned, and the role may have moved on
+since (a health check spawned just before a demotion must not promote Redis again), so every
+action first asks pilot for the role now, over its control socket (PILOT_SOCKET); the
+environment (PILOT_REDIS_ROLE, PILOT_REDIS_LEADER) is the fallback. Also used: PILOT_REDIS_IP,
+REDIS_PORT, REDIS_DIR. Standard library and redis-cli only."""
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -24,21 +29,21 @@ CONNECT_TIMEOUT = 10.0  # how long a hook waits for redis-server to answer after
 
 
 def main(action: str) -> int:
-    role = os.environ.get("PILOT_REDIS_ROLE", "follower")
-    leader = _split(os.environ.get("PILOT_REDIS_LEADER", ""))
     if action == "start":
-        return start(role, leader)
+        role = os.environ.get("PILOT_REDIS_ROLE", "follower")
+        return start(role, _split(os.environ.get("PILOT_REDIS_LEADER", "")))
     if action == "health":
-        return health(role, leader)
+        return health(*current_role())
+    if action not in ("promote", "follow"):
+        print(f"usage: role.py start|promote|follow|health (not {action!r})", file=sys.stderr)
+        return 2
     if not _wait_until_up():
         print(f"redis is not answering after {CONNECT_TIMEOUT:g}s", file=sys.stderr)
         return 1
+    role, leader = current_role()
     if action == "promote":
         return promote() if role == "leader" else 0  # a stale event: the role moved on
-    if action == "follow":
-        return follow(leader) if role == "follower" else 0
-    print(f"usage: role.py start|promote|follow|health (not {action!r})", file=sys.stderr)
-    return 2
+    return follow(leader) if role == "follower" else 0
 
 
 def start(role: str, leader: tuple[str, str] | None) -> int:
@@ -116,6 +121,30 @@ def _cli(*command: str) -> str:
     except subprocess.TimeoutExpired:
         return ""
     return done.stdout.strip()
+
+
+def current_role() -> tuple[str, tuple[str, str] | None]:
+    """pilot's role for the redis job and the holder it knows, asked now."""
+    try:
+        connection = _UnixHTTPConnection(os.environ["PILOT_SOCKET"])
+        connection.request("GET", "/v1/status")
+        status = json.loads(connection.getresponse().read())
+        job = next(job for job in status["jobs"] if job["name"] == "redis")
+        return job["role"], _split(job["leader"] or "")
+    except (KeyError, OSError, ValueError, StopIteration):
+        role = os.environ.get("PILOT_REDIS_ROLE", "follower")
+        return role, _split(os.environ.get("PILOT_REDIS_LEADER", ""))
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str) -> None:
+        super().__init__("localhost", timeout=2)
+        self.path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(2)
+        self.sock.connect(self.path)
 
 
 def _split(address: str) -> tuple[str, str] | None:
