@@ -8,6 +8,7 @@ import os
 import signal
 from typing import TYPE_CHECKING
 
+from pilot.config.errors import ConfigError
 from pilot.config.model import Config
 from pilot.config.model import Job as JobConfig
 from pilot.control.server import ControlServer, SocketInUse
@@ -70,7 +71,7 @@ class App:
         if self.config.uses_consul:
             try:
                 self.start_discovery()
-            except (ValueError, LookupError, OSError) as error:
+            except (ConfigError, ValueError, LookupError, OSError) as error:
                 self.log.error(f"cannot start discovery: {error}")
                 return 2
         try:
@@ -97,8 +98,11 @@ class App:
 
     def start_discovery(self) -> None:
         """Consul: an embedded registry if asked, registrations, health checks, watches."""
+        from pilot.discovery.addresses import check_job_addresses
         from pilot.discovery.client import resolve_target
         from pilot.discovery.manager import Discovery
+
+        check_job_addresses(self.config)
 
         embedded = None
         if self.config.consul.embedded:

@@ -30,6 +30,10 @@ async def reload_config(app: App) -> None:
     try:
         new = load_config(app.config.path, environ)
         files = decode_files(new.files, environ)
+        if new.uses_consul:
+            from pilot.discovery.addresses import check_job_addresses
+
+            check_job_addresses(new)
     except ConfigError as error:
         app.log.error(f"reload rejected, nothing changed: {error}")
         raise CommandError(400, f"reload rejected: {error}") from None

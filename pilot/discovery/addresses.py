@@ -8,6 +8,9 @@ import socket
 import struct
 from collections.abc import Iterator
 
+from pilot.config.errors import ConfigError
+from pilot.config.model import Config
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _FORMS = "eth0, eth0:inet6, inet, inet6, a CIDR like 10.0.0.0/8, or static:IP"
 
@@ -158,3 +161,17 @@ def _attributes(data: bytes, start: int, end: int) -> dict[int, bytes]:
 
 def _align(length: int) -> int:
     return (length + 3) & ~3
+
+
+def check_job_addresses(config: Config) -> None:
+    """Resolve the address of every job that registers or is elected, before anything changes.
+
+    Raises:
+        ConfigError: at `jobs[i].interfaces` when no address matches.
+    """
+    for i, job in enumerate(config.jobs):
+        if job.port is not None or job.interfaces or job.leader is not None:
+            try:
+                resolve_address(job.interfaces)
+            except (LookupError, ValueError) as error:
+                raise ConfigError(f"jobs[{i}].interfaces", str(error)) from None

@@ -82,6 +82,23 @@ def test_invalid_config_is_rejected_and_nothing_changes(
     assert states(p) == before
 
 
+def test_reload_with_an_unmatched_interface_changes_nothing(
+    pilot: Callable[..., Pilot], registry: Registry, tmp_path: Path
+) -> None:
+    """A new job whose interfaces match no address is rejected, placed, before any job stops."""
+    base = {"consul": registry.address}
+    health = {"exec": ["true"], "interval": "1s"}
+    first = {**base, "jobs": [job("main", main=True), job("other")]}
+    p = pilot(first)
+    wait_for(lambda: read_lines(tmp_path / "other.runs"), 10, message="running")
+    before = states(p)
+    bad = job("other", port=1003, health=health, interfaces=["eth-nowhere"])
+    rewrite(p, {**base, "jobs": [job("main", main=True), bad]})
+    result = p.ctl("reload")
+    assert result.returncode == 1 and "jobs[1].interfaces: no interface matches" in result.stderr
+    assert states(p) == before
+
+
 def test_reload_adds_and_removes_registrations(
     pilot: Callable[..., Pilot], registry: Registry, tmp_path: Path
 ) -> None:
