@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from pilot.config.kinds import Choice, Int, ListOf, Obj, Str, setting
+from pilot.config.kinds import Bool, Choice, Int, ListOf, Obj, Str, setting
 
 
 @dataclass(frozen=True)
@@ -56,3 +56,9 @@ class Telemetry:
         (),
     )
     metrics: tuple[MetricSpec, ...] = setting(ListOf(Obj(MetricSpec)), "custom metrics", ())
+    register: bool = setting(
+        Bool(),
+        "register as service pilot-telemetry when pilot talks to Consul "
+        "(a job with a port or a leader, a watch, a template)",
+        True,
+    )

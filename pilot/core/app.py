@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # imported when the config uses Consul, to keep start-up ligh
     from pilot.discovery.checks import CheckResult
     from pilot.discovery.manager import Discovery
     from pilot.render.manager import Templates
+    from pilot.telemetry.advertise import Advertiser
     from pilot.telemetry.metrics import Metrics
     from pilot.telemetry.server import TelemetryServer
 
@@ -51,7 +52,7 @@ class App:
         self.metrics: Metrics | None = None
         self.maintenance = False
         self.commands = Commands(self)
-        self._servers: list[ControlServer | TelemetryServer] = []
+        self._servers: list[ControlServer | TelemetryServer | Advertiser] = []
 
     async def run(self) -> int:
         """Supervise until the main job is over, shut down, and return the exit code."""
@@ -156,6 +157,10 @@ class App:
         await server.start()
         self._servers.append(server)
         self.log.info(f"telemetry on {server.host}:{server.port}")
+        if telemetry.register and self.discovery is not None:
+            from pilot.telemetry.advertise import Advertiser
+
+            self._servers.append(Advertiser(self.discovery.registrar, server.host, server.port))
 
     async def set_maintenance(self, enable: bool, reason: str | None) -> None:
         """Maintenance: services in Consul maintenance mode, checks run but are not reported."""

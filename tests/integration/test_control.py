@@ -5,12 +5,13 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import signal
 import socket
 import stat
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.helpers import SIGNAL_RECORDER, Pilot, python_job, read_lines, wait_for
+from tests.helpers import SIGNAL_RECORDER, Pilot, Registry, python_job, read_lines, wait_for
 
 APP = python_job("""
     import os, time
@@ -200,6 +201,34 @@ def test_metrics_restarts_and_pushed_counter(pilot: Callable[..., Pilot], tmp_pa
     assert any(name.startswith("process_") for name, _ in samples)
     status = requests.get(f"http://127.0.0.1:{port}/status", timeout=5).json()
     assert {job["name"] for job in status["jobs"]} == {"app", "flaky"}
+
+
+def test_telemetry_is_registered_in_consul(
+    pilot: Callable[..., Pilot], registry: Registry, tmp_path: Path
+) -> None:
+    """When pilot talks to Consul, the telemetry endpoint is service pilot-telemetry, passing
+    while pilot runs and gone after it stops; `register: false` keeps it out."""
+    port = _free_port()
+    telemetry = {"port": port, "interfaces": ["static:127.0.0.1"]}
+    jobs = [{"name": "app", "main": True, "exec": ["sleep", "300"]}]
+    consul = {"consul": registry.address, "watches": [{"name": "w", "service": "x"}]}
+    p = pilot({**consul, "telemetry": telemetry, "jobs": jobs})
+
+    def advertised() -> list[tuple[str, int]]:
+        return [
+            (entry["Service"]["Address"], entry["Service"]["Port"])
+            for entry in registry.instances("pilot-telemetry", passing=True)
+        ]
+
+    wait_for(lambda: advertised() == [("127.0.0.1", port)], 5, message="pilot-telemetry passing")
+    p.signal(signal.SIGTERM)
+    assert p.wait() == 143
+    assert registry.instances("pilot-telemetry") == []
+    quiet = {**telemetry, "port": _free_port(), "register": False}
+    q = pilot({**consul, "telemetry": quiet, "jobs": jobs})
+    q.wait_for_output("telemetry on", 5)
+    wait_for(lambda: q.status()["services"] == [], 2, message="status")
+    assert registry.instances("pilot-telemetry") == []
 
 
 def _free_port() -> int:
