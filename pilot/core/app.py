@@ -255,8 +255,11 @@ class App:
         self.log.debug("reaped orphan", pid=pid, status=status)
 
     def _on_settled(self, job: Job) -> None:
-        if self.jobs.get(job.name) is job:  # not a job a reload retired
-            asyncio.get_running_loop().call_soon(self._check_done)
+        if self.jobs.get(job.name) is not job:  # a job a reload retired
+            return
+        if self.discovery is not None and self._shutdown is None:
+            self.discovery.job_over(job.name)
+        asyncio.get_running_loop().call_soon(self._check_done)
 
     def _check_done(self) -> None:
         """Shut down once the main job is over for good, or can never start."""

@@ -171,6 +171,13 @@ class Discovery:
         elif event.code in ("exitSuccess", "exitFailed"):
             monitor.stop(reason=f"{job.name} is not running ({event.code})")
 
+    def job_over(self, name: str) -> None:
+        """`name` has no process and nothing restarts it: take its service out of Consul (its
+        next start registers it again)."""
+        if self.registrar.is_registered(name):
+            self._log.info(f"{name} is not running: deregistering its service")
+        self.registrar.forget(name)
+
     def _register(self, job: JobConfig) -> None:
         self.registrar.register(
             service_record(job, self.addresses[job.name], role_tag=self._role_tag(job))

@@ -82,6 +82,30 @@ def test_registration_health_and_deregistration_order(
     assert (tmp_path / "at-sigterm").read_text() == "0", "deregistered before the stop signal"
 
 
+def test_a_job_over_for_good_leaves_consul_and_a_restart_brings_it_back(
+    pilot: Callable[..., Pilot], registry: Registry, tmp_path: Path
+) -> None:
+    """A non-main job that exits with no restart left is deregistered, not left critical;
+    `ctl start` registers it again."""
+    side = {
+        "name": "side",
+        "exec": ["sh", "-c", "test -f stop && exit 3; sleep 600"],
+        "port": 8081,
+        "interfaces": ["static:127.0.0.1"],
+        "restarts": "never",
+        "health": {"exec": ["true"], "interval": "500ms"},
+    }
+    main = {"name": "main", "main": True, "exec": ["sleep", "600"]}
+    p = pilot({"consul": registry.address, "jobs": [main, side]})
+    wait_for(lambda: check_status(registry, "side") == "passing", 5, message="side passing")
+    (tmp_path / "stop").touch()
+    assert p.ctl("restart", "side").returncode == 0
+    wait_for(lambda: registry.instances("side") == [], 5, message="side deregistered")
+    (tmp_path / "stop").unlink()
+    assert p.ctl("start", "side").returncode == 0
+    wait_for(lambda: check_status(registry, "side") == "passing", 5, message="side back")
+
+
 def test_registry_restart_brings_registrations_and_watches_back(
     pilot: Callable[..., Pilot], registry: Registry, tmp_path: Path
 ) -> None:
