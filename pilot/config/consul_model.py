@@ -12,6 +12,7 @@ from pilot.config.kinds import (
     Duration,
     Json,
     ListOf,
+    MapOf,
     Obj,
     Secret,
     Str,
@@ -66,6 +67,13 @@ class Health:
     exec: tuple[str, ...] | None = setting(Argv(), "command; exit 0 is healthy", None)
     http: str | None = setting(Str(), "URL; a 2xx or 3xx answer is healthy", None)
     tcp: str | None = setting(Str(), '"host:port" that must accept a connection', None)
+    method: str = setting(Str(), "HTTP method of an http check", "GET")
+    header: tuple[tuple[str, str], ...] = setting(
+        MapOf(Str()), "request headers of an http check", ()
+    )
+    tls_skip_verify: bool = setting(
+        Bool(), "an https check accepts any certificate (as Consul's TLSSkipVerify)", False
+    )
     interval: float = setting(Duration(positive=True), "time between checks", 10.0)
     timeout: float | None = setting(
         Duration(positive=True), "a check slower than this fails (default: the interval)", None

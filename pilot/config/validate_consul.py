@@ -11,6 +11,7 @@ from pilot.config.model import Config, Job
 WATCH_CODES = frozenset({"changed", "healthy", "unhealthy"})
 _WATCH_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 _HOST_PORT = re.compile(r"(\[[0-9a-fA-F:.]+\]|[^:/\s]+):(\d{1,5})")
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP method or header name (RFC 9110)
 
 
 def check_consul_parts(config: Config) -> None:
@@ -79,6 +80,15 @@ def _check_health(job: Job, place: str) -> None:
             f"{place}.health.ttl",
             "must be longer than the interval, or the check expires between two runs",
         )
+    if health.http is None:
+        for key, default in (("method", "GET"), ("header", ()), ("tls_skip_verify", False)):
+            if getattr(health, key) != default:
+                raise ConfigError(f"{place}.health.{key}", "only applies to an http check")
+    elif not _TOKEN.fullmatch(health.method):
+        raise ConfigError(f"{place}.health.method", f"{health.method!r} is not an HTTP method")
+    for name, value in health.header:
+        if not _TOKEN.fullmatch(name) or "\r" in value or "\n" in value:
+            raise ConfigError(f"{place}.health.header.{name}", "not a valid HTTP header")
     if health.http is not None:
         url = urlsplit(health.http)
         if url.scheme not in ("http", "https") or not url.hostname:

@@ -41,20 +41,28 @@ class CheckResult:
             object.__setattr__(self, "output", data[:OUTPUT_LIMIT].decode("utf-8", "ignore"))
 
 
-async def http_check(url: str, timeout: float) -> CheckResult:
-    """GET `url` (HTTP/1.1); a 2xx or 3xx answer passes, redirects are not followed.
+async def http_check(
+    url: str,
+    timeout: float,
+    method: str = "GET",
+    headers: tuple[tuple[str, str], ...] = (),
+    verify: bool = True,
+) -> CheckResult:
+    """`method` `url` (HTTP/1.1) with `headers`; a 2xx or 3xx answer passes, redirects are not
+    followed.
 
     https verifies the certificate against the system's CAs, or those `SSL_CERT_FILE` /
-    `SSL_CERT_DIR` name. `user:password@` in the URL is sent as basic auth and redacted from
-    the output. Connecting, the answer's head and the first 4 KiB of its body share `timeout`.
+    `SSL_CERT_DIR` name, unless `verify` is false. `user:password@` in the URL is sent as basic
+    auth and redacted from the output. Connecting, the answer's head and the first 4 KiB of its
+    body share `timeout`.
     """
     parts = urlsplit(url)
-    what = f"HTTP GET {_redacted(url, parts)}"
+    what = f"HTTP {method} {_redacted(url, parts)}"
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return CheckResult(False, f"{what}: not an http:// or https:// URL")
     try:
         async with asyncio.timeout(timeout):
-            status, body = await _get(parts)
+            status, body = await _get(parts, method, headers, verify)
     except TimeoutError:
         return CheckResult(False, f"{what}: timed out after {timeout:g}s")
     except (OSError, ValueError, EOFError) as error:
@@ -148,7 +156,7 @@ def _kill_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
 
 
-@functools.lru_cache(maxsize=1)
+@functools.lru_cache(maxsize=2)
 def _tls_context(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
     """The default context, made once per CA location: loading the CAs blocks the loop."""
     import ssl
@@ -156,44 +164,66 @@ def _tls_context(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
-async def _get(parts: SplitResult) -> tuple[str, bytes]:
-    """The status (`200 OK`) and the start of the body of the answer to GET `parts`.
+@functools.lru_cache(maxsize=1)
+def _unverified_context() -> ssl.SSLContext:
+    import ssl
+
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+async def _get(
+    parts: SplitResult, method: str, headers: tuple[tuple[str, str], ...], verify: bool
+) -> tuple[str, bytes]:
+    """The status (`200 OK`) and the start of the body of the answer to `method` `parts`.
 
     Raises:
         ValueError: the answer is not HTTP.
     """
     context = None
     if parts.scheme == "https":
-        context = _tls_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+        context = (
+            _tls_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+            if verify
+            else _unverified_context()
+        )
     port = parts.port or (443 if context else 80)
     reader, writer = await asyncio.open_connection(parts.hostname, port, ssl=context)
     try:
-        writer.write(_request(parts))
+        writer.write(_request(parts, method, headers))
         line = (await reader.readline()).decode("latin-1").strip()
         if not line:
             raise ValueError("the server closed the connection without answering")
         version, _, status = line.partition(" ")
         if not version.startswith("HTTP/") or not status[:3].isdigit():
             raise ValueError(f"not an HTTP answer: {line[:100]!r}")
-        headers = await _read_headers(reader)
-        body = b"" if status[:3] in ("204", "304") else await _read_body(reader, headers)
+        answer = await _read_headers(reader)
+        no_body = status[:3] in ("204", "304") or method == "HEAD"
+        body = b"" if no_body else await _read_body(reader, answer)
         return status, body
     finally:
         writer.close()
 
 
-def _request(parts: SplitResult) -> bytes:
+def _request(parts: SplitResult, method: str, headers: tuple[tuple[str, str], ...]) -> bytes:
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    lines = [
-        f"GET {quote(target, safe=_URL_SAFE)} HTTP/1.1",
-        f"Host: {parts.netloc.rpartition('@')[2]}",
-        "User-Agent: pilot health check",
-        "Accept: text/plain, text/*, */*",
-        "Connection: close",
+    given = {name.lower() for name, _ in headers}
+    fields = [
+        ("Host", parts.netloc.rpartition("@")[2]),
+        ("User-Agent", "pilot health check"),
+        ("Accept", "text/plain, text/*, */*"),
     ]
     if parts.username is not None:
         credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
-        lines.append(f"Authorization: Basic {base64.b64encode(credentials.encode()).decode()}")
+        fields.append(("Authorization", f"Basic {base64.b64encode(credentials.encode()).decode()}"))
+    fields = [(name, value) for name, value in fields if name.lower() not in given]
+    fields += [*headers, ("Connection", "close")]
+    if method in ("POST", "PUT", "PATCH"):
+        fields.append(("Content-Length", "0"))
+    lines = [f"{method} {quote(target, safe=_URL_SAFE)} HTTP/1.1"]
+    lines += [f"{name}: {value}" for name, value in fields]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 

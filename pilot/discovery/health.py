@@ -66,7 +66,13 @@ class HealthMonitor:
         health, timeout = self._health, self._health.check_timeout
         try:
             if health.http is not None:
-                return await http_check(health.http, timeout)
+                return await http_check(
+                    health.http,
+                    timeout,
+                    method=health.method,
+                    headers=health.header,
+                    verify=not health.tls_skip_verify,
+                )
             if health.tcp is not None:
                 return await tcp_check(health.tcp, timeout)
             assert health.exec is not None

@@ -192,6 +192,31 @@ def test_https_verifies_the_certificate(tmp_path: Path, monkeypatch: pytest.Monk
     assert trusted.passing and trusted.output.endswith(": 200 OK Output: answer 200")
 
 
+def test_http_method_headers_and_tls_skip_verify(tmp_path: Path) -> None:
+    """`method` and `header` shape the request (a header replaces pilot's own of that name);
+    `verify=False` (tls_skip_verify) accepts a self-signed certificate."""
+    cert, key = self_signed_certificate(tmp_path, "127.0.0.1")
+    server_side = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_side.load_cert_chain(cert, key)
+    headers = (("X-Probe", "pilot"), ("User-Agent", "lb-check/1"))
+
+    async def scenario() -> tuple[Web, CheckResult, CheckResult]:
+        async with serve(server_side) as web:
+            verified = await http_check(f"{web.url}/ok", 5)
+            unverified = await http_check(
+                f"{web.url}/ok", 5, method="POST", headers=headers, verify=False
+            )
+            return web, verified, unverified
+
+    web, verified, unverified = run(scenario)
+    assert not verified.passing and "certificate verify failed" in verified.output
+    assert unverified.passing and unverified.output.startswith("HTTP POST https://127.0.0.1:")
+    head = web.requests[-1]
+    assert head[0] == "POST /ok HTTP/1.1"
+    assert "X-Probe: pilot" in head and "User-Agent: lb-check/1" in head
+    assert "User-Agent: pilot health check" not in head and "Content-Length: 0" in head
+
+
 def test_tcp_listening_passes() -> None:
     """A port with a listener passes with Consul's output."""
     with socket.create_server(("127.0.0.1", 0)) as listener:

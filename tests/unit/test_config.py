@@ -231,3 +231,20 @@ def test_arbitrary_structures_only_raise_config_errors(value: object) -> None:
 
     with contextlib.suppress(ConfigError):
         load(json.dumps({"jobs": value}))
+
+
+def test_http_check_options_are_placed() -> None:
+    """method/header/tls_skip_verify belong to an http check and must be valid HTTP."""
+    base = '{consul: "127.0.0.1:8500", jobs: [{name: "a", exec: "x", port: 80, health: %s}]}'
+    config = parse_config(
+        base % '{http: "https://h/x", method: "HEAD", header: {"X-A": "1"}, tls_skip_verify: true}',
+        {},
+    )
+    health = config.jobs[0].health
+    assert health is not None and health.header == (("X-A", "1"),) and health.tls_skip_verify
+    assert error_of(base % '{tcp: "h:1", header: {"X-A": "1"}}').place == "jobs[0].health.header"
+    assert error_of(base % '{http: "http://h/", method: "GE T"}').place == "jobs[0].health.method"
+    assert (
+        error_of(base % '{http: "http://h/", header: {"Bad Name": "1"}}').place
+        == "jobs[0].health.header.Bad Name"
+    )
