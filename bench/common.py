@@ -1,0 +1,359 @@
+"""What every figure shares: the machine, the peers, precise waits, statistics, tables."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import os
+import platform
+import random
+import re
+import select
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+# A job program: this Python without site (no .pth files, no user site): ~10 ms to start, the
+# same for every peer, so that the supervisor's own cost is what differs.
+JOB_PYTHON = [PYTHON, "-I", "-S", "-c"]
+PEER_PACKAGES = {"tini": "tini", "dumb-init": "dumb-init", "supervisord": "supervisor"}
+APT_LINE = "apt-get install -y tini dumb-init supervisor hyperfine nginx-light"
+
+
+# Like an installed pilot (pip compiles .pyc files): bytecode is cached, here in a private
+# directory, even when the shell says PYTHONDONTWRITEBYTECODE (as this dev checkout's does).
+PYCACHE = Path(tempfile.gettempdir()) / "pilot-bench-pycache"
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+ENV["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
+ENV.pop("PYTHONUNBUFFERED", None)
+
+
+def pilot_argv() -> list[str]:
+    """How a container runs pilot: the installed console script (else `python -m pilot`)."""
+    script = Path(PYTHON).parent / "pilot"
+    if script.exists() and not script.read_bytes().startswith(b"#!/usr/bin/env bash"):
+        return [str(script)]
+    return [PYTHON, "-m", "pilot"]
+
+
+def job(code: str) -> list[str]:
+    """argv of a job running `code` (dedented) in a site-less Python."""
+    return [*JOB_PYTHON, textwrap.dedent(code)]
+
+
+def machine() -> dict[str, str]:
+    """The facts BENCHMARKS.md records next to every figure."""
+    model = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "nproc": str(os.cpu_count()),
+        "cpu": model,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "loadavg": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
+    }
+
+
+def missing_peers(names: Sequence[str]) -> list[str]:
+    """Peers whose binary is absent (and say how to install them)."""
+    absent = [name for name in names if name in PEER_PACKAGES and not shutil.which(name)]
+    if absent:
+        packages = " ".join(PEER_PACKAGES[name] for name in absent)
+        print(f"# skipping {', '.join(absent)}: apt-get install -y {packages}", file=sys.stderr)
+    return absent
+
+
+# --- statistics ------------------------------------------------------------------------------
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile (p in 0..100)."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(p / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def alternate(
+    peers: Sequence[str], runs: int, trial: Callable[[str], float | None]
+) -> dict[str, list[float]]:
+    """Run `trial(peer)` `runs` times per peer, the peers interleaved in a fresh random order
+    each round (so that drifting noise hits them all alike). None results are dropped."""
+    results: dict[str, list[float]] = {peer: [] for peer in peers}
+    for _ in range(runs):
+        order = list(peers)
+        random.shuffle(order)
+        for peer in order:
+            value = trial(peer)
+            if value is not None:
+                results[peer].append(value)
+    return results
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f}"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A markdown table."""
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def emit(name: str, text: str, data: dict[str, Any]) -> None:
+    """Print a figure's table and keep its raw numbers in bench/results/<name>.json."""
+    print(text, flush=True)
+    out = REPO / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    payload = {"machine": machine(), "argv": sys.argv, **data}
+    (out / f"{name}.json").write_text(json.dumps(payload, indent=1) + "\n")
+
+
+# --- processes -------------------------------------------------------------------------------
+
+
+def spawn(argv: Sequence[str], cwd: Path | None = None, **kwargs: Any) -> subprocess.Popen[bytes]:
+    """Start a process in its own session, output discarded unless given."""
+    kwargs.setdefault("stdout", subprocess.DEVNULL)
+    kwargs.setdefault("stderr", subprocess.DEVNULL)
+    kwargs.setdefault("env", ENV)
+    return subprocess.Popen(
+        list(argv), cwd=cwd, stdin=subprocess.DEVNULL, start_new_session=True, **kwargs
+    )
+
+
+def wait_exit(proc: subprocess.Popen[bytes], timeout: float) -> float | None:
+    """Block until `proc` exits (a pidfd, no polling); the monotonic time it was seen to exit,
+    or None (and it is killed) past `timeout`."""
+    fd = os.pidfd_open(proc.pid)
+    try:
+        ready, _, _ = select.select([fd], [], [], timeout)
+    finally:
+        os.close(fd)
+    seen = time.monotonic()
+    if not ready:
+        kill_group(proc)
+        return None
+    proc.wait()
+    return seen
+
+
+def kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the process's whole session group and collect it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(5)
+
+
+def stop(proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
+    """SIGTERM, then SIGKILL the group if it is still there after `timeout`."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        if wait_exit(proc, timeout) is None:
+            return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, interval: float = 0.001) -> Any:
+    """Poll `predicate` until truthy; None past `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(interval)
+
+
+def stamps(path: Path) -> list[float]:
+    """The monotonic timestamps (ns, one per line) a job appended to `path`, in seconds."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return []
+    return [int(line) / 1e9 for line in text.split("\n")[:-1]]  # the last line may be partial
+
+
+def rss_kib(pid: int) -> int:
+    """Resident set size of `pid` in KiB (VmRSS)."""
+    match = re.search(r"^VmRSS:\s+(\d+)", Path(f"/proc/{pid}/status").read_text(), re.M)
+    return int(match.group(1)) if match else 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of `pid` (its threads included, its children not)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of `pid` (every thread's)."""
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                found += [int(p) for p in (task / "children").read_text().split()]
+    return found
+
+
+@contextlib.contextmanager
+def workdir(name: str) -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as path:
+        yield Path(path)
+
+
+# --- peers: wrap one job's argv the way each supervisor runs it ------------------------------
+
+
+def write_pilot_config(directory: Path, config: dict[str, Any], name: str = "pilot") -> Path:
+    config = {"control": {"socket": str(directory / f"{name}.sock")}, **config}
+    path = directory / f"{name}.json5"
+    path.write_text(json.dumps(config, indent=1))
+    return path
+
+
+def supervisord_conf(directory: Path, programs: dict[str, Sequence[str]]) -> Path:
+    """A supervisord.conf running each program at once, output discarded, prompt stop."""
+    lines = [
+        "[supervisord]",
+        "nodaemon=true",
+        "user=root",
+        f"logfile={directory / 'supervisord.log'}",
+        "loglevel=warn",
+        f"pidfile={directory / 'supervisord.pid'}",
+        "",
+    ]
+    for name, argv in programs.items():
+        if list(argv[: len(JOB_PYTHON)]) == JOB_PYTHON:  # ini values cannot hold newlines
+            script = directory / f"{name}.py"
+            script.write_text(argv[len(JOB_PYTHON)])
+            argv = [*JOB_PYTHON[:-1], str(script), *argv[len(JOB_PYTHON) + 1 :]]
+        command = " ".join(_supervisor_quote(arg) for arg in argv)
+        lines += [
+            f"[program:{name}]",
+            f"command={command}",
+            "autostart=true",
+            "startsecs=0",
+            "autorestart=false",
+            "stopwaitsecs=10",
+            "stopasgroup=true",
+            "stdout_logfile=NONE",
+            "stderr_logfile=NONE",
+            "",
+        ]
+    path = directory / "supervisord.conf"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def _supervisor_quote(arg: str) -> str:
+    # supervisord splits `command` with shlex and expands %(...)s: escape both.
+    return "'" + arg.replace("%", "%%").replace("'", "'\"'\"'") + "'"
+
+
+def wrap(peer: str, argv: Sequence[str], directory: Path, **pilot_job: Any) -> list[str]:
+    """argv that runs job `argv` under `peer` (direct, tini, dumb-init, pilot, supervisord)."""
+    if peer == "direct":
+        return list(argv)
+    if peer == "tini":
+        return ["tini", "-s", "--", *argv]
+    if peer == "dumb-init":
+        return ["dumb-init", *argv]
+    if peer == "pilot":
+        config = {"jobs": [{"name": "job", "exec": list(argv), **pilot_job}]}
+        return [*pilot_argv(), "run", "-c", str(write_pilot_config(directory, config))]
+    if peer == "supervisord":
+        return ["supervisord", "-n", "-c", str(supervisord_conf(directory, {"job": argv}))]
+    raise ValueError(peer)
+
+
+# --- the registry ---------------------------------------------------------------------------
+
+
+class Registry:
+    """`pilot consul-dev` on a free loopback port, with tiny urllib helpers."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [*pilot_argv(), "consul-dev", "--listen", "127.0.0.1:0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=ENV,
+        )
+        assert self.proc.stdout is not None
+        self.address = self.proc.stdout.readline().decode().strip()
+        assert re.fullmatch(r"[\d.]+:\d+", self.address), self.address
+
+    def request(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(f"http://{self.address}{path}", data=data, method=method)
+        with urllib.request.urlopen(req, timeout=30) as response:
+            raw = response.read()
+        return json.loads(raw) if raw.strip() else None
+
+    def register(self, service: str, sid: str, port: int, ttl: bool = False) -> None:
+        body: dict[str, Any] = {"Name": service, "ID": sid, "Address": "127.0.0.1", "Port": port}
+        if ttl:
+            body["Check"] = {"CheckID": f"{sid}-ttl", "TTL": "10m", "Status": "critical"}
+        self.request("PUT", "/v1/agent/service/register", body)
+
+    def close(self) -> None:
+        stop(self.proc, 5)  # type: ignore[arg-type]
+
+
+@contextlib.contextmanager
+def registry() -> Iterator[Registry]:
+    reg = Registry()
+    try:
+        yield reg
+    finally:
+        reg.close()
+
+
+# A job that appends CLOCK_MONOTONIC (ns) to argv[1] for every SIGHUP, and to argv[1].term when
+# SIGTERM arrives, then exits at once; argv[1].ready tells it has its handlers.
+SIGNAL_STAMP = job("""
+    import os, signal, sys, time
+    path = sys.argv[1]
+    def hup(signum, frame):
+        with open(path, "a") as f:
+            f.write(f"{time.monotonic_ns()}\\n")
+    def term(signum, frame):
+        with open(path + ".term", "a") as f:
+            f.write(f"{time.monotonic_ns()}\\n")
+        os._exit(0)
+    signal.signal(signal.SIGHUP, hup)
+    signal.signal(signal.SIGTERM, term)
+    open(path + ".ready", "w").close()
+    while True:
+        signal.pause()
+""")
