@@ -43,6 +43,7 @@ class LeaderElection:
         self._stop = threading.Event()
         self._reset = threading.Event()
         self._paused = threading.Event()
+        self._wake = threading.Event()  # set with _stop or _reset: the leader's wait ends early
         self.session: str | None = None
         self._thread = threading.Thread(target=self._run, name=f"leader {job}", daemon=True)
 
@@ -53,6 +54,7 @@ class LeaderElection:
         """Leave the election: a leader releases the key (a release has no lock delay) and
         destroys its session, so another instance takes over at once."""
         self._stop.set()
+        self._wake.set()
         was_leader = self.elected
         self._demote("resigning")
         session = self.session
@@ -65,6 +67,7 @@ class LeaderElection:
         if paused:
             self._paused.set()
             self._reset.set()
+            self._wake.set()
             self._demote("maintenance")
         else:
             self._paused.clear()
@@ -112,6 +115,7 @@ class LeaderElection:
         self.elected = False
         self.leader_value = None  # unknown until the thread sees the new holder
         self._reset.set()  # the thread starts over with a new session
+        self._wake.set()
         self._log.warn(f"{self.job} demoted: {why}")
         self._on_role("demoted")
 
@@ -129,6 +133,8 @@ class LeaderElection:
                 if self._reset.is_set():
                     self._reset.clear()
                     if self.session is not None:
+                        if holding:  # a release has no lock delay: the next leader is quick
+                            client.kv.put(self.spec.key, self.value, release=self.session)
                         client.session.destroy(self.session)
                     self.session, holding, index = None, False, 0
                 if self._paused.is_set():
@@ -154,8 +160,12 @@ class LeaderElection:
                         continue
                     index = self._follow(client, index)
                     continue
-                if self._stop.wait(max(0.0, last_renew + self.spec.ttl / 2 - time.monotonic())):
+                self._wake.wait(max(0.0, last_renew + self.spec.ttl / 2 - time.monotonic()))
+                self._wake.clear()
+                if self._stop.is_set():
                     break
+                if self._reset.is_set():
+                    continue  # demoted or paused: release at once, not at the next renewal
                 started = time.monotonic()
                 client.session.renew(self.session)
                 _, item = client.kv.get(self.spec.key)

@@ -191,3 +191,17 @@ def test_a_job_starts_once_its_role_is_known_and_hooks_follow_the_holder(
 
 def read_text(path: Path) -> str:
     return path.read_text().strip() if path.exists() else ""
+
+
+def test_maintenance_hands_leadership_over(cluster: Callable[[int], list[Pilot]]) -> None:
+    """A leader entering maintenance releases the lock and another pilot is elected; leaving
+    maintenance, it comes back as a follower."""
+    pilots = cluster(2)
+    leader = wait_for(lambda: leaders(pilots), 10, message="a leader")[0]
+    other = next(p for p in pilots if p is not leader)
+    assert leader.ctl("maintenance", "on").returncode == 0
+    wait_for(lambda: other.role("app") == "leader", 3, message="the other pilot elected")
+    assert leader.role("app") == "follower"
+    assert leader.ctl("maintenance", "off").returncode == 0
+    wait_for(lambda: leader.status()["jobs"][0]["leader"] == "127.0.0.1:7001", 5, message="follows")
+    assert leaders(pilots) == [other]
