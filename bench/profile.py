@@ -1,0 +1,66 @@
+"""Profile of pilot's life with py-spy (pip install py-spy, or `pip install -e '.[bench]'`):
+`pilot run` of a one-job config (job `true`) sampled at 2000 Hz, `--runs` times; prints the
+frames that hold the most samples (inclusive), i.e. where start-up and exit spend their time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import re
+import shutil
+import subprocess
+
+from bench import common
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--top", type=int, default=30)
+    args = parser.parse_args(argv)
+    if not shutil.which("py-spy"):
+        print("# needs py-spy: pip install py-spy")
+        return
+    samples: collections.Counter[str] = collections.Counter()
+    total = 0
+    with common.workdir("profile") as directory:
+        config = common.write_pilot_config(directory, {"jobs": [{"name": "a", "exec": ["true"]}]})
+        for run in range(args.runs):
+            out = directory / f"{run}.txt"
+            subprocess.run(
+                [
+                    "py-spy",
+                    "record",
+                    "--format",
+                    "raw",
+                    "--rate",
+                    "2000",
+                    "-o",
+                    str(out),
+                    "--",
+                    *common.pilot_argv(),
+                    "run",
+                    "-c",
+                    str(config),
+                ],
+                env=common.ENV,
+                capture_output=True,
+                check=False,
+            )
+            for line in out.read_text().splitlines():
+                stack, _, count = line.rpartition(" ")
+                total += int(count)
+                seen = set()
+                for frame in stack.split(";"):
+                    name = re.sub(r":\d+\)", ")", frame)
+                    if name not in seen:
+                        seen.add(name)
+                        samples[name] += int(count)
+    print(f"{total} samples; frames holding the most (inclusive):\n")
+    for name, count in samples.most_common(args.top):
+        print(f"{100 * count / total:5.1f}%  {name}")
+
+
+if __name__ == "__main__":
+    main()
