@@ -23,16 +23,16 @@ from bench import (
 )
 
 QUICK = [
-    (importtime.main, ["--runs", "5"]),
+    (importtime.main, ["--runs", "3"]),
     (startup.main, ["--runs", "8"]),
-    (stop.main, ["--runs", "8"]),
+    (stop.main, ["--runs", "5"]),
     (forwarding.main, ["--runs", "50"]),
     (reaping.main, ["--runs", "1"]),
-    (propagation.main, ["--trials", "30"]),
+    (propagation.main, ["--trials", "15"]),
     (nginx_e2e.main, ["--trials", "5"]),
-    (render_scale.main, ["--repeat", "5", "--runs", "1", "--watchers", "10", "100"]),
-    (memory.main, ["--runs", "1", "--settle", "4"]),
-    (idle_cpu.main, ["--seconds", "20"]),
+    (render_scale.main, ["--repeat", "5", "--runs", "1", "--watchers", "10"]),
+    (memory.main, ["--runs", "1", "--settle", "3", "--samples", "4"]),
+    (idle_cpu.main, ["--seconds", "15", "--settle", "3"]),
 ]
 FULL = [
     (importtime.main, []),

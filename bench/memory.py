@@ -16,7 +16,9 @@ from bench import common, configs
 PEERS = ["tini", "dumb-init", "pilot", "supervisord"]
 
 
-def measure(peer: str, jobs: int, registry: common.Registry | None, settle: float) -> list[int]:
+def measure(
+    peer: str, jobs: int, registry: common.Registry | None, settle: float, count: int = 10
+) -> list[int]:
     with common.workdir(f"memory-{peer}") as directory:
         config = (
             configs.full_pilot(directory, registry, jobs=jobs)
@@ -29,7 +31,7 @@ def measure(peer: str, jobs: int, registry: common.Registry | None, settle: floa
             if proc.poll() is not None:
                 raise RuntimeError(f"{peer} exited with {proc.returncode}")
             samples = []
-            for _ in range(10):
+            for _ in range(count):
                 samples.append(common.rss_kib(proc.pid))
                 time.sleep(0.5)
             return samples
@@ -41,17 +43,20 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     parser = argparse.ArgumentParser(prog="python -m bench.memory", description=__doc__)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--settle", type=float, default=6.0)
+    parser.add_argument("--samples", type=int, default=10, help="RSS samples, 0.5 s apart")
     args = parser.parse_args(argv)
     peers = [p for p in PEERS if p not in common.missing_peers(PEERS)]
     small: dict[str, list[float]] = {}
     full: dict[str, list[float]] = {}
     small = common.alternate(
-        peers, args.runs, lambda p: common.median(measure(p, 1, None, args.settle))
+        peers, args.runs, lambda p: common.median(measure(p, 1, None, args.settle, args.samples))
     )
     with common.registry() as registry:
         configs.populate(registry, 10)
         full = common.alternate(
-            peers, args.runs, lambda p: common.median(measure(p, 10, registry, args.settle))
+            peers,
+            args.runs,
+            lambda p: common.median(measure(p, 10, registry, args.settle, args.samples)),
         )
     rows = [
         [
