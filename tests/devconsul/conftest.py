@@ -5,29 +5,16 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import consul
 import pytest
 import requests
 
 from pilot.devconsul.server import DevConsul
-
-T = TypeVar("T")
-
-
-def wait_for(predicate: Callable[[], T], timeout: float, message: str = "the condition") -> T:
-    """Poll `predicate` until it is truthy (returned) or `timeout` seconds pass (fail)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
-        time.sleep(0.02)
+from tests.helpers import wait_for
 
 
 @dataclass
@@ -64,7 +51,7 @@ class Api:
     def wait_blocked(self, count: int) -> None:
         """Wait until `count` queries are blocked in the registry."""
         store = self.registry.registry.store
-        wait_for(lambda: store.blocked == count, 10, f"{count} blocked queries")
+        wait_for(lambda: store.blocked == count, 10, message=f"{count} blocked queries")
 
     def get(self, path: str, **params: Any) -> requests.Response:
         return self.http.get(self.url + path, params=params, timeout=15)

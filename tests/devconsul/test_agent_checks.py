@@ -6,7 +6,8 @@ from typing import Any
 
 from consul import Check
 
-from tests.devconsul.conftest import Api, wait_for
+from tests.devconsul.conftest import Api
+from tests.helpers import wait_for
 
 
 def test_check_register_for_a_service_and_for_the_node(client: Any, api: Api) -> None:
@@ -88,11 +89,15 @@ def test_ttl_expiry_and_recovery(client: Any, api: Api) -> None:
     when there was one) and a pass brings it back."""
     api.register({"Name": "t", "ID": "t1", "Check": {"TTL": "300ms", "Status": "passing"}})
     assert client.agent.checks()["service:t1"]["Status"] == "passing"
-    wait_for(lambda: client.agent.checks()["service:t1"]["Status"] == "critical", 3, "expiry")
+    wait_for(
+        lambda: client.agent.checks()["service:t1"]["Status"] == "critical", 3, message="expiry"
+    )
     assert client.agent.checks()["service:t1"]["Output"] == "TTL expired"
     assert client.agent.check.ttl_pass("service:t1", notes="back")
     assert client.health.service("t", passing=True)[1] != []
-    wait_for(lambda: client.agent.checks()["service:t1"]["Status"] == "critical", 3, "expiry")
+    wait_for(
+        lambda: client.agent.checks()["service:t1"]["Status"] == "critical", 3, message="expiry"
+    )
     assert client.agent.checks()["service:t1"]["Output"] == (
         "TTL expired (last output before timeout follows): back"
     )
@@ -167,7 +172,8 @@ def test_maintenance_errors(api: Api) -> None:
 
 
 def test_node_maintenance_takes_every_service_out(client: Any, api: Api) -> None:
-    """_node_maintenance is a node check: every service on the node stops passing."""
+    """_node_maintenance is a node check: every service on the node stops passing; a reason
+    becomes its notes."""
     api.register({"Name": "a", "Check": {"TTL": "30s", "Status": "passing"}})
     api.register({"Name": "b", "Check": {"TTL": "30s", "Status": "passing"}})
     assert api.put("/v1/agent/maintenance", enable="1").ok
@@ -178,6 +184,8 @@ def test_node_maintenance_takes_every_service_out(client: Any, api: Api) -> None
     assert client.health.service("b", passing=True)[1] == []
     assert api.put("/v1/agent/maintenance", enable="false").ok
     assert len(client.health.service("a", passing=True)[1]) == 1
+    assert api.put("/v1/agent/maintenance", enable="true", reason="upgrade").ok
+    assert client.agent.checks()["_node_maintenance"]["Notes"] == "upgrade"
 
 
 def test_self_and_members(client: Any, api: Api) -> None:

@@ -53,6 +53,7 @@ def test_health_service_entry_shape(client: Any, api: Api) -> None:
         80,
     )
     assert service["Tags"] == [] and service["Meta"] == {}
+    assert service["Weights"] == {"Passing": 1, "Warning": 1}
     assert service["Proxy"] == {"Mode": "", "MeshGateway": {}, "Expose": {}}
     assert service["Connect"] == {} and service["CreateIndex"] == service["ModifyIndex"]
     assert [c["CheckID"] for c in entry["Checks"]] == ["serfHealth"]
@@ -200,6 +201,12 @@ def test_catalog_register_and_deregister_an_external_node(client: Any, api: Api)
     assert [n["Node"] for n in client.catalog.nodes(node_meta={"zone": "a"})[1]] == ["ext"]
     assert api.put("/v1/catalog/deregister", json={"Node": "ext", "CheckID": "db alive"}).json()
     assert client.health.service("db")[1][0]["Checks"] == []
+    cache = {"Node": "ext", "Address": "10.9.9.9", "Service": {"Service": "cache", "Port": 6379}}
+    assert api.put("/v1/catalog/register", json=cache).json() is True
+    assert set(client.catalog.node("ext")[1]["Services"]) == {"db", "cache"}
+    assert api.put("/v1/catalog/deregister", json={"Node": "ext", "ServiceID": "cache"}).json()
+    assert client.catalog.service("cache")[1] == []
+    assert set(client.catalog.node("ext")[1]["Services"]) == {"db"}
     assert api.put("/v1/catalog/deregister", json={"Node": "ext"}).json() is True
     assert client.health.service("db")[1] == [] and "ext" not in str(client.catalog.nodes())
 

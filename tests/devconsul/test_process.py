@@ -1,4 +1,5 @@
-"""consul-dev as a process of its own, and the `running()` context manager."""
+"""consul-dev as a process of its own (`pilot consul-dev` and `python -m pilot.devconsul`),
+and the `running()` context manager."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import requests
 
 from pilot.devconsul import running
@@ -15,9 +17,17 @@ from pilot.devconsul import running
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _start(*args: str) -> subprocess.Popen[str]:
+# The two ways to run the registry: the `pilot` command's sub-command, and the package.
+ENTRY_POINTS = pytest.mark.parametrize(
+    "entry",
+    [("-m", "pilot", "consul-dev"), ("-m", "pilot.devconsul")],
+    ids=["pilot consul-dev", "python -m pilot.devconsul"],
+)
+
+
+def _start(entry: tuple[str, ...], *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "pilot.devconsul", *args],
+        [sys.executable, *entry, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -25,10 +35,12 @@ def _start(*args: str) -> subprocess.Popen[str]:
     )
 
 
-def test_cli_prints_its_address_first_and_exits_0_on_sigterm() -> None:
-    """`python -m pilot.devconsul --listen 127.0.0.1:0` prints HOST:PORT as its first line,
-    serves, logs requests at debug level, and exits 0 on SIGTERM."""
-    proc = _start("--listen", "127.0.0.1:0", "--node", "cli-node", "--log-level", "debug")
+@ENTRY_POINTS
+def test_cli_prints_its_address_first_and_exits_0_on_sigterm(entry: tuple[str, ...]) -> None:
+    """`pilot consul-dev --listen 127.0.0.1:0` (or `python -m pilot.devconsul ...`) prints
+    HOST:PORT as its first line, serves, logs requests at debug level, and exits 0 on
+    SIGTERM."""
+    proc = _start(entry, "--listen", "127.0.0.1:0", "--node", "cli-node", "--log-level", "debug")
     try:
         assert proc.stdout is not None and proc.stderr is not None
         address = proc.stdout.readline().strip()
@@ -47,9 +59,10 @@ def test_cli_prints_its_address_first_and_exits_0_on_sigterm() -> None:
         proc.wait()
 
 
-def test_cli_refuses_an_address_it_cannot_use() -> None:
+@ENTRY_POINTS
+def test_cli_refuses_an_address_it_cannot_use(entry: tuple[str, ...]) -> None:
     """A listen address that is not HOST:PORT is an error naming it, exit status 1."""
-    proc = _start("--listen", "nowhere")
+    proc = _start(entry, "--listen", "nowhere")
     _, err = proc.communicate(timeout=10)
     assert proc.returncode == 1 and "cannot listen on nowhere" in err
 

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.devconsul.conftest import Api, wait_for
+from tests.devconsul.conftest import Api
+from tests.helpers import wait_for
 
 
 class Target:
@@ -58,12 +59,12 @@ def test_http_check_follows_its_target(api: Api, target: Target) -> None:
     api.register({"Name": "h", "ID": "h1", "Check": {"HTTP": target.url, "Interval": "100ms"}})
     check = _check(api, "service:h1")
     assert (check["Type"], check["Interval"], check["Status"]) == ("http", "100ms", "critical")
-    wait_for(lambda: _check(api, "service:h1")["Status"] == "passing", 3, "passing")
+    wait_for(lambda: _check(api, "service:h1")["Status"] == "passing", 3, message="passing")
     assert _check(api, "service:h1")["Output"] == f"HTTP GET {target.url}: 200 OK Output: fine"
     target.code, target.body = 429, b"slow down"
-    wait_for(lambda: _check(api, "service:h1")["Status"] == "warning", 3, "warning")
+    wait_for(lambda: _check(api, "service:h1")["Status"] == "warning", 3, message="warning")
     target.code, target.body = 503, b"down"
-    wait_for(lambda: _check(api, "service:h1")["Status"] == "critical", 3, "critical")
+    wait_for(lambda: _check(api, "service:h1")["Status"] == "critical", 3, message="critical")
     output = _check(api, "service:h1")["Output"]
     assert output == f"HTTP GET {target.url}: 503 Service Unavailable Output: down"
 
@@ -74,11 +75,11 @@ def test_tcp_check_follows_its_target(api: Api) -> None:
     address = f"127.0.0.1:{listener.getsockname()[1]}"
     try:
         api.register({"Name": "t", "ID": "t1", "Check": {"TCP": address, "Interval": "1s"}})
-        wait_for(lambda: _check(api, "service:t1")["Status"] == "passing", 3, "passing")
+        wait_for(lambda: _check(api, "service:t1")["Status"] == "passing", 3, message="passing")
         assert _check(api, "service:t1")["Output"] == f"TCP connect {address}: Success"
     finally:
         listener.close()
-    wait_for(lambda: _check(api, "service:t1")["Status"] == "critical", 3, "critical")
+    wait_for(lambda: _check(api, "service:t1")["Status"] == "critical", 3, message="critical")
     assert _check(api, "service:t1")["Output"] == f"dial tcp {address}: connect: connection refused"
 
 
@@ -97,9 +98,9 @@ def test_failures_before_critical(api: Api, target: Target) -> None:
         }
     )
     target.code = 500
-    wait_for(lambda: target.hits == 1, 3, "the first failed run")
+    wait_for(lambda: target.hits == 1, 3, message="the first failed run")
     assert _check(api, "service:f1")["Status"] == "passing", "one failure is not enough"
-    wait_for(lambda: _check(api, "service:f1")["Status"] == "critical", 3, "critical")
+    wait_for(lambda: _check(api, "service:f1")["Status"] == "critical", 3, message="critical")
     assert target.hits >= 2
     assert "500 Internal Server Error" in _check(api, "service:f1")["Output"]
 
@@ -118,8 +119,8 @@ def test_deregister_critical_service_after(api: Api) -> None:
             },
         }
     )
-    wait_for(lambda: _check(api, "service:g1")["Status"] == "critical", 3, "TTL expiry")
-    wait_for(lambda: "g1" not in api.get("/v1/agent/services").json(), 4, "reaped")
+    wait_for(lambda: _check(api, "service:g1")["Status"] == "critical", 3, message="TTL expiry")
+    wait_for(lambda: "g1" not in api.get("/v1/agent/services").json(), 4, message="reaped")
     assert api.get("/v1/health/service/gone").json() == []
 
 
@@ -139,5 +140,9 @@ def test_critical_from_registration_is_not_reaped(api: Api) -> None:
         "Check": {"TTL": "100ms", "DeregisterCriticalServiceAfter": "1ms"},
     }
     api.register(other)
-    wait_for(lambda: "g1" not in api.get("/v1/agent/services").json(), 4, "the expired one reaped")
+    wait_for(
+        lambda: "g1" not in api.get("/v1/agent/services").json(),
+        4,
+        message="the expired one reaped",
+    )
     assert "k1" in api.get("/v1/agent/services").json()

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from pilot.devconsul.server import DevConsul
-from tests.devconsul.conftest import Api, wait_for
+from tests.devconsul.conftest import Api
+from tests.helpers import wait_for
 
 
 def test_create_with_defaults_and_read_it_back(client: Any, api: Api) -> None:
@@ -140,7 +141,9 @@ def test_destroyed_holder_releases_under_its_lock_delay(client: Any) -> None:
     assert "Session" not in item and item["Value"] == b"me" and item["LockIndex"] == 1
     refused_at = time.monotonic()
     assert not client.kv.put("lead", "other", acquire=other), "refused in the lock delay"
-    wait_for(lambda: client.kv.put("lead", "other", acquire=other), 3, "acquired after the delay")
+    wait_for(
+        lambda: client.kv.put("lead", "other", acquire=other), 3, message="acquired after the delay"
+    )
     assert time.monotonic() - refused_at < 2.5
     assert client.kv.get("lead")[1]["LockIndex"] == 2
 
@@ -196,11 +199,11 @@ def test_a_session_expires_at_twice_its_ttl(client: Any) -> None:
     lapsing = client.session.create(ttl=10, lock_delay=0)
     assert client.kv.put("ttl-lock", "x", acquire=lapsing)
     created = time.monotonic()
-    wait_for(lambda: time.monotonic() - created > 5, 6, "5 s")
+    wait_for(lambda: time.monotonic() - created > 5, 6, message="5 s")
     client.session.renew(renewed)
-    wait_for(lambda: time.monotonic() - created > 11, 7, "past the TTL")
+    wait_for(lambda: time.monotonic() - created > 11, 7, message="past the TTL")
     assert client.session.info(lapsing)[1] is not None, "alive between TTL and 2 x TTL"
-    wait_for(lambda: client.session.info(lapsing)[1] is None, 12, "expiry")
+    wait_for(lambda: client.session.info(lapsing)[1] is None, 12, message="expiry")
     assert 19 < time.monotonic() - created < 22
     assert "Session" not in client.kv.get("ttl-lock")[1]
     assert client.session.info(renewed)[1] is not None, "renewed at 5 s: lives until 25 s"

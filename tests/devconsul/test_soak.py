@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.devconsul.conftest import wait_for
+from tests.helpers import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 REQUESTS, CLIENTS = 10_000, 20
@@ -94,7 +94,7 @@ def test_soak_leaves_no_thread_or_memory_growth() -> None:
         wait_for(
             lambda: _threads_and_rss(proc.pid)[0] <= base_threads + THREAD_SLACK,
             10,
-            "the request threads to end",
+            message="the request threads to end",
         )
         rss = _threads_and_rss(proc.pid)[1]
         assert rss - base_rss < RSS_BOUND_KB, f"RSS grew by {(rss - base_rss) / 1000:.1f} MB"
