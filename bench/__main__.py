@@ -42,7 +42,6 @@ FULL = [
     (reaping.main, []),
     (propagation.main, []),
     (nginx_e2e.main, []),
-    (nginx_e2e.main, ["--nodelay"]),
     (render_scale.main, []),
     (memory.main, []),
     (idle_cpu.main, []),

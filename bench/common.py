@@ -300,10 +300,8 @@ def wrap(peer: str, argv: Sequence[str], directory: Path, **pilot_job: Any) -> l
 class Registry:
     """`pilot consul-dev` on a free loopback port, with tiny urllib helpers."""
 
-    def __init__(self, nodelay: bool = False) -> None:
+    def __init__(self) -> None:
         argv = [*pilot_argv(), "consul-dev", "--listen", "127.0.0.1:0"]
-        if nodelay:  # as Go (real Consul) does on every connection: TCP_NODELAY
-            argv = [PYTHON, "-c", NODELAY_REGISTRY, *argv[-2:]]
         self.proc = subprocess.Popen(
             argv,
             stdout=subprocess.PIPE,
@@ -333,20 +331,9 @@ class Registry:
         stop(self.proc, 5)  # type: ignore[arg-type]
 
 
-# consul-dev writes a response's headers and its body in two send() calls; on a kept-alive
-# connection the body then waits for the client's delayed ACK (Nagle): ~40 ms. Real Consul is
-# Go, whose sockets have TCP_NODELAY. This runs consul-dev with TCP_NODELAY, to tell the two apart.
-NODELAY_REGISTRY = """
-import socketserver, sys
-socketserver.StreamRequestHandler.disable_nagle_algorithm = True
-from pilot.devconsul.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
-
-
 @contextlib.contextmanager
-def registry(nodelay: bool = False) -> Iterator[Registry]:
-    reg = Registry(nodelay)
+def registry() -> Iterator[Registry]:
+    reg = Registry()
     try:
         yield reg
     finally:

@@ -126,13 +126,12 @@ def backend_argv(directory: Path, registry: common.Registry, name: str) -> list[
 def main(argv: list[str] | None = None) -> dict[str, object]:
     parser = argparse.ArgumentParser(prog="python -m bench.nginx_e2e", description=__doc__)
     parser.add_argument("--trials", type=int, default=20)
-    parser.add_argument("--nodelay", action="store_true", help="registry with TCP_NODELAY")
     args = parser.parse_args(argv)
     if not shutil.which("nginx") or os.geteuid() != 0:
         print("# nginx e2e needs root and nginx: apt-get install -y nginx-light")
         return {}
     served: list[float] = []
-    with common.registry(args.nodelay) as registry, common.workdir("nginx") as directory:
+    with common.registry() as registry, common.workdir("nginx") as directory:
         front_argv, port = nginx_front(directory, registry)
         front = common.spawn(front_argv, stderr=(directory / "front.log").open("wb"))
         try:
@@ -162,10 +161,9 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
             ]
         ],
     )
-    registry_kind = "with TCP_NODELAY" if args.nodelay else "as shipped"
     common.emit(
-        "nginx_e2e" + ("_nodelay" if args.nodelay else ""),
-        f"## 7. end to end through nginx (consul-dev {registry_kind})\n\n" + text,
+        "nginx_e2e",
+        "## 7. end to end through nginx\n\n" + text,
         {"served": served},
     )
     return {"served": served}

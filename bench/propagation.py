@@ -25,36 +25,29 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--gap", type=float, default=0.25, help="seconds between flips")
     args = parser.parse_args(argv)
-    data: dict[str, object] = {}
-    rows = []
-    for nodelay in (False, True):
-        signalled, rendered = run(args.trials, args.gap, nodelay)
-        registry = "consul-dev + TCP_NODELAY (as Consul)" if nodelay else "consul-dev as shipped"
-        data[registry] = {"signalled": signalled, "rendered": rendered}
-        for what, values in (("file rendered", rendered), ("SIGHUP received", signalled)):
-            rows.append(
-                [
-                    registry,
-                    what,
-                    len(values),
-                    common.ms(common.median(values)),
-                    common.ms(common.percentile(values, 90)),
-                    common.ms(common.percentile(values, 99)),
-                    common.ms(max(values)),
-                ]
-            )
-    text = common.table(
-        ["registry", "passing →", "n", "p50 ms", "p90 ms", "p99 ms", "max ms"], rows
-    )
+    signalled, rendered = run(args.trials, args.gap)
+    data: dict[str, object] = {"signalled": signalled, "rendered": rendered}
+    rows = [
+        [
+            what,
+            len(values),
+            common.ms(common.median(values)),
+            common.ms(common.percentile(values, 90)),
+            common.ms(common.percentile(values, 99)),
+            common.ms(max(values)),
+        ]
+        for what, values in (("file rendered", rendered), ("SIGHUP received", signalled))
+    ]
+    text = common.table(["passing →", "n", "p50 ms", "p90 ms", "p99 ms", "max ms"], rows)
     common.emit("propagation", "## 6. change propagation\n\n" + text, data)
     return data
 
 
-def run(trials: int, gap: float, nodelay: bool) -> tuple[list[float], list[float]]:
+def run(trials: int, gap: float) -> tuple[list[float], list[float]]:
     """(→ SIGHUP, → rendered) of each trial, in seconds."""
     signalled: list[float] = []
     rendered: list[float] = []
-    with common.registry(nodelay) as registry, common.workdir("propagation") as directory:
+    with common.registry() as registry, common.workdir("propagation") as directory:
         registry.register("backend", "b1", 8080, ttl=True)
         stamp = directory / "hup"
         dest = directory / "up.conf"

@@ -4,8 +4,8 @@ Render: pilot's template language (sandboxed Jinja2 with its lookups, in process
 service of N instances, with the shipped `pilot:nginx/upstreams.conf.j2`: the median time of a
 render (template compiled once, as the renderer keeps it) and the output size.
 
-Fan-out: W clients wait in blocking queries on one service in `pilot consul-dev` (with
-TCP_NODELAY, as Consul; kept-alive connections); one check turns passing: time until the
+Fan-out: W clients wait in blocking queries on one service in `pilot consul-dev` (kept-alive
+connections); one check turns passing: time until the
 first and the last client has its answer.
 """
 
@@ -61,7 +61,7 @@ def render_scale(sizes: tuple[int, ...], repeat: int) -> list[list[object]]:
 
 def fanout(watchers: int) -> tuple[float, float]:
     """(first, last) answer after the change, in seconds."""
-    with common.registry(nodelay=True) as registry:
+    with common.registry() as registry:
         registry.register("fan", "f1", 80, ttl=True)
         host, port = registry.address.split(":")
         got: list[float] = []

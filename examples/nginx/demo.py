@@ -54,18 +54,31 @@ def main() -> int:
     prefix = state / "nginx"
     prefix.mkdir()
     shutil.copy(HERE / "nginx.conf", prefix / "nginx.conf")
-    env = {**os.environ, "CONSUL": REGISTRY, "NGINX_PREFIX": str(prefix),
-           "NGINX_PORT": str(NGINX_PORT), "NGINX_LISTEN": f"127.0.0.1:{NGINX_PORT}",
-           "NGINX_INTERFACE": "static:127.0.0.1", "TELEMETRY_PORT": "19090",
-           "NGINX_EXAMPLE": str(HERE), "PILOT_BIN": " ".join(PILOT)}
+    env = {
+        **os.environ,
+        "CONSUL": REGISTRY,
+        "NGINX_PREFIX": str(prefix),
+        "NGINX_PORT": str(NGINX_PORT),
+        "NGINX_LISTEN": f"127.0.0.1:{NGINX_PORT}",
+        "NGINX_INTERFACE": "static:127.0.0.1",
+        "TELEMETRY_PORT": "19090",
+        "NGINX_EXAMPLE": str(HERE),
+        "PILOT_BIN": " ".join(PILOT),
+    }
     config = state / "nginx.json5"  # the example's config, serving the embedded registry
-    config.write_text((HERE / "pilot.json5").read_text().replace(
-        'consul: "${CONSUL:-127.0.0.1:8500}"',
-        f'consul: {{address: "embedded", listen: "{REGISTRY}"}}'))
+    config.write_text(
+        (HERE / "pilot.json5")
+        .read_text()
+        .replace(
+            'consul: "${CONSUL:-127.0.0.1:8500}"',
+            f'consul: {{address: "embedded", listen: "{REGISTRY}"}}',
+        )
+    )
     log = open(state / "nginx-pilot.log", "w")  # noqa: SIM115 - kept open for the child
     say(f"starting nginx under pilot (log: {log.name})")
-    nginx = subprocess.Popen([*PILOT, "run", "-c", str(config)], env=env, stdout=log,
-                             stderr=subprocess.STDOUT)
+    nginx = subprocess.Popen(
+        [*PILOT, "run", "-c", str(config)], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
     backends: dict[str, subprocess.Popen[bytes]] = {}
     try:
         wait_until(lambda: (prefix / "nginx.pid").exists())
@@ -87,8 +100,10 @@ def main() -> int:
         for process in backends.values():
             process.send_signal(signal.SIGTERM)
         wait_until(lambda: get() == "HTTP 503")
-        print(f"    nginx answers {get()!r}; it never stopped: master pid "
-              f"{(prefix / 'nginx.pid').read_text().strip()} (was {master})")
+        print(
+            f"    nginx answers {get()!r}; it never stopped: master pid "
+            f"{(prefix / 'nginx.pid').read_text().strip()} (was {master})"
+        )
         say("stopping nginx: SIGTERM to its pilot (deregister, drain, SIGQUIT to nginx)")
     finally:
         for process in backends.values():
@@ -105,19 +120,29 @@ def start_backend(state: Path, env: dict[str, str], n: int) -> subprocess.Popen[
     directory = state / f"backend-{n}"
     directory.mkdir()
     port = 18000 + n
-    backend_env = {**env, "STATE_DIR": str(directory), "INSTANCE": f"backend-{n}",
-                   "BACKEND_APP": str(HERE / "backend" / "app.py"),
-                   "BACKEND_LISTEN": f"127.0.0.1:{port}", "BACKEND_PORT": str(port),
-                   "BACKEND_INTERFACE": "static:127.0.0.1", "BACKEND_DRAIN": "1s"}
+    backend_env = {
+        **env,
+        "STATE_DIR": str(directory),
+        "INSTANCE": f"backend-{n}",
+        "BACKEND_APP": str(HERE / "backend" / "app.py"),
+        "BACKEND_LISTEN": f"127.0.0.1:{port}",
+        "BACKEND_PORT": str(port),
+        "BACKEND_INTERFACE": "static:127.0.0.1",
+        "BACKEND_DRAIN": "1s",
+    }
     log = open(directory / "pilot.log", "w")  # noqa: SIM115 - kept open for the child
-    return subprocess.Popen([*PILOT, "run", "-c", str(HERE / "backend" / "pilot.json5")],
-                            env=backend_env, stdout=log, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [*PILOT, "run", "-c", str(HERE / "backend" / "pilot.json5")],
+        env=backend_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def upstream(prefix: Path) -> str:
     text = (prefix / "site.conf").read_text()
     start = text.find("upstream")
-    return "    " + text[start:text.find("}", start) + 1].replace("\n", "\n    ")
+    return "    " + text[start : text.find("}", start) + 1].replace("\n", "\n    ")
 
 
 if __name__ == "__main__":

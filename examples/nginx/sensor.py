@@ -13,7 +13,14 @@ waiting = re.search(r"Waiting:\s+(\d+)", status)
 if not active or not waiting:
     sys.exit(f"unexpected stub_status: {status!r}")
 pilot = shlex.split(os.environ.get("PILOT_BIN", "pilot"))
-sys.exit(subprocess.call([*pilot, "ctl", "putmetric",
-
-                          f"nginx_connections_active={active.group(1)}",
-                          f"nginx_connections_waiting={waiting.group(1)}"]))
+sys.exit(
+    subprocess.call(
+        [
+            *pilot,
+            "ctl",
+            "putmetric",
+            f"nginx_connections_active={active.group(1)}",
+            f"nginx_connections_waiting={waiting.group(1)}",
+        ]
+    )
+)

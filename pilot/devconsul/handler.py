@@ -45,6 +45,9 @@ def make_handler(router: Router) -> type[BaseHTTPRequestHandler]:
 
         protocol_version = "HTTP/1.1"
         server_version = "pilot-consul-dev"
+        # Headers and body go out in separate sends; without this a kept-alive client's delayed
+        # ACK holds the body back ~40 ms. Go (real Consul) sets TCP_NODELAY on every connection.
+        disable_nagle_algorithm = True
 
         def read_body(self) -> bytes:
             """The body, by Content-Length or chunked."""

@@ -1,5 +1,6 @@
 """A tiny backend: answers every GET with its instance id (and serves /health)."""
 
+import contextlib
 import http.server
 import os
 import socket
@@ -25,7 +26,5 @@ address = sys.argv[1] if len(sys.argv) > 1 else "0.0.0.0:8000"
 host, _, port = address.rpartition(":")
 server = http.server.ThreadingHTTPServer((host, int(port)), Handler)
 server.daemon_threads = True
-try:
+with contextlib.suppress(KeyboardInterrupt):
     server.serve_forever()
-except KeyboardInterrupt:
-    pass
