@@ -222,7 +222,11 @@ def tls_proxy(registry: Registry, tmp_path: Path) -> Iterator[tuple[str, Path]]:
                 if listener.fileno() == -1:
                     return
                 continue
-            upstream = socket.create_connection((host, int(port)))
+            try:
+                upstream = socket.create_connection((host, int(port)))
+            except OSError:  # the registry is already gone (teardown)
+                client.close()
+                continue
             threading.Thread(target=pipe, args=(client, upstream), daemon=True).start()
             threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
 
