@@ -16,6 +16,7 @@ from pilot.config.kinds import (
     Obj,
     Secret,
     Str,
+    Url,
     setting,
 )
 
@@ -65,7 +66,7 @@ class Health:
     """How pilot checks a job: exactly one of exec, http or tcp, every interval."""
 
     exec: tuple[str, ...] | None = setting(Argv(), "command; exit 0 is healthy", None)
-    http: str | None = setting(Str(), "URL; a 2xx or 3xx answer is healthy", None)
+    http: str | None = setting(Url(), "URL; a 2xx or 3xx answer is healthy", None)
     tcp: str | None = setting(Str(), '"host:port" that must accept a connection', None)
     method: str = setting(Str(), "HTTP method of an http check", "GET")
     header: tuple[tuple[str, str], ...] = setting(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import shlex
 import signal
 from abc import ABC, abstractmethod
@@ -66,6 +67,16 @@ class Secret(Str):
         return "********" if value else value
 
 
+class Url(Str):
+    """A URL whose password, if any, is never printed (as Go's URL.Redacted)."""
+
+    def dump(self, value: Any) -> Json:
+        return _URL_PASSWORD.sub(r"\1xxxxx@", value) if value else value
+
+
+_URL_PASSWORD = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://[^/@:]*:)[^/@]*@")
+
+
 class Bool(Kind):
     def parse(self, value: Json, place: str) -> bool:
         if not isinstance(value, bool):
@@ -83,7 +94,7 @@ class Int(Kind):
         self.minimum, self.maximum = minimum, maximum
 
     def parse(self, value: Json, place: str) -> int:
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        if isinstance(value, str) and re.fullmatch(r"\s*-?[0-9]+\s*", value):
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(place, f"must be an integer, not {_typename(value)}")

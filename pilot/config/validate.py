@@ -120,7 +120,7 @@ def _check_user(job: Job, place: str) -> None:
         if os.geteuid() != 0:
             raise ConfigError(f"{place}.{key}", "needs pilot to run as root")
         try:
-            if not value.isdigit():
+            if not (value.isascii() and value.isdigit()):
                 lookup(value)
         except KeyError:
             raise ConfigError(f"{place}.{key}", f"no such {key} {value!r}") from None

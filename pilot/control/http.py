@@ -104,7 +104,7 @@ async def _read_request(reader: asyncio.StreamReader) -> Request:
             break
         name, _, value = header.partition(":")
         if name.strip().lower() == "content-length":
-            if not value.strip().isdigit():
+            if not (value.strip().isascii() and value.strip().isdigit()):
                 raise HTTPError(400, "bad Content-Length")
             length = int(value)
     if length > MAX_BODY:

@@ -43,7 +43,7 @@ def wait_params(request: Request) -> tuple[int, float]:
     index = 0
     raw_index = request.param("index")
     if raw_index:
-        if not raw_index.isdigit() or int(raw_index) >= 2**64:
+        if not (raw_index.isascii() and raw_index.isdigit()) or int(raw_index) >= 2**64:
             raise ConsulError(400, "Invalid index")
         index = int(raw_index)
     return index, jittered(wait)

@@ -44,7 +44,7 @@ def split_listen(listen: str) -> tuple[str, int]:
         ValueError: when it is not one.
     """
     host, sep, port = listen.rpartition(":")
-    if not sep or not port.isdigit() or int(port) > 65535:
+    if not sep or not (port.isascii() and port.isdigit()) or int(port) > 65535:
         raise ValueError(f"{listen!r} is not HOST:PORT")
     return host.strip("[]") or "127.0.0.1", int(port)
 

@@ -79,7 +79,7 @@ async def tcp_check(address: str, timeout: float) -> CheckResult:
         host = host[1:-1]
     elif ":" in host:
         return CheckResult(False, f"{what}: an IPv6 host goes in brackets, like [::1]:80")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         return CheckResult(False, f"{what}: not host:port")
     try:
         async with asyncio.timeout(timeout):
@@ -197,7 +197,7 @@ async def _get(
         if not line:
             raise ValueError("the server closed the connection without answering")
         version, _, status = line.partition(" ")
-        if not version.startswith("HTTP/") or not status[:3].isdigit():
+        if not version.startswith("HTTP/") or not (status[:3].isascii() and status[:3].isdigit()):
             raise ValueError(f"not an HTTP answer: {line[:100]!r}")
         answer = await _read_headers(reader)
         no_body = status[:3] in ("204", "304") or method == "HEAD"

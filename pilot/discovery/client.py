@@ -48,7 +48,7 @@ def resolve_target(
         if address.startswith(prefix):
             scheme, address = prefix[:-3], address[len(prefix) :]
     host, sep, port = address.rstrip("/").rpartition(":")
-    if not sep or not port.isdigit() or not host:
+    if not sep or not (port.isascii() and port.isdigit()) or not host:
         raise ValueError(f"Consul address {address!r} is not host:port")
     verify: bool | str = config.tls.verify
     env_verify = environ.get("CONSUL_HTTP_SSL_VERIFY")

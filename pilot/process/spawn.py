@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import errno
+import os
+import pwd
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -41,13 +43,14 @@ def spawn(request: SpawnRequest) -> subprocess.Popen[bytes]:
     """
     pipe = subprocess.PIPE if request.capture else None
     try:
+        group, extra_groups = _groups(request.user, request.group)
         return subprocess.Popen(
             request.argv,
             env=dict(request.env),
             cwd=request.cwd,
             user=request.user,
-            group=request.group,
-            extra_groups=[] if request.user is not None else None,
+            group=group,
+            extra_groups=extra_groups,
             process_group=0,
             stdin=None if request.inherit_stdin else subprocess.DEVNULL,
             stdout=pipe,
@@ -61,3 +64,27 @@ def spawn(request: SpawnRequest) -> subprocess.Popen[bytes]:
         raise SpawnError(f"cannot run {what}: {error.strerror}", code) from None
     except (ValueError, KeyError, subprocess.SubprocessError) as error:
         raise SpawnError(f"cannot run {request.argv[0]}: {error}", 1) from None
+
+
+def _groups(
+    user: str | int | None, group: str | int | None
+) -> tuple[str | int | None, list[int] | None]:
+    """The primary group and the supplementary groups of a job run as `user`, as gosu and
+    su-exec set them: the user's own primary group and its groups from /etc/group, unless a
+    group is given (then that group alone). A numeric uid unknown to /etc/passwd gets gid 0,
+    as `docker run --user` gives it."""
+    if user is None:
+        return group, None
+    if group is not None:
+        return group, []
+    try:
+        entry = (
+            pwd.getpwuid(int(user))
+            if str(user).isascii() and str(user).isdigit()
+            else pwd.getpwnam(str(user))
+        )
+    except KeyError:
+        if str(user).isascii() and str(user).isdigit():
+            return 0, []
+        raise
+    return entry.pw_gid, os.getgrouplist(entry.pw_name, entry.pw_gid)

@@ -77,10 +77,10 @@ def _existing_mode(path: str) -> int:
 def _chown(path: str, owner: str | None, like: str | None = None) -> None:
     if owner is not None:
         user, _, group = owner.partition(":")
-        uid = pwd.getpwnam(user).pw_uid if not user.isdigit() else int(user)
+        uid = pwd.getpwnam(user).pw_uid if not (user.isascii() and user.isdigit()) else int(user)
         gid = (
             grp.getgrnam(group).gr_gid
-            if group and not group.isdigit()
+            if group and not (group.isascii() and group.isdigit())
             else int(group)
             if group
             else -1
