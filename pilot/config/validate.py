@@ -132,7 +132,8 @@ def _check_main(config: Config) -> None:
         raise ConfigError(
             f"jobs[{marked[1]}].main", f"only one job can be main (also jobs[{marked[0]}])"
         )
-    if not marked and len(config.jobs) > 1:
+    advertised = [job for job in config.jobs if job.port is not None]
+    if not marked and len(config.jobs) > 1 and len(advertised) != 1:
         raise ConfigError("jobs", "which job is the main one? Mark it with main: true")
 
 
