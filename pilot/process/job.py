@@ -20,6 +20,8 @@ from pilot.process.spawn import SpawnError, SpawnRequest, spawn
 from pilot.process.states import JobState, check_transition
 
 Emit = Callable[[str, str], object]
+# How long a restart waits for the SIGKILLed rest of the previous run's process group to die.
+_GROUP_EXIT_GRACE = 1.0
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ class Job:
         self._started_at: float | None = None
         self._run_started = 0.0
         self._restart_timer: asyncio.TimerHandle | None = None
+        self._group_wait_until = 0.0
         self._run_timer: asyncio.TimerHandle | None = None
         self._exited = asyncio.Event()
         self._stop_requested = False
@@ -193,7 +196,7 @@ class Job:
             self._set_state(JobState.STOPPED)
             if self._restart_after_stop and self.accepting:
                 self._restart_after_stop = False
-                self._start_run()
+                self._schedule_restart(0.0)
                 return
             self._settle()
             return
@@ -209,7 +212,7 @@ class Job:
             delay = self._backoff.delay_after_run(uptime)
             self._set_state(JobState.BACKOFF)
             self._log.info(f"{self.name} restarting in {delay:.2g}s", code=code)
-            self._restart_timer = self._loop.call_later(delay, self._restart)
+            self._schedule_restart(delay)
             return
         self._set_state(JobState.EXITED if spawned or success else JobState.FATAL)
         if self._pending_start and self.accepting:
@@ -218,13 +221,31 @@ class Job:
             return
         self._settle()
 
+    def _schedule_restart(self, delay: float) -> None:
+        self._group_wait_until = self._loop.time() + delay + _GROUP_EXIT_GRACE
+        self._restart_timer = self._loop.call_later(delay, self._restart)
+
     def _restart(self) -> None:
         self._restart_timer = None
+        if self.accepting and self._previous_group_alive():
+            if self._loop.time() < self._group_wait_until:
+                # SIGKILLed members die asynchronously: the next run starts on a clean slate.
+                self._restart_timer = self._loop.call_later(0.005, self._restart)
+                return
+            self._log.warn(f"{self.name}: processes of its last run outlived SIGKILL")
         if self.accepting:
             self._start_run()
         else:
-            self._set_state(JobState.STOPPED)
-            self._settle()
+            self._stopped()
+
+    def _previous_group_alive(self) -> bool:
+        if self._process is None:
+            return False
+        try:
+            os.killpg(self._process.pid, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
 
     def _on_run_timeout(self) -> None:
         self._run_timer = None
@@ -259,8 +280,7 @@ class Job:
         if self._restart_timer is not None:
             self._restart_timer.cancel()
             self._restart_timer = None
-            self._set_state(JobState.STOPPED)
-            self._settle()
+            self._stopped()
             return
         if self.state in (JobState.RUNNING, JobState.STOPPING):
             await self._terminate(count_as_stop=True)
@@ -306,6 +326,12 @@ class Job:
     def _settle(self) -> None:
         self._exited.set()
         self._on_settled(self)
+
+    def _stopped(self) -> None:
+        """A pending restart will not happen: the job ends STOPPED."""
+        if self.state != JobState.STOPPED:  # a restart through ctl is pending from STOPPED
+            self._set_state(JobState.STOPPED)
+        self._settle()
 
     def _set_state(self, new: JobState) -> None:
         check_transition(self.state, new)
