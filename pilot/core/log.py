@@ -33,12 +33,13 @@ class Log:
         self.threshold = LEVELS[level]
         self.json = fmt == "json"
         self.width = max((len(n) for n in (*names, "pilot")), default=5)
-        colour = not os.environ.get("NO_COLOR") and _isatty(self.stderr)
-        self._colours = (
-            {name: _COLOURS[i % len(_COLOURS)] for i, name in enumerate(("pilot", *names))}
-            if colour
-            else {}
-        )
+        allowed = not os.environ.get("NO_COLOR")
+        self._coloured = {
+            id(stream): allowed and _isatty(stream) for stream in (self.stdout, self.stderr)
+        }
+        self._colours = {
+            name: _COLOURS[i % len(_COLOURS)] for i, name in enumerate(("pilot", *names))
+        }
 
     def enabled(self, level: str) -> bool:
         return LEVELS[level] >= self.threshold
@@ -73,7 +74,7 @@ class Log:
                 ),
             )
         else:
-            self._write(out, f"{self._prefix(name)}{text}")
+            self._write(out, f"{self._prefix(name, out)}{text}")
 
     def _own(self, level: str, message: str, fields: dict[str, Any]) -> None:
         if LEVELS[level] < self.threshold:
@@ -85,13 +86,14 @@ class Log:
             return
         extra = "".join(f" {key}={value}" for key, value in fields.items())
         tag = "" if level == "info" else f"{level}: "
-        self._write(self.stderr, f"{self._prefix('pilot')}{tag}{message}{extra}")
+        self._write(self.stderr, f"{self._prefix('pilot', self.stderr)}{tag}{message}{extra}")
 
-    def _prefix(self, name: str) -> str:
+    def _prefix(self, name: str, out: IO[str]) -> str:
+        """`time name |`, in the name's colour when `out` is a terminal."""
         now = time.time()
         stamp = time.strftime("%H:%M:%S", time.localtime(now)) + f".{int(now % 1 * 1000):03d}"
         label = f"{stamp} {name.ljust(self.width)} |"
-        colour = self._colours.get(name)
+        colour = self._colours.get(name) if self._coloured.get(id(out)) else None
         return f"\x1b[{colour}m{label}\x1b[0m " if colour else label + " "
 
     @staticmethod
