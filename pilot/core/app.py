@@ -276,8 +276,12 @@ class App:
 
     def _begin_shutdown(self, signum: int | None) -> None:
         if self._shutdown is not None:
-            if signum is not None and not self._shutdown.forced:
-                self.log.warn("second signal: killing every job now")
+            if signum is not None:
+                self.log.warn(
+                    "another signal: killing the post-stop hooks too"
+                    if self._shutdown.forced
+                    else "second signal: killing every job now; post-stop hooks still run"
+                )
                 self._shutdown.force()
             return
         self._shutdown_signal = signum

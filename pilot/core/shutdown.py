@@ -5,6 +5,7 @@ global stop_timeout."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import Awaitable, Callable
 
@@ -15,7 +16,8 @@ from pilot.process.job import Job
 
 
 class Shutdown:
-    """Runs the sequence once; `force()` (second SIGTERM, or stop_timeout) kills what is left."""
+    """Runs the sequence once; `force()` (a second SIGTERM) skips to step 5, stop_timeout kills
+    everything left."""
 
     def __init__(
         self, jobs: list[Job], bus: EventBus, triggers: Triggers, log: Log, stop_timeout: float
@@ -23,6 +25,7 @@ class Shutdown:
         self._jobs, self._bus, self._triggers, self._log = jobs, bus, triggers, log
         self._stop_timeout = stop_timeout
         self.forced = False
+        self._forced = asyncio.Event()
         self.deregister: Callable[[], Awaitable[float]] | None = None
         self.release: Callable[[], Awaitable[None]] | None = None
 
@@ -36,12 +39,25 @@ class Shutdown:
                 f"shutdown took longer than stop_timeout {self._stop_timeout:g}s, "
                 "killing what is left"
             )
-            self.force()
+            self._kill_all()
             await self._wait_all_settled(timeout=2.0)
 
     def force(self) -> None:
-        """SIGKILL every job now and start nothing more."""
+        """Skip to step 5 (a second SIGTERM): SIGKILL what runs, skip what is left of the drain
+        and the pre-stop hooks; `stopped` and the post-stop hooks still follow. Forcing again
+        kills those too."""
+        if self.forced:
+            self._kill_all()
+            return
         self.forced = True
+        self._forced.set()
+        for job in self._jobs:
+            if job.state.active or job.name not in self._triggers.hooks:
+                job.kill()
+
+    def _kill_all(self) -> None:
+        self.forced = True
+        self._forced.set()
         for job in self._jobs:
             job.kill()
 
@@ -55,12 +71,14 @@ class Shutdown:
         self._bus.publish("shutdown", "global")
         if self.deregister is not None:
             drain = await self.deregister()  # steps 1-2: out of Consul first, then drain
-            if drain > 0:
+            if drain > 0 and not self.forced:
                 self._log.info(f"draining for {drain:g}s")
-                await asyncio.sleep(drain)
-        for job in workers:
-            self._bus.publish("stopping", job.name)
-        await self._wait_hooks()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._forced.wait(), drain)
+        if not self.forced:
+            for job in workers:
+                self._bus.publish("stopping", job.name)
+            await self._wait_hooks()
         running = sorted(
             (job for job in workers if job.state.active),
             key=lambda job: job.start_seq,
