@@ -61,7 +61,11 @@ class App:
         install_handlers(loop, self._on_signal)
         if os.getpid() != 1 and not become_subreaper():
             self.log.warn("cannot become a child subreaper: orphans of jobs will not be reaped")
-        write_files(self._files)
+        try:
+            write_files(self._files)
+        except ConfigError as error:
+            self.log.error(str(error))
+            return 2
         self.bus = EventBus(self.log)
         self.environment = Environment(exported_paths(self._files), self._running_pids)
         self._terminal = _foreground_terminal()
@@ -225,11 +229,7 @@ class App:
         return self._shutdown is not None
 
     def _running_pids(self) -> dict[str, int]:
-        return {
-            name: job.pid
-            for name, job in self.jobs.items()
-            if job.state.active and job.pid is not None
-        }
+        return {name: job.pid for name, job in self.jobs.items() if job.pid is not None}
 
     def _on_signal(self, signum: int) -> None:
         if signum == signal.SIGCHLD:

@@ -88,7 +88,9 @@ class Job:
 
     @property
     def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
+        """The pid of the job's live process (None in backoff, or once it exited)."""
+        alive = self.state in (JobState.RUNNING, JobState.STOPPING)
+        return self._process.pid if alive and self._process is not None else None
 
     def statistics(self) -> JobStats:
         """A frozen snapshot of the job's state."""

@@ -19,6 +19,7 @@ class DecodedFile:
 
     spec: FileFromEnv
     data: bytes
+    place: str  # files[i], for errors
 
 
 def decode_files(specs: tuple[FileFromEnv, ...], environ: Mapping[str, str]) -> list[DecodedFile]:
@@ -39,27 +40,45 @@ def decode_files(specs: tuple[FileFromEnv, ...], environ: Mapping[str, str]) -> 
                 f"environment variable {spec.env} is not set "
                 "(mark the entry optional: true if it may be absent)",
             )
-        decoded.append(DecodedFile(spec, _decode(value, f"{place} ({spec.env})")))
+        decoded.append(DecodedFile(spec, _decode(value, f"{place} ({spec.env})"), place))
     return decoded
 
 
 def write_files(files: list[DecodedFile]) -> None:
-    """Write each file atomically: temp file in the same directory, fsync, chmod, rename."""
+    """Write every file or none: each goes to a temp file beside its destination (fsync, chmod),
+    and they are renamed into place only once all are written.
+
+    Raises:
+        ConfigError: a file cannot be written (naming its entry); no file has been replaced.
+    """
+    staged: list[tuple[str, str]] = []
     for file in files:
-        path = file.spec.path
-        directory = os.path.dirname(os.path.abspath(path))
-        os.makedirs(directory, mode=0o755, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.")
         try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(file.data)
-                out.flush()
-                os.fsync(out.fileno())
-            os.chmod(temp, file.spec.mode)
-            os.replace(temp, path)
-        except BaseException:
-            os.unlink(temp)
-            raise
+            staged.append((_stage(file), file.spec.path))
+        except OSError as error:
+            for temp, _ in staged:
+                os.unlink(temp)
+            reason = error.strerror or str(error)
+            raise ConfigError(file.place, f"cannot write {file.spec.path}: {reason}") from None
+    for temp, path in staged:
+        os.replace(temp, path)
+
+
+def _stage(file: DecodedFile) -> str:
+    """A temp file in the destination's directory holding `file`'s bytes with its mode."""
+    directory = os.path.dirname(os.path.abspath(file.spec.path))
+    os.makedirs(directory, mode=0o755, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(file.spec.path)}.")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(file.data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temp, file.spec.mode)
+    except BaseException:
+        os.unlink(temp)
+        raise
+    return temp
 
 
 def exported_paths(files: list[DecodedFile]) -> dict[str, str]:
