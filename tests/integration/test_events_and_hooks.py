@@ -110,41 +110,62 @@ def test_when_timeout_emits_exit_failed(pilot: Callable[..., Pilot], tmp_path: P
     assert "gave up waiting for SIGUSR1.SIGUSR1" in p.output
 
 
+def stamped_runs(tmp_path: Path) -> list[tuple[float, float]]:
+    """(start, end) of every run of STAMP so far, in order."""
+    return [tuple(map(float, line.split())) for line in read_lines(tmp_path / "stamps.log")]  # type: ignore[misc]
+
+
 def test_interval_runs_on_schedule_and_never_overlap(
     pilot: Callable[..., Pilot], tmp_path: Path
 ) -> None:
-    """Ten periodic runs start about every interval (±250 ms) and never overlap."""
+    """Ten periodic runs start on the schedule (run k at first + k·interval, ±250 ms), even
+    though each lasts half the interval, and never overlap."""
+    interval, tolerance = 0.4, 0.25
     config = {
         "jobs": [
             {"name": "main", "main": True, "exec": ["sleep", "300"]},
-            {"name": "tick", "exec": [*STAMP, "0.05"], "when": {"interval": "400ms"}},
+            {"name": "tick", "exec": [*STAMP, "0.2"], "when": {"interval": "400ms"}},
         ]
     }
     pilot(config)
-    wait_for(lambda: len(read_lines(tmp_path / "stamps.log")) >= 10, 10, message="ten runs")
-    runs = [tuple(map(float, line.split())) for line in read_lines(tmp_path / "stamps.log")[:10]]
-    for (start, end), (next_start, _) in itertools.pairwise(runs):
+    wait_for(lambda: len(stamped_runs(tmp_path)) >= 10, 10, message="ten runs")
+    runs = stamped_runs(tmp_path)[:10]
+    first = runs[0][0]
+    # A schedule counted from the end of each run would drift by 0.2 s a run: off by 0.4 s at
+    # the third, 1.8 s at the tenth.
+    errors = [start - (first + k * interval) for k, (start, _) in enumerate(runs)]
+    assert all(abs(error) < tolerance for error in errors), errors
+    for (_, end), (next_start, _) in itertools.pairwise(runs):
         assert end <= next_start, "runs overlap"
-        assert abs((next_start - start) - 0.4) < 0.25, next_start - start
 
 
 def test_a_late_run_skips_the_next(pilot: Callable[..., Pilot], tmp_path: Path) -> None:
-    """A run longer than the interval makes the next one skip (logged), not pile up."""
+    """A run longer than the interval makes the next one skip (logged), not pile up: every run
+    starts on a tick of the schedule, and at most one run per two intervals."""
+    # Each run lasts about 1.5 intervals: a scheduler that queued the skipped tick and started
+    # it when the previous run ended would start runs half an interval off the schedule.
+    interval, tolerance = 0.6, 0.15
     config = {
         "jobs": [
             {"name": "main", "main": True, "exec": ["sleep", "300"]},
             {
                 "name": "slow",
-                "exec": [*STAMP, "0.7"],
+                "exec": [*STAMP, "0.85"],
                 "timeout": "5s",
-                "when": {"interval": "300ms"},
+                "when": {"interval": "600ms"},
             },
         ]
     }
     p = pilot(config)
-    wait_for(lambda: len(read_lines(tmp_path / "stamps.log")) >= 3, 10, message="three runs")
-    runs = [tuple(map(float, line.split())) for line in read_lines(tmp_path / "stamps.log")]
+    wait_for(lambda: len(stamped_runs(tmp_path)) >= 3, 10, message="three runs")
+    runs = stamped_runs(tmp_path)
+    first = runs[0][0]
+    ticks = [(start - first) / interval for start, _ in runs]
+    assert all(abs(tick - round(tick)) * interval < tolerance for tick in ticks), ticks
     assert all(end <= next_start for (_, end), (next_start, _) in itertools.pairwise(runs))
+    # Runs of 1.5 intervals on the schedule: one run every second tick, no more.
+    span = runs[-1][0] - first
+    assert len(runs) <= round(span / (2 * interval)) + 1, ticks
     assert "skipping this one" in p.output
 
 
@@ -237,6 +258,49 @@ def test_reverse_start_order(pilot: Callable[..., Pilot], tmp_path: Path) -> Non
     assert read_lines(tmp_path / "stops.log") == ["web", "app", "db"]
 
 
+# Records when SIGTERM arrives (monotonic, the same clock in every process), then takes a
+# second to stop: stopping two of these one after the other would put 1 s between stamps.
+SLOW_STOPPER = python_job("""
+    import signal, sys, time
+    def stop(signum, frame):
+        with open(sys.argv[1], "w") as f:
+            f.write(f"{time.monotonic()}\\n")
+        time.sleep(1)
+        sys.exit(0)
+    signal.signal(signal.SIGTERM, stop)
+    open(sys.argv[1] + ".ready", "w").close()
+    while True:
+        time.sleep(60)
+""")
+
+
+def test_jobs_started_by_the_same_event_are_stopped_together(
+    pilot: Callable[..., Pilot], tmp_path: Path
+) -> None:
+    """Two jobs started by the same event get their stop signal together, not one after the
+    other, and before the job whose event started them."""
+    after_app = {"source": "app", "once": "started"}
+    config = {
+        "jobs": [
+            {"name": "app", "main": True, "exec": [*SLOW_STOPPER, str(tmp_path / "app")]},
+            {"name": "one", "exec": [*SLOW_STOPPER, str(tmp_path / "one")], "when": after_app},
+            {"name": "two", "exec": [*SLOW_STOPPER, str(tmp_path / "two")], "when": after_app},
+        ]
+    }
+    p = pilot(config)
+    names = ("app", "one", "two")
+    wait_for(
+        lambda: all((tmp_path / f"{name}.ready").exists() for name in names),
+        10,
+        message="three jobs ready",
+    )
+    p.signal(signal.SIGTERM)
+    assert p.wait(15) == 0
+    app, one, two = (float((tmp_path / name).read_text()) for name in names)
+    assert abs(one - two) < 0.5, f"stopped one after the other: {abs(one - two):.2f}s apart"
+    assert app - max(one, two) > 0.9, "app was stopped before the jobs it started had stopped"
+
+
 def test_second_signal_kills_at_once(pilot: Callable[..., Pilot], tmp_path: Path) -> None:
     """A second SIGTERM during shutdown SIGKILLs what is left without waiting for timeouts."""
     stubborn = "trap 'echo stubborn >> stops.log' TERM; while true; do sleep 0.05; done"
@@ -250,3 +314,27 @@ def test_second_signal_kills_at_once(pilot: Callable[..., Pilot], tmp_path: Path
     assert p.wait(10) == 137
     assert time.monotonic() - sent < 3, "the second signal did not wait for stop timeouts"
     assert "second signal" in p.output
+
+
+def test_second_signal_still_runs_post_stop_hooks(
+    pilot: Callable[..., Pilot], tmp_path: Path
+) -> None:
+    """A second SIGTERM SIGKILLs a job that ignores the first one, and pilot still emits
+    `stopped` and runs the post-stop hook before exiting, quickly."""
+    stubborn = "trap 'echo stubborn >> stops.log' TERM; while true; do sleep 0.05; done"
+    config = {
+        "jobs": [
+            sh("app", stubborn, main=True, stop={"timeout": "30s"}),
+            sh("poststop", "touch poststop-ran", when={"source": "app", "once": "stopped"}),
+        ],
+        "stop_timeout": "30s",
+    }
+    p = pilot(config)
+    p.wait_for_output("app started")
+    p.signal(signal.SIGTERM)
+    wait_for(lambda: read_lines(tmp_path / "stops.log") == ["stubborn"], 5, message="first TERM")
+    sent = time.monotonic()
+    p.signal(signal.SIGTERM)
+    assert p.wait(10) == 137
+    assert time.monotonic() - sent < 3, "the second signal did not cut the stop timeout short"
+    assert (tmp_path / "poststop-ran").exists(), "the post-stop hook did not run"

@@ -68,10 +68,13 @@ def test_braces_for_templates_are_left_alone() -> None:
 
 
 def test_syntax_error_names_line_and_column() -> None:
-    """A JSON5 syntax error is placed as file:line:column."""
-    error = error_of('{\n  jobs: [\n    {name: "a",, exec: "x"}]}')
-    assert error.place.startswith("pilot.json5:3:")
-    assert "syntax error" in error.message
+    """A JSON5 syntax error is placed as file:line:column of the offending character."""
+    text = '{\n  jobs: [\n    {name: "a" exec: "x"}]}'
+    column = text.splitlines()[2].index("exec") + 1  # the missing comma is noticed at "exec"
+    error = error_of(text)
+    assert column == 16
+    assert error.place == f"pilot.json5:3:{column}"
+    assert error.message == 'syntax error: Unexpected "e"'
 
 
 def test_unknown_key_suggests_the_right_one() -> None:
@@ -189,6 +192,21 @@ def test_restarts_forms() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("fragment", "place"),
+    [
+        ('jobs: [{name: "a", exec: "x", success_codes: ["²"]}]', "jobs[0].success_codes[0]"),
+        ('jobs: [{name: "a", exec: "x", success_codes: [0, "٣"]}]', "jobs[0].success_codes[1]"),
+        ('jobs: [{name: "a", exec: "x", restarts: "²"}]', "jobs[0].restarts"),
+        ('jobs: [{name: "a", exec: "x"}], exit_codes: {map: {"²": 0}}', "exit_codes.map.²"),
+        ('jobs: [{name: "a", exec: "x"}], exit_codes: {map: {"1": "³"}}', "exit_codes.map.1"),
+    ],
+)
+def test_non_ascii_digits_are_placed_config_errors(fragment: str, place: str) -> None:
+    """Digits outside ASCII ("²", Arabic-Indic "٣") are not integers: a placed ConfigError."""
+    assert error_of("{%s}" % fragment).place == place
+
+
 def test_exit_code_map() -> None:
     """exit_codes.map takes string keys (JSON5 object keys) as exit codes."""
     config = load('{jobs: [{name: "a", exec: "x"}], exit_codes: {map: {"143": 0}}}')
@@ -208,29 +226,53 @@ def test_arbitrary_text_only_raises_config_errors(text: str) -> None:
         load(text)
 
 
-@settings(max_examples=200, deadline=None)
+# Strings that look like numbers, some with digits outside ASCII ("²", "٣", "１"), which
+# int() would accept or choke on: every integer field must answer them with a ConfigError.
+NUMBERISH = st.sampled_from(["0", "143", " 7 ", "-1", "²", "٣", "１", "1e3", "0x1", ""])
+TREE = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5) | NUMBERISH,
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    *["jobs", "name", "exec", "when", "stop", "restarts", "source", "once", "x"],
+                    *["success_codes", "exit_codes", "map", "143", "²", "٣"],
+                ]
+            ),
+            inner,
+            max_size=4,
+        )
+    ),
+    max_leaves=12,
+)
+# A job valid but for the integer fields, so that validation reaches them.
+JOB = st.fixed_dictionaries(
+    {"name": st.just("a"), "exec": st.just("x")},
+    optional={
+        "success_codes": st.lists(NUMBERISH | st.integers(), max_size=3) | TREE,
+        "restarts": NUMBERISH | TREE,
+        "stop": TREE,
+    },
+)
+EXIT_CODES = st.fixed_dictionaries(
+    {"map": st.dictionaries(NUMBERISH | st.text(max_size=3), NUMBERISH | st.integers()) | TREE}
+)
+
+
+@settings(max_examples=300, deadline=None)
 @given(
-    st.recursive(
-        st.none() | st.booleans() | st.integers() | st.text(max_size=5),
-        lambda inner: (
-            st.lists(inner, max_size=3)
-            | st.dictionaries(
-                st.sampled_from(
-                    ["jobs", "name", "exec", "when", "stop", "restarts", "source", "once", "x"]
-                ),
-                inner,
-                max_size=4,
-            )
-        ),
-        max_leaves=12,
+    st.fixed_dictionaries(
+        {"jobs": TREE | st.lists(JOB, min_size=1, max_size=2)},
+        optional={"exit_codes": EXIT_CODES | TREE},
     )
 )
-def test_arbitrary_structures_only_raise_config_errors(value: object) -> None:
-    """Structured but wrong configs also end in ConfigError only."""
+def test_arbitrary_structures_only_raise_config_errors(value: dict[str, object]) -> None:
+    """Structured but wrong configs, integer fields included, also end in ConfigError only."""
     import json
 
     with contextlib.suppress(ConfigError):
-        load(json.dumps({"jobs": value}))
+        load(json.dumps(value))
 
 
 def test_http_check_options_are_placed() -> None:
