@@ -37,7 +37,11 @@ class Discovery:
         self._config, self.target, self._bus, self._log = config, target, bus, log
         self._reaper, self._environment = reaper, environment
         self.errors: dict[str, int] = {}
-        self.registrar = Registrar(target, log, self._count_error)
+        # A call to an agent that does not answer must not outlast a health interval: the
+        # retry that notices the agent is back comes within one interval.
+        intervals = [job.health.interval for job in config.jobs if job.health is not None]
+        timeout = max(1.0, min([10.0, *intervals]))
+        self.registrar = Registrar(target, log, self._count_error, timeout)
         self.hub = WatchHub(target, log, self._count_error)
         self.addresses: dict[str, str] = {}
         self.monitors: dict[str, HealthMonitor] = {}
@@ -112,7 +116,7 @@ class Discovery:
             watch.service or watch.key or watch.prefix or "",
             tuple(sorted(watch.tags)),
             watch.datacenter,
-            watch.passing,
+            watch.passing if watch.service else False,  # as templates ask: one shared thread
             watch.wait,
         )
         state = WatchState(watch.name, watch.service is not None, self._bus, self._log)

@@ -73,9 +73,13 @@ class Registrar:
     """
 
     def __init__(
-        self, target: ConsulTarget, log: Log, on_error: Callable[[str], None] | None = None
+        self,
+        target: ConsulTarget,
+        log: Log,
+        on_error: Callable[[str], None] | None = None,
+        timeout: float = 10.0,
     ) -> None:
-        self._target, self._log = target, log
+        self._target, self._log, self._timeout = target, log, timeout
         self._on_error = on_error
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="consul")
         self._local = threading.local()
@@ -186,7 +190,7 @@ class Registrar:
     def _run(self, operation: Callable[[Any], T]) -> T:
         client = getattr(self._local, "client", None)
         if client is None:
-            client = self._local.client = make_client(self._target)
+            client = self._local.client = make_client(self._target, self._timeout)
         return operation(client)
 
     def _failed(self, op: str, error: Exception) -> None:
