@@ -4,12 +4,15 @@ come from a Consul lock; clients find the primary by its `primary` tag."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -72,16 +75,21 @@ class Cluster:
             return None
         return f"{fields['master_host']}:{fields['master_port']}"
 
-    def accepts_write(self, number: int) -> bool:
+    def write_answer(self, number: int) -> str:
+        """Node N's answer to a probe write: `OK`, its error (`READONLY ...`), or '' when it
+        does not answer (refused, closed, timed out)."""
         try:
-            return (
-                command(
-                    redis_address(number), self.port, "SET", f"probe:{number}", "x", timeout=0.5
-                )
-                == "OK"
+            reply = command(
+                redis_address(number), self.port, "SET", f"probe:{number}", "x", timeout=0.5
             )
-        except (OSError, RedisError):
-            return False
+        except RedisError as error:
+            return str(error)
+        except OSError:
+            return ""
+        return str(reply)
+
+    def accepts_write(self, number: int) -> bool:
+        return self.write_answer(number) == "OK"
 
     def get(self, number: int, key: str) -> str | None:
         try:
@@ -89,10 +97,10 @@ class Cluster:
         except (OSError, RedisError):
             return None
 
-    def shape(self) -> tuple[int, int] | None:
+    def shape(self, among: Iterable[int] | None = None) -> tuple[int, int] | None:
         """(primary, replicas) once exactly one node is primary and every other running node
-        replicates from it with its link up; None before."""
-        running = self.running()
+        (or every other node of `among`) replicates from it with its link up; None before."""
+        running = self.running() if among is None else list(among)
         masters = [n for n in running if self.role(n) == "master"]
         if len(masters) != 1:
             return None
@@ -109,6 +117,59 @@ class Cluster:
             for entry in self.registry.instances("redis", passing=True)
             if "primary" in entry["Service"]["Tags"]
         ]
+
+
+class Sample(NamedTuple):
+    answered: float  # time.monotonic() when the answer (or its absence) was known
+    answer: str  # Cluster.write_answer
+    other_primaries: tuple[int, ...]  # the other running nodes that said `master` just after
+
+
+class WriteProbe:
+    """Probes node N with a write every 100 ms in a background thread, from `with` to its end,
+    noting at each sample which other nodes are primaries."""
+
+    def __init__(self, cluster: Cluster, number: int) -> None:
+        self.cluster, self.number = cluster, number
+        self.samples: list[Sample] = []
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> WriteProbe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        assert not self._thread.is_alive(), "the write probe did not stop"
+        if self.error is not None:
+            raise AssertionError(f"the write probe failed: {self.error!r}")
+
+    def accepted(self, since: float) -> list[Sample]:
+        """Samples answered at or after `since` in which node N accepted the write."""
+        return [s for s in self.samples if s.answered >= since and s.answer == "OK"]
+
+    def refused_readonly(self, since: float) -> bool:
+        """Whether node N has answered READONLY since `since`: the probe reaches it."""
+        return any(s.answered >= since and s.answer.startswith("READONLY") for s in self.samples)
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                began = time.monotonic()
+                answer = self.cluster.write_answer(self.number)
+                answered = time.monotonic()
+                others = tuple(
+                    n
+                    for n in self.cluster.running()
+                    if n != self.number and self.cluster.role(n) == "master"
+                )
+                self.samples.append(Sample(answered, answer, others))
+                self._stop.wait(max(0.0, began + 0.1 - time.monotonic()))  # the sampling period
+        except Exception as error:  # reported by __exit__
+            self.error = error
 
 
 class Writer:
@@ -186,7 +247,9 @@ def test_three_nodes_replicate_from_one_primary(cluster: Cluster) -> None:
         2,
         message="the write on both replicas",
     )
-    assert not cluster.accepts_write(2) and not cluster.accepts_write(3)
+    for n in (2, 3):
+        answer = cluster.write_answer(n)
+        assert answer.startswith("READONLY"), f"replica {n} answered a write with {answer!r}"
 
     def tags() -> list[tuple[str, ...]]:
         entries = cluster.registry.instances("redis", passing=True)
@@ -212,6 +275,11 @@ def test_cold_start_never_has_two_writable_nodes(cluster: Cluster) -> None:
             settled = time.monotonic()
         time.sleep(0.1)  # the sampling period the issue asks for
     assert settled is not None, "the cluster never settled on one primary and two replicas"
+    primary, _ = wait_for(lambda: cluster.shape(), 2, message="the settled shape")
+    for n in (1, 2, 3):
+        if n != primary:
+            answer = cluster.write_answer(n)
+            assert answer.startswith("READONLY"), f"replica {n} answered a write with {answer!r}"
 
 
 def test_sigterm_hands_over_within_3s(cluster: Cluster) -> None:
@@ -223,12 +291,23 @@ def test_sigterm_hands_over_within_3s(cluster: Cluster) -> None:
     wait_for(lambda: cluster.shape() == (1, 2), 10, message="two replicas")
     with Writer(cluster) as writer:
         writer.acknowledged_since(20, 10)
+        old = cluster.containers[1]
+        pid1 = old.pid1
         writer.mark("steady state")
-        stopped = time.monotonic()
-        assert cluster.containers[1].stop() == 0
-        new = wait_for(lambda: cluster.shape(), 3, interval=0.05, message="a new primary")
-        print(f"new primary after {time.monotonic() - stopped:.2f}s")
+        signalled = time.monotonic()
+        os.kill(pid1, signal.SIGTERM)  # `docker stop` without waiting for the exit
+        new = wait_for(
+            lambda: cluster.shape(among=(2, 3)),
+            3,
+            interval=0.05,
+            message="a new primary and the other replica re-pointed, 3 s after SIGTERM",
+        )
+        elapsed = time.monotonic() - signalled
+        print(f"new primary {elapsed:.2f}s after SIGTERM")
+        assert elapsed <= 3, f"the new primary came {elapsed:.2f}s after SIGTERM"
         assert new[0] in (2, 3) and new[1] == 1
+        assert old.wait(20) == 0
+        assert cluster.shape() == new
         writer.acknowledged_since(20, 10)
         writer.mark("planned hand-over")
         lost = [n for n in writer.acknowledged if cluster.get(new[0], f"w:{n}") != str(n)]
@@ -256,8 +335,18 @@ def test_sigkill_fails_over_and_the_old_primary_rejoins_as_replica(cluster: Clus
         primary = new[0]
         lost = [n for n in acknowledged_before if cluster.get(primary, f"w:{n}") != str(n)]
         assert lost == [], f"acknowledged writes lost: {lost[:10]}"
-        cluster.start(1)  # the same data directory
-        wait_for(lambda: cluster.shape() == (primary, 2), 15, message="the old primary rejoins")
+        with WriteProbe(cluster, 1) as probe:  # from before the old primary starts
+            started = time.monotonic()
+            cluster.start(1)  # the same data directory
+            wait_for(lambda: cluster.shape() == (primary, 2), 15, message="the old primary rejoins")
+            wait_for(
+                lambda: probe.refused_readonly(started), 5, message="node 1 answering READONLY"
+            )
+        accepted = probe.accepted(started)
+        assert accepted == [], "the restarted old primary accepted writes " + ", ".join(
+            f"{s.answered - started:.2f}s after its start (primaries then: {s.other_primaries})"
+            for s in accepted
+        )
         writer.acknowledged_since(10, 10)
         writer.mark("the old primary rejoining")
     assert cluster.get(1, f"w:{acknowledged_before[-1]}") == str(acknowledged_before[-1])
@@ -272,20 +361,28 @@ def test_paused_primary_demotes_itself_and_refuses_writes(cluster: Cluster) -> N
     cluster.start(2, 3)
     wait_for(lambda: cluster.shape() == (1, 2), 10, message="two replicas")
     old = cluster.containers[1]
-    old.pause()
-    try:
 
-        def new_primary() -> bool:
-            return any(cluster.role(n) == "master" for n in (2, 3))
+    def new_primary() -> bool:
+        return any(cluster.role(n) == "master" for n in (2, 3))
 
-        wait_for(new_primary, FAILOVER, interval=0.2, message="a new primary while paused")
-    finally:
-        old.resume()
-    wait_for(lambda: cluster.shape() is not None, 5, message="one primary again")
-    shape = cluster.shape()
-    assert shape is not None and shape[0] != 1 and shape[1] == 2
-    end = time.monotonic() + 1
-    while time.monotonic() < end:
-        assert not cluster.accepts_write(1), "the demoted primary accepted a write"
-        time.sleep(0.1)
+    with Writer(cluster) as writer, WriteProbe(cluster, 1) as probe:
+        writer.acknowledged_since(20, 10)
+        writer.mark("steady state")
+        old.pause()
+        try:
+            wait_for(new_primary, FAILOVER, interval=0.2, message="a new primary while paused")
+        finally:
+            resumed = time.monotonic()  # SIGCONT follows: no answer of node 1 can come earlier
+            old.resume()
+        wait_for(lambda: cluster.shape() is not None, 5, message="one primary again")
+        shape = cluster.shape()
+        assert shape is not None and shape[0] != 1 and shape[1] == 2
+        wait_for(lambda: probe.refused_readonly(resumed), 5, message="node 1 answering READONLY")
+        writer.acknowledged_since(10, 10)
+        writer.mark("paused primary replaced and demoted")
+    accepted = probe.accepted(resumed)
+    assert accepted == [], "the resumed old primary accepted writes " + ", ".join(
+        f"{s.answered - resumed:.2f}s after SIGCONT (primaries then: {s.other_primaries})"
+        for s in accepted
+    )
     assert "demoted" in old.log.read_text()
