@@ -144,8 +144,8 @@ class LeaderElection:
                     self.session = client.session.create(
                         name=f"pilot {self.job}",
                         behavior="release",
-                        ttl=int(self.spec.ttl),
-                        lock_delay=int(self.spec.lock_delay),
+                        ttl=self.spec.ttl,  # py-consul writes "<n>s": 10.5 stays 10.5
+                        lock_delay=self.spec.lock_delay,
                     )
                     last_renew = time.monotonic()
                 if not holding:
@@ -153,10 +153,9 @@ class LeaderElection:
                         started = time.monotonic()
                         client.session.renew(self.session)  # a follower's session lives on too
                         last_renew = started
-                    started = time.monotonic()
                     if client.kv.put(self.spec.key, self.value, acquire=self.session):
-                        holding, last_renew = True, started
-                        self._post(self._held, started)
+                        holding = True  # valid for ttl from the last renewal, not from now
+                        self._post(self._held, last_renew)
                         continue
                     index = self._follow(client, index)
                     continue

@@ -99,9 +99,11 @@ class Registrar:
         """Register `record` now and keep it registered until `deregister_all`."""
         sync = self._services.get(record.job)
         if sync is None or sync.record != record:
-            if sync is not None:
-                sync.cancel()
+            previous = sync
             sync = _ServiceSync(self, record)
+            if previous is not None:  # e.g. a role tag changed: the check keeps its status
+                previous.cancel()
+                sync.status, sync.output = previous.status, previous.output
             self._services[record.job] = sync
         sync.wake()
 

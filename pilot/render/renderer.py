@@ -124,13 +124,13 @@ class TemplateRunner:
         lookups = Lookups(self._latest, self._environ, self._base_dir)
         try:
             text = self._compiled.render(**lookups.functions())
-        except TemplateLookupError as error:
-            self._follow(lookups.used)
-            self._failed(str(error))
-            return
         except Exception as error:  # any Jinja2 error: the template is at fault, not pilot
             self._follow(lookups.used)
-            self._failed(f"{type(error).__name__}: {error}")
+            if lookups.missing:  # it ran on data not there yet: wait, as for a first render
+                self._waiting = lookups.missing
+                return
+            lookup = isinstance(error, TemplateLookupError)
+            self._failed(str(error) if lookup else f"{type(error).__name__}: {error}")
             return
         self._follow(lookups.used)
         self._waiting = lookups.missing | {q for q in self._guards if self._latest(q) is MISSING}
