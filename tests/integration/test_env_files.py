@@ -3,15 +3,43 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
+import signal
 import stat
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from tests.helpers import PYTHON, REPO, Pilot, read_lines
+from tests.helpers import PYTHON, REPO, Pilot, read_lines, wait_for
 
 PAYLOAD = b"-----BEGIN CERT-----\n\xfb\xff binary too\n"
+
+
+# Writes its environment to env.out in one go (a rename), then stays up: pilot keeps running.
+ENV_THEN_WAIT = "env > env.tmp && mv env.tmp env.out && exec sleep 300"
+
+
+def job_environment(tmp_path: Path) -> dict[str, str]:
+    """The environment ENV_THEN_WAIT wrote, once it is there."""
+    wait_for(lambda: (tmp_path / "env.out").exists(), 10, message="the job's environment")
+    return dict(line.split("=", 1) for line in read_lines(tmp_path / "env.out") if "=" in line)
+
+
+def state_of(p: Pilot, job: str) -> str | None:
+    """The job's state, None while the control socket does not answer yet."""
+    try:
+        return str({j["name"]: j for j in p.status()["jobs"]}[job]["state"])
+    except OSError:
+        return None
+
+
+def status_jobs(p: Pilot) -> dict[str, dict[str, Any]]:
+    """The jobs of `pilot ctl status --json`, by name."""
+    result = p.ctl("status", "--json")
+    assert result.returncode == 0, result.stderr
+    return {job["name"]: job for job in json.loads(result.stdout)["jobs"]}
 
 
 def run_once(tmp_path: Path, config: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -90,7 +118,8 @@ def test_optional_missing_is_skipped(tmp_path: Path) -> None:
 
 
 def test_export_and_pilot_variables(pilot: Callable[..., Pilot], tmp_path: Path) -> None:
-    """export puts the path into jobs' environment, with PILOT_PID, PILOT_<JOB>_PID and env."""
+    """export puts the path into jobs' environment, with PILOT_PID, PILOT_<JOB>_PID (the pid
+    that `pilot ctl status` shows for that job) and env."""
     config = {
         "files": [{"env": "CERT", "path": "tls/cert.pem", "export": "TLS_CERT"}],
         "jobs": [
@@ -99,16 +128,47 @@ def test_export_and_pilot_variables(pilot: Callable[..., Pilot], tmp_path: Path)
                 "name": "app",
                 "main": True,
                 "env": {"MODE": "blue", "N": 3},
-                "exec": ["sh", "-c", "env > env.out"],
+                "exec": ["sh", "-c", ENV_THEN_WAIT],
                 "when": {"source": "my-db", "once": "started"},
             },
         ],
     }
     p = pilot(config, env={"CERT": base64.b64encode(PAYLOAD).decode()})
-    assert p.wait(10) == 0
-    env = dict(line.split("=", 1) for line in read_lines(tmp_path / "env.out") if "=" in line)
+    env = job_environment(tmp_path)
+    jobs = status_jobs(p)
+    assert jobs["my-db"]["state"] == "running"
+    assert env["PILOT_MY_DB_PID"] == str(jobs["my-db"]["pid"])
     assert env["TLS_CERT"] == str(tmp_path / "tls" / "cert.pem")
     assert (tmp_path / "tls" / "cert.pem").read_bytes() == PAYLOAD
     assert env["PILOT_PID"] == str(p.pilot_pid)
-    assert int(env["PILOT_MY_DB_PID"]) > 0
     assert env["MODE"] == "blue" and env["N"] == "3"
+
+
+def test_a_job_in_backoff_has_no_pid_variable(pilot: Callable[..., Pilot], tmp_path: Path) -> None:
+    """A crashed job waiting to be restarted has no process: no PILOT_<JOB>_PID for it."""
+    config = {
+        "jobs": [
+            {"name": "db", "exec": ["sleep", "300"]},
+            {
+                "name": "crashy",
+                "exec": ["sh", "-c", "exit 1"],
+                "restarts": "unlimited",
+                "backoff": {"initial": "60s", "max": "60s"},
+            },
+            {
+                "name": "app",
+                "main": True,
+                "exec": ["sh", "-c", ENV_THEN_WAIT],
+                "when": {"source": "SIGUSR1", "once": "SIGUSR1"},
+            },
+        ],
+    }
+    p = pilot(config)
+    wait_for(lambda: state_of(p, "crashy") == "backoff", 10, message="crashy in backoff")
+    p.signal(signal.SIGUSR1)
+    env = job_environment(tmp_path)
+    jobs = status_jobs(p)
+    assert jobs["crashy"]["state"] == "backoff", "crashy restarted: the test proves nothing"
+    pilot_variables = sorted(name for name in env if name.startswith("PILOT_"))
+    assert "PILOT_CRASHY_PID" not in pilot_variables, pilot_variables
+    assert env["PILOT_DB_PID"] == str(jobs["db"]["pid"])

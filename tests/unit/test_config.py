@@ -204,7 +204,7 @@ def test_restarts_forms() -> None:
 )
 def test_non_ascii_digits_are_placed_config_errors(fragment: str, place: str) -> None:
     """Digits outside ASCII ("²", Arabic-Indic "٣") are not integers: a placed ConfigError."""
-    assert error_of("{%s}" % fragment).place == place
+    assert error_of("{" + fragment + "}").place == place
 
 
 def test_exit_code_map() -> None:
@@ -226,9 +226,10 @@ def test_arbitrary_text_only_raises_config_errors(text: str) -> None:
         load(text)
 
 
-# Strings that look like numbers, some with digits outside ASCII ("²", "٣", "１"), which
-# int() would accept or choke on: every integer field must answer them with a ConfigError.
-NUMBERISH = st.sampled_from(["0", "143", " 7 ", "-1", "²", "٣", "１", "1e3", "0x1", ""])
+# Strings that look like numbers, some with digits outside ASCII (superscript two,
+# Arabic-Indic three, fullwidth one), which int() accepts or chokes on: every integer field
+# must answer them with a ConfigError.
+NUMBERISH = st.sampled_from(["0", "143", " 7 ", "-1", "²", "٣", "\uff11", "1e3", "0x1", ""])
 TREE = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=5) | NUMBERISH,
     lambda inner: (
