@@ -53,6 +53,7 @@ class App:
         self.maintenance = False
         self.commands = Commands(self)
         self._servers: list[ControlServer | TelemetryServer | Advertiser] = []
+        self._reload_lock = asyncio.Lock()
 
     async def run(self) -> int:
         """Supervise until the main job is over, shut down, and return the exit code."""
@@ -187,7 +188,8 @@ class App:
         """Re-read the config file and apply only what changed."""
         from pilot.core.reload import reload_config
 
-        await reload_config(self)
+        async with self._reload_lock:  # a SIGHUP and a ctl reload at once apply one by one
+            await reload_config(self)
 
     def signal_job(self, name: str, signum: int) -> bool:
         """Send `signum` to job `name`'s process group; False when it is not running."""

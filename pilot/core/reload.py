@@ -44,7 +44,11 @@ async def reload_config(app: App) -> None:
         raise CommandError(400, message)
     if app.shutting_down:
         raise CommandError(400, "reload rejected: pilot is shutting down")
-    write_files(files)
+    try:
+        write_files(files)
+    except ConfigError as error:
+        app.log.error(f"reload rejected, nothing changed: {error}")
+        raise CommandError(400, f"reload rejected: {error}") from None
     app.environment.set_exports(exported_paths(files))
     await _apply(app, new)
     app.log.info("config reloaded")
@@ -63,6 +67,8 @@ async def _apply(app: App, new: Config) -> None:
         started=len(new_jobs) - len(unchanged),
     )
     app.jobs = dict(jobs)  # from now on a retired job ending (even the main one) is not noticed
+    if app.discovery is not None:
+        await app.discovery.retire({job.name for job in retired})
     for job in retired:
         await job.stop()
     app.config = new

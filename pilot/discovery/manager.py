@@ -149,6 +149,22 @@ class Discovery:
             default=0.0,
         )
 
+    async def retire(self, names: set[str]) -> None:
+        """Before a reload stops jobs `names`: take their services out of Consul, then wait the
+        longest of their drains, as shutdown does."""
+        drain = max(
+            (
+                job.drain
+                for job in self._config.jobs
+                if job.name in names and self.registrar.is_registered(job.name)
+            ),
+            default=0.0,
+        )
+        await asyncio.gather(*(self.registrar.withdraw(name) for name in names))
+        if drain > 0:
+            self._log.info(f"draining for {drain:g}s")
+            await asyncio.sleep(drain)
+
     async def deregister_all(self) -> None:
         """Shutdown step 1: take every service out of Consul. Leadership is handed over later,
         once the jobs have stopped (`resign_all`), so two leaders' jobs never run at once."""

@@ -120,16 +120,23 @@ class Registrar:
         if sync is None:
             return
         sync.cancel()
-
-        async def deregister() -> None:
-            try:
-                await self.call(lambda c: c.agent.service.deregister(sync.record.id))
-            except Exception as error:  # the agent may be gone; the TTL ends it then
-                self._log.warn(f"could not deregister {sync.record.id}: {error}")
-
-        task = asyncio.get_running_loop().create_task(deregister())
+        task = asyncio.get_running_loop().create_task(self._deregister(sync.record.id))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
+
+    async def withdraw(self, job: str) -> None:
+        """Stop keeping `job`'s service registered and deregister it now."""
+        sync = self._services.pop(job, None)
+        if sync is not None:
+            sync.cancel()
+            await self._deregister(sync.record.id)
+
+    async def _deregister(self, service_id: str) -> None:
+        try:
+            await self.call(lambda c: c.agent.service.deregister(service_id))
+            self._log.info(f"deregistered {service_id}")
+        except Exception as error:  # the agent may be gone; the TTL ends it then
+            self._log.warn(f"could not deregister {service_id}: {error}")
 
     def set_maintenance(self, reason: str | None) -> None:
         """Put every service in Consul maintenance mode (`reason`), or take it out (None).
@@ -168,16 +175,9 @@ class Registrar:
         for sync in syncs:
             sync.cancel()
 
-        async def one(sync: _ServiceSync) -> None:
-            try:
-                await self.call(lambda c: c.agent.service.deregister(sync.record.id))
-                self._log.info(f"deregistered {sync.record.id}")
-            except Exception as error:
-                self._log.warn(f"could not deregister {sync.record.id}: {error}")
-
         try:
             async with asyncio.timeout(timeout):
-                await asyncio.gather(*(one(sync) for sync in syncs))
+                await asyncio.gather(*(self._deregister(sync.record.id) for sync in syncs))
         except TimeoutError:
             self._log.warn("Consul did not answer deregistration in time")
 
