@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import os
 import socket
+import stat
 from urllib.parse import parse_qs
 
 from pilot.control.http import HTTPError, Request, Response, json_response, serve_connection
@@ -30,7 +31,9 @@ class ControlServer:
         Raises:
             SocketInUse: another process answers on the path.
         """
-        if os.path.exists(self.path):
+        if os.path.lexists(self.path):
+            if not stat.S_ISSOCK(os.lstat(self.path).st_mode):
+                raise SocketInUse(f"{self.path} exists and is not a socket; not replacing it")
             if _answers(self.path):
                 raise SocketInUse(f"another pilot is listening on {self.path}")
             os.unlink(self.path)

@@ -152,10 +152,11 @@ class App:
 
         self.metrics = Metrics(self, telemetry)
         self.bus.subscribe(self.metrics.on_event)
-        if self.discovery is not None:
-            for name, monitor in self.discovery.monitors.items():
-                histogram = self.metrics.check_seconds.labels(job=name)
-                monitor.observers.append(histogram.observe)
+        if self.discovery is not None:  # jobs a reload adds are timed too
+            histogram = self.metrics.check_seconds
+            self.discovery.check_timer = lambda job, seconds: histogram.labels(job=job).observe(
+                seconds
+            )
         server = TelemetryServer(
             resolve_address(telemetry.interfaces), telemetry.port, self.metrics, self.commands
         )

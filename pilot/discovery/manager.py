@@ -4,6 +4,7 @@ It reacts to job events on the bus and publishes health and watch events back.""
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -50,6 +51,7 @@ class Discovery:
         self.elections: dict[str, LeaderElection] = {}
         self._resigning: set[asyncio.Task[None]] = set()
         self._watch_configs = {watch.name: watch for watch in config.watches}
+        self.check_timer: Callable[[str, float], None] | None = None  # (job, seconds): metrics
         self._add_jobs(config.jobs)
 
     def start(self) -> None:
@@ -101,7 +103,7 @@ class Discovery:
             if job.port is not None or job.interfaces:
                 self.addresses[job.name] = resolve_address(job.interfaces)
             if job.health is not None:
-                self.monitors[job.name] = HealthMonitor(
+                monitor = HealthMonitor(
                     job,
                     self._reaper,
                     _bound(self._environment, job),
@@ -109,6 +111,8 @@ class Discovery:
                     _reporter(self, job),
                     self._log,
                 )
+                monitor.observers.append(functools.partial(self._timed, job.name))
+                self.monitors[job.name] = monitor
 
     def _add_watch(self, watch: Watch) -> None:
         query = Query(
@@ -190,6 +194,10 @@ class Discovery:
             monitor.start()
         elif event.code in ("exitSuccess", "exitFailed"):
             monitor.stop(reason=f"{job.name} is not running ({event.code})")
+
+    def _timed(self, job: str, seconds: float) -> None:
+        if self.check_timer is not None:
+            self.check_timer(job, seconds)
 
     def job_over(self, name: str) -> None:
         """`name` has no process and nothing restarts it: take its service out of Consul (its
