@@ -3,7 +3,9 @@
 nginx under pilot (which also serves the embedded registry), backends that come and go, the
 upstream re-rendered and nginx reloaded live (same master pid), then a clean stop.
 
-    python3 examples/nginx/demo.py        # as root (nginx's workers run as root here)
+    sudo .venv/bin/python examples/nginx/demo.py   # root: nginx's workers run as root here
+
+(from a checkout with pilot installed in .venv; the Python that runs this runs every pilot).
 """
 
 from __future__ import annotations
@@ -77,9 +79,21 @@ def main() -> int:
     log = open(state / "nginx-pilot.log", "w")  # noqa: SIM115 - kept open for the child
     say(f"starting nginx under pilot (log: {log.name})")
     nginx = subprocess.Popen(
-        [*PILOT, "run", "-c", str(config)], env=env, stdout=log, stderr=subprocess.STDOUT
+        [*PILOT, "run", "-c", str(config)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # Ctrl-C reaches only this script, which stops each pilot once
     )
     backends: dict[str, subprocess.Popen[bytes]] = {}
+    signalled: set[str] = set()
+
+    def stop(name: str) -> None:
+        """SIGTERM once: a second one makes pilot skip the drain and SIGKILL its jobs."""
+        if name not in signalled and backends[name].poll() is None:
+            backends[name].send_signal(signal.SIGTERM)
+        signalled.add(name)
+
     try:
         wait_until(lambda: (prefix / "nginx.pid").exists())
         master = (prefix / "nginx.pid").read_text().strip()
@@ -93,12 +107,12 @@ def main() -> int:
             print(f"    requests through nginx reach: {', '.join(answers)}")
         print(f"\n    site.conf now has:\n{upstream(prefix)}")
         say("stopping backend-2 with SIGTERM: it leaves Consul, drains, then stops")
-        backends.pop("backend-2").send_signal(signal.SIGTERM)
+        stop("backend-2")
         wait_until(lambda: "backend-2" not in {get() for _ in range(12)})
         print(f"    requests now reach: {', '.join(sorted({get() for _ in range(12)}))}")
         say("stopping the other backends")
-        for process in backends.values():
-            process.send_signal(signal.SIGTERM)
+        for name in backends:
+            stop(name)
         wait_until(lambda: get() == "HTTP 503")
         print(
             f"    nginx answers {get()!r}; it never stopped: master pid "
@@ -106,12 +120,13 @@ def main() -> int:
         )
         say("stopping nginx: SIGTERM to its pilot (deregister, drain, SIGQUIT to nginx)")
     finally:
-        for process in backends.values():
-            process.send_signal(signal.SIGTERM)
-        nginx.send_signal(signal.SIGTERM)
+        for name in backends:  # only those not stopped yet (an early exit, Ctrl-C)
+            stop(name)
+        if nginx.poll() is None:
+            nginx.send_signal(signal.SIGTERM)
         code = nginx.wait(20)
-        for process in backends.values():
-            process.wait(10)
+        for process in backends.values():  # every backend, draining ones included
+            process.wait(20)
     print(f"    pilot exited with {code}. Logs are in {state}")
     return 0
 
@@ -136,6 +151,7 @@ def start_backend(state: Path, env: dict[str, str], n: int) -> subprocess.Popen[
         env=backend_env,
         stdout=log,
         stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
 
 

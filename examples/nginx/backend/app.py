@@ -1,4 +1,5 @@
-"""A tiny backend: answers every GET with its instance id (and serves /health)."""
+"""A tiny backend: answers every GET with its instance id (and serves /health); the path it
+received is in the X-Path response header."""
 
 import contextlib
 import http.server
@@ -14,6 +15,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         body = f"{os.environ.get('INSTANCE', socket.gethostname())}\n".encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
+        self.send_header("X-Path", self.path)  # what reached it, once nginx stripped prefixes
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
