@@ -355,10 +355,12 @@ def test_sigkill_fails_over_and_the_old_primary_rejoins_as_replica(cluster: Clus
 @pytest.mark.slow
 def test_paused_primary_demotes_itself_and_refuses_writes(cluster: Cluster) -> None:
     """`docker pause` of the primary past its ttl: the others elect a new primary; on resume
-    the old one demotes itself and no longer accepts writes."""
-    cluster.start(1)
+    the old one demotes itself and no longer accepts writes. Fenced (REDIS_MIN_REPLICAS=1, as
+    the example's README advises for three nodes): its replicas have moved to the new primary,
+    so it refuses writes from the moment it resumes, before pilot's demotion re-points it."""
+    cluster.start(1, REDIS_MIN_REPLICAS="1")
     wait_for(lambda: cluster.shape() == (1, 0), 10, message="a primary")
-    cluster.start(2, 3)
+    cluster.start(2, 3, REDIS_MIN_REPLICAS="1")
     wait_for(lambda: cluster.shape() == (1, 2), 10, message="two replicas")
     old = cluster.containers[1]
 
