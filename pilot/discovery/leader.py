@@ -45,6 +45,7 @@ class LeaderElection:
         self._paused = threading.Event()
         self._wake = threading.Event()  # set with _stop or _reset: the leader's wait ends early
         self.session: str | None = None
+        self._resigned: str | None = None  # the session resign() ended
         self._thread = threading.Thread(target=self._run, name=f"leader {job}", daemon=True)
 
     def start(self) -> None:
@@ -57,7 +58,7 @@ class LeaderElection:
         self._wake.set()
         was_leader = self.elected
         self._demote("resigning")
-        session = self.session
+        session = self._resigned = self.session
         if session is not None:
             key = self.spec.key if was_leader else None
             await self._loop.run_in_executor(None, _resign, self._target, key, self.value, session)
@@ -183,6 +184,10 @@ class LeaderElection:
 
                 index = 0
                 self._stop.wait(RETRY)
+        if self.session is not None and self.session != self._resigned:
+            # Stopped in the middle of a call that created a session, or took the lock, after
+            # resign() looked: end that one too, or it would hold the lock until its TTL.
+            _resign(self._target, self.spec.key if holding else None, self.value, self.session)
 
     def _follow(self, client: Any, index: int) -> int:
         """Wait (blocking GET) until the lock may be free; returns the index to wait from."""
