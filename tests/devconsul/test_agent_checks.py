@@ -202,3 +202,61 @@ def test_self_and_members(client: Any, api: Api) -> None:
         ("node1", 1, "consul")
     ]
     assert "X-Consul-Index" not in api.get("/v1/agent/self").headers
+
+
+def test_node_maintenance_through_py_consul(client: Any) -> None:
+    """py-consul's agent.maintenance (PUT /v1/agent/maintenance, enable sent as "True" or
+    "False") adds and removes _node_maintenance, with Consul's default note or the reason."""
+    passing = {**Check.ttl("30s"), "Status": "passing"}
+    assert client.agent.service.register("a", service_id="a1", check=passing)
+    assert client.agent.maintenance(True) is True
+    check = client.agent.checks()["_node_maintenance"]
+    assert (check["Name"], check["Status"], check["Type"], check["ServiceID"]) == (
+        "Node Maintenance Mode",
+        "critical",
+        "maintenance",
+        "",
+    )
+    assert check["Notes"] == (
+        "Maintenance mode is enabled for this node, but no reason was provided. "
+        "This is a default message."
+    )
+    assert client.health.service("a", passing=True)[1] == []
+    assert client.agent.maintenance(False) is True
+    assert "_node_maintenance" not in client.agent.checks()
+    assert len(client.health.service("a", passing=True)[1]) == 1
+    assert client.agent.maintenance(True, reason="kernel upgrade") is True
+    assert client.agent.checks()["_node_maintenance"]["Notes"] == "kernel upgrade"
+
+
+def test_members_raw(api: Api) -> None:
+    """GET /v1/agent/members answers 200 with a JSON list of the one serf member, with
+    serf's fields, and no index header (it is not a catalog read)."""
+    response = api.get("/v1/agent/members")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/json"
+    assert "X-Consul-Index" not in response.headers
+    members = response.json()
+    assert isinstance(members, list) and len(members) == 1
+    member = members[0]
+    assert set(member) == {
+        "Name",
+        "Addr",
+        "Port",
+        "Tags",
+        "Status",
+        "ProtocolMin",
+        "ProtocolMax",
+        "ProtocolCur",
+        "DelegateMin",
+        "DelegateMax",
+        "DelegateCur",
+    }
+    assert (member["Name"], member["Addr"], member["Port"], member["Status"]) == (
+        "node1",
+        "127.0.0.1",
+        8301,
+        1,
+    )
+    assert (member["Tags"]["role"], member["Tags"]["dc"]) == ("consul", "dc1")
+    assert member["Tags"]["id"] == api.get("/v1/agent/self").json()["Config"]["NodeID"]

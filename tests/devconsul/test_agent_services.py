@@ -262,3 +262,17 @@ def test_replace_existing_checks(api: Api) -> None:
         **{"replace-existing-checks": "true"},
     )
     assert set(api.get("/v1/agent/checks").json()) == {"only"}
+
+
+def test_service_definition_through_py_consul(client: Any, api: Api) -> None:
+    """py-consul's agent.service_definition reads GET /v1/agent/service/:id: the listed
+    service plus its ContentHash; an unknown id (a 404) comes back as None."""
+    assert client.agent.service.register("d", service_id="d1", port=3, tags=["t"], meta={"k": "v"})
+    definition = client.agent.service_definition("d1")
+    content_hash = api.get("/v1/agent/service/d1").headers["X-Consul-ContentHash"]
+    assert definition == {**client.agent.services()["d1"], "ContentHash": content_hash}
+    assert (definition["Service"], definition["Port"], definition["Tags"]) == ("d", 3, ["t"])
+    assert client.agent.service.register("d", service_id="d1", port=4)
+    changed = client.agent.service_definition("d1")
+    assert changed["Port"] == 4 and changed["ContentHash"] != content_hash
+    assert client.agent.service_definition("nope") is None

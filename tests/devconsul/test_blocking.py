@@ -84,6 +84,7 @@ def test_node_checks_wake_every_service_on_the_node(api: Api) -> None:
     api.register({"Name": "n", "ID": "n1"})
     index = api.index("/v1/health/service/n")
     watch = api.watch("/v1/health/service/n", index=index, wait="10s")
+    api.wait_blocked(1)
     api.put("/v1/agent/maintenance", enable="true")
     assert watch.wait(1) and watch.index > index
 

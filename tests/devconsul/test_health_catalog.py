@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import consul
 import pytest
 from consul import Check
 
@@ -246,3 +247,52 @@ def test_catalog_register_errors(api: Api) -> None:
         response = api.put("/v1/catalog/register", json=body)
         assert (response.status_code, response.text) == (status, text), body
     assert api.put("/v1/catalog/deregister", json={}).text == "Must provide node"
+
+
+def test_status_peers_raw(api: Api) -> None:
+    """GET /v1/status/peers answers 200 with a JSON list holding the one raft peer (the
+    leader's address), without index headers, as /v1/status/leader does."""
+    response = api.get("/v1/status/peers")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.json() == ["127.0.0.1:8300"]
+    assert response.json()[0] == api.get("/v1/status/leader").json()
+    assert "X-Consul-Index" not in response.headers
+
+
+def test_catalog_register_and_deregister_through_py_consul(client: Any) -> None:
+    """py-consul's catalog.register (lowercase node/address/service/check keys) and
+    catalog.deregister (node, serviceid, checkid) answer True and change the catalog; a
+    refused registration raises ConsulException with Consul's text."""
+    assert client.catalog.register(
+        "ext",
+        "10.9.9.9",
+        service={"Service": "db", "ID": "db1", "Port": 5432, "Tags": ["primary"]},
+        check={"Name": "db alive", "CheckID": "db-alive", "ServiceID": "db1", "Status": "passing"},
+        tagged_addresses={"wan": "192.0.2.9"},
+    )
+    node = client.catalog.node("ext")[1]
+    assert (node["Node"]["Address"], node["Node"]["TaggedAddresses"]) == (
+        "10.9.9.9",
+        {"wan": "192.0.2.9"},
+    )
+    assert list(node["Services"]) == ["db1"]
+    entry = client.health.service("db", passing=True)[1][0]
+    assert (entry["Node"]["Node"], entry["Service"]["ID"], entry["Service"]["Tags"]) == (
+        "ext",
+        "db1",
+        ["primary"],
+    )
+    assert [(c["CheckID"], c["Status"]) for c in entry["Checks"]] == [("db-alive", "passing")]
+    assert client.catalog.register("ext", "10.9.9.9", service={"Service": "cache", "Port": 6379})
+    assert client.catalog.deregister("ext", check_id="db-alive") is True
+    assert client.health.checks("db")[1] == []
+    assert client.catalog.deregister("ext", service_id="cache") is True
+    assert client.catalog.service("cache")[1] == []
+    assert list(client.catalog.node("ext")[1]["Services"]) == ["db1"]
+    assert client.catalog.deregister("ext") is True
+    assert client.catalog.node("ext")[1] is None
+    assert [n["Node"] for n in client.catalog.nodes()[1]] == ["node1"]
+    with pytest.raises(consul.ConsulException) as raised:
+        client.catalog.register("bare", "")
+    assert str(raised.value) == "500 Must provide address if SkipNodeUpdate is not set"

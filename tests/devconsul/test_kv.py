@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import base64
+import threading
 from typing import Any
+
+import consul
+import pytest
 
 from tests.devconsul.conftest import Api
 
@@ -149,6 +153,7 @@ def test_blocking_get_returns_when_the_key_is_deleted(api: Api) -> None:
     api.put("/v1/kv/doomed", data=b"x")
     index = api.index("/v1/kv/doomed")
     watch = api.watch("/v1/kv/doomed", index=index, wait="10s")
+    api.wait_blocked(1)
     api.delete("/v1/kv/doomed")
     assert watch.wait(1) and watch.response is not None
     assert watch.response.status_code == 404 and watch.index > index
@@ -169,3 +174,41 @@ def test_prefix_watch_wakes_on_its_prefix_only(api: Api) -> None:
     after_write = api.index("/v1/kv/cfg/", recurse="")
     api.delete("/v1/kv/cfg/b")
     assert api.index("/v1/kv/cfg/", recurse="") > after_write
+
+
+def test_acquire_with_an_unknown_session_through_py_consul(client: Any) -> None:
+    """py-consul maps the 500 `invalid session "<id>"` to ConsulException; nothing is written."""
+    with pytest.raises(consul.ConsulException) as raised:
+        client.kv.put("guarded", "x", acquire="3f0dcdc4-5c4b-47a7-9bbd-6e6c9e4ec7a5")
+    assert str(raised.value) == '500 invalid session "3f0dcdc4-5c4b-47a7-9bbd-6e6c9e4ec7a5"'
+    assert client.kv.get("guarded")[1] is None
+
+
+def test_blocking_get_on_a_missing_key_through_py_consul(client: Any, api: Api) -> None:
+    """py-consul's kv.get(key, index=...) on an absent key blocks through other writes and
+    returns (newer index, the item) once the key is created."""
+    index, item = client.kv.get("later")
+    assert item is None
+    results: list[tuple[str, Any]] = []
+    errors: list[BaseException] = []
+
+    def watch() -> None:
+        try:
+            results.append(client.kv.get("later", index=index, wait="10s"))
+        except BaseException as error:  # re-raised below
+            errors.append(error)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    api.wait_blocked(1)
+    assert client.kv.put("unrelated", "x")
+    watcher.join(0.5)
+    assert not results, "returned while the key was still missing"
+    assert client.kv.put("later", "now")
+    watcher.join(1)
+    if errors:
+        raise errors[0]
+    assert results, "not woken by the key's creation"
+    new_index, created = results[0]
+    assert int(new_index) > int(index) and created["Value"] == b"now"
+    assert int(new_index) == created["ModifyIndex"]

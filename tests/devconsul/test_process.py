@@ -48,12 +48,32 @@ def test_cli_prints_its_address_first_and_exits_0_on_sigterm(entry: tuple[str, .
         assert host == "127.0.0.1" and int(port) > 0
         url = f"http://{address}"
         assert requests.get(url + "/v1/status/leader", timeout=5).json() == "127.0.0.1:8300"
-        assert requests.get(url + "/v1/agent/self", timeout=5).json()["Config"]["NodeName"] == (
-            "cli-node"
-        )
+        me = requests.get(url + "/v1/agent/self", timeout=5).json()
+        assert me["Config"]["NodeName"] == "cli-node"
+        debug = me["DebugConfig"]
+        assert (debug["CheckDeregisterIntervalMin"], debug["CheckReapInterval"]) == (
+            "1m0s",
+            "30s",
+        ), "the fast reaper is off by default"
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
         assert "GET /v1/status/leader -> 200" in proc.stderr.read()
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_cli_dev_fast_reaper_shortens_the_reaper() -> None:
+    """`--dev-fast-reaper` lowers the deregistration minimum to 1 s and the reap period to
+    500 ms, as /v1/agent/self reports."""
+    proc = _start(("-m", "pilot", "consul-dev"), "--listen", "127.0.0.1:0", "--dev-fast-reaper")
+    try:
+        assert proc.stdout is not None
+        address = proc.stdout.readline().strip()
+        debug = requests.get(f"http://{address}/v1/agent/self", timeout=5).json()["DebugConfig"]
+        assert (debug["CheckDeregisterIntervalMin"], debug["CheckReapInterval"]) == ("1s", "500ms")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
     finally:
         proc.kill()
         proc.wait()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
+import consul
 import pytest
+from consul.callback import CB
 
 from pilot.devconsul.server import DevConsul
 from tests.devconsul.conftest import Api
@@ -96,6 +99,31 @@ def test_create_errors(api: Api) -> None:
     assert api.get("/v1/session/list").json() == []
 
 
+def test_create_errors_through_py_consul(client: Any) -> None:
+    """py-consul raises ConsulException with Consul's 500 text for a refused session; its
+    own session.create checks the TTL range client-side, so the server's TTL refusal is
+    reached through py-consul's HTTP layer with the body session.create would send."""
+    cases = [
+        ({"node": "elsewhere"}, "500 Missing node registration"),
+        ({"checks": ["nope"]}, "500 Missing check 'nope' registration"),
+    ]
+    for kwargs, text in cases:
+        with pytest.raises(consul.ConsulException) as raised:
+            client.session.create(**kwargs)
+        assert str(raised.value) == text, kwargs
+    with pytest.raises(AssertionError):
+        client.session.create(ttl=5)
+    for ttl, nanoseconds in (("5s", "5000000000"), ("86401s", "86401000000000")):
+        with pytest.raises(consul.ConsulException) as raised:
+            client.http.put(
+                CB.json(is_id=True), "/v1/session/create", data=json.dumps({"ttl": ttl})
+            )
+        assert str(raised.value) == (
+            f"500 Invalid Session TTL '{nanoseconds}', must be between [10s=24h0m0s]"
+        )
+    assert client.session.list()[1] == []
+
+
 def test_checks_field_as_consul_fixes_it_up(client: Any, api: Api) -> None:
     """`Checks: []` means no checks at all; py-consul's `checks=[...]` adds to serfHealth."""
     api.put("/v1/agent/check/register", json={"Name": "disk", "TTL": "30s", "Status": "passing"})
@@ -132,20 +160,25 @@ def test_two_sessions_contend_for_a_lock(client: Any) -> None:
 
 def test_destroyed_holder_releases_under_its_lock_delay(client: Any) -> None:
     """Destroying the holder releases its keys at once, but acquire is refused until the
-    session's lock delay has passed, then granted."""
+    session's 1 s lock delay has passed (not a shorter one), then granted soon after."""
     holder = client.session.create(lock_delay=1)
     other = client.session.create(lock_delay=0)
     assert client.kv.put("lead", "me", acquire=holder)
+    before_destroy = time.monotonic()
     client.session.destroy(holder)
+    after_destroy = time.monotonic()
     item = client.kv.get("lead")[1]
     assert "Session" not in item and item["Value"] == b"me" and item["LockIndex"] == 1
-    refused_at = time.monotonic()
     assert not client.kv.put("lead", "other", acquire=other), "refused in the lock delay"
-    wait_for(
-        lambda: client.kv.put("lead", "other", acquire=other), 3, message="acquired after the delay"
-    )
-    assert time.monotonic() - refused_at < 2.5
-    assert client.kv.get("lead")[1]["LockIndex"] == 2
+
+    def granted_at() -> float | None:
+        return time.monotonic() if client.kv.put("lead", "other", acquire=other) else None
+
+    granted = wait_for(granted_at, 4, message="acquired after the delay")
+    assert granted - before_destroy >= 0.9, "granted before the 1 s lock delay was over"
+    assert granted - after_destroy <= 1 + 1.5, "granted long after the lock delay"
+    item = client.kv.get("lead")[1]
+    assert (item["Session"], item["LockIndex"], item["Value"]) == (other, 2, b"other")
 
 
 def test_delete_behavior_deletes_held_keys(client: Any, api: Api) -> None:
