@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import socket
 import ssl
+import time
 from urllib.parse import urljoin, urlsplit
 
 from pilot.devconsul.catalog import CRITICAL, PASSING, WARNING
@@ -60,6 +62,7 @@ def http_probe(spec: CheckSpec) -> tuple[str, str]:
 def _exchange(
     spec: CheckSpec, method: str, url: str, timeout: float
 ) -> tuple[int, str, str | None, bytes]:
+    deadline = time.monotonic() + timeout  # Go's Client.Timeout: the whole exchange
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"unsupported protocol scheme {parts.scheme!r}")
@@ -85,10 +88,27 @@ def _exchange(
             headers=headers,
         )
         response = connection.getresponse()
-        body = response.read()
+        body = _read_body(response, connection, deadline)
         return response.status, response.reason, response.getheader("Location"), body
     finally:
         connection.close()
+
+
+def _read_body(
+    response: http.client.HTTPResponse, connection: http.client.HTTPConnection, deadline: float
+) -> bytes:
+    """What arrives of the body before the deadline: as Consul, a body that stalls or breaks
+    off leaves the status as the answer's code, with the part that was read as output."""
+    chunks = []
+    with contextlib.suppress(OSError, http.client.HTTPException):
+        while (left := deadline - time.monotonic()) > 0:
+            if connection.sock is not None:
+                connection.sock.settimeout(left)
+            chunk = response.read1(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _http_reason(url: str, error: BaseException) -> str:

@@ -253,3 +253,42 @@ def test_tcp_check_slower_than_its_timeout_is_critical(api: Api) -> None:
         for connection in queued:
             connection.close()
         listener.close()
+
+
+def test_http_check_with_a_stalled_body_keeps_the_answers_status() -> None:
+    """Status and headers in time, then the body stalls: as Consul (which only logs the body
+    read error), the check takes the answer's code, with the part of the body it read, and
+    gives up at the Timeout for the whole exchange."""
+    from pilot.devconsul.definitions import CheckSpec
+    from pilot.devconsul.durations import SECOND
+    from pilot.devconsul.probes import http_probe
+
+    release = threading.Event()
+
+    class Stalling(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "10")
+            self.end_headers()
+            self.wfile.write(b"part")
+            self.wfile.flush()
+            release.wait(10)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Stalling)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/health"
+    try:
+        started = time.monotonic()
+        status, output = http_probe(
+            CheckSpec(check_id="c", name="c", kind="http", http=url, timeout=int(0.3 * SECOND))
+        )
+        took = time.monotonic() - started
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()
+    assert (status, output) == ("passing", f"HTTP GET {url}: 200 OK Output: part")
+    assert 0.25 < took < 1.5, f"the body was read for {took:.2f}s against a 300 ms Timeout"
