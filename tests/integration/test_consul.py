@@ -10,6 +10,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -124,23 +125,34 @@ def test_registry_restart_brings_registrations_and_watches_back(
     p = pilot(config, env={"REGISTRY": registry.url})
     wait_for(lambda: check_status(registry) == "passing", 3, message="passing")
     pid_line = wait_for(lambda: read_lines(tmp_path / "web.pid"), 5, message="job up")
+    wait_for(lambda: p.status()["watches"][0]["updates"] >= 1, 3, message="watch's first answer")
     registry.restart()
-    wait_for(lambda: check_status(registry) == "passing", 2 * 0.5 + 1.5, message="re-registered")
-    assert read_lines(tmp_path / "web.pid") == pid_line, "the job was not restarted"
-    assert p.output.count("web started") == 1
+    restarted = time.monotonic()
     registry.put(
         "/v1/agent/service/register",
         {"Name": "other", "ID": "other-1", "Address": "127.0.0.9", "Port": 9000},
     )
+    interval = 0.5
+    wait_for(
+        lambda: check_status(registry) == "passing",
+        2 * interval + 1 - (time.monotonic() - restarted),
+        message="re-registered and passing within 2 x interval + 1 s of the restart",
+    )
     wait_for(
         lambda: "127.0.0.9:9000" in read_lines(tmp_path / "other.log"),
-        2,
-        message="watch sees the restarted registry",
+        2 - (time.monotonic() - restarted),
+        message="watch sees the restarted registry within 2 s",
     )
+    assert read_lines(tmp_path / "web.pid") == pid_line, "the job was not restarted"
+    assert p.output.count("web started") == 1
 
 
 def watch_events(p: Pilot, name: str) -> list[str]:
     return re.findall(rf"event watch\.{name}\.(\w+)", p.output)
+
+
+def watch_status(p: Pilot, name: str) -> dict[str, Any]:
+    return next(w for w in p.status()["watches"] if w["name"] == name)
 
 
 def test_watch_events_follow_the_registry(pilot: Callable[..., Pilot], registry: Registry) -> None:
@@ -149,27 +161,66 @@ def test_watch_events_follow_the_registry(pilot: Callable[..., Pilot], registry:
     config = {
         "consul": registry.address,
         "logging": {"level": "debug"},
-        "watches": [{"name": "app", "service": "app", "wait": "30s"}],
+        "watches": [
+            {"name": "app", "service": "app", "wait": "30s", "passing": False},
+            {"name": "marker", "service": "marker", "wait": "30s"},
+        ],
         "jobs": [{"name": "idle", "exec": ["sleep", "300"]}],
     }
     p = pilot(config)
+    markers = itertools.count(1)
+
+    def all_logged() -> None:
+        """Every event pilot logged so far is in p.output: a marker event logged after them
+        has been read."""
+        n = next(markers)
+        registry.put("/v1/agent/service/register", {"Name": "marker", "ID": f"m-{n}", "Port": n})
+        wait_for(
+            lambda: watch_events(p, "marker").count("changed") == n + 1,
+            3,
+            message=f"marker {n} seen\n{p.output}",
+        )
+
     wait_for(lambda: watch_events(p, "app") == ["changed", "unhealthy"], 3, message="first answer")
+    wait_for(lambda: watch_events(p, "marker"), 3, message="marker's first answer")
     registry.put("/v1/agent/service/register", {"Name": "app", "ID": "app-1", "Port": 1})
     wait_for(
         lambda: watch_events(p, "app")[2:] == ["changed", "healthy"], 1, message="new instance"
     )
+    # An unrelated write, known to the registry before app-2 is: any event it caused would be
+    # logged before app-2's.
     registry.put("/v1/agent/service/register", {"Name": "unrelated", "ID": "u-1", "Port": 2})
+    wait_for(lambda: registry.instances("unrelated"), 2, message="unrelated registered")
     registry.put("/v1/agent/service/register", {"Name": "app", "ID": "app-2", "Port": 3})
-    wait_for(lambda: len(watch_events(p, "app")) == 5, 1, message="second instance")
-    assert watch_events(p, "app")[4] == "changed"
+    wait_for(lambda: watch_status(p, "app")["instances"] == 2, 2, message="second instance")
+    all_logged()
+    assert watch_events(p, "app") == ["changed", "unhealthy", "changed", "healthy", "changed"]
+
     registry.put("/v1/agent/service/deregister/app-2")
     for _ in range(100):
         registry.put("/v1/agent/service/deregister/app-1")
         registry.put("/v1/agent/service/register", {"Name": "app", "ID": "app-1", "Port": 1})
     registry.put("/v1/agent/service/deregister/app-1")
-    wait_for(lambda: watch_events(p, "app")[-1] == "unhealthy", 3, message="final state")
-    health = [code for code in watch_events(p, "app") if code != "changed"]
+    # The final state, which no flap goes through: two instances, both critical.
+    for n in (4, 5):
+        registry.put(
+            "/v1/agent/service/register",
+            {"Name": "app", "ID": f"app-{n}", "Port": n, "Check": {"TTL": "600s"}},
+        )
+    assert [
+        c["Status"] for e in registry.instances("app") for c in e["Checks"] if c["ServiceID"]
+    ] == [
+        "critical",
+        "critical",
+    ]
+    wait_for(lambda: watch_status(p, "app")["instances"] == 2, 5, message="final state seen")
+    assert watch_status(p, "app")["healthy"] is False
+    all_logged()
+    events = watch_events(p, "app")
+    health = [code for code in events if code != "changed"]
     assert all(a != b for a, b in itertools.pairwise(health)), health
+    assert health[-1] == "unhealthy", events
+    assert events[-1] in ("changed", "unhealthy") and "changed" in events[-2:], events[-6:]
 
 
 def test_kv_watches_on_key_and_prefix(pilot: Callable[..., Pilot], registry: Registry) -> None:
