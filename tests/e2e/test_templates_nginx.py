@@ -209,27 +209,51 @@ def test_rejected_render_keeps_the_old_file(
     wait_for(lambda: "other" in {answer(port) for _ in range(6)}, 3, message="next good change")
 
 
+def workers(tmp_path: Path) -> set[int]:
+    """The nginx master's children: a SIGHUP replaces them all (new workers, old ones quit)."""
+    pid = master_pid(tmp_path)
+    return {int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
+
+
 def test_change_that_does_not_alter_the_output_writes_nothing(
     pilot: Callable[..., Pilot],
     registry: Registry,
     backends: Callable[[str], Backend],
     tmp_path: Path,
 ) -> None:
-    """A meta change the template does not use leaves the file (inode, mtime) and nginx alone."""
+    """A meta change the template does not use leaves the file (inode, mtime) and nginx alone:
+    asserted once pilot has seen the change, before a real change shows the same measures move."""
     config, port = nginx_setup(tmp_path)
+    # A watch on the template's very query shares its long poll: its `changed` event (logged at
+    # debug) says the answer carrying the new meta reached the template's listener too.
+    config["watches"] = [{"name": "backend", "service": "backend"}]
     p = pilot({**config, "consul": registry.address})
     backend = backends("one")
     backend.register(registry, Meta={"v": "1"})
     wait_for(lambda: answer(port) == "one", 10, message="serving")
+    wait_for(
+        lambda: len(workers(tmp_path)) == 1, 5, message=f"one nginx worker: {workers(tmp_path)}"
+    )
     dest = tmp_path / "nginx" / "upstream.conf"
-    stat = dest.stat()
-    count = renders(p)
+    stat, pids, count = dest.stat(), workers(tmp_path), renders(p)
+    seen = p.output.count("event watch.backend.changed")
     backend.register(registry, Meta={"v": "2"})
-    marker = backends("two")  # a real change afterwards proves the meta change was processed
+    wait_for(
+        lambda: p.output.count("event watch.backend.changed") == seen + 1,
+        3,
+        message=f"pilot seeing the meta change\n{p.output}",
+    )
+    p.status()  # one more round trip through pilot's loop: the render attempt has run
+    after = dest.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (stat.st_ino, stat.st_mtime_ns), "file rewritten"
+    assert renders(p) == count, p.output
+    assert workers(tmp_path) == pids, "nginx was reloaded for a change that altered nothing"
+    assert p.status()["templates"][0]["renders"] == count
+    marker = backends("two")  # a real change: the same measures move
     marker.register(registry)
     wait_for(lambda: renders(p) == count + 1, 3, message="the real change rendered")
-    assert renders(p) == count + 1
-    assert dest.stat().st_ino != stat.st_ino  # rewritten once, for the real change
+    wait_for(lambda: not workers(tmp_path) & pids, 5, message="nginx reloaded for the real change")
+    assert dest.stat().st_ino != stat.st_ino
 
 
 def test_min_instances_keeps_the_last_file(

@@ -8,6 +8,8 @@ import os
 import signal
 import socket
 import stat
+import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -64,16 +66,115 @@ def test_socket_is_private_and_ping_answers(pilot: Callable[..., Pilot], tmp_pat
     assert result.returncode == 0 and result.stdout.strip() == "ok"
 
 
-def test_status(pilot: Callable[..., Pilot], tmp_path: Path) -> None:
-    """status lists the jobs with state and pid, as text and as JSON."""
-    p = pilot(config(tmp_path))
+def test_status(pilot: Callable[..., Pilot], registry: Registry, tmp_path: Path) -> None:
+    """status, as JSON and as text: jobs with state, pid, health and last exit; services with
+    their registration; watches with instance counts; templates with their last render."""
+    port = _free_port()
+    cfg = config(
+        tmp_path,
+        consul=registry.address,
+        watches=[{"name": "apps", "service": "app"}],
+        templates=[
+            {
+                "name": "ports",
+                "contents": "{% for i in service('app') %}{{ i.port }}{% endfor %}\n",
+                "dest": str(tmp_path / "ports.conf"),
+            }
+        ],
+    )
+    cfg["jobs"][0].update(
+        port=port,
+        interfaces=["static:127.0.0.1"],
+        health={"exec": ["true"], "interval": "1s"},
+    )
+    cfg["jobs"].append({"name": "once", "exec": ["sh", "-c", "exit 3"]})
+    began = time.time()
+    p = pilot(cfg)
     started(p, tmp_path)
+
+    def settled() -> bool:
+        status = p.status()
+        jobs = {job["name"]: job for job in status["jobs"]}
+        return (
+            jobs["app"]["health"] == "healthy"
+            and jobs["once"]["state"] == "exited"
+            and [s["status"] for s in status["services"]] == ["passing"]
+            and [w["instances"] for w in status["watches"]] == [1]
+            and (tmp_path / "ports.conf").exists()
+            and (tmp_path / "ports.conf").read_text() == f"{port}\n"
+        )
+
+    wait_for(settled, 10, message=f"app healthy, registered, watched, rendered\n{p.output}")
     document = json.loads(p.ctl("status", "--json").stdout)
     jobs = {job["name"]: job for job in document["jobs"]}
     assert jobs["app"]["state"] == "running" and jobs["app"]["pid"] > 0
+    assert jobs["app"]["health"] == "healthy" and jobs["app"]["last_exit"] is None
+    assert jobs["rec"]["health"] is None
+    assert jobs["once"]["last_exit"] == 3 and jobs["once"]["pid"] is None
     assert document["maintenance"] is False
+    [service] = document["services"]
+    assert (service["name"], service["job"], service["address"], service["port"]) == (
+        "app",
+        "app",
+        "127.0.0.1",
+        port,
+    )
+    assert service["registered"] is True and service["status"] == "passing"
+    assert registry.instances("app", passing=True)[0]["Service"]["ID"] == service["id"]
+    [watch] = document["watches"]
+    assert watch["name"] == "apps" and watch["instances"] == 1 and watch["healthy"] is True
+    [template] = document["templates"]
+    assert template["name"] == "ports" and template["dest"] == str(tmp_path / "ports.conf")
+    assert template["rendered"] is True and template["renders"] >= 1
+    assert began <= template["last_render"] <= time.time()
+    assert template["failures"] == 0 and template["last_error"] is None
     text = p.ctl("status").stdout
     assert "job app: running" in text and "job rec: running" in text
+    assert "job once: exited" in text and "last_exit=3" in text and " healthy" in text
+    assert f"service {service['id']} 127.0.0.1:{port} registered=True status=passing" in text
+    assert "watch apps: 1 instances" in text
+    assert f"template ports -> {tmp_path / 'ports.conf'} renders=" in text
+
+
+def test_ctl_finds_the_socket_through_pilot_socket(
+    pilot: Callable[..., Pilot], tmp_path: Path
+) -> None:
+    """Without --socket, pilot ctl uses $PILOT_SOCKET: from a job (which has it set) and from
+    a shell that sets it; a PILOT_SOCKET naming nothing is unreachable (exit 2)."""
+    from tests.helpers import PYTHON, REPO
+
+    marker = tmp_path / "from-job"
+    cfg = config(tmp_path)
+    cfg["jobs"].append(
+        {
+            "name": "caller",
+            "exec": ["sh", "-c", f'"$0" -m pilot ctl ping > {marker}', PYTHON],
+        }
+    )
+    p = pilot(cfg, env={"PILOT_CONFIG": "", "PILOT_SOCKET": ""})
+    started(p, tmp_path)
+    wait_for(lambda: read_lines(marker) == ["ok"], 10, message=f"ctl ping from a job\n{p.output}")
+    env = {k: v for k, v in os.environ.items() if k not in ("PILOT_SOCKET", "PILOT_CONFIG")}
+    env["PYTHONPATH"] = str(REPO)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+
+    def ctl(socket_path: str, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [PYTHON, "-m", "pilot", "ctl", *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            cwd=elsewhere,
+            env={**env, "PILOT_SOCKET": socket_path},
+        )
+
+    result = ctl(str(p.socket), "ping")
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+    assert ctl(str(p.socket), "signal", "rec", "SIGUSR2").returncode == 0
+    wait_for(lambda: read_lines(tmp_path / "rec") == ["SIGUSR2"], 5, message="signal delivered")
+    missing = ctl(str(tmp_path / "nothing.sock"), "ping")
+    assert missing.returncode == 2 and "nothing.sock" in missing.stderr
 
 
 def test_putenv_applies_to_the_next_run(pilot: Callable[..., Pilot], tmp_path: Path) -> None:
@@ -113,6 +214,14 @@ def test_http_errors(pilot: Callable[..., Pilot], tmp_path: Path) -> None:
     assert raw(p.socket, "POST", "/v3/environ", b"{not json")[0] == 400
     assert raw(p.socket, "POST", "/v1/jobs/nope/restart")[0] == 404
     assert raw(p.socket, "POST", "/v3/metric", b'{"x": 1}')[0] == 422
+    for body, error in (
+        (b'{"signal": "SIGNOTHING"}', "'SIGNOTHING' is not a signal name"),
+        (b'"SIGHUP"', 'expected {"signal": "SIGHUP"}'),
+    ):
+        status, headers, answer = raw(p.socket, "POST", "/v1/jobs/rec/signal", body)
+        assert status == 400 and headers["Content-Type"].startswith("application/json")
+        assert json.loads(answer) == {"error": error}
+    assert read_lines(tmp_path / "rec") == [], "a rejected signal reached the job"
 
 
 def test_unreachable_socket_exits_2(tmp_path: Path, pilot: Callable[..., Pilot]) -> None:
@@ -201,6 +310,60 @@ def test_metrics_restarts_and_pushed_counter(pilot: Callable[..., Pilot], tmp_pa
     assert any(name.startswith("process_") for name, _ in samples)
     status = requests.get(f"http://127.0.0.1:{port}/status", timeout=5).json()
     assert {job["name"] for job in status["jobs"]} == {"app", "flaky"}
+
+
+def test_putmetric_observes_histograms_and_summaries(
+    pilot: Callable[..., Pilot], tmp_path: Path
+) -> None:
+    """putmetric into a declared histogram and a summary observes: _count and _sum move (and
+    the histogram's buckets), with and without labels."""
+    import requests
+    from prometheus_client.parser import text_string_to_metric_families
+
+    port = _free_port()
+    cfg = {
+        "telemetry": {
+            "port": port,
+            "interfaces": ["static:127.0.0.1"],
+            "metrics": [
+                {"name": "latency_seconds", "type": "histogram"},
+                {"name": "payload_bytes", "type": "summary", "labels": ["kind"]},
+            ],
+        },
+        "jobs": [{"name": "app", "main": True, "exec": ["sleep", "300"]}],
+    }
+    p = pilot(cfg)
+    p.wait_for_output("telemetry on", 5)
+
+    def samples() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        return {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
+
+    before = samples()
+    assert before[("latency_seconds_count", ())] == 0
+    assert before[("latency_seconds_sum", ())] == 0
+    for value in ("0.2", "0.4", "3"):
+        assert p.ctl("putmetric", f"latency_seconds={value}").returncode == 0
+    assert p.ctl("putmetric", 'payload_bytes{kind="a"}=100').returncode == 0
+    assert p.ctl("putmetric", 'payload_bytes{kind="a"}=50').returncode == 0
+    assert p.ctl("putmetric", 'payload_bytes{kind="b"}=7').returncode == 0
+    after = samples()
+    assert after[("latency_seconds_count", ())] == 3
+    assert abs(after[("latency_seconds_sum", ())] - 3.6) < 1e-9
+    assert after[("latency_seconds_bucket", (("le", "0.25"),))] == 1
+    assert after[("latency_seconds_bucket", (("le", "0.5"),))] == 2
+    assert after[("latency_seconds_bucket", (("le", "+Inf"),))] == 3
+    assert after[("payload_bytes_count", (("kind", "a"),))] == 2
+    assert after[("payload_bytes_sum", (("kind", "a"),))] == 150
+    assert after[("payload_bytes_count", (("kind", "b"),))] == 1
+    assert after[("payload_bytes_sum", (("kind", "b"),))] == 7
+    wrong = p.ctl("putmetric", 'latency_seconds{kind="a"}=1')
+    assert wrong.returncode == 1
+    assert samples()[("latency_seconds_count", ())] == 3
 
 
 def test_telemetry_is_registered_in_consul(

@@ -134,8 +134,13 @@ def test_reload_adds_and_removes_registrations(
 def test_many_reloads_leak_nothing(
     pilot: Callable[..., Pilot], registry: Registry, tmp_path: Path
 ) -> None:
-    """200 reloads adding and removing a watch leave threads, fds and children as they were."""
-    base = {"consul": registry.address, "jobs": [job("main", main=True)]}
+    """200 reloads adding and removing a watch leave threads, fds and children as they were
+    right after start-up (the last reload restores the starting config)."""
+    base = {
+        "consul": registry.address,
+        "logging": {"level": "debug"},
+        "jobs": [job("main", main=True)],
+    }
     with_watch = {**base, "watches": [{"name": "w", "service": "x", "wait": "1s"}]}
     p = pilot(with_watch)
     wait_for(lambda: read_lines(tmp_path / "main.runs"), 10, message="running")
@@ -147,11 +152,12 @@ def test_many_reloads_leak_nothing(
         children = len(Path(f"/proc/{pid}/task/{pid}/children").read_text().split())
         return threads, fds, children
 
-    rewrite(p, base)
-    assert p.ctl("reload").returncode == 0
-    rewrite(p, with_watch)
-    assert p.ctl("reload").returncode == 0
-    wait_for(lambda: counts()[0] == 2, 10, message="one watch thread besides the main one")
+    # The baseline is pilot as it starts, once its watch has had its first answer: no warm-up
+    # reload, so whatever the first reloads leave behind counts as a leak.
+    # (Its `unhealthy` event, logged at debug, rather than a status request: a control
+    # connection would be counted among the fds.)
+    p.wait_for_output(r"event watch\.w\.unhealthy", 10)
+    wait_for(lambda: counts()[0] == 2, 10, message=f"one watch thread besides main: {counts()}")
     start = counts()
     for i in range(200):
         rewrite(p, base if i % 2 == 0 else with_watch)
@@ -174,3 +180,123 @@ def test_sighup_reloads_when_asked(pilot: Callable[..., Pilot], tmp_path: Path) 
     rewrite(p, {"reload_on_sighup": True, "jobs": [job("main", main=True), job("added")]})
     p.signal(signal.SIGHUP)
     wait_for(lambda: read_lines(tmp_path / "added.runs"), 5, message="added job started")
+
+
+def test_reload_picks_up_putenv(pilot: Callable[..., Pilot], tmp_path: Path) -> None:
+    """A value set with `pilot ctl putenv` is substituted into ${VAR} by the next reload: the
+    job whose definition it changes restarts with it."""
+    colour = tmp_path / "colour.log"
+    echo = {
+        "name": "painter",
+        "exec": ["sh", "-c", f'echo "$0 $COLOUR" >> {colour}; exec sleep 300', "${COLOUR:-red}"],
+    }
+    p = pilot({"jobs": [job("main", main=True), echo]}, env={"COLOUR": ""})
+    wait_for(lambda: read_lines(colour) == ["red "], 10, message="first run, default value")
+    assert p.ctl("putenv", "COLOUR=blue").returncode == 0
+    assert read_lines(colour) == ["red "], "putenv alone restarts nothing"
+    result = p.ctl("reload")
+    assert result.returncode == 0, result.stderr
+    wait_for(
+        lambda: read_lines(colour) == ["red ", "blue blue"],
+        5,
+        message=f"the reload substituted the new value: {read_lines(colour)}",
+    )
+
+
+def test_reload_rerenders_only_changed_templates(
+    pilot: Callable[..., Pilot], registry: Registry, tmp_path: Path
+) -> None:
+    """A reload leaves an unchanged template alone (no new render, no `rendered` event, same
+    inode); a template whose source file changed is rendered again with the new text."""
+    (tmp_path / "changed.j2").write_text("v1 {{ key_or_default('cfg/v', '0') }}\n")
+    config = {
+        "consul": registry.address,
+        "logging": {"level": "debug"},
+        "jobs": [job("main", main=True)],
+        "templates": [
+            {
+                "name": "same",
+                "contents": "same {{ key_or_default('cfg/v', '0') }}\n",
+                "dest": str(tmp_path / "same.out"),
+            },
+            {"name": "changed", "source": "changed.j2", "dest": str(tmp_path / "changed.out")},
+        ],
+    }
+    p = pilot(config)
+    wait_for(lambda: read_lines(tmp_path / "main.runs"), 10, message="running")
+
+    def templates() -> dict[str, dict[str, Any]]:
+        return {t["name"]: t for t in p.status()["templates"]}
+
+    wait_for(lambda: all(t["rendered"] for t in templates().values()), 10, message="first renders")
+    assert (tmp_path / "changed.out").read_text() == "v1 0\n"
+    same_inode = (tmp_path / "same.out").stat().st_ino
+    events = p.output.count("event template.same.rendered")
+    assert events == 1 and templates()["same"]["renders"] == 1
+    (tmp_path / "changed.j2").write_text("v2 {{ key_or_default('cfg/v', '0') }}\n")
+    result = p.ctl("reload")
+    assert result.returncode == 0, result.stderr
+    # Both templates ask the same (shared) query: when the changed one has rendered, a
+    # re-created `same` would have had its data too.
+    wait_for(
+        lambda: (tmp_path / "changed.out").read_text() == "v2 0\n",
+        5,
+        message=f"the changed template rendered again\n{p.output}",
+    )
+    p.status()  # one more turn of pilot's loop
+    assert templates()["same"]["renders"] == 1, "the unchanged template was replaced"
+    assert p.output.count("event template.same.rendered") == events, p.output
+    assert (tmp_path / "same.out").stat().st_ino == same_inode
+    assert p.output.count("event template.changed.rendered") == 2
+    registry.put("/v1/kv/cfg/v", "1")  # the unchanged template still follows its data
+    wait_for(lambda: (tmp_path / "same.out").read_text() == "same 1\n", 5, message="same follows")
+
+
+TRAP = python_job("""
+    import json, signal, sys, time, urllib.request
+    registry, stamp = sys.argv[1], sys.argv[2]
+    def term(signum, frame):
+        url = f"http://{registry}/v1/health/service/b"
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            listed = len(json.load(answer))
+        open(stamp, "a").write(f"TERM listed={listed}\\n")
+        sys.exit(0)
+    signal.signal(signal.SIGTERM, term)
+    open(stamp + ".ready", "a").close()
+    while True:
+        time.sleep(60)
+""")
+
+
+@pytest.mark.parametrize("change", ["removed", "changed"])
+def test_reload_leaves_consul_before_stopping_a_job(
+    pilot: Callable[..., Pilot], registry: Registry, tmp_path: Path, change: str
+) -> None:
+    """A registered job that a reload removes (or changes) is out of Consul before its process
+    gets SIGTERM: its TERM trap asks the registry and finds no instance of its service."""
+    stamp = tmp_path / "b.stamp"
+    health = {"exec": ["true"], "interval": "1s"}
+    b = {
+        "name": "b",
+        "exec": [*TRAP, registry.address, str(stamp)],
+        "port": 1002,
+        "health": health,
+        "interfaces": ["static:127.0.0.1"],
+    }
+    base = {"consul": registry.address}
+    p = pilot({**base, "jobs": [job("main", main=True), b]})
+    wait_for(
+        lambda: registry.instances("b", passing=True) and Path(f"{stamp}.ready").exists(),
+        10,
+        message="b registered and passing",
+    )
+    jobs = [job("main", main=True)]
+    if change == "changed":
+        jobs.append({**b, "exec": [*b["exec"], "v2"]})
+    rewrite(p, {**base, "jobs": jobs})
+    result = p.ctl("reload")
+    assert result.returncode == 0, result.stderr
+    wait_for(lambda: read_lines(stamp), 10, message=f"b's TERM trap ran\n{p.output}")
+    assert read_lines(stamp) == ["TERM listed=0"], "SIGTERM came while b was still in Consul"
+    if change == "changed":
+        wait_for(lambda: registry.instances("b", passing=True), 10, message="b registered again")
