@@ -48,6 +48,17 @@ def pilot_argv() -> list[str]:
     return [PYTHON, "-m", "pilot"]
 
 
+# pilot as it was before `pilot run` left with os._exit (pilot/cli.py, _exit_now): the same code,
+# but the exit goes through sys.exit and the interpreter's finalisation. bench.stop and
+# bench.profile run it with --finalise, to show what that change is worth.
+PILOT_FINALISING = [
+    PYTHON,
+    "-c",
+    "import sys; import pilot.cli as cli; "
+    "cli._exit_now = lambda code: sys.exit(code); sys.exit(cli.main())",
+]
+
+
 def job(code: str) -> list[str]:
     """argv of a job running `code` (dedented) in a site-less Python."""
     return [*JOB_PYTHON, textwrap.dedent(code)]
@@ -279,16 +290,18 @@ def _supervisor_quote(arg: str) -> str:
 
 
 def wrap(peer: str, argv: Sequence[str], directory: Path, **pilot_job: Any) -> list[str]:
-    """argv that runs job `argv` under `peer` (direct, tini, dumb-init, pilot, supervisord)."""
+    """argv that runs job `argv` under `peer` (direct, tini, dumb-init, pilot, supervisord, and
+    pilot-finalising: see PILOT_FINALISING)."""
     if peer == "direct":
         return list(argv)
     if peer == "tini":
         return ["tini", "-s", "--", *argv]
     if peer == "dumb-init":
         return ["dumb-init", *argv]
-    if peer == "pilot":
+    if peer in ("pilot", "pilot-finalising"):
         config = {"jobs": [{"name": "job", "exec": list(argv), **pilot_job}]}
-        return [*pilot_argv(), "run", "-c", str(write_pilot_config(directory, config))]
+        command = pilot_argv() if peer == "pilot" else PILOT_FINALISING
+        return [*command, "run", "-c", str(write_pilot_config(directory, config, peer))]
     if peer == "supervisord":
         return ["supervisord", "-n", "-c", str(supervisord_conf(directory, {"job": argv}))]
     raise ValueError(peer)

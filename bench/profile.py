@@ -1,6 +1,7 @@
 """Profile of pilot's life with py-spy (pip install py-spy, or `pip install -e '.[bench]'`):
 `pilot run` of a one-job config (job `true`) sampled at 2000 Hz, `--runs` times; prints the
 frames that hold the most samples (inclusive), i.e. where start-up and exit spend their time.
+With --finalise, pilot as it was before `pilot run` left with os._exit (common.PILOT_FINALISING).
 """
 
 from __future__ import annotations
@@ -18,7 +19,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument(
+        "--finalise",
+        action="store_true",
+        help="profile pilot leaving through the interpreter's finalisation (as before os._exit)",
+    )
     args = parser.parse_args(argv)
+    command = common.PILOT_FINALISING if args.finalise else common.pilot_argv()
     if not shutil.which("py-spy"):
         print("# needs py-spy: pip install py-spy")
         return
@@ -39,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
                     "-o",
                     str(out),
                     "--",
-                    *common.pilot_argv(),
+                    *command,
                     "run",
                     "-c",
                     str(config),
@@ -53,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
                 total += int(count)
                 seen = set()
                 for frame in stack.split(";"):
-                    name = re.sub(r":\d+\)", ")", frame)
+                    name = re.sub(r":\d+\)", ")", frame) or "(no Python frame: C code only)"
                     if name not in seen:
                         seen.add(name)
                         samples[name] += int(count)

@@ -32,6 +32,7 @@ def first_instruction(peer: str, directory: Path, trial: list[int]) -> float | N
     """Seconds from spawning `peer` to its job's first statement."""
     trial[0] += 1
     stamp = directory / f"{peer}-{trial[0]}.stamp"
+    stamp.unlink(missing_ok=True)  # a stale stamp would be read as this trial's
     argv = common.wrap(peer, [*STAMP, str(stamp)], directory)
     started = time.monotonic()
     proc = common.spawn(argv, cwd=directory)
@@ -81,9 +82,9 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     args = parser.parse_args(argv)
     peers = [p for p in PEERS if p not in common.missing_peers(PEERS)]
     with common.workdir("startup") as directory:
+        counter = [0]  # one counter for warm-up and trials: every run has its own stamp file
         for peer in peers:  # warm the page cache: the first exec of anything is slow
-            first_instruction(peer, directory, [0])
-        counter = [0]
+            first_instruction(peer, directory, counter)
         first = common.alternate(
             peers, args.runs, lambda p: first_instruction(p, directory, counter)
         )

@@ -2,7 +2,8 @@
 
 The job exits at once on SIGTERM, writing CLOCK_MONOTONIC first; "over the job" is the time
 from that stamp to the supervisor's exit as seen through a pidfd (direct exec: the job's own
-exit, i.e. the kernel's part).
+exit, i.e. the kernel's part). With --finalise, also pilot leaving through the interpreter's
+finalisation instead of os._exit, as it did before bench/ measured this (common.PILOT_FINALISING).
 """
 
 from __future__ import annotations
@@ -42,8 +43,15 @@ def trial(peer: str, directory: Path, counter: list[int]) -> tuple[float, float]
 def main(argv: list[str] | None = None) -> dict[str, object]:
     parser = argparse.ArgumentParser(prog="python -m bench.stop", description=__doc__)
     parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument(
+        "--finalise",
+        action="store_true",
+        help="also pilot leaving through the interpreter's finalisation (as before os._exit)",
+    )
     args = parser.parse_args(argv)
     peers = [p for p in PEERS if p not in common.missing_peers(PEERS)]
+    if args.finalise:
+        peers.insert(peers.index("pilot") + 1, "pilot-finalising")
     pairs: dict[str, list[tuple[float, float]]] = {p: [] for p in peers}
     with common.workdir("stop") as directory:
         counter = [0]

@@ -1,0 +1,91 @@
+"""Idle CPU in pieces (figure 4): the CPU time of one http health check on an asyncio loop, and
+of one TTL report through py-consul to `pilot consul-dev`, each done `--count` times in this
+process (pilot's own functions; the loopback health server of bench.idle_cpu runs in a process
+of its own, so that its CPU is not counted), after a warm-up. CPU is this process's getrusage
+(user + system), divided by the count; median of `--runs`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import subprocess
+from collections.abc import Callable
+
+from bench import common
+
+SERVER = (
+    "import time; from bench import configs; "
+    "print(configs.HealthServer().url, flush=True); time.sleep(3600)"
+)
+
+
+def cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def per_call(work: Callable[[int], None], count: int) -> float:
+    """CPU seconds per call of `work(count)` (20 calls of warm-up first)."""
+    work(20)
+    started = cpu()
+    work(count)
+    return (cpu() - started) / count
+
+
+def main(argv: list[str] | None = None) -> dict[str, object]:
+    parser = argparse.ArgumentParser(prog="python -m bench.check_cost", description=__doc__)
+    parser.add_argument("--count", type=int, default=500)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args(argv)
+    from pilot.discovery.checks import http_check
+    from pilot.discovery.client import ConsulTarget, make_client
+    from pilot.discovery.services import _update_check
+
+    health = subprocess.Popen(
+        [common.PYTHON, "-c", SERVER], cwd=common.REPO, stdout=subprocess.PIPE, env=common.ENV
+    )
+    assert health.stdout is not None
+    url = health.stdout.readline().decode().strip()
+
+    def checks(n: int) -> None:
+        async def many() -> None:
+            for _ in range(n):
+                await http_check(url, 5)
+
+        asyncio.run(many())
+
+    results: dict[str, list[float]] = {"http check": [], "TTL report": []}
+    try:
+        with common.registry() as registry:
+            registry.register("s", "s1", 1, ttl=True)
+            host, port = registry.address.split(":")
+            client = make_client(ConsulTarget(host, int(port), "http"))
+            output = "HTTP GET x: 200 OK Output: ok"
+
+            def reports(n: int) -> None:
+                for _ in range(n):
+                    _update_check(client, "s1-ttl", "passing", output)
+
+            for _ in range(args.runs):
+                results["http check"].append(per_call(checks, args.count))
+                results["TTL report"].append(per_call(reports, args.count))
+    finally:
+        health.kill()
+        health.wait()
+    rows = [
+        [name, len(values), f"{common.median(values) * 1000:.2f}", f"{max(values) * 1000:.2f}"]
+        for name, values in results.items()
+    ]
+    text = common.table(["one …", "runs", "CPU ms median", "max"], rows)
+    text += (
+        "\n\n(http check: pilot.discovery.checks.http_check on a loop, a new connection each; "
+        "TTL report: PUT /v1/agent/check/update through py-consul, kept alive)"
+    )
+    common.emit("check_cost", "## 4. idle CPU: one check, one report\n\n" + text, results)
+    return results
+
+
+if __name__ == "__main__":
+    main()
