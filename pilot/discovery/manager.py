@@ -225,8 +225,8 @@ class Discovery:
 
         def on_role(code: str) -> None:
             self._bus.publish(code, job.name)
-            registered = job.port is not None and self.registrar.is_registered(job.name)
-            if code != "following" and registered:
+            kept = job.port is not None and self.registrar.keeps(job.name)
+            if code != "following" and kept:
                 self._register(job)  # the role tag follows the role
 
         election = LeaderElection(job.name, job.leader, value, self.target, self._log, on_role)

@@ -98,14 +98,17 @@ class Registrar:
     def register(self, record: ServiceRecord) -> None:
         """Register `record` now and keep it registered until `deregister_all`."""
         sync = self._services.get(record.job)
-        if sync is None or sync.record != record:
-            previous = sync
-            sync = _ServiceSync(self, record)
-            if previous is not None:  # e.g. a role tag changed: the check keeps its status
-                previous.cancel()
-                sync.status, sync.output = previous.status, previous.output
-            self._services[record.job] = sync
+        if sync is None:
+            sync = self._services[record.job] = _ServiceSync(self, record)
+        elif sync.record != record:
+            # e.g. a role tag changed: the same sync registers it again, after any call in
+            # flight (never two registrations racing), and the check keeps its status
+            sync.record, sync.registered, sync.maintenance_applied = record, False, None
         sync.wake()
+
+    def keeps(self, job: str) -> bool:
+        """Whether `job`'s service is to be registered (the call may still be under way)."""
+        return job in self._services
 
     def report(self, job: str, status: str, output: str) -> None:
         """Set the TTL check of `job`'s service to `status` ("passing", "critical"…)."""
@@ -241,6 +244,8 @@ class _ServiceSync:
         record = self.record
         if not self.registered:
             await self.registrar.call(lambda c: _register(c, record, self.status))
+            if self.record is not record:
+                return  # changed meanwhile: the loop registers the new one next
             self.registered = True
             self.registrar._log.info(
                 f"registered {record.id}", address=record.address, port=record.port
