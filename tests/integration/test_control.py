@@ -264,10 +264,22 @@ def test_stale_socket_is_replaced(pilot: Callable[..., Pilot], tmp_path: Path) -
     assert p.ctl("ping").returncode == 0
 
 
+def metric_samples(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """/metrics parsed by prometheus_client: (name, sorted labels) → value."""
+    import requests
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
 def test_metrics_restarts_and_pushed_counter(pilot: Callable[..., Pilot], tmp_path: Path) -> None:
     """/metrics: after 3 restarts the restart counter reads 3; a pushed counter reads 42."""
     import requests
-    from prometheus_client.parser import text_string_to_metric_families
 
     port = _free_port()
     cfg = {
@@ -296,12 +308,7 @@ def test_metrics_restarts_and_pushed_counter(pilot: Callable[..., Pilot], tmp_pa
     assert p.ctl("putmetric", "jobs_done=2", 'queue{kind="a"}=7').returncode == 0
     unknown = p.ctl("putmetric", "nope=1")
     assert unknown.returncode == 1 and "unknown metric" in unknown.stderr
-    text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-    samples = {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
+    samples = metric_samples(port)
     assert samples[("pilot_job_restarts_total", (("job", "flaky"),))] == 3
     assert samples[("jobs_done_total", ())] == 42
     assert samples[("queue", (("kind", "a"),))] == 7
@@ -317,8 +324,6 @@ def test_putmetric_observes_histograms_and_summaries(
 ) -> None:
     """putmetric into a declared histogram and a summary observes: _count and _sum move (and
     the histogram's buckets), with and without labels."""
-    import requests
-    from prometheus_client.parser import text_string_to_metric_families
 
     port = _free_port()
     cfg = {
@@ -336,12 +341,7 @@ def test_putmetric_observes_histograms_and_summaries(
     p.wait_for_output("telemetry on", 5)
 
     def samples() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-        text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-        return {
-            (s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text)
-            for s in family.samples
-        }
+        return metric_samples(port)
 
     before = samples()
     assert before[("latency_seconds_count", ())] == 0
