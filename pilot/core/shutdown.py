@@ -24,7 +24,6 @@ class Shutdown:
     ) -> None:
         self._jobs, self._bus, self._triggers, self._log = jobs, bus, triggers, log
         self._stop_timeout = stop_timeout
-        self.forced = False
         self._forced = asyncio.Event()
         self.deregister: Callable[[], Awaitable[float]] | None = None
         self.release: Callable[[], Awaitable[None]] | None = None
@@ -49,14 +48,17 @@ class Shutdown:
         if self.forced:
             self._kill_all()
             return
-        self.forced = True
         self._forced.set()
         for job in self._jobs:
             if job.state.active or job.name not in self._triggers.hooks:
                 job.kill()
 
+    @property
+    def forced(self) -> bool:
+        """Whether a second signal or the stop_timeout cut the sequence short."""
+        return self._forced.is_set()
+
     def _kill_all(self) -> None:
-        self.forced = True
         self._forced.set()
         for job in self._jobs:
             job.kill()
