@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import pwd
 from collections.abc import Callable, Mapping
 
 from pilot.config.model import Job as JobConfig
+from pilot.process.spawn import passwd_entry
 
 
 class Environment:
@@ -54,5 +54,5 @@ class Environment:
 
 
 def _identity(user: str) -> dict[str, str]:
-    entry = pwd.getpwuid(int(user)) if user.isascii() and user.isdigit() else pwd.getpwnam(user)
+    entry = passwd_entry(user)
     return {"HOME": entry.pw_dir, "USER": entry.pw_name, "LOGNAME": entry.pw_name}

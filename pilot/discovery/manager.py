@@ -144,11 +144,16 @@ class Discovery:
     @property
     def drain(self) -> float:
         """The longest drain among registered jobs: drains overlap, they do not add up."""
+        return self._drain_of({job.name for job in self._config.jobs})
+
+    def _drain_of(self, names: set[str]) -> float:
         return max(
             (
                 job.drain
                 for job in self._config.jobs
-                if job.port is not None and self.registrar.is_registered(job.name)
+                if job.name in names
+                and job.port is not None
+                and self.registrar.is_registered(job.name)
             ),
             default=0.0,
         )
@@ -156,14 +161,7 @@ class Discovery:
     async def retire(self, names: set[str]) -> None:
         """Before a reload stops jobs `names`: take their services out of Consul, then wait the
         longest of their drains, as shutdown does."""
-        drain = max(
-            (
-                job.drain
-                for job in self._config.jobs
-                if job.name in names and self.registrar.is_registered(job.name)
-            ),
-            default=0.0,
-        )
+        drain = self._drain_of(names)
         await asyncio.gather(*(self.registrar.withdraw(name) for name in names))
         if drain > 0:
             self._log.info(f"draining for {drain:g}s")

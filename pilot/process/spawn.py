@@ -78,13 +78,18 @@ def _groups(
     if group is not None:
         return group, []
     try:
-        entry = (
-            pwd.getpwuid(int(user))
-            if str(user).isascii() and str(user).isdigit()
-            else pwd.getpwnam(str(user))
-        )
+        entry = passwd_entry(str(user))
     except KeyError:
         if str(user).isascii() and str(user).isdigit():
             return 0, []
         raise
     return entry.pw_gid, os.getgrouplist(entry.pw_name, entry.pw_gid)
+
+
+def passwd_entry(user: str) -> pwd.struct_passwd:
+    """/etc/passwd's entry for a user name or a numeric uid.
+
+    Raises:
+        KeyError: no such user.
+    """
+    return pwd.getpwuid(int(user)) if user.isascii() and user.isdigit() else pwd.getpwnam(user)

@@ -324,7 +324,6 @@ def test_putmetric_observes_histograms_and_summaries(
 ) -> None:
     """putmetric into a declared histogram and a summary observes: _count and _sum move (and
     the histogram's buckets), with and without labels."""
-
     port = _free_port()
     cfg = {
         "telemetry": {
