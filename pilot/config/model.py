@@ -155,7 +155,7 @@ class JobLogging:
 
 
 @dataclass(frozen=True)
-class Job:
+class JobConfig:
     """One supervised process: the app, a setup step, a hook or a periodic task."""
 
     name: str = setting(Str(), "unique name; also the event source of the job's events")
@@ -296,7 +296,7 @@ class ExitCodes:
 class Config:
     """A whole pilot.json5."""
 
-    jobs: tuple[Job, ...] = setting(ListOf(Obj(Job)), "the supervised jobs")
+    jobs: tuple[JobConfig, ...] = setting(ListOf(Obj(JobConfig)), "the supervised jobs")
     files: tuple[FileFromEnv, ...] = setting(
         ListOf(Obj(FileFromEnv)), "files decoded from base64 environment variables", ()
     )
@@ -317,12 +317,12 @@ class Config:
     )
     path: str = field(default="", compare=False)
 
-    def job(self, name: str) -> Job:
+    def job(self, name: str) -> JobConfig:
         """The job called `name`."""
         return next(job for job in self.jobs if job.name == name)
 
     @property
-    def main_job(self) -> Job:
+    def main_job(self) -> JobConfig:
         """The job whose end ends pilot (resolved and checked by validation)."""
         marked = [job for job in self.jobs if job.main]
         advertised = [job for job in self.jobs if job.port is not None]

@@ -9,7 +9,7 @@ import pwd
 import re
 
 from pilot.config.errors import ConfigError
-from pilot.config.model import Config, Job
+from pilot.config.model import Config, JobConfig
 from pilot.config.validate_consul import check_consul_parts, watch_sources
 from pilot.config.validate_templates import check_templates, template_sources
 
@@ -78,7 +78,7 @@ def check_config(config: Config) -> None:
             raise ConfigError(f"files[{i}].export", f"{spec.export!r} is not a variable name")
 
 
-def _check_when(job: Job, place: str, sources: dict[str, frozenset[str]]) -> None:
+def _check_when(job: JobConfig, place: str, sources: dict[str, frozenset[str]]) -> None:
     when = job.when
     if when.interval is not None:
         if when.source or when.once or when.each:
@@ -112,7 +112,7 @@ def _check_when(job: Job, place: str, sources: dict[str, frozenset[str]]) -> Non
         )
 
 
-def _check_user(job: Job, place: str) -> None:
+def _check_user(job: JobConfig, place: str) -> None:
     for key, lookup in (("user", pwd.getpwnam), ("group", grp.getgrnam)):
         value = getattr(job, key)
         if value is None:

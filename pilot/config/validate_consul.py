@@ -6,7 +6,7 @@ import re
 from urllib.parse import urlsplit
 
 from pilot.config.errors import ConfigError
-from pilot.config.model import Config, Job
+from pilot.config.model import Config, JobConfig
 
 WATCH_CODES = frozenset({"changed", "healthy", "unhealthy"})
 _WATCH_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
@@ -62,7 +62,7 @@ def watch_sources(config: Config) -> dict[str, frozenset[str]]:
     return {f"watch.{watch.name}": WATCH_CODES for watch in config.watches}
 
 
-def _check_health(job: Job, place: str) -> None:
+def _check_health(job: JobConfig, place: str) -> None:
     health = job.health
     if health is None:
         if job.port is not None:
@@ -97,7 +97,7 @@ def _check_health(job: Job, place: str) -> None:
         raise ConfigError(f"{place}.health.tcp", f'{health.tcp!r} is not "host:port"')
 
 
-def _check_interfaces(job: Job, place: str) -> None:
+def _check_interfaces(job: JobConfig, place: str) -> None:
     if not job.interfaces:
         return
     from pilot.discovery.addresses import check_interface_spec

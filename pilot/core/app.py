@@ -9,8 +9,7 @@ import signal
 from typing import TYPE_CHECKING
 
 from pilot.config.errors import ConfigError
-from pilot.config.model import Config
-from pilot.config.model import Job as JobConfig
+from pilot.config.model import Config, JobConfig
 from pilot.control.server import ControlServer, SocketInUse
 from pilot.core.commands import Commands
 from pilot.core.environment import Environment

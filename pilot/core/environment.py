@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 
-from pilot.config.model import Job as JobConfig
+from pilot.config.model import JobConfig
 from pilot.process.spawn import passwd_entry
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 
-from pilot.config.model import Job as JobConfig
+from pilot.config.model import JobConfig
 from pilot.core.log import Log
 from pilot.discovery.checks import CheckResult, exec_check, http_check, tcp_check
 from pilot.process.reaper import Reaper

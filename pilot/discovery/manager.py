@@ -9,8 +9,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from pilot.config.consul_model import Watch
-from pilot.config.model import Config
-from pilot.config.model import Job as JobConfig
+from pilot.config.model import Config, JobConfig
 from pilot.core.events import Event, EventBus
 from pilot.core.log import Log
 from pilot.discovery.addresses import resolve_address

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from pilot.config.model import Job as JobConfig
+from pilot.config.model import JobConfig
 from pilot.core.log import Log
 from pilot.discovery.client import ConsulTarget, make_client
 

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from pilot.config.model import Job as JobConfig
+from pilot.config.model import JobConfig
 from pilot.core.log import Log
 from pilot.process.backoff import Backoff
 from pilot.process.output import PipeReader
