@@ -39,9 +39,9 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     parser.add_argument("--count", type=int, default=500)
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args(argv)
-    from pilot.discovery.checks import http_check
-    from pilot.discovery.client import ConsulTarget, make_client
-    from pilot.discovery.services import _update_check
+    from pilot.consul.client import ConsulTarget, make_client
+    from pilot.consul.services import _update_check
+    from pilot.health.checks import http_check
 
     health = subprocess.Popen(
         [common.PYTHON, "-c", SERVER], cwd=common.REPO, stdout=subprocess.PIPE, env=common.ENV
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     ]
     text = common.table(["one …", "runs", "CPU ms median", "max"], rows)
     text += (
-        "\n\n(http check: pilot.discovery.checks.http_check on a loop, a new connection each; "
+        "\n\n(http check: pilot.health.checks.http_check on a loop, a new connection each; "
         "TTL report: PUT /v1/agent/check/update through py-consul, kept alive)"
     )
     common.emit("check_cost", "## 4. idle CPU: one check, one report\n\n" + text, results)

@@ -24,7 +24,7 @@ FANOUT = (10, 100, 500)
 
 
 def render_scale(sizes: tuple[int, ...], repeat: int) -> list[list[object]]:
-    from pilot.discovery.watch import Instance, Query
+    from pilot.consul.watch import Instance, Query
     from pilot.render.language import MISSING, Lookups, make_environment
     from pilot.render.shipped import shipped_template
 

@@ -101,7 +101,7 @@ def _load(args: argparse.Namespace) -> tuple[object, list[object]] | None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Supervise the config's jobs; exit with the main job's code."""
-    from pilot.core.signals import reset_inherited_signals
+    from pilot.app.signals import reset_inherited_signals
 
     reset_inherited_signals()
     loaded = _load(args)
@@ -109,16 +109,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     import asyncio
 
+    from pilot.app.supervisor import Supervisor
     from pilot.config.model import Config
-    from pilot.core.app import App
-    from pilot.core.log import Log
+    from pilot.log import Log
     from pilot.render.envfiles import DecodedFile
 
     config, files = loaded
     assert isinstance(config, Config)
     log = Log(config.logging.level, config.logging.format, tuple(job.name for job in config.jobs))
     decoded = [file for file in files if isinstance(file, DecodedFile)]
-    code = asyncio.run(App(config, decoded, log).run())
+    code = asyncio.run(Supervisor(config, decoded, log).run())
     _exit_now(code)
 
 

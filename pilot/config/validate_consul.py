@@ -100,7 +100,7 @@ def _check_health(job: JobConfig, place: str) -> None:
 def _check_interfaces(job: JobConfig, place: str) -> None:
     if not job.interfaces:
         return
-    from pilot.discovery.addresses import check_interface_spec
+    from pilot.consul.addresses import check_interface_spec
 
     for i, spec in enumerate(job.interfaces):
         try:

@@ -10,8 +10,8 @@ import socket
 import stat
 from urllib.parse import parse_qs
 
+from pilot.app.commands import CommandError, Commands
 from pilot.control.http import HTTPError, Request, Response, json_response, serve_connection
-from pilot.core.commands import CommandError, Commands
 
 
 class SocketInUse(Exception):

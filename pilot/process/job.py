@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from pilot.config.model import JobConfig
-from pilot.core.log import Log
+from pilot.log import Log
 from pilot.process.backoff import Backoff
 from pilot.process.output import PipeReader
 from pilot.process.reaper import Reaper, exit_code

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pilot.discovery.watch import Instance, Query
+from pilot.consul.watch import Instance, Query
 
 MISSING = object()
 Latest = Callable[[Query], Any]  # the latest answer to a query, or MISSING

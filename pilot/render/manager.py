@@ -6,8 +6,8 @@ from collections.abc import Callable, Mapping
 
 from pilot.config.model import Config
 from pilot.config.template_model import Template
-from pilot.core.log import Log
-from pilot.discovery.watch import WatchHub
+from pilot.consul.watch import WatchHub
+from pilot.log import Log
 from pilot.render.renderer import Actions, TemplateRunner, base_dir, load_template
 
 

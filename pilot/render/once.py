@@ -9,8 +9,8 @@ import sys
 from typing import IO, Any
 
 from pilot.config.model import Config
-from pilot.discovery.client import make_client, resolve_target
-from pilot.discovery.watch import Query, fetch
+from pilot.consul.client import make_client, resolve_target
+from pilot.consul.watch import Query, fetch
 from pilot.render.files import read_current, restore, write_file
 from pilot.render.language import MISSING, Lookups, TemplateLookupError
 from pilot.render.renderer import base_dir, load_template

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pilot.config.template_model import Template
-from pilot.core.log import Log
-from pilot.discovery.checks import CheckResult
-from pilot.discovery.watch import Query, WatchHub
+from pilot.consul.watch import Query, WatchHub
+from pilot.health.checks import CheckResult
+from pilot.log import Log
 from pilot.render.files import read_current, restore, write_file
 from pilot.render.language import MISSING, Lookups, TemplateLookupError
 from pilot.render.quiescence import Quiescence

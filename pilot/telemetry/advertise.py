@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import socket
 
-from pilot.discovery.services import Registrar, ServiceRecord
+from pilot.consul.services import Registrar, ServiceRecord
 
 SERVICE = "pilot-telemetry"
 KEY = "pilot:telemetry"  # the registrar's key; no job name contains ':'

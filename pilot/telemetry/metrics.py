@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 from pilot.config.ops_model import Telemetry
 
 if TYPE_CHECKING:
-    from pilot.core.app import App
-    from pilot.core.events import Event
+    from pilot.app.supervisor import Supervisor
+    from pilot.events import Event
 
 _PUSHED = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?$")
 _LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*(?:,|$)')
@@ -23,7 +23,7 @@ class UnknownMetric(Exception):
 class Metrics:
     """One prometheus_client registry for this pilot."""
 
-    def __init__(self, app: App, config: Telemetry) -> None:
+    def __init__(self, app: Supervisor, config: Telemetry) -> None:
         from prometheus_client import (
             CollectorRegistry,
             Counter,
@@ -68,7 +68,7 @@ class Metrics:
         Raises:
             CommandError(422): the metric is not declared, or its labels do not match.
         """
-        from pilot.core.commands import CommandError
+        from pilot.app.commands import CommandError
 
         match = _PUSHED.match(key.strip())
         if match is None or match.group(1) not in self.custom:
@@ -97,7 +97,7 @@ class Metrics:
 class _StateCollector:
     """Metrics read from pilot's state when Prometheus scrapes: nothing to keep in step."""
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: Supervisor) -> None:
         self._app = app
 
     def collect(self) -> Iterator[Any]:

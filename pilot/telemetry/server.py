@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from pilot.app.commands import Commands
 from pilot.control.http import HTTPError, Request, Response, json_response, serve_connection
-from pilot.core.commands import Commands
 from pilot.telemetry.metrics import Metrics
 
 

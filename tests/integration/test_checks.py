@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from pilot.discovery import checks
-from pilot.discovery.checks import CheckResult, exec_check, http_check, tcp_check
+from pilot.consul import checks
+from pilot.health.checks import CheckResult, exec_check, http_check, tcp_check
 from pilot.process.reaper import Reaper
 from tests.helpers import self_signed_certificate, wait_for
 

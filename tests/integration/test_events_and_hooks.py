@@ -9,10 +9,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from pilot.app.triggers import Triggers
 from pilot.config.load import parse_config
-from pilot.core.events import EventBus
-from pilot.core.log import Log
-from pilot.core.triggers import Triggers
+from pilot.events import EventBus
+from pilot.log import Log
 from pilot.process.job import Job
 from pilot.process.reaper import Reaper
 from tests.helpers import Pilot, python_job, read_lines, wait_for

@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from pilot.discovery.addresses import check_interface_spec, interface_addresses, resolve_address
+from pilot.consul.addresses import check_interface_spec, interface_addresses, resolve_address
 from tests.helpers import PYTHON, REPO, require
 
 # Runs inside a new network namespace: sets it up with `ip`, then answers each query.
 NAMESPACE_SCRIPT = textwrap.dedent("""
     import json, subprocess, sys
-    from pilot.discovery.addresses import interface_addresses, resolve_address
+    from pilot.consul.addresses import interface_addresses, resolve_address
     for command in json.loads(sys.argv[1]):
         subprocess.run(command.split(), check=True, capture_output=True)
     answers = {}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from pilot.config.consul_model import ConsulConfig, ConsulTLS
-from pilot.discovery.client import resolve_target
+from pilot.consul.client import resolve_target
 
 TOKEN = "s3cr3t-token"
 

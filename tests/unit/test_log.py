@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from pilot.core.log import Log
+from pilot.log import Log
 
 
 def test_colour_only_on_the_stream_that_is_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from pilot.discovery.watch import Instance, Query
+from pilot.consul.watch import Instance, Query
 from pilot.render.language import MISSING, Lookups, TemplateLookupError, make_environment
 
 

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from pilot.config.template_model import Quiet, Template
-from pilot.core.log import Log
-from pilot.discovery.checks import CheckResult
-from pilot.discovery.watch import Instance, Query
+from pilot.consul.watch import Instance, Query
+from pilot.health.checks import CheckResult
+from pilot.log import Log
 from pilot.render.language import make_environment
 from pilot.render.renderer import TemplateRunner
 

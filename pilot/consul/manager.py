@@ -10,15 +10,15 @@ from typing import Any
 
 from pilot.config.consul_model import Watch
 from pilot.config.model import Config, JobConfig
-from pilot.core.events import Event, EventBus
-from pilot.core.log import Log
-from pilot.discovery.addresses import resolve_address
-from pilot.discovery.checks import CheckResult
-from pilot.discovery.client import ConsulTarget
-from pilot.discovery.health import HealthMonitor
-from pilot.discovery.leader import LeaderElection
-from pilot.discovery.services import Registrar, service_record
-from pilot.discovery.watch import Instance, Query, WatchHub
+from pilot.consul.addresses import resolve_address
+from pilot.consul.client import ConsulTarget
+from pilot.consul.leader import LeaderElection
+from pilot.consul.services import Registrar, service_record
+from pilot.consul.watch import Instance, Query, WatchHub
+from pilot.events import Event, EventBus
+from pilot.health.checks import CheckResult
+from pilot.health.monitor import HealthMonitor
+from pilot.log import Log
 from pilot.process.reaper import Reaper
 
 

@@ -8,36 +8,36 @@ import os
 import signal
 from typing import TYPE_CHECKING
 
-from pilot.config.errors import ConfigError
-from pilot.config.model import Config, JobConfig
-from pilot.control.server import ControlServer, SocketInUse
-from pilot.core.commands import Commands
-from pilot.core.environment import Environment
-from pilot.core.events import EventBus
-from pilot.core.log import Log
-from pilot.core.shutdown import Shutdown
-from pilot.core.signals import (
+from pilot.app.commands import Commands
+from pilot.app.environment import Environment
+from pilot.app.shutdown import Shutdown
+from pilot.app.signals import (
     EVENT_SIGNALS,
     JOB_CONTROL_SIGNALS,
     SHUTDOWN_SIGNALS,
     install_handlers,
 )
-from pilot.core.triggers import Triggers
+from pilot.app.triggers import Triggers
+from pilot.config.errors import ConfigError
+from pilot.config.model import Config, JobConfig
+from pilot.control.server import ControlServer, SocketInUse
+from pilot.events import EventBus
+from pilot.log import Log
 from pilot.process.job import Job
 from pilot.process.reaper import Reaper, become_subreaper
 from pilot.render.envfiles import DecodedFile, exported_paths, write_files
 
 if TYPE_CHECKING:  # imported when the config uses Consul, to keep start-up light
+    from pilot.consul.manager import Discovery
     from pilot.devconsul.server import DevConsul
-    from pilot.discovery.checks import CheckResult
-    from pilot.discovery.manager import Discovery
+    from pilot.health.checks import CheckResult
     from pilot.render.manager import Templates
     from pilot.telemetry.advertise import Advertiser
     from pilot.telemetry.metrics import Metrics
     from pilot.telemetry.server import TelemetryServer
 
 
-class App:
+class Supervisor:
     """One pilot: supervises the jobs of `config`, then returns the code pilot exits with."""
 
     def __init__(self, config: Config, files: list[DecodedFile], log: Log) -> None:
@@ -103,9 +103,9 @@ class App:
 
     def start_discovery(self) -> None:
         """Consul: an embedded registry if asked, registrations, health checks, watches."""
-        from pilot.discovery.addresses import check_job_addresses
-        from pilot.discovery.client import resolve_target
-        from pilot.discovery.manager import Discovery
+        from pilot.consul.addresses import check_job_addresses
+        from pilot.consul.client import resolve_target
+        from pilot.consul.manager import Discovery
 
         check_job_addresses(self.config)
 
@@ -145,7 +145,7 @@ class App:
         telemetry = self.config.telemetry
         if telemetry is None:
             return
-        from pilot.discovery.addresses import resolve_address
+        from pilot.consul.addresses import resolve_address
         from pilot.telemetry.metrics import Metrics
         from pilot.telemetry.server import TelemetryServer
 
@@ -179,14 +179,14 @@ class App:
 
     async def _reload_quietly(self) -> None:
         """A reload asked by signal: a rejected config is logged (by reload), not raised."""
-        from pilot.core.commands import CommandError
+        from pilot.app.commands import CommandError
 
         with contextlib.suppress(CommandError):
             await self.reload()
 
     async def reload(self) -> None:
         """Re-read the config file and apply only what changed."""
-        from pilot.core.reload import reload_config
+        from pilot.app.reload import reload_config
 
         async with self._reload_lock:  # a SIGHUP and a ctl reload at once apply one by one
             await reload_config(self)
@@ -202,7 +202,7 @@ class App:
 
     async def run_command(self, argv: tuple[str, ...], timeout: float) -> CheckResult:
         """Run a command (template check, on-change exec) the one way pilot runs processes."""
-        from pilot.discovery.checks import exec_check
+        from pilot.health.checks import exec_check
 
         return await exec_check(argv, timeout, self.reaper, self.environment.base())
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pilot.config.model import JobConfig
-from pilot.core.log import Log
-from pilot.discovery.client import ConsulTarget, make_client
+from pilot.consul.client import ConsulTarget, make_client
+from pilot.log import Log
 
 T = TypeVar("T")
 OUTPUT_LIMIT = 4096

@@ -9,9 +9,9 @@ import contextlib
 import itertools
 from collections.abc import Awaitable, Callable
 
-from pilot.core.events import EventBus
-from pilot.core.log import Log
-from pilot.core.triggers import Triggers
+from pilot.app.triggers import Triggers
+from pilot.events import EventBus
+from pilot.log import Log
 from pilot.process.job import Job
 
 

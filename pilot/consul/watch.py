@@ -10,8 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pilot.core.log import Log
-from pilot.discovery.client import ConsulTarget, make_client
+from pilot.consul.client import ConsulTarget, make_client
+from pilot.log import Log
 
 MIN_GAP = 0.1  # at most one fetch per 100 ms per query
 # After Consul comes back (a restarted agent starts empty), an answer with fewer instances is

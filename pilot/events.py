@@ -6,7 +6,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pilot.core.log import Log
+from pilot.log import Log
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from pilot.core.events import Event, EventBus
-from pilot.core.log import Log
+from pilot.events import Event, EventBus
+from pilot.log import Log
 from pilot.process.job import Job
 
 SHUTDOWN_CODES = frozenset({"shutdown", "stopping", "stopped"})

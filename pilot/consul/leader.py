@@ -13,8 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from pilot.config.consul_model import Leader
-from pilot.core.log import Log
-from pilot.discovery.client import ConsulTarget, make_client
+from pilot.consul.client import ConsulTarget, make_client
+from pilot.log import Log
 
 RETRY = 1.0  # seconds between attempts after an error or a refused acquire
 

@@ -6,8 +6,8 @@ import asyncio
 from collections.abc import Callable, Mapping
 
 from pilot.config.model import JobConfig
-from pilot.core.log import Log
-from pilot.discovery.checks import CheckResult, exec_check, http_check, tcp_check
+from pilot.health.checks import CheckResult, exec_check, http_check, tcp_check
+from pilot.log import Log
 from pilot.process.reaper import Reaper
 
 ResultSink = Callable[[CheckResult], None]

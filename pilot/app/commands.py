@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from pilot import __version__
 
 if TYPE_CHECKING:
-    from pilot.core.app import App
+    from pilot.app.supervisor import Supervisor
 
 
 class CommandError(Exception):
@@ -24,7 +24,7 @@ class CommandError(Exception):
 class Commands:
     """The operations of one running pilot."""
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: Supervisor) -> None:
         self._app = app
 
     def putenv(self, values: dict[str, Any]) -> None:
@@ -160,7 +160,7 @@ class Commands:
         return status
 
 
-def _role(app: App, job: str) -> str | None:
+def _role(app: Supervisor, job: str) -> str | None:
     """ "leader" or "follower" for a job in an election, else None."""
     election = app.discovery.elections.get(job) if app.discovery else None
     if election is None:
@@ -168,7 +168,7 @@ def _role(app: App, job: str) -> str | None:
     return "leader" if election.elected else "follower"
 
 
-def _leader(app: App, job: str) -> str | None:
+def _leader(app: Supervisor, job: str) -> str | None:
     """The value the current holder of a job's lock wrote (its address:port), if known."""
     election = app.discovery.elections.get(job) if app.discovery else None
     return None if election is None else election.leader_value

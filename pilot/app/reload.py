@@ -8,19 +8,19 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from pilot.app.commands import CommandError
 from pilot.config.errors import ConfigError
 from pilot.config.load import load_config
 from pilot.config.model import Config
-from pilot.core.commands import CommandError
 from pilot.render.envfiles import decode_files, exported_paths, write_files
 
 if TYPE_CHECKING:
-    from pilot.core.app import App
+    from pilot.app.supervisor import Supervisor
 
 FIXED = ("consul", "control", "telemetry")  # settings a running pilot cannot change
 
 
-async def reload_config(app: App) -> None:
+async def reload_config(app: Supervisor) -> None:
     """Apply the config file as it is now.
 
     Raises:
@@ -31,7 +31,7 @@ async def reload_config(app: App) -> None:
         new = load_config(app.config.path, environ)
         files = decode_files(new.files, environ)
         if new.uses_consul:
-            from pilot.discovery.addresses import check_job_addresses
+            from pilot.consul.addresses import check_job_addresses
 
             check_job_addresses(new)
     except ConfigError as error:
@@ -54,7 +54,7 @@ async def reload_config(app: App) -> None:
     app.log.info("config reloaded")
 
 
-async def _apply(app: App, new: Config) -> None:
+async def _apply(app: Supervisor, new: Config) -> None:
     old_jobs = {job.name: job for job in app.config.jobs}
     new_jobs = {job.name: job for job in new.jobs}
     unchanged = {name for name, cfg in new_jobs.items() if old_jobs.get(name) == cfg}

@@ -1,0 +1,1 @@
+"""Wiring: the supervisor that builds and owns the parts, reload, shutdown, triggers."""
