@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pilot.devconsul.body import nesting_error
 from pilot.devconsul.durations import parse_go_duration
 
 # Scalar kinds, by the Go type named in error messages.
@@ -69,6 +70,8 @@ def parse_body(body: bytes) -> Any:
         raise DecodeError("EOF")
     try:
         value, _ = json.JSONDecoder().raw_decode(text)
+    except RecursionError:
+        raise DecodeError(nesting_error(text)) from None
     except json.JSONDecodeError as error:
         if error.pos >= len(text):
             raise DecodeError("unexpected EOF") from None

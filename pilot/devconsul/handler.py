@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from pilot.devconsul.body import (
+    BadBody,
+    BadFraming,
+    content_length,
+    read_chunked,
+    transfer_chunked,
+)
 from pilot.devconsul.request import ConsulError, Request, Response
 from pilot.devconsul.router import Router
 
@@ -50,26 +59,45 @@ def make_handler(router: Router) -> type[BaseHTTPRequestHandler]:
         disable_nagle_algorithm = True
 
         def read_body(self) -> bytes:
-            """The body, by Content-Length or chunked."""
-            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                chunks = []
-                while size := int(self.rfile.readline().split(b";")[0], 16):
-                    chunks.append(self.rfile.read(size))
-                    self.rfile.readline()
-                self.rfile.readline()
-                return b"".join(chunks)
-            length = int(self.headers.get("Content-Length") or 0)
-            return self.rfile.read(length) if length > 0 else b""
+            """The body, by Content-Length or chunked (BadFraming, BadBody: Go's refusals)."""
+            chunked = transfer_chunked(self.headers.get_all("Transfer-Encoding", []))
+            length = content_length(self.headers.get_all("Content-Length", []), chunked)
+            if chunked:
+                return read_chunked(self.rfile)
+            body = self.rfile.read(length) if length > 0 else b""
+            if len(body) < length:
+                raise BadBody("unexpected EOF")
+            return body
+
+        def refuse(self, error: BadFraming) -> None:
+            """Answer as Go's server answers a request it cannot frame, and hang up."""
+            reason = HTTPStatus(error.status).phrase
+            head = f"HTTP/1.1 {error.status} {reason}\r\nContent-Type: {TEXT}\r\n"
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.wfile.write(f"{head}Connection: close\r\n\r\n{error.text}".encode())
 
         def serve(self) -> None:
             """Answer one request of any method."""
             started = time.monotonic()
             parts = urlsplit(self.path)
+            try:
+                body = self.read_body()
+            except BadFraming as error:
+                log.warning("%s %s refused: %s", self.command, self.path, error.text)
+                self.refuse(error)
+                return
+            except BadBody as error:
+                log.warning("%s %s: body unreadable: %s", self.command, self.path, error)
+                self.close_connection = True
+                text = f"Request decode failed: {error}".encode()
+                self.answer(Response(400, raw=text, content_type=TEXT), True, False)
+                return
             request = Request(
                 self.command,
                 unquote(parts.path),
                 parse_qs(parts.query, keep_blank_values=True),
-                self.read_body(),
+                body,
             )
             wrapped = True
             try:
