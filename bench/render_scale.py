@@ -26,7 +26,7 @@ FANOUT = (10, 100, 500)
 def render_scale(sizes: tuple[int, ...], repeat: int) -> list[list[object]]:
     from pilot.consul.watch import Instance, Query
     from pilot.render.language import MISSING, Lookups, make_environment
-    from pilot.render.shipped import shipped_template
+    from pilot.templates import shipped_template
 
     source = Path(shipped_template("nginx/upstreams.conf.j2")).read_text()
     query = Query("service", "app", (), None, True)

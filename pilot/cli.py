@@ -7,9 +7,7 @@ import contextlib
 import json
 import os
 import sys
-from typing import NoReturn
-
-from pilot import __version__
+from typing import Any, NoReturn
 
 COMMANDS = ("run", "validate", "render", "schema", "ctl", "consul-dev")
 
@@ -45,12 +43,22 @@ def main(argv: list[str] | None = None) -> int:
     return handler(args)
 
 
+class _Version(argparse.Action):
+    """`--version`: the package metadata is read only when the version is asked for."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> NoReturn:
+        import pilot
+
+        print(f"pilot {pilot.__version__}")
+        parser.exit()
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pilot",
         description="A PID-1 supervisor for containers that organise themselves through Consul.",
     )
-    parser.add_argument("--version", action="version", version=f"pilot {__version__}")
+    parser.add_argument("--version", action=_Version, nargs=0, help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, text in (
         ("run", "supervise the jobs of a config (the container's ENTRYPOINT)"),

@@ -7,7 +7,7 @@ import os
 import signal
 from typing import TYPE_CHECKING, Any
 
-from pilot import __version__
+import pilot
 
 if TYPE_CHECKING:
     from pilot.app.supervisor import Supervisor
@@ -125,7 +125,7 @@ class Commands:
                 }
             )
         status: dict[str, Any] = {
-            "version": __version__,
+            "version": pilot.__version__,
             "pid": os.getpid(),
             "maintenance": app.maintenance,
             "jobs": jobs,

@@ -82,7 +82,7 @@ def source_path(template: Template, config_path: str) -> str:
     """Where a template's source file is: `pilot:` paths are shipped with pilot."""
     assert template.source is not None
     if template.source.startswith("pilot:"):
-        from pilot.render.shipped import shipped_template
+        from pilot.templates import shipped_template
 
         return shipped_template(template.source.removeprefix("pilot:"))
     return os.path.join(os.path.dirname(config_path) or ".", template.source)

@@ -1,18 +1,38 @@
-"""What a plain `pip install .` ships: every template under templates/ (used as `pilot:<path>`)."""
+"""What the distribution ships: the shipped templates as package data of `pilot.templates`."""
 
 from __future__ import annotations
 
 import tomllib
 
+from pilot.templates import shipped_template
 from tests.helpers import REPO
 
+PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
+TEMPLATES = REPO / "pilot" / "templates"
 
-def test_every_shipped_template_is_installed() -> None:
-    data_files = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"][
-        "data-files"
-    ]
-    installed = {path for paths in data_files.values() for path in paths}
+
+def test_every_shipped_template_is_package_data() -> None:
+    """Every file under pilot/templates/ matches a package-data pattern of pilot.templates."""
+    patterns = PYPROJECT["tool"]["setuptools"]["package-data"]["pilot.templates"]
     on_disk = {
-        str(path.relative_to(REPO)) for path in (REPO / "templates").rglob("*") if path.is_file()
+        path
+        for path in TEMPLATES.rglob("*")
+        if path.is_file() and path.suffix not in (".py", ".pyc")
     }
-    assert on_disk <= installed, f"missing from [tool.setuptools.data-files]: {on_disk - installed}"
+    assert on_disk, "no shipped template found"
+    matched = {path for pattern in patterns for path in TEMPLATES.glob(pattern)}
+    assert on_disk <= matched, f"not in [tool.setuptools.package-data]: {on_disk - matched}"
+
+
+def test_shipped_template_names_a_file_of_the_package() -> None:
+    """`pilot:nginx/site.conf.j2` resolves to the file inside the imported package."""
+    path = shipped_template("nginx/site.conf.j2")
+    assert path == str(TEMPLATES / "nginx" / "site.conf.j2")
+
+
+def test_distribution_name_and_command() -> None:
+    """The distribution is `pilot-supervisor`; its command and import package stay `pilot`."""
+    project = PYPROJECT["project"]
+    assert project["name"] == "pilot-supervisor"
+    assert project["scripts"] == {"pilot": "pilot.cli:main"}
+    assert "data-files" not in PYPROJECT["tool"]["setuptools"]
