@@ -349,3 +349,22 @@ def self_signed_certificate(directory: Path, ip: str) -> tuple[Path, Path]:
         capture_output=True,
     )
     return cert, key
+
+
+def holds(
+    predicate: Callable[[], Any],
+    seconds: float,
+    interval: float = 0.02,
+    message: str = "condition",
+) -> None:
+    """Assert that `predicate` stays truthy at every sample for `seconds` (a value that must not
+    move, such as a counter that a bug would keep climbing)."""
+    started = time.monotonic()
+    deadline = started + seconds
+    while True:
+        if not predicate():
+            elapsed = time.monotonic() - started
+            raise AssertionError(f"{message} stopped holding after {elapsed:.2f}s")
+        if time.monotonic() > deadline:
+            return
+        time.sleep(interval)

@@ -14,7 +14,16 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import REPO, Pilot, Registry, python_job, read_lines, require, wait_for
+from tests.helpers import (
+    REPO,
+    Pilot,
+    Registry,
+    holds,
+    python_job,
+    read_lines,
+    require,
+    wait_for,
+)
 
 RUN = python_job("""
     import os, sys, time
@@ -119,9 +128,11 @@ def test_exec_action_runs_once_per_changed_file(
     registry.put("/v1/kv/cfg/v", "1")
     wait_for(lambda: read_lines(log) == ["v=0", "v=1"], 5, message="exec after the change")
     wait_for(lambda: updates() == 2, 5, message="the watch's second answer")
+    # A count reached is not a count that stays: a watch re-delivering its answer would climb.
+    holds(lambda: updates() == 2, 1.0, message="the watch at 2 answers")
     registry.put("/v1/kv/cfg/v?flags=7", "1")  # a new answer (flags), the same bytes
     wait_for(lambda: updates() == 3, 5, message="pilot has the same-value answer")
-    p.status()  # one more turn of pilot's loop: that render has run
+    holds(lambda: updates() == 3, 1.0, message="the watch at 3 answers")
     assert read_lines(log) == ["v=0", "v=1"], "exec ran for bytes that did not change"
     registry.put("/v1/kv/cfg/v", "2")
     wait_for(lambda: read_lines(log)[-1:] == ["v=2"], 5, message="exec after the next change")

@@ -1,0 +1,169 @@
+"""A watch on a registry nobody writes to reports its first answer once, then stays quiet."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.helpers import PYTHON, REPO, Pilot, holds, read_lines, wait_for
+
+POLL_WAIT = "300ms"  # the watch's blocking wait: a long-poll cycle every ~0.3 s
+QUIET_POLLS = 6  # long polls that must come and go with nothing reported
+DEBUG = ("--log-level", "debug")  # consul-dev logs every request it answers
+
+
+class LoggedRegistry:
+    """A real `pilot consul-dev` logging every request, so a test can count the long polls."""
+
+    def __init__(self, log: Path) -> None:
+        self.log = log
+        with log.open("w") as stderr:
+            self.proc = subprocess.Popen(
+                [PYTHON, "-m", "pilot", "consul-dev", "--listen", "127.0.0.1:0", *DEBUG],
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                env={**os.environ, "PYTHONPATH": str(REPO)},
+            )
+        assert self.proc.stdout is not None
+        self.address = self.proc.stdout.readline().strip()
+        assert re.fullmatch(r"[\d.]+:\d+", self.address), f"consul-dev printed {self.address!r}"
+
+    def put(self, path: str, body: Any) -> None:
+        url = f"http://{self.address}{path}"
+        if isinstance(body, str):
+            response = requests.put(url, data=body, timeout=10)
+        else:
+            response = requests.put(url, json=body, timeout=10)
+        response.raise_for_status()
+
+    def blocking_polls(self, path: str) -> int:
+        """How many blocking queries (`index=` > 0) on `path` the registry has answered."""
+        pattern = re.compile(rf"GET {re.escape(path)}\?\S*index=[1-9]\S* -> ")
+        return sum(1 for line in read_lines(self.log) if pattern.search(line))
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(5)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+@pytest.fixture
+def logged_registry(tmp_path: Path) -> Iterator[LoggedRegistry]:
+    """A consul-dev whose request log the test reads."""
+    instance = LoggedRegistry(tmp_path / "registry.log")
+    yield instance
+    instance.stop()
+
+
+WATCHES = {
+    "key": ({"key": "cfg/flag"}, "/v1/kv/cfg/flag"),
+    "prefix": ({"prefix": "cfg/"}, "/v1/kv/cfg/"),
+    "service": ({"service": "app"}, "/v1/health/service/app"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(WATCHES))
+def test_watch_reports_its_first_answer_once_while_nothing_changes(
+    kind: str, pilot: Callable[..., Pilot], logged_registry: LoggedRegistry, tmp_path: Path
+) -> None:
+    """Over several long polls with no write to the registry, a watch has exactly one answer
+    (its `updates` count) and emits `changed` exactly once."""
+    logged_registry.put("/v1/kv/cfg/flag", "on")
+    logged_registry.put(
+        "/v1/agent/service/register",
+        {"Name": "app", "ID": "app-1", "Address": "10.0.0.1", "Port": 80},
+    )
+    spec, path = WATCHES[kind]
+    changes = tmp_path / "changes"
+    p = pilot(
+        {
+            "consul": logged_registry.address,
+            "jobs": [
+                {"name": "main", "main": True, "exec": ["sleep", "300"]},
+                {
+                    "name": "on-change",
+                    "exec": ["sh", "-c", f"echo changed >> {changes}"],
+                    "when": {"source": "watch.w", "each": "changed"},
+                },
+            ],
+            "watches": [{"name": "w", "wait": POLL_WAIT, **spec}],
+        }
+    )
+
+    def updates() -> int:
+        return int(p.status()["watches"][0]["updates"])
+
+    def answered() -> bool:
+        try:
+            return updates() >= 1
+        except OSError:  # the control socket is not up yet
+            return False
+
+    wait_for(answered, 10, message=f"the watch's first answer\n{p.output}")
+    wait_for(lambda: read_lines(changes), 5, message=f"the job run by `changed`\n{p.output}")
+    first_poll = logged_registry.blocking_polls(path)
+    samples: list[tuple[int, int, int]] = []
+
+    def quiet_for_enough_polls() -> bool:
+        polls = logged_registry.blocking_polls(path) - first_poll
+        samples.append((polls, updates(), len(read_lines(changes))))
+        assert samples[-1][1:] == (1, 1), (
+            f"after {polls} quiet long polls the watch has {samples[-1][1]} answers and "
+            f"`changed` ran {samples[-1][2]} times (want 1 and 1)\n{p.output}"
+        )
+        return polls >= QUIET_POLLS
+
+    wait_for(quiet_for_enough_polls, 10, interval=0.05, message=f"{QUIET_POLLS} long polls")
+    assert read_lines(changes) == ["changed"]
+
+
+def test_a_new_answer_with_the_same_content_emits_no_changed(
+    pilot: Callable[..., Pilot], logged_registry: LoggedRegistry, tmp_path: Path
+) -> None:
+    """A write that leaves a key watch's content as it was is a new answer but no `changed`."""
+    logged_registry.put("/v1/kv/cfg/flag", "on")
+    changes = tmp_path / "changes"
+    p = pilot(
+        {
+            "consul": logged_registry.address,
+            "jobs": [
+                {"name": "main", "main": True, "exec": ["sleep", "300"]},
+                {
+                    "name": "on-change",
+                    "exec": ["sh", "-c", f"echo changed >> {changes}"],
+                    "when": {"source": "watch.w", "each": "changed"},
+                },
+            ],
+            "watches": [{"name": "w", "key": "cfg/flag", "wait": POLL_WAIT}],
+        }
+    )
+
+    def updates() -> int:
+        try:
+            return int(p.status()["watches"][0]["updates"])
+        except OSError:  # the control socket is not up yet
+            return 0
+
+    wait_for(lambda: updates() == 1, 10, message=f"the watch's first answer\n{p.output}")
+    wait_for(lambda: read_lines(changes), 5, message=f"the job run by `changed`\n{p.output}")
+    logged_registry.put("/v1/kv/cfg/flag?flags=7", "on")  # a new ModifyIndex, the same value
+    wait_for(lambda: updates() == 2, 5, message="the watch's second answer")
+    holds(
+        lambda: updates() == 2 and read_lines(changes) == ["changed"],
+        0.7,
+        message="one answer more and still one `changed`",
+    )
+    logged_registry.put("/v1/kv/cfg/flag", "off")  # then a real change, which must run the job
+    wait_for(lambda: updates() == 3, 5, message="the watch's third answer")
+    wait_for(lambda: len(read_lines(changes)) == 2, 5, message="`changed` for the new value")
+    assert read_lines(changes) == ["changed", "changed"], "one `changed` per new content"
