@@ -7,9 +7,17 @@ import contextlib
 import json
 import os
 import sys
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
+
+from pilot import __version__
+
+if TYPE_CHECKING:
+    from pilot.config.errors import ConfigError
+    from pilot.config.model import Config
+    from pilot.render.envfiles import DecodedFile
 
 COMMANDS = ("run", "validate", "render", "schema", "ctl", "consul-dev")
+CONFIG_HELP = "path of pilot.json5, - for standard input (default: $PILOT_CONFIG)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
         from pilot.control.client import main as ctl
 
         return ctl(args_list[1:])
+    if args_list and args_list[0] == "--":
+        return cmd_single(args_list[1:])
     if (
         args_list
         and args_list[0] not in COMMANDS
@@ -43,44 +53,35 @@ def main(argv: list[str] | None = None) -> int:
     return handler(args)
 
 
-class _Version(argparse.Action):
-    """`--version`: the package metadata is read only when the version is asked for."""
-
-    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> NoReturn:
-        import pilot
-
-        print(f"pilot {pilot.__version__}")
-        parser.exit()
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pilot",
         description="A PID-1 supervisor for containers that organise themselves through Consul.",
+        epilog="pilot -- CMD ARGS... runs one command as PID 1 without a config (as tini).",
     )
-    parser.add_argument("--version", action=_Version, nargs=0, help="print the version and exit")
+    parser.add_argument("--version", action="version", version=f"pilot {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, text in (
-        ("run", "supervise the jobs of a config (the container's ENTRYPOINT)"),
-        ("validate", "check a config and print it normalised"),
-    ):
-        command = sub.add_parser(name, help=text, description=text)
-        command.add_argument(
-            "-c",
-            "--config",
-            default=os.environ.get("PILOT_CONFIG"),
-            help="path of pilot.json5 (default: $PILOT_CONFIG)",
-        )
-    render = sub.add_parser("render", help="render every template once from the live registry")
-    render.add_argument(
-        "-c",
-        "--config",
-        default=os.environ.get("PILOT_CONFIG"),
-        help="path of pilot.json5 (default: $PILOT_CONFIG)",
+    run = sub.add_parser(
+        "run",
+        help="supervise the jobs of a config (the container's ENTRYPOINT)",
+        description="supervise the jobs of a config (the container's ENTRYPOINT)",
     )
+    validate = sub.add_parser(
+        "validate", help="check a config", description="check a config; exit 2 on an error"
+    )
+    validate.add_argument(
+        "--print",
+        action="store_true",
+        help="print the config normalised (defaults filled in, secrets masked)",
+    )
+    render = sub.add_parser("render", help="render every template once from the live registry")
     render.add_argument(
         "--dry-run", action="store_true", help="print the results instead of writing them"
     )
+    for command in (run, validate, render):
+        command.add_argument(
+            "-c", "--config", default=os.environ.get("PILOT_CONFIG"), help=CONFIG_HELP
+        )
     sub.add_parser("schema", help="print the JSON Schema of pilot.json5")
     sub.add_parser("ctl", help="control a running pilot (see `pilot ctl --help`)")
     sub.add_parser(
@@ -90,21 +91,37 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(args: argparse.Namespace) -> tuple[object, list[object]] | None:
+def _load(args: argparse.Namespace) -> tuple[Config, list[DecodedFile]] | None:
+    """The config and its decoded files, or None once every error has been printed."""
     from pilot.config.errors import ConfigError
     from pilot.config.load import load_config
     from pilot.render.envfiles import decode_files
+    from pilot.render.sources import check_template_sources
 
     if not args.config:
         print("pilot: no config: give -c FILE or set PILOT_CONFIG", file=sys.stderr)
         return None
     try:
         config = load_config(args.config)
+    except ConfigError as error:
+        _report(error)
+        return None
+    problems = check_template_sources(config)
+    try:
         files = decode_files(config.files, os.environ)
     except ConfigError as error:
-        print(f"pilot: {error}", file=sys.stderr)
+        problems.extend(error.errors)
+    if problems:
+        for problem in problems:
+            _report(problem)
         return None
-    return config, list(files)
+    return config, files
+
+
+def _report(error: ConfigError) -> None:
+    """Print every problem `error` stands for, one a line."""
+    for one in error.errors:
+        print(f"pilot: {one}", file=sys.stderr)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -115,19 +132,32 @@ def cmd_run(args: argparse.Namespace) -> int:
     loaded = _load(args)
     if loaded is None:
         return 2
+    _supervise(*loaded)
+
+
+def cmd_single(argv: list[str]) -> int:
+    """`pilot -- CMD ARGS...`: run one command as the main job, without a config."""
+    from pilot.app.signals import reset_inherited_signals
+    from pilot.config.errors import ConfigError
+    from pilot.config.single import single_command_config
+
+    reset_inherited_signals()
+    try:
+        config = single_command_config(argv, os.environ)
+    except ConfigError as error:
+        _report(error)
+        return 2
+    _supervise(config, [])
+
+
+def _supervise(config: Config, files: list[DecodedFile]) -> NoReturn:
     import asyncio
 
-    from pilot.app.supervisor import Supervisor
-    from pilot.config.model import Config
+    from pilot.app.supervisor import supervise
     from pilot.log import Log
-    from pilot.render.envfiles import DecodedFile
 
-    config, files = loaded
-    assert isinstance(config, Config)
     log = Log(config.logging.level, config.logging.format, tuple(job.name for job in config.jobs))
-    decoded = [file for file in files if isinstance(file, DecodedFile)]
-    code = asyncio.run(Supervisor(config, decoded, log).run())
-    _exit_now(code)
+    _exit_now(asyncio.run(supervise(config, files, log)))
 
 
 def _exit_now(code: int) -> NoReturn:
@@ -141,14 +171,33 @@ def _exit_now(code: int) -> NoReturn:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    """Check a config; print it normalised, secrets masked."""
-    from pilot.config.kinds import dump_section
-
+    """Check a config: one line saying what it holds, or with --print the config normalised
+    (defaults filled in, unset options left out, secrets masked)."""
     loaded = _load(args)
     if loaded is None:
         return 2
-    print(json.dumps(dump_section(loaded[0]), indent=2))
+    config = loaded[0]
+    if args.print:
+        from pilot.config.sections import dump_section
+
+        print(json.dumps(dump_section(config), indent=2))
+        return 0
+    name = "<stdin>" if args.config == "-" else os.path.basename(args.config)
+    print(f"pilot: {name} is valid: {summary(config)}")
     return 0
+
+
+def summary(config: Config) -> str:
+    """What a config holds, in a few words: `3 jobs (main: web), 1 watch, 1 template`."""
+    counts = [
+        (len(config.jobs), "job", "jobs"),
+        (len(config.watches), "watch", "watches"),
+        (len(config.templates), "template", "templates"),
+        (len(config.files), "file", "files"),
+    ]
+    parts = [f"{n} {one if n == 1 else many}" for n, one, many in counts if n or one == "job"]
+    parts[0] += f" (main: {config.main_job.name})"
+    return ", ".join(parts)
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -156,13 +205,10 @@ def cmd_render(args: argparse.Namespace) -> int:
     loaded = _load(args)
     if loaded is None:
         return 2
-    from pilot.config.model import Config
     from pilot.render.once import render_once
 
-    config = loaded[0]
-    assert isinstance(config, Config)
     try:
-        return render_once(config, args.dry_run)
+        return render_once(loaded[0], args.dry_run)
     except Exception as error:  # the registry is unreachable or answered nonsense
         print(
             f"pilot: render failed: {str(error).splitlines()[0] if str(error) else error!r}",

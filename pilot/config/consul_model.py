@@ -5,22 +5,37 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pilot.config.errors import ConfigError
-from pilot.config.kinds import (
-    Argv,
-    Bool,
-    Choice,
-    Duration,
-    Json,
-    ListOf,
-    MapOf,
-    Obj,
-    Secret,
-    Str,
-    Url,
-    setting,
-)
+from pilot.config.kinds import Argv, Bool, Choice, Duration, Json, Secret, Str, Url, setting
+from pilot.config.sections import ListOf, MapOf, Obj
 
 DEFAULT_ADDRESS = "127.0.0.1:8500"
+SHORTEST_INTERVAL = 0.1  # health checks and periodic jobs: a shorter one is a busy loop
+LONGEST_WAIT = 600.0  # Consul caps a blocking query's wait at 10 minutes
+
+
+class Token(Secret):
+    """An ACL token. Surrounding whitespace (a newline left by `$(cat file)` or an env file) is
+    stripped; whitespace or control characters inside are an error that never shows the token."""
+
+    def parse(self, value: Json, place: str) -> str:
+        return consul_token(super().parse(value, place), place)
+
+
+def consul_token(value: str, place: str) -> str:
+    """`value` without surrounding whitespace (also for CONSUL_HTTP_TOKEN).
+
+    Raises:
+        ConfigError: nothing is left, or a space or control character is inside; the message
+            never contains the token.
+    """
+    token = value.strip()
+    if not token:
+        raise ConfigError(place, "is only whitespace (token not shown)")
+    if any(c.isspace() or not c.isprintable() for c in token):
+        raise ConfigError(
+            place, "contains a space or a control character inside (token not shown)"
+        )
+    return token
 
 
 @dataclass(frozen=True)
@@ -44,7 +59,9 @@ class ConsulConfig:
     scheme: str | None = setting(
         Choice("http", "https"), "default: from the address, else http", None
     )
-    token: str | None = setting(Secret(), "ACL token (never logged)", None)
+    token: str | None = setting(
+        Token(), "ACL token (never logged; surrounding whitespace is stripped)", None
+    )
     datacenter: str | None = setting(Str(), "datacenter of every query", None)
     tls: ConsulTLS = setting(Obj(ConsulTLS), "TLS settings", ConsulTLS())
     listen: str = setting(Str(), "where an embedded registry listens", DEFAULT_ADDRESS)
@@ -70,17 +87,23 @@ class Health:
     tcp: str | None = setting(Str(), '"host:port" that must accept a connection', None)
     method: str = setting(Str(), "HTTP method of an http check", "GET")
     header: tuple[tuple[str, str], ...] = setting(
-        MapOf(Str()), "request headers of an http check", ()
+        MapOf(Str(), masked=lambda _: True),
+        "request headers of an http check (values masked by pilot validate)",
+        (),
     )
     tls_skip_verify: bool = setting(
         Bool(), "an https check accepts any certificate (as Consul's TLSSkipVerify)", False
     )
-    interval: float = setting(Duration(positive=True), "time between checks", 10.0)
+    interval: float = setting(
+        Duration(minimum=SHORTEST_INTERVAL), "time between checks (at least 100ms)", 10.0
+    )
     timeout: float | None = setting(
         Duration(positive=True), "a check slower than this fails (default: the interval)", None
     )
     ttl: float | None = setting(
-        Duration(positive=True), "Consul TTL of the check (default: 3 x interval)", None
+        Duration(minimum=1.0),
+        "Consul TTL of the check, at least 1s (default: 3 x interval)",
+        None,
     )
 
     @property
@@ -117,7 +140,11 @@ class Watch:
     )
     datacenter: str | None = setting(Str(), "datacenter to query", None)
     passing: bool = setting(Bool(), "only instances whose checks all pass", True)
-    wait: float = setting(Duration(positive=True), "longest wait of one blocking query", 60.0)
+    wait: float = setting(
+        Duration(minimum=1.0, maximum=LONGEST_WAIT),
+        "longest wait of one blocking query (1s to 10m)",
+        60.0,
+    )
 
     @property
     def query(self) -> tuple[str, str, tuple[str, ...], str | None, bool]:

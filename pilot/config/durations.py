@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -13,12 +14,19 @@ def parse_duration(value: object) -> float:
     """Return `value` in seconds.
 
     Raises:
-        ValueError: the value is not a non-negative duration.
+        ValueError: the value is not a finite, non-negative duration (NaN and Infinity are not).
     """
+    seconds = _seconds(value)
+    if not math.isfinite(seconds):
+        raise ValueError("not a finite duration")
+    return seconds
+
+
+def _seconds(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError("not a duration")
     if isinstance(value, int | float):
-        if value < 0:
+        if not value >= 0:  # NaN too
             raise ValueError("negative duration")
         return float(value)
     if not isinstance(value, str):
@@ -43,4 +51,6 @@ def format_duration(seconds: float) -> str:
         return "0s"
     if seconds < 1:
         return f"{seconds * 1000:g}ms"
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{seconds / 3600:g}h"
     return f"{seconds:g}s"

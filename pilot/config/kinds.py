@@ -4,23 +4,27 @@ itself as JSON Schema. A dataclass field names its kind in its metadata (see `se
 from __future__ import annotations
 
 import dataclasses
-import difflib
+import math
 import re
 import shlex
 import signal
 from abc import ABC, abstractmethod
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from pilot.config.durations import format_duration, parse_duration
 from pilot.config.errors import ConfigError
 
-T = TypeVar("T")
 Json = Any
+NUL = "contains a NUL byte, which no path, argument or environment variable can hold"
+LONGEST = 365 * 24 * 3600.0  # no duration is longer than a year: timers and Consul choke on more
 
 
 class Kind(ABC):
-    """How one field's value is read from the config, written back, and described."""
+    """How one field's value is read from the config, written back, and described.
+    `placeholder` stands in for a required value that is missing or wrong, so that the rest of
+    the config can still be checked (None: nothing can)."""
+
+    placeholder: Any = None
 
     @abstractmethod
     def parse(self, value: Json, place: str) -> Any:
@@ -46,14 +50,20 @@ def setting(
 
 
 class Str(Kind):
+    """A string; never one holding a NUL byte (it could not reach a path, argv or environ)."""
+
+    placeholder = ""
+
     def __init__(self, nonempty: bool = True) -> None:
         self.nonempty = nonempty
 
     def parse(self, value: Json, place: str) -> str:
         if not isinstance(value, str):
-            raise ConfigError(place, f"must be a string, not {_typename(value)}")
+            raise ConfigError(place, f"must be a string, not {typename(value)}")
         if self.nonempty and not value:
             raise ConfigError(place, "must not be empty")
+        if "\0" in value:
+            raise ConfigError(place, NUL)
         return value
 
     def schema(self) -> dict[str, Json]:
@@ -61,10 +71,29 @@ class Str(Kind):
 
 
 class Secret(Str):
-    """A string that is never printed."""
+    """A string that is never printed, not even in an error about it."""
 
     def dump(self, value: Any) -> Json:
         return "********" if value else value
+
+
+class EnvName(Str):
+    """The name of an environment variable: not empty, no '=' (execve would split there)."""
+
+    def parse(self, value: Json, place: str) -> str:
+        name = super().parse(value, place)
+        if "=" in name:
+            raise ConfigError(place, "an environment variable name cannot contain '='")
+        return name
+
+
+_SECRET_NAME = re.compile(r"TOKEN|SECRET|PASS|KEY|CREDENTIAL|AUTH|PRIVATE|COOKIE|SESSION", re.I)
+
+
+def secret_name(name: str) -> bool:
+    """Whether a variable or header name suggests its value is a credential (`pilot validate`
+    masks it): TOKEN, SECRET, PASS(WORD), KEY, CREDENTIAL, AUTH, PRIVATE, COOKIE, SESSION."""
+    return _SECRET_NAME.search(name) is not None
 
 
 class Url(Str):
@@ -80,7 +109,7 @@ _URL_PASSWORD = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://[^/@:]*:)[^/@]*@")
 class Bool(Kind):
     def parse(self, value: Json, place: str) -> bool:
         if not isinstance(value, bool):
-            raise ConfigError(place, f"must be true or false, not {_typename(value)}")
+            raise ConfigError(place, f"must be true or false, not {typename(value)}")
         return value
 
     def schema(self) -> dict[str, Json]:
@@ -97,7 +126,7 @@ class Int(Kind):
         if isinstance(value, str) and re.fullmatch(r"\s*-?[0-9]+\s*", value):
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(place, f"must be an integer, not {_typename(value)}")
+            raise ConfigError(place, f"must be an integer, not {typename(value)}")
         if self.minimum is not None and value < self.minimum:
             raise ConfigError(place, f"must be at least {self.minimum}")
         if self.maximum is not None and value > self.maximum:
@@ -114,18 +143,27 @@ class Int(Kind):
 
 
 class Duration(Kind):
-    """Seconds, written "250ms", "5s", "1m"; a bare number is seconds."""
+    """Seconds, written "250ms", "5s", "1m"; a bare number is seconds. Finite, at most a year,
+    and at least `minimum` (or more than 0 when `positive`)."""
 
-    def __init__(self, positive: bool = False) -> None:
-        self.positive = positive
+    def __init__(
+        self, positive: bool = False, minimum: float = 0.0, maximum: float = LONGEST
+    ) -> None:
+        self.positive, self.minimum, self.maximum = positive, minimum, maximum
 
     def parse(self, value: Json, place: str) -> float:
         try:
             seconds = parse_duration(value)
         except ValueError:
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(place, f"must be a finite duration, not {value}") from None
             raise ConfigError(place, f'must be a duration like "5s", not {value!r}') from None
+        if seconds < self.minimum:
+            raise ConfigError(place, f"must be at least {format_duration(self.minimum)}")
         if self.positive and seconds <= 0:
             raise ConfigError(place, "must be longer than 0s")
+        if seconds > self.maximum:
+            raise ConfigError(place, f"must be at most {format_duration(self.maximum)}")
         return seconds
 
     def dump(self, value: Any) -> Json:
@@ -144,7 +182,7 @@ class Signal(Kind):
     def parse(self, value: Json, place: str) -> int:
         if not isinstance(value, str):
             raise ConfigError(
-                place, f'must be a signal name like "SIGTERM", not {_typename(value)}'
+                place, f'must be a signal name like "SIGTERM", not {typename(value)}'
             )
         name = value.upper() if value.upper().startswith("SIG") else "SIG" + value.upper()
         number = getattr(signal.Signals, name, None) if name.isidentifier() else None
@@ -164,6 +202,7 @@ class Signal(Kind):
 class Choice(Kind):
     def __init__(self, *choices: str) -> None:
         self.choices = choices
+        self.placeholder = choices[0]
 
     def parse(self, value: Json, place: str) -> str:
         if value not in self.choices:
@@ -179,6 +218,8 @@ class Choice(Kind):
 class Argv(Kind):
     """A command: a list of strings, or a string split as the shell would (no shell runs it)."""
 
+    placeholder = ("false",)
+
     def parse(self, value: Json, place: str) -> tuple[str, ...]:
         if isinstance(value, str):
             try:
@@ -191,6 +232,7 @@ class Argv(Kind):
             raise ConfigError(place, "must be a command: a string or a list of strings")
         if not argv or not argv[0]:
             raise ConfigError(place, "must not be empty")
+        check_argv(argv, place)
         return tuple(argv)
 
     def dump(self, value: Any) -> Json:
@@ -205,56 +247,29 @@ class Argv(Kind):
         }
 
 
-class ListOf(Kind):
-    def __init__(self, item: Kind, single_ok: bool = False) -> None:
-        self.item, self.single_ok = item, single_ok
-
-    def parse(self, value: Json, place: str) -> tuple[Any, ...]:
-        if self.single_ok and not isinstance(value, list):
-            value = [value]
-        if not isinstance(value, list):
-            raise ConfigError(place, f"must be a list, not {_typename(value)}")
-        return tuple(self.item.parse(item, f"{place}[{i}]") for i, item in enumerate(value))
-
-    def dump(self, value: Any) -> Json:
-        return [self.item.dump(item) for item in value]
-
-    def schema(self) -> dict[str, Json]:
-        many: dict[str, Json] = {"type": "array", "items": self.item.schema()}
-        return {"anyOf": [self.item.schema(), many]} if self.single_ok else many
-
-
-class MapOf(Kind):
-    """An object with free keys; values of one kind. Stored as a sorted tuple of pairs."""
-
-    def __init__(self, value_kind: Kind, key_kind: Kind | None = None) -> None:
-        self.value_kind, self.key_kind = value_kind, key_kind
-
-    def parse(self, value: Json, place: str) -> tuple[tuple[Any, Any], ...]:
-        if not isinstance(value, dict):
-            raise ConfigError(place, f"must be an object, not {_typename(value)}")
-        pairs = []
-        for key, item in value.items():
-            parsed_key = self.key_kind.parse(key, f"{place}.{key}") if self.key_kind else key
-            pairs.append((parsed_key, self.value_kind.parse(item, f"{place}.{key}")))
-        return tuple(sorted(pairs, key=lambda pair: str(pair[0])))
-
-    def dump(self, value: Any) -> Json:
-        return {str(key): self.value_kind.dump(item) for key, item in value}
-
-    def schema(self) -> dict[str, Json]:
-        return {"type": "object", "additionalProperties": self.value_kind.schema()}
+def check_argv(argv: list[str], place: str) -> None:
+    """Raise ConfigError when an argument holds a NUL byte (exec would refuse it)."""
+    for i, arg in enumerate(argv):
+        if "\0" in arg:
+            raise ConfigError(place, f"argument {i} {NUL}")
 
 
 class Text(Kind):
-    """A scalar written into an environment variable: strings, numbers and booleans."""
+    """A scalar written into an environment variable: strings, finite numbers and booleans."""
 
     def parse(self, value: Json, place: str) -> str:
         if isinstance(value, bool):
             return "true" if value else "false"
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(place, f"must be a finite number, not {value}")
+        if isinstance(value, str) and "\0" in value:
+            raise ConfigError(place, NUL)
         if isinstance(value, str | int | float):
             return str(value)
-        raise ConfigError(place, f"must be a string or a number, not {_typename(value)}")
+        raise ConfigError(place, f"must be a string or a number, not {typename(value)}")
+
+    def dump(self, value: Any) -> Json:
+        return _URL_PASSWORD.sub(r"\1xxxxx@", value)
 
     def schema(self) -> dict[str, Json]:
         return {"type": ["string", "number", "boolean"]}
@@ -276,86 +291,7 @@ class FileMode(Kind):
         return {"type": ["string", "integer"], "pattern": "^[0-7]{1,4}$"}
 
 
-class Obj(Kind):
-    """A nested section described by a frozen dataclass whose fields carry `setting` metadata."""
-
-    def __init__(
-        self, cls: type[Any], shorthand: Callable[[Json, str], Json] | None = None
-    ) -> None:
-        self.cls, self.shorthand = cls, shorthand
-
-    def parse(self, value: Json, place: str) -> Any:
-        if self.shorthand is not None and not isinstance(value, dict):
-            value = self.shorthand(value, place)
-        return parse_section(self.cls, value, place)
-
-    def dump(self, value: Any) -> Json:
-        return dump_section(value)
-
-    def schema(self) -> dict[str, Json]:
-        return section_schema(self.cls)
-
-
-def fields_of(cls: type[Any]) -> list[dataclasses.Field[Any]]:
-    """The config fields of a section dataclass (those with a kind)."""
-    return [f for f in dataclasses.fields(cls) if "kind" in f.metadata]
-
-
-def parse_section(cls: type[T], value: Json, place: str) -> T:
-    """Build dataclass `cls` from a JSON object, naming `place` in every error."""
-    if not isinstance(value, dict):
-        raise ConfigError(place, f"must be an object, not {_typename(value)}")
-    known = {f.name: f for f in fields_of(cls)}
-    for key in value:
-        if key not in known:
-            close = difflib.get_close_matches(str(key), list(known), n=1, cutoff=0.6)
-            hint = (
-                f' (did you mean "{close[0]}"?)' if close else f" (known keys: {', '.join(known)})"
-            )
-            raise ConfigError(_join(place, str(key)), f"unknown key{hint}")
-    kwargs = {}
-    for name, f in known.items():
-        if name in value:
-            kwargs[name] = f.metadata["kind"].parse(value[name], _join(place, name))
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise ConfigError(_join(place, name), "is required")
-    return cls(**kwargs)
-
-
-def dump_section(value: Any) -> dict[str, Json]:
-    """The normalised JSON form of a section (secrets masked, durations with units)."""
-    out = {}
-    for f in fields_of(type(value)):
-        item = getattr(value, f.name)
-        out[f.name] = None if item is None else f.metadata["kind"].dump(item)
-    return out
-
-
-def section_schema(cls: type[Any]) -> dict[str, Json]:
-    """JSON Schema of a section dataclass."""
-    properties = {}
-    required = []
-    for f in fields_of(cls):
-        properties[f.name] = {**f.metadata["kind"].schema(), "description": f.metadata["doc"]}
-        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            required.append(f.name)
-    out: dict[str, Json] = {
-        "type": "object",
-        "properties": properties,
-        "additionalProperties": False,
-    }
-    if required:
-        out["required"] = required
-    if cls.__doc__:
-        out["description"] = cls.__doc__.strip().splitlines()[0]
-    return out
-
-
-def _join(place: str, key: str) -> str:
-    return f"{place}.{key}" if place else key
-
-
-def _typename(value: Json) -> str:
+def typename(value: Json) -> str:
     return {
         dict: "an object",
         list: "a list",

@@ -5,51 +5,95 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import sys
 from collections.abc import Mapping
 
-from pilot.config.errors import ConfigError
-from pilot.config.kinds import parse_section
+from pilot.config.consul_model import consul_token
+from pilot.config.errors import ConfigError, ConfigErrors, related
 from pilot.config.model import Config
+from pilot.config.sections import json_object, parse_section
 from pilot.config.substitute import substitute
 from pilot.config.validate import check_config
 
 _JSON5_POSITION = re.compile(r"<string>:(\d+) (.*) at column (\d+)")
+MAX_SIZE = 1 << 20  # a config is a few KiB; more is a wrong path (/dev/zero) or a runaway file
+STDIN = "-"
 
 
 def load_config(path: str, environ: Mapping[str, str] | None = None) -> Config:
-    """Load and validate the config at `path`.
+    """Load and validate the config at `path` (`-` is standard input).
 
     Raises:
-        ConfigError: anything wrong with the file, placed as precisely as possible.
+        ConfigError: everything wrong with the file, each placed as precisely as possible
+            (a ConfigErrors when there are several).
     """
+    name = "<stdin>" if path == STDIN else path
     try:
-        with open(path, encoding="utf-8") as file:
-            text = file.read()
+        if path == STDIN:
+            data = sys.stdin.buffer.read(MAX_SIZE + 1)
+        else:
+            with open(path, "rb") as file:
+                data = file.read(MAX_SIZE + 1)
     except OSError as error:
-        raise ConfigError(path, f"cannot read: {error.strerror}") from None
+        raise ConfigError(name, f"cannot read: {error.strerror or error}") from None
+    if len(data) > MAX_SIZE:
+        raise ConfigError(name, "larger than 1 MiB: is this the config file?")
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise ConfigError(path, "is not UTF-8 text") from None
-    return parse_config(text, os.environ if environ is None else environ, path)
+        raise ConfigError(name, "is not UTF-8 text") from None
+    environ = os.environ if environ is None else environ
+    return parse_config(text, environ, os.path.join(os.getcwd(), name) if path == STDIN else path)
 
 
 def parse_config(text: str, environ: Mapping[str, str], path: str = "config") -> Config:
     """Validate config `text` read from `path` (which places syntax errors and anchors
-    relative template paths)."""
+    relative template paths).
+
+    Raises:
+        ConfigError: every problem found (a ConfigErrors when there are several).
+    """
     filename = os.path.basename(path)
     import json5  # not needed by `pilot ctl` and friends
 
     text = substitute(text, environ, filename)
     try:
-        raw = json5.loads(text)
+        raw = json5.loads(text, object_pairs_hook=json_object)
     except ValueError as error:
         raise ConfigError(*_syntax_place(str(error), filename)) from None
     except RecursionError:
         raise ConfigError(filename, "syntax error: nested too deeply") from None
     if not isinstance(raw, dict):
         raise ConfigError(filename, "must hold one object: { jobs: [...] }")
-    config = dataclasses.replace(parse_section(Config, raw, ""), path=os.path.abspath(path))
-    check_config(config)
+    errors: list[ConfigError] = []
+    try:
+        config = parse_section(Config, raw, "")
+    except ConfigErrors as error:
+        if error.partial is None:
+            raise
+        errors, config = list(error.errors), error.partial
+    config = dataclasses.replace(config, path=os.path.abspath(path))
+    # A check across fields is not reported where a value it reads was already wrong.
+    errors += [
+        error
+        for error in [*check_config(config), *_check_environment(config, environ)]
+        if not any(related(error.place, earlier.place) for earlier in errors)
+    ]
+    if errors:
+        raise ConfigErrors(errors) if len(errors) > 1 else errors[0]
     return config
+
+
+def _check_environment(config: Config, environ: Mapping[str, str]) -> list[ConfigError]:
+    """The environment variables that override the config, checked like it."""
+    token = environ.get("CONSUL_HTTP_TOKEN")
+    if not (config.uses_consul and token):
+        return []
+    try:
+        consul_token(token, "CONSUL_HTTP_TOKEN")
+    except ConfigError as error:
+        return [error]
+    return []
 
 
 def _syntax_place(message: str, filename: str) -> tuple[str, str]:

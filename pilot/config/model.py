@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pilot.config.consul_model import (
+    SHORTEST_INTERVAL,
     ConsulConfig,
     Health,
     Leader,
@@ -18,22 +19,24 @@ from pilot.config.consul_model import (
 )
 from pilot.config.errors import ConfigError
 from pilot.config.kinds import (
+    NUL,
     Bool,
     Choice,
     Duration,
+    EnvName,
     FileMode,
     Int,
     Json,
     Kind,
-    ListOf,
-    MapOf,
-    Obj,
     Signal,
     Str,
     Text,
+    check_argv,
+    secret_name,
     setting,
 )
 from pilot.config.ops_model import Control, Telemetry
+from pilot.config.sections import ListOf, MapOf, Obj
 from pilot.config.template_model import Template
 
 FORWARDABLE = frozenset({"SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH", "SIGALRM"})
@@ -64,8 +67,12 @@ class Restarts(Kind):
 class Command(Kind):
     """A job's command as written: a string (split like a shell would) or a list of strings."""
 
+    placeholder = ("false",)
+
     def parse(self, value: Json, place: str) -> str | tuple[str, ...]:
         if isinstance(value, str) and value.strip():
+            if "\0" in value:
+                raise ConfigError(place, NUL)
             try:
                 shlex.split(value)
             except ValueError as error:
@@ -77,6 +84,7 @@ class Command(Kind):
             and all(isinstance(arg, str) for arg in value)
             and value[0]
         ):
+            check_argv(value, place)
             return tuple(value)
         raise ConfigError(place, "must be a command: a non-empty string or list of strings")
 
@@ -93,8 +101,19 @@ class Command(Kind):
 
 
 @dataclass(frozen=True)
+class Occurrence:
+    """One of the events a `when: {all: [...]}` waits for."""
+
+    source: str = setting(Str(), "event source (as when.source)")
+    once: tuple[str, ...] = setting(
+        ListOf(Str(), single_ok=True), "the event code (or any of these codes)"
+    )
+
+
+@dataclass(frozen=True)
 class When:
-    """What starts a job: an event (`source` with `once` or `each`), or an `interval`."""
+    """What starts a job: an event (`source` with `once` or `each`), every one of several events
+    (`all`), or an `interval`."""
 
     source: str | None = setting(
         Str(),
@@ -112,19 +131,35 @@ class When:
         "start on every occurrence of this event code (or of any of these codes)",
         None,
     )
+    all: tuple[Occurrence, ...] | None = setting(
+        ListOf(Obj(Occurrence)),
+        "start once every one of these events has occurred, in any order: "
+        "[{source, once}, ...]",
+        None,
+    )
     timeout: float | None = setting(
         Duration(positive=True),
         "give up waiting after this long and emit exitFailed for the job",
         None,
     )
     interval: float | None = setting(
-        Duration(positive=True), "run periodically, every interval from the previous start", None
+        Duration(minimum=SHORTEST_INTERVAL),
+        "run periodically, every interval from the previous start (at least 100ms)",
+        None,
     )
 
     @property
     def codes(self) -> tuple[str, ...]:
         """The event codes that start the job (empty unless it is event-triggered)."""
         return self.once or self.each or ()
+
+    @property
+    def events(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """Every (source, codes) the job waits for: one pair for `source` with `once`/`each`,
+        one per `all` entry (each must occur), none for an interval."""
+        if self.all is not None:
+            return tuple((event.source, event.once) for event in self.all)
+        return ((self.source, self.codes),) if self.source is not None else ()
 
 
 STARTUP = When(source="global", once=("startup",))
@@ -165,7 +200,11 @@ class JobConfig:
         "like a shell would (no shell runs it unless shell: true)",
     )
     shell: bool = setting(Bool(), "run exec under /bin/sh -c", False)
-    env: tuple[tuple[str, str], ...] = setting(MapOf(Text()), "extra environment variables", ())
+    env: tuple[tuple[str, str], ...] = setting(
+        MapOf(Text(), key_kind=EnvName(), masked=secret_name),
+        "extra environment variables (pilot validate masks those named like a secret)",
+        (),
+    )
     cwd: str | None = setting(Str(), "working directory", None)
     user: str | None = setting(Str(), "run as this user (pilot must be root)", None)
     group: str | None = setting(Str(), "run with this group (pilot must be root)", None)

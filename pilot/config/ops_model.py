@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from pilot.config.kinds import Bool, Choice, Int, ListOf, Obj, Str, setting
+from pilot.config.kinds import Bool, Choice, Int, Str, setting
+from pilot.config.sections import ListOf, Obj
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from pilot.config.kinds import Json, section_schema
+from pilot.config.kinds import Json
 from pilot.config.model import Config
+from pilot.config.sections import section_schema
 
 
 def config_schema() -> dict[str, Json]:

@@ -5,19 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from pilot.config.kinds import (
-    Argv,
-    Bool,
-    Duration,
-    FileMode,
-    Int,
-    ListOf,
-    MapOf,
-    Obj,
-    Signal,
-    Str,
-    setting,
-)
+from pilot.config.kinds import Argv, Bool, Duration, FileMode, Int, Signal, Str, setting
+from pilot.config.sections import ListOf, MapOf, Obj
 
 
 @dataclass(frozen=True)

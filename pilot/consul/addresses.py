@@ -9,10 +9,10 @@ import struct
 from collections.abc import Iterator
 
 from pilot.config.errors import ConfigError
+from pilot.config.interfaces import check_interface_spec
 from pilot.config.model import Config
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-_FORMS = "eth0, eth0:inet6, inet, inet6, a CIDR like 10.0.0.0/8, or static:IP"
 
 # rtnetlink, from linux/netlink.h, linux/rtnetlink.h and linux/if_addr.h
 _NLMSGHDR = struct.Struct("=IHHII")  # length, type, flags, sequence, port id
@@ -22,43 +22,6 @@ _NLMSG_ERROR, _NLMSG_DONE, _RTM_NEWADDR, _RTM_GETADDR = 2, 3, 20, 22
 _NLM_F_REQUEST, _NLM_F_DUMP = 0x1, 0x300
 _IFA_ADDRESS, _IFA_LOCAL = 1, 2
 _IFA_F_DADFAILED = 0x08
-_IFNAMSIZ = 16
-
-
-def check_interface_spec(spec: str) -> None:
-    """Check that `spec` is one of the `interfaces` forms.
-
-    Raises:
-        ValueError: a one-line message naming the spec and what is wrong with it.
-    """
-    if spec.startswith("static:"):
-        try:
-            ipaddress.ip_address(spec.removeprefix("static:"))
-        except ValueError:
-            raise ValueError(
-                f"{spec!r}: static: needs an IP address, like static:10.0.0.5"
-            ) from None
-        return
-    if "/" in spec:  # never part of an interface name
-        try:
-            ipaddress.ip_network(spec, strict=False)
-        except ValueError:
-            raise ValueError(f"{spec!r} is not a CIDR like 10.0.0.0/8 or fd00::/8") from None
-        return
-    name, colon, family = spec.partition(":")
-    if colon and family not in ("inet", "inet6"):
-        raise ValueError(f"{spec!r}: what follows ':' must be inet or inet6")
-    if colon and name in ("inet", "inet6"):
-        raise ValueError(f"{spec!r}: {name} means any interface and takes no ':{family}'")
-    if "[" in name:
-        raise ValueError(f"{spec!r}: the eth0[N] form is not supported; use a CIDR instead")
-    # The kernel's own rule for interface names (dev_valid_name).
-    if (
-        not 0 < len(name.encode()) < _IFNAMSIZ
-        or name in (".", "..")
-        or any(c.isspace() for c in name)
-    ):
-        raise ValueError(f"{spec!r} is not an interface spec ({_FORMS})")
 
 
 def resolve_address(specs: tuple[str, ...] = ()) -> str:

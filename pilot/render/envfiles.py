@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+import errno
 import os
+import stat
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -45,29 +48,57 @@ def decode_files(specs: tuple[FileFromEnv, ...], environ: Mapping[str, str]) -> 
 
 
 def write_files(files: list[DecodedFile]) -> None:
-    """Write every file or none: each goes to a temp file beside its destination (fsync, chmod),
-    and they are renamed into place only once all are written.
+    """Write every file or none. Each goes to a temp file beside its destination (fsync, chmod);
+    only once all are written are they renamed into place. A rename that fails puts back what
+    the earlier ones replaced (kept as hard links until then). No temp file is ever left.
 
     Raises:
-        ConfigError: a file cannot be written (naming its entry); no file has been replaced.
+        ConfigError: a file cannot be written (naming its entry); no file has been changed.
     """
-    staged: list[tuple[str, str]] = []
-    for file in files:
-        try:
-            staged.append((_stage(file), file.spec.path))
-        except OSError as error:
-            for temp, _ in staged:
-                os.unlink(temp)
-            reason = error.strerror or str(error)
-            raise ConfigError(file.place, f"cannot write {file.spec.path}: {reason}") from None
-    for temp, path in staged:
-        os.replace(temp, path)
+    staged: list[tuple[DecodedFile, str]] = []
+    created: list[str] = []  # directories made for the files, parents first
+    backups: dict[str, str | None] = {}  # destination -> hard link to its previous file
+    done: list[str] = []
+    current = files[0] if files else None
+    try:
+        for current in files:
+            staged.append((current, _stage(current, created)))
+        for current, temp in staged:
+            path = current.spec.path
+            backups[path] = _keep(path)
+            os.rename(temp, path)
+            done.append(path)
+    except (OSError, ValueError) as error:
+        for path in reversed(done):
+            _put_back(path, backups[path])
+        for _, temp in staged:
+            _remove(temp)
+        for directory in reversed(created):
+            with contextlib.suppress(OSError):
+                os.rmdir(directory)
+        assert current is not None
+        reason = getattr(error, "strerror", None) or str(error)
+        raise ConfigError(current.place, f"cannot write {current.spec.path}: {reason}") from None
+    finally:
+        for _, temp in staged:
+            _remove(temp)
+        for backup in backups.values():
+            if backup is not None:
+                _remove(backup)
 
 
-def _stage(file: DecodedFile) -> str:
-    """A temp file in the destination's directory holding `file`'s bytes with its mode."""
+def _stage(file: DecodedFile, created: list[str]) -> str:
+    """A temp file in the destination's directory holding `file`'s bytes with its mode; the
+    directories this makes are added to `created`."""
     directory = os.path.dirname(os.path.abspath(file.spec.path))
-    os.makedirs(directory, mode=0o755, exist_ok=True)
+    missing = []
+    while not os.path.isdir(directory):
+        missing.append(directory)
+        directory = os.path.dirname(directory)
+    for directory in reversed(missing):
+        os.mkdir(directory, 0o755)
+        created.append(directory)
+    directory = os.path.dirname(os.path.abspath(file.spec.path))
     fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(file.spec.path)}.")
     try:
         with os.fdopen(fd, "wb") as out:
@@ -76,9 +107,35 @@ def _stage(file: DecodedFile) -> str:
             os.fsync(out.fileno())
         os.chmod(temp, file.spec.mode)
     except BaseException:
-        os.unlink(temp)
+        _remove(temp)
         raise
     return temp
+
+
+def _keep(path: str) -> str | None:
+    """A hard link to the file at `path` (None when there is none), to put back on failure."""
+    try:
+        if stat.S_ISDIR(os.lstat(path).st_mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+    except FileNotFoundError:
+        return None
+    directory, name = os.path.split(os.path.abspath(path))
+    backup = os.path.join(directory, f".{name}.{os.urandom(6).hex()}.previous")
+    os.link(path, backup, follow_symlinks=False)
+    return backup
+
+
+def _put_back(path: str, backup: str | None) -> None:
+    with contextlib.suppress(OSError):
+        if backup is None:
+            os.unlink(path)
+        else:
+            os.rename(backup, path)
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
 
 
 def exported_paths(files: list[DecodedFile]) -> dict[str, str]:

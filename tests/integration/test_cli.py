@@ -58,16 +58,18 @@ def test_missing_config_is_an_error(tmp_path: Path) -> None:
 
 
 def test_validate_prints_normalised_config(tmp_path: Path) -> None:
-    """validate prints the config with defaults filled in and durations normalised."""
+    """validate --print prints the config with defaults filled in, durations normalised and
+    unset optional values left out (no null anywhere)."""
     (tmp_path / "pilot.json5").write_text(
         '{jobs: [{name: "a", exec: "x --y", stop: {timeout: 2.5}}]}'
     )
-    result = pilot_cli("validate", "-c", "pilot.json5", cwd=tmp_path)
+    result = pilot_cli("validate", "--print", "-c", "pilot.json5", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     config = json.loads(result.stdout)
     job = config["jobs"][0]
     assert job["stop"] == {"signal": "SIGTERM", "timeout": "2.5s"}
-    assert job["restarts"] is None and config["stop_timeout"] == "9s"
+    assert "restarts" not in job and config["stop_timeout"] == "9s"
+    assert "null" not in result.stdout
 
 
 def test_schema_describes_every_job_key(tmp_path: Path) -> None:

@@ -1,0 +1,51 @@
+"""The config of `pilot -- CMD ARGS...`: one main job and no file (pilot as a plain init)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+
+from pilot.config.errors import ConfigError, ConfigErrors
+from pilot.config.model import FORWARDABLE, Config
+from pilot.config.sections import parse_section
+from pilot.config.validate import RESERVED_NAMES, check_config
+
+_NOT_IN_NAME = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+def single_command_config(argv: Sequence[str], environ: Mapping[str, str]) -> Config:
+    """A config running `argv` as the main job: its output untouched (`logging.raw`), every
+    forwardable signal passed on (SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGALRM), no
+    restart; the control socket is `PILOT_SOCKET` when set.
+
+    Raises:
+        ConfigError: the command is empty or cannot be run as given.
+    """
+    if not argv or not argv[0]:
+        raise ConfigError("pilot --", "give the command to run: pilot -- CMD ARGS...")
+    raw = {
+        "jobs": [
+            {
+                "name": job_name(argv[0]),
+                "exec": list(argv),
+                "main": True,
+                "forward": sorted(FORWARDABLE),
+                "logging": {"raw": True},
+            }
+        ],
+        "control": {"socket": environ["PILOT_SOCKET"]} if environ.get("PILOT_SOCKET") else {},
+    }
+    config = parse_section(Config, raw, "")
+    errors = check_config(config)
+    if errors:
+        raise ConfigErrors(errors)
+    return config
+
+
+def job_name(command: str) -> str:
+    """The job's name, from the command's file name ("/usr/sbin/nginx" gives "nginx")."""
+    name = _NOT_IN_NAME.sub("-", os.path.basename(command)).strip("-_")
+    if not name[:1].isalpha() or name in RESERVED_NAMES:
+        return "main"
+    return name
