@@ -225,7 +225,7 @@ class TemplateRunner:
 
 def load_template(config: Template, config_path: str) -> Any:
     """Compile a template's source (read once, as consul-template does)."""
-    from pilot.config.validate_templates import source_path
+    from pilot.render.sources import source_path
     from pilot.render.language import make_environment
 
     environment = make_environment()
