@@ -42,6 +42,7 @@ class Node:
     address: str
     tagged_addresses: dict[str, str] = field(default_factory=dict)
     meta: dict[str, str] = field(default_factory=dict)
+    datacenter: str = DATACENTER
     create_index: int = 0
     modify_index: int = 0
 
@@ -107,8 +108,8 @@ Invalidation = Callable[[Txn, str, str | None], None]
 class Catalog:
     """Every node, service instance and check, keyed as Consul keys them."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    def __init__(self, store: Store, datacenter: str = DATACENTER) -> None:
+        self.store, self.datacenter = store, datacenter
         self.nodes: dict[str, Node] = {}
         self.services: dict[tuple[str, str], Service] = {}
         self.checks: dict[tuple[str, str], HealthCheck] = {}
@@ -155,6 +156,7 @@ class Catalog:
 
     def ensure_node(self, txn: Txn, node: Node) -> None:
         """Add or update a node; every service on it changes with it."""
+        node.datacenter = self.datacenter
         old = self.nodes.get(node.name)
         if old is not None and _unindexed(old) == _unindexed(node):
             return

@@ -22,6 +22,13 @@ def main(argv: list[str]) -> int:
         "--listen", default="127.0.0.1:8500", help="HOST:PORT to serve on (port 0: any free one)"
     )
     parser.add_argument("--node", help="the node's name (default: the host name)")
+    parser.add_argument("--datacenter", default="dc1", help="the datacenter's name (default: dc1)")
+    parser.add_argument(
+        "--dns",
+        default="127.0.0.1:8600",
+        help="HOST:PORT of the DNS interface, UDP and TCP (default: 127.0.0.1:8600, as "
+        "`consul agent -dev`; off: none)",
+    )
     parser.add_argument(
         "--log-level",
         default="info",
@@ -41,16 +48,20 @@ def main(argv: list[str]) -> int:
         stream=sys.stderr,
         format="%(asctime)s consul-dev %(levelname)s %(message)s",
     )
+    dns = None if args.dns == "off" else args.dns
     try:
-        registry = DevConsul(args.listen, args.node, args.dev_fast_reaper)
+        registry = DevConsul(args.listen, args.node, args.dev_fast_reaper, args.datacenter, dns=dns)
     except (OSError, ValueError) as error:
-        print(f"pilot consul-dev: cannot listen on {args.listen}: {error}", file=sys.stderr)
+        where = args.listen if dns is None else f"{args.listen} (DNS {dns})"
+        print(f"pilot consul-dev: cannot listen on {where}: {error}", file=sys.stderr)
         return 1
     done = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: done.set())
     registry.start()
     print(registry.address, flush=True)
+    if registry.dns is not None:
+        logging.getLogger("pilot.devconsul").info("DNS on %s (UDP, TCP)", registry.dns.address)
     done.wait()
     registry.stop()
     return 0

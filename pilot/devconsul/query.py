@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pilot.devconsul.blocking import wait_params
-from pilot.devconsul.catalog import DATACENTER
 from pilot.devconsul.durations import parse_go_duration
 from pilot.devconsul.request import ConsulError, Request
 
@@ -51,7 +50,7 @@ def query_options(request: Request, filterable: bool = True) -> QueryOptions:
     if filterable:
         reject_filter(request)
     datacenter = request.param("dc")
-    if datacenter and datacenter != DATACENTER:
+    if datacenter and datacenter != request.datacenter:
         raise ConsulError(500, "No path to datacenter")
     node_meta = {}
     for pair in request.params.get("node-meta", []):

@@ -4,7 +4,7 @@ store and the sessions, and the timers that drive them."""
 from __future__ import annotations
 
 from pilot.devconsul.agent import Agent, AgentOptions
-from pilot.devconsul.catalog import Catalog
+from pilot.devconsul.catalog import DATACENTER, Catalog
 from pilot.devconsul.kv import KV
 from pilot.devconsul.scheduler import Scheduler
 from pilot.devconsul.sessions import Sessions
@@ -16,10 +16,13 @@ TOMBSTONE_REAP_INTERVAL = 30.0  # tombstone_ttl_granularity
 class Registry:
     """The state of a single-node datacenter."""
 
-    def __init__(self, node: str, address: str, options: AgentOptions) -> None:
+    def __init__(
+        self, node: str, address: str, options: AgentOptions, datacenter: str = DATACENTER
+    ) -> None:
+        self.datacenter = datacenter
         self.store = Store()
         self.scheduler = Scheduler()
-        self.catalog = Catalog(self.store)
+        self.catalog = Catalog(self.store, datacenter)
         self.kv = KV(self.store)
         self.sessions = Sessions(self.store, self.catalog, self.kv, self.scheduler)
         self.agent = Agent(self.store, self.catalog, self.scheduler, node, address, options)

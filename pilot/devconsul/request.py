@@ -41,6 +41,7 @@ class Request:
     params: dict[str, list[str]]
     body: bytes
     rest: str = ""
+    datacenter: str = "dc1"  # the registry's, set by the router
 
     def param(self, name: str) -> str | None:
         """The first value of a query parameter (Go's `Query().Get`), None when absent."""

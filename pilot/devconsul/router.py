@@ -32,7 +32,8 @@ def clean_path(path: str) -> str:
 class Router:
     """Patterns ending in "/" match a subtree, others one path; the longest pattern wins."""
 
-    def __init__(self) -> None:
+    def __init__(self, datacenter: str = "dc1") -> None:
+        self.datacenter = datacenter
         self._routes: dict[str, tuple[tuple[str, ...], Route]] = {}
 
     def add(self, pattern: str, methods: tuple[str, ...], route: Route) -> None:
@@ -58,6 +59,7 @@ class Router:
         if request.method not in methods:
             raise ConsulError(405, f"method {request.method} not allowed", allow=allow)
         request.rest = request.path[len(pattern) :] if pattern.endswith("/") else ""
+        request.datacenter = self.datacenter
         return route(request), True
 
     def _match(self, path: str) -> str | None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from pilot.devconsul.agent import VERSION, agent_service_topic
 from pilot.devconsul.blocking import block_on_hash
-from pilot.devconsul.catalog import DATACENTER, STATUSES, Service
+from pilot.devconsul.catalog import STATUSES, Service
 from pilot.devconsul.definitions import SERVICE_DEFINITION, CheckSpec, check_spec, meta_problem
 from pilot.devconsul.durations import SECOND, format_go_duration
 from pilot.devconsul.query import reject_filter
@@ -105,7 +105,9 @@ class AgentRoutes:
         """GET /v1/agent/services: {id: service}."""
         reject_filter(request)
         with self.registry.store.lock:
-            return Response(body={i: agent_service_json(s) for i, s in self.agent.services.items()})
+            datacenter = self.registry.datacenter
+            services = self.agent.services.items()
+            return Response(body={i: agent_service_json(s, datacenter) for i, s in services})
 
     def service(self, request: Request) -> Response:
         """One service, with its ContentHash; `?hash=` blocks while the content stays."""
@@ -115,7 +117,7 @@ class AgentRoutes:
             service = self.agent.services.get(service_id)
             if service is None:
                 raise ConsulError(404, f"unknown service ID: {service_id}")
-            body = agent_service_json(service)
+            body = agent_service_json(service, self.registry.datacenter)
             digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
             body["ContentHash"] = format(int(digest[:16], 16), "x")
             return body["ContentHash"], body
@@ -144,8 +146,8 @@ class AgentRoutes:
         """GET /v1/agent/self: the agent's config and member."""
         agent = self.agent
         config = {
-            "Datacenter": DATACENTER,
-            "PrimaryDatacenter": DATACENTER,
+            "Datacenter": self.registry.datacenter,
+            "PrimaryDatacenter": self.registry.datacenter,
             "NodeName": agent.node,
             "NodeID": agent.node_id,
             "Revision": "",
@@ -154,7 +156,7 @@ class AgentRoutes:
             "BuildDate": "2025-01-01T00:00:00Z",
         }
         debug = {
-            "Datacenter": DATACENTER,
+            "Datacenter": self.registry.datacenter,
             "NodeName": agent.node,
             "DevMode": True,
             "ServerMode": True,
@@ -187,7 +189,7 @@ class AgentRoutes:
             "acls": "0",
             "bootstrap": "1",
             "build": VERSION + ":",
-            "dc": DATACENTER,
+            "dc": self.registry.datacenter,
             "id": agent.node_id,
             "port": "8300",
             "raft_vsn": "3",

@@ -9,8 +9,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import ThreadingHTTPServer
+from typing import TYPE_CHECKING
 
 from pilot.devconsul.agent import AgentOptions
+from pilot.devconsul.catalog import DATACENTER
 from pilot.devconsul.handler import make_handler
 from pilot.devconsul.registry import Registry
 from pilot.devconsul.router import Router
@@ -20,6 +22,9 @@ from pilot.devconsul.routes_checks import add_check_routes
 from pilot.devconsul.routes_health import add_health_routes
 from pilot.devconsul.routes_kv import add_kv_routes
 from pilot.devconsul.routes_session import add_session_routes
+
+if TYPE_CHECKING:
+    from pilot.devconsul.dns_server import DnsServer
 
 
 class _Server(ThreadingHTTPServer):
@@ -57,19 +62,37 @@ class DevConsul:
         node: the node's name (default: the host name).
         fast_reaper: reap critical services within about a second instead of Consul's
             1-minute minimum and 30 s period (for tests).
+        datacenter: the datacenter's name (Consul's `-datacenter`).
+        dns: "host:port" of the DNS interface (UDP and TCP; port 0 picks a free one), or None
+            for none: embedded in pilot it is off unless asked for.
 
     Raises:
-        OSError: the address cannot be bound.
-        ValueError: `listen` is not HOST:PORT.
+        OSError: an address cannot be bound.
+        ValueError: `listen` or `dns` is not HOST:PORT.
     """
 
     def __init__(
-        self, listen: str = "127.0.0.1:0", node: str | None = None, fast_reaper: bool = False
+        self,
+        listen: str = "127.0.0.1:0",
+        node: str | None = None,
+        fast_reaper: bool = False,
+        datacenter: str = DATACENTER,
+        dns: str | None = None,
     ) -> None:
         host, port = split_listen(listen)
         options = AgentOptions.fast() if fast_reaper else AgentOptions()
-        self.registry = Registry(node or socket.gethostname(), _node_address(host), options)
-        router = Router()
+        self.registry = Registry(
+            node or socket.gethostname(), _node_address(host), options, datacenter
+        )
+        self.dns: DnsServer | None = None
+        if dns is not None:
+            from pilot.devconsul.dns_answers import Answerer, DnsOptions
+            from pilot.devconsul.dns_server import DnsServer
+
+            dns_host, dns_port = split_listen(dns)
+            answerer = Answerer(self.registry, datacenter, DnsOptions())
+            self.dns = DnsServer(dns_host, dns_port, answerer)
+        router = Router(datacenter)
         for add in (
             add_agent_routes,
             add_check_routes,
@@ -80,7 +103,12 @@ class DevConsul:
         ):
             add(router, self.registry)
         server = _Server6 if ":" in host else _Server
-        self._server = server((host, port), make_handler(router))
+        try:
+            self._server = server((host, port), make_handler(router))
+        except OSError:
+            if self.dns is not None:
+                self.dns.stop()
+            raise
         self._host = host
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -99,10 +127,14 @@ class DevConsul:
         """Serve in background threads."""
         self.registry.start()
         self._thread.start()
+        if self.dns is not None:
+            self.dns.start()
 
     def stop(self) -> None:
         """Stop serving; blocked queries answer at once."""
         self.registry.stop()
+        if self.dns is not None:
+            self.dns.stop()
         if self._thread.is_alive():
             self._server.shutdown()
         self._server.server_close()

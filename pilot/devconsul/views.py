@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from pilot.devconsul.catalog import DATACENTER, HealthCheck, Node, Service
+from pilot.devconsul.catalog import HealthCheck, Node, Service
 from pilot.devconsul.kv import Entry
 from pilot.devconsul.sessions import Session
 
@@ -16,7 +16,7 @@ def node_json(node: Node) -> dict[str, Any]:
         "ID": node.id,
         "Node": node.name,
         "Address": node.address,
-        "Datacenter": DATACENTER,
+        "Datacenter": node.datacenter,
         "TaggedAddresses": dict(node.tagged_addresses),
         "Meta": dict(node.meta),
         "CreateIndex": node.create_index,
@@ -48,7 +48,7 @@ def service_json(service: Service) -> dict[str, Any]:
     }
 
 
-def agent_service_json(service: Service) -> dict[str, Any]:
+def agent_service_json(service: Service, datacenter: str) -> dict[str, Any]:
     """api.AgentService, as the agent endpoints show it (no indexes: local state has none)."""
     out: dict[str, Any] = {"Kind": service.kind} if service.kind else {}
     out |= {
@@ -66,7 +66,7 @@ def agent_service_json(service: Service) -> dict[str, Any]:
     out |= {"Weights": dict(service.weights), "EnableTagOverride": service.enable_tag_override}
     if service.connect_native:
         out["Connect"] = {"Native": True}
-    return out | {"Datacenter": DATACENTER}
+    return out | {"Datacenter": datacenter}
 
 
 def service_node_json(node: Node, service: Service) -> dict[str, Any]:
@@ -75,7 +75,7 @@ def service_node_json(node: Node, service: Service) -> dict[str, Any]:
         "ID": node.id,
         "Node": node.name,
         "Address": node.address,
-        "Datacenter": DATACENTER,
+        "Datacenter": node.datacenter,
         "TaggedAddresses": dict(node.tagged_addresses),
         "NodeMeta": dict(node.meta),
         "ServiceKind": service.kind,

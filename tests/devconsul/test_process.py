@@ -26,8 +26,10 @@ ENTRY_POINTS = pytest.mark.parametrize(
 
 
 def _start(entry: tuple[str, ...], *args: str) -> subprocess.Popen[str]:
+    """The registry as a process; DNS off unless `args` say (its default port may be taken)."""
+    dns = () if "--dns" in args else ("--dns", "off")
     return subprocess.Popen(
-        [sys.executable, *entry, *args],
+        [sys.executable, *entry, *args, *dns],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -97,3 +99,38 @@ def test_running_yields_a_served_address_and_stops_after() -> None:
     except requests.ConnectionError:
         return
     raise AssertionError("still serving after the block")
+
+
+def test_cli_serves_dns_where_told() -> None:
+    """`--dns 127.0.0.1:0` serves the DNS interface on a free port, logged at start-up, and
+    `--datacenter` names the datacenter it answers for."""
+    import dns.message
+    import dns.query
+
+    proc = _start(
+        ("-m", "pilot", "consul-dev"),
+        "--listen",
+        "127.0.0.1:0",
+        "--dns",
+        "127.0.0.1:0",
+        "--datacenter",
+        "east",
+        "--node",
+        "n1",
+    )
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        address = proc.stdout.readline().strip()
+        line = proc.stderr.readline()
+        assert "DNS on 127.0.0.1:" in line
+        port = int(line.rsplit(":", 1)[1].split()[0])
+        query = dns.message.make_query("n1.node.east.consul", "A")
+        answer = dns.query.udp(query, "127.0.0.1", port=port, timeout=5)
+        assert [str(r) for r in answer.answer[0]] == ["127.0.0.1"]
+        me = requests.get(f"http://{address}/v1/agent/self", timeout=5).json()
+        assert me["Config"]["Datacenter"] == "east"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        proc.kill()
+        proc.wait()

@@ -1,0 +1,306 @@
+"""Consul's DNS interface: a query in wire format answered from the catalog, with the rules of
+Consul's DNS router (agent/dns): `<service>.service`, `<tag>.<service>.service`, RFC 2782
+`_<service>._<tag>`, `<node>.node`, `<hex>.addr`, an optional datacenter label, NXDOMAIN
+with the domain's SOA, and the UDP trimming of answers.
+
+dnspython is imported by this module only, which the server imports when DNS is on.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+import time
+from dataclasses import dataclass
+
+import dns.flags
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.rdtypes.IN.SRV
+import dns.rrset
+from dns.message import Message
+from dns.name import Name
+from dns.rdatatype import RdataType
+
+from pilot.devconsul.catalog import CRITICAL, WARNING, Node, Service
+from pilot.devconsul.registry import Registry
+
+A, AAAA, SRV, SOA, ANY = (
+    dns.rdatatype.A,
+    dns.rdatatype.AAAA,
+    dns.rdatatype.SRV,
+    dns.rdatatype.SOA,
+    dns.rdatatype.ANY,
+)
+IN = dns.rdataclass.IN
+DEFAULT_UDP_SIZE = 512  # defaultMaxUDPSize
+MAX_UDP_DATAGRAM = 4096  # maxUDPDatagramSize
+MAX_UDP_ANSWER_LIMIT = 8  # maxUDPAnswerLimit
+MAX_TCP_SIZE = 65535
+
+
+@dataclass(frozen=True)
+class DnsOptions:
+    """Consul's dns_config, with its defaults."""
+
+    domain: str = "consul."
+    node_ttl: int = 0
+    service_ttl: int = 0
+    udp_answer_limit: int = 3
+    enable_truncate: bool = False
+    only_passing: bool = False
+    node_meta_txt: bool = True
+
+
+class _NoSuchName(Exception):
+    """NXDOMAIN: the name is not known."""
+
+
+class Answerer:
+    """Answers queries for one registry (its lock is taken for each lookup)."""
+
+    def __init__(self, registry: Registry, datacenter: str, options: DnsOptions) -> None:
+        self.registry, self.datacenter, self.options = registry, datacenter, options
+        self.domain = dns.name.from_text(options.domain)
+
+    def answer(self, wire: bytes, udp: bool) -> bytes | None:
+        """The response to a query in wire format (None: not a query worth answering)."""
+        try:
+            query = dns.message.from_wire(wire)
+        except Exception:  # anything dnspython refuses is dropped
+            return None
+        if query.flags & dns.flags.QR or len(query.question) != 1:
+            return None
+        response = dns.message.make_response(query)
+        response.flags |= dns.flags.AA
+        response.flags &= ~dns.flags.RA
+        question = query.question[0]
+        if not question.name.is_subdomain(self.domain):
+            response.set_rcode(dns.rcode.REFUSED)  # no recursors
+            response.flags &= ~dns.flags.AA
+            return response.to_wire()
+        try:
+            self._dispatch(question.name, question.rdtype, response)
+        except _NoSuchName:
+            response.set_rcode(dns.rcode.NXDOMAIN)
+            response.answer.clear()
+            response.additional.clear()
+        if not response.answer:
+            response.authority.append(self._soa())
+        if not udp:
+            self._trim(response, MAX_TCP_SIZE, cut=False)
+            return response.to_wire(max_size=MAX_TCP_SIZE)
+        max_size = DEFAULT_UDP_SIZE
+        if query.edns >= 0:
+            max_size = min(max(query.payload, DEFAULT_UDP_SIZE), MAX_UDP_DATAGRAM)
+        if self._trim(response, max_size, cut=query.edns < 0) and self.options.enable_truncate:
+            response.flags |= dns.flags.TC
+        return response.to_wire(max_size=MAX_TCP_SIZE)
+
+    # --- names ---------------------------------------------------------------------------
+
+    def _dispatch(self, name: Name, rdtype: RdataType, response: Message) -> None:
+        labels = [label.decode().lower() for label in name.relativize(self.domain).labels]
+        if not labels:
+            if rdtype in (SOA, ANY):
+                response.answer.append(self._soa())
+            return
+        for i in range(len(labels) - 1, -1, -1):
+            kind = labels[i]
+            if kind in ("service", "node", "addr"):
+                parts, suffixes = labels[:i], labels[i + 1 :]
+                break
+            if rdtype == SRV and kind.startswith("_"):
+                kind, parts, suffixes = "service", labels[: i + 1], labels[i + 1 :]
+                break
+        else:
+            raise _NoSuchName
+        if len(suffixes) > 1 or (suffixes and suffixes[0] != self.datacenter.lower()):
+            raise _NoSuchName
+        with self.registry.store.lock:
+            if kind == "service":
+                self._service(name, rdtype, parts, response)
+            elif kind == "node":
+                self._node(name, rdtype, ".".join(parts), response)
+            else:
+                self._addr(name, rdtype, parts, response)
+
+    def _service(self, name: Name, rdtype: RdataType, parts: list[str], response: Message) -> None:
+        tag = ""
+        if len(parts) == 2 and parts[0].startswith("_") and parts[1].startswith("_"):
+            service, tag = parts[0][1:], parts[1][1:]
+            tag = "" if tag == "tcp" else tag
+        elif len(parts) == 2:
+            tag, service = parts
+        elif len(parts) == 1:
+            service = parts[0]
+        else:
+            raise _NoSuchName
+        found = self._healthy(service, tag)
+        if not found:
+            raise _NoSuchName
+        random.shuffle(found)
+        ttl = self.options.service_ttl
+        seen: set[str] = set()
+        for node, instance, weight in found:
+            address = instance.address or node.address
+            if rdtype == SRV:
+                target = self._srv_target(node, instance)
+                key = f"{node.name}:{address}:{instance.port}"
+                if key in seen:
+                    continue
+                seen.add(key)
+                text = f"1 {weight} {instance.port} {target}"
+                _add(response.answer, name, ttl, SRV, text)
+                self._address(response.additional, dns.name.from_text(target), ttl, address, SRV)
+            elif address not in seen:
+                seen.add(address)
+                self._address(response.answer, name, ttl, address, rdtype)
+
+    def _healthy(self, service: str, tag: str) -> list[tuple[Node, Service, int]]:
+        """Instances of `service` (with `tag`) whose checks allow them in DNS, with weights."""
+        catalog, out = self.registry.catalog, []
+        for instance in catalog.services.values():
+            if instance.name.lower() != service or (
+                tag and tag not in (t.lower() for t in instance.tags)
+            ):
+                continue
+            checks = catalog.node_checks(instance.node)
+            checks += catalog.checks_of(instance.node, instance.id)
+            statuses = {check.status for check in checks}
+            if CRITICAL in statuses or (self.options.only_passing and WARNING in statuses):
+                continue
+            weight = instance.weights.get("Warning" if WARNING in statuses else "Passing", 1)
+            out.append((catalog.nodes[instance.node], instance, weight))
+        return out
+
+    def _srv_target(self, node: Node, instance: Service) -> str:
+        """Consul's SRV target: the node's name, the service's, or the address encoded."""
+        domain = f"{self.datacenter}.{self.options.domain}"
+        if not instance.address:
+            return f"{node.name}.node.{domain}"
+        try:
+            ip = ipaddress.ip_address(instance.address)
+        except ValueError:
+            return instance.address.rstrip(".") + "."
+        if instance.address == node.address:
+            return f"{instance.name}.service.{domain}"
+        return f"{ip.packed.hex()}.addr.{domain}"
+
+    def _node(self, name: Name, rdtype: RdataType, node_name: str, response: Message) -> None:
+        node = next(
+            (n for key, n in self.registry.catalog.nodes.items() if key.lower() == node_name),
+            None,
+        )
+        if node is None:
+            raise _NoSuchName
+        ttl = self.options.node_ttl
+        self._address(response.answer, name, ttl, node.address, rdtype)
+        if self.options.node_meta_txt or rdtype == dns.rdatatype.TXT:
+            section = response.answer if rdtype in (dns.rdatatype.TXT, ANY) else response.additional
+            for key, value in sorted(node.meta.items()):
+                text = value if key.startswith("rfc1035-") else f"{key}={value}"
+                _add(section, name, ttl, dns.rdatatype.TXT, '"' + _txt_escape(text) + '"')
+
+    def _addr(self, name: Name, rdtype: RdataType, parts: list[str], response: Message) -> None:
+        if len(parts) != 1 or len(parts[0]) not in (8, 32):
+            raise _NoSuchName
+        try:
+            packed = bytes.fromhex(parts[0])
+        except ValueError:
+            raise _NoSuchName from None
+        address = str(ipaddress.ip_address(packed))
+        self._address(response.answer, name, self.options.node_ttl, address, rdtype)
+
+    def _address(
+        self,
+        section: list[dns.rrset.RRset],
+        name: Name,
+        ttl: int,
+        address: str,
+        rdtype: RdataType,
+    ) -> None:
+        """An A or AAAA record for an IP (if the question takes it), a CNAME for a host name."""
+        try:
+            version = ipaddress.ip_address(address).version
+        except ValueError:
+            if rdtype != SRV:
+                _add(section, name, ttl, dns.rdatatype.CNAME, address.rstrip(".") + ".")
+            return
+        record = A if version == 4 else AAAA
+        if rdtype in (record, ANY, SRV):
+            _add(section, name, ttl, record, address)
+
+    def _soa(self) -> dns.rrset.RRset:
+        domain = self.options.domain
+        text = f"ns.{domain} hostmaster.{domain} {int(time.time()) & 0xFFFFFFFF} 3600 600 86400 0"
+        return dns.rrset.from_text(self.domain, 0, IN, SOA, text)
+
+    def _trim(self, response: Message, max_size: int, cut: bool) -> bool:
+        """Consul's trimUDPResponse: at most udp_answer_limit answers when `cut` (UDP without
+        EDNS), then as many as fit in `max_size`; the additional section keeps what the
+        remaining answers name."""
+        records = [(rrset.name, rdata, rrset.ttl) for rrset in response.answer for rdata in rrset]
+        before, additional = len(records), list(response.additional)
+        targets = _targets(records)
+        if cut:
+            records = records[: min(MAX_UDP_ANSWER_LIMIT, self.options.udp_answer_limit)]
+        low, high = 0, len(records)  # the largest count that fits, by bisection
+        while low < high:
+            middle = (low + high + 1) // 2
+            _rebuild(response, records[:middle], additional, targets)
+            if len(response.to_wire(max_size=65535)) <= max_size:
+                low = middle
+            else:
+                high = middle - 1
+        _rebuild(response, records[:low], additional, targets)
+        return low < before
+
+
+def _add(
+    section: list[dns.rrset.RRset], name: Name, ttl: int, rdtype: RdataType, text: str
+) -> None:
+    _add_rdata(section, name, ttl, dns.rdata.from_text(IN, rdtype, text))
+
+
+def _add_rdata(
+    section: list[dns.rrset.RRset], name: Name, ttl: int, rdata: dns.rdata.Rdata
+) -> None:
+    for rrset in section:
+        if rrset.name == name and rrset.rdtype == rdata.rdtype:
+            rrset.add(rdata)
+            return
+    rrset = dns.rrset.RRset(name, IN, rdata.rdtype)
+    rrset.update_ttl(ttl)
+    rrset.add(rdata)
+    section.append(rrset)
+
+
+def _rebuild(
+    response: Message,
+    records: list[tuple[Name, dns.rdata.Rdata, int]],
+    additional: list[dns.rrset.RRset],
+    targets: set[Name],
+) -> None:
+    """Answers as `records`; of the `additional` records for SRV `targets`, only those for
+    targets still answered."""
+    response.answer.clear()
+    for name, rdata, ttl in records:
+        _add_rdata(response.answer, name, ttl, rdata)
+    kept = _targets(records)
+    response.additional.clear()
+    response.additional.extend(
+        rrset for rrset in additional if rrset.name in kept or rrset.name not in targets
+    )
+
+
+def _targets(records: list[tuple[Name, dns.rdata.Rdata, int]]) -> set[Name]:
+    return {rdata.target for _, rdata, _ in records if isinstance(rdata, dns.rdtypes.IN.SRV.SRV)}
+
+
+def _txt_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
