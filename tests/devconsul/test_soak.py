@@ -61,7 +61,7 @@ def test_soak_leaves_no_thread_or_memory_growth() -> None:
     """10 000 mixed requests from 20 threads, with blocking watchers open throughout, leave
     the registry with at most 2 more threads than before and at most 20 MB more RSS."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pilot.devconsul", "--listen", "127.0.0.1:0"],
+        [sys.executable, "-m", "pilot.devconsul", "--listen", "127.0.0.1:0", "--dns", "off"],
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONPATH": str(REPO)},
