@@ -172,3 +172,36 @@ def test_a_job_in_backoff_has_no_pid_variable(pilot: Callable[..., Pilot], tmp_p
     pilot_variables = sorted(name for name in env if name.startswith("PILOT_"))
     assert "PILOT_CRASHY_PID" not in pilot_variables, pilot_variables
     assert env["PILOT_DB_PID"] == str(jobs["db"]["pid"])
+
+
+def test_a_directory_destination_changes_nothing(tmp_path: Path) -> None:
+    """A destination that is a directory is a placed error at load (exit 2, no traceback): the
+    file before it keeps its old bytes and no temp file holding the secret is left anywhere."""
+    (tmp_path / "first").write_bytes(b"old")
+    (tmp_path / "adir").mkdir()
+    config = files_config(tmp_path, '{env: "A", path: "first"}', '{env: "B", path: "adir"}')
+    secret = base64.b64encode(b"the secret").decode()
+    result = run_once(tmp_path, config, {"A": secret, "B": secret})
+    assert result.returncode == 2, result.stderr
+    assert "pilot: files[1].path: 'adir' is a directory" in result.stderr.splitlines()
+    assert "Traceback" not in result.stderr
+    assert (tmp_path / "first").read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir", "first", "pilot.json5"]
+    assert list((tmp_path / "adir").iterdir()) == []
+
+
+def test_destinations_that_cannot_be_files_are_placed_errors(tmp_path: Path) -> None:
+    """A path ending in '/' or holding a NUL byte, and a path listed twice, are refused at load
+    with their places; nothing is written."""
+    config = files_config(
+        tmp_path,
+        '{env: "A", path: "out/"}',
+        '{env: "A", path: "out/a\\u0000b"}',
+        '{env: "A", path: "twice"}',
+        '{env: "A", path: "./twice"}',
+    )
+    result = run_once(tmp_path, config, {"A": base64.b64encode(b"x").decode()})
+    assert result.returncode == 2, result.stderr
+    places = [line.split(": ")[1] for line in result.stderr.splitlines()]
+    assert places == ["files[1].path", "files[0].path", "files[3].path"], result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pilot.json5"]
