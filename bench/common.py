@@ -314,7 +314,7 @@ class Registry:
     """`pilot consul-dev` on a free loopback port, with tiny urllib helpers."""
 
     def __init__(self) -> None:
-        argv = [*pilot_argv(), "consul-dev", "--listen", "127.0.0.1:0"]
+        argv = [*pilot_argv(), "consul-dev", "--listen", "127.0.0.1:0", "--dns", "off"]
         self.proc = subprocess.Popen(
             argv,
             stdout=subprocess.PIPE,

@@ -41,9 +41,6 @@ class Log:
             name: _COLOURS[i % len(_COLOURS)] for i, name in enumerate(("pilot", *names))
         }
 
-    def enabled(self, level: str) -> bool:
-        return LEVELS[level] >= self.threshold
-
     def debug(self, message: str, **fields: Any) -> None:
         self._own("debug", message, fields)
 

@@ -261,7 +261,7 @@ class Registry:
     def _start(self, listen: str) -> str:
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         self.proc = subprocess.Popen(
-            [PYTHON, "-m", "pilot", "consul-dev", "--listen", listen],
+            [PYTHON, "-m", "pilot", "consul-dev", "--listen", listen, "--dns", "off"],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             stdin=subprocess.DEVNULL,

@@ -8,10 +8,10 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from pilot.app.commands import CommandError
 from pilot.config.errors import ConfigError
 from pilot.config.load import load_config
 from pilot.config.model import Config
+from pilot.interface.commands import CommandError
 from pilot.render.envfiles import decode_files, exported_paths, write_files
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ async def _apply(app: Supervisor, new: Config) -> None:
     app.jobs = ordered
     app.main = app.jobs[new.main_job.name]
     app.log.configure(new.logging.level, new.logging.format, tuple(app.jobs))
-    app.triggers.replace_jobs(app.jobs)
+    app.health.set_jobs(new.jobs)
     if app.discovery is not None:
         app.discovery.reconfigure(new, {job.name for job in retired})
         if app.templates is not None:

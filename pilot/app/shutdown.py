@@ -10,7 +10,7 @@ import itertools
 from collections.abc import Awaitable, Callable
 
 from pilot.app.triggers import Triggers
-from pilot.events import EventBus
+from pilot.events import GLOBAL, Code, EventBus
 from pilot.log import Log
 from pilot.process.job import Job
 
@@ -69,8 +69,8 @@ class Shutdown:
         self._triggers.shutting_down = True
         self._triggers.disarm_all()
         for job in workers:
-            job.accepting = False  # no restarts, no new runs; a running process keeps running
-        self._bus.publish("shutdown", "global")
+            job.retire()  # no restarts, no new runs; a running process keeps running
+        self._bus.publish(Code.SHUTDOWN, GLOBAL)
         if self.deregister is not None:
             drain = await self.deregister()  # steps 1-2: out of Consul first, then drain
             if drain > 0 and not self.forced:
@@ -79,7 +79,7 @@ class Shutdown:
                     await asyncio.wait_for(self._forced.wait(), drain)
         if not self.forced:
             for job in workers:
-                self._bus.publish("stopping", job.name)
+                self._bus.publish(Code.STOPPING, job.name)
             await self._wait_hooks()
         running = sorted(
             (job for job in workers if job.state.active),
@@ -90,7 +90,7 @@ class Shutdown:
             await asyncio.gather(*(job.stop() for job in batch))
         for job in workers:
             await job.stop()  # jobs in backoff or exited end as STOPPED
-            self._bus.publish("stopped", job.name)
+            self._bus.publish(Code.STOPPED, job.name)
         if self.release is not None:
             await self.release()  # leadership goes only once this instance's jobs are down
         await self._wait_hooks()

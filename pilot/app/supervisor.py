@@ -1,4 +1,5 @@
-"""Wires config, jobs, events and signals together; runs until the main job is over."""
+"""Builds and owns the parts of one pilot (jobs, health, Consul, templates, servers), routes
+signals and events between them, and runs until the main job is over."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import asyncio
 import contextlib
 import os
 import signal
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
 
-from pilot.app.commands import Commands
+from pilot import __version__
+from pilot.app.commands import SupervisorCommands
 from pilot.app.environment import Environment
 from pilot.app.shutdown import Shutdown
 from pilot.app.signals import (
@@ -21,7 +24,9 @@ from pilot.app.triggers import Triggers
 from pilot.config.errors import ConfigError
 from pilot.config.model import Config, JobConfig
 from pilot.control.server import ControlServer, SocketInUse
-from pilot.events import EventBus
+from pilot.events import GLOBAL, Code, EventBus
+from pilot.health.jobs import JobHealth
+from pilot.interface.status import JobStatus, Status
 from pilot.log import Log
 from pilot.process.job import Job
 from pilot.process.reaper import Reaper, become_subreaper
@@ -37,78 +42,88 @@ if TYPE_CHECKING:  # imported when the config uses Consul, to keep start-up ligh
     from pilot.telemetry.server import TelemetryServer
 
 
+async def supervise(config: Config, files: list[DecodedFile], log: Log) -> int:
+    """Run one pilot on the running loop; returns the code pilot exits with."""
+    return await Supervisor(config, files, log).run()
+
+
 class Supervisor:
-    """One pilot: supervises the jobs of `config`, then returns the code pilot exits with."""
+    """One pilot: supervises the jobs of `config`, then returns the code pilot exits with.
+
+    Built on the running loop (see `supervise`). Control and telemetry see it only through
+    `commands` and the `status()` snapshot.
+    """
 
     def __init__(self, config: Config, files: list[DecodedFile], log: Log) -> None:
         self.config, self._files, self.log = config, files, log
-        self.jobs: dict[str, Job] = {}
-        self._shutdown: Shutdown | None = None
-        self._shutdown_signal: int | None = None
+        self._loop = asyncio.get_running_loop()
+        self.reaper = Reaper(on_orphan=self._on_orphan)
+        self.bus = EventBus(log)
+        self.environment = Environment(exported_paths(files), self._running_pids)
+        self._terminal = _foreground_terminal()
+        self.health = JobHealth(self.bus, self.reaper, self.environment.for_job, log)
+        self.health.set_jobs(config.jobs)
+        self.jobs: dict[str, Job] = {cfg.name: self.make_job(cfg) for cfg in config.jobs}
+        self.main = self.jobs[config.main_job.name]
+        self.triggers = Triggers(self.bus, self.jobs, log)
+        self.commands = SupervisorCommands(self)
         self.discovery: Discovery | None = None
         self.registry: DevConsul | None = None
         self.templates: Templates | None = None
         self.metrics: Metrics | None = None
         self.maintenance = False
-        self.commands = Commands(self)
         self._servers: list[ControlServer | TelemetryServer | Advertiser] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._reload_lock = asyncio.Lock()
+        self._shutdown: Shutdown | None = None
+        self._shutdown_signal: int | None = None
+        self._finished: asyncio.Future[int] = self._loop.create_future()
 
     async def run(self) -> int:
         """Supervise until the main job is over, shut down, and return the exit code."""
-        loop = asyncio.get_running_loop()
-        self.reaper = Reaper(on_orphan=self._on_orphan)
-        install_handlers(loop, self._on_signal)
+        install_handlers(self._loop, self._on_signal)
         if os.getpid() != 1 and not become_subreaper():
             self.log.warn("cannot become a child subreaper: orphans of jobs will not be reaped")
         try:
-            write_files(self._files)
-        except ConfigError as error:
-            self.log.error(str(error))
-            return 2
-        self.bus = EventBus(self.log)
-        self.environment = Environment(exported_paths(self._files), self._running_pids)
-        self._terminal = _foreground_terminal()
-        for cfg in self.config.jobs:
-            self.jobs[cfg.name] = self.make_job(cfg)
-        self.main = self.jobs[self.config.main_job.name]
-        self.triggers = Triggers(self.bus, self.jobs, self.log)
-        if self.config.uses_consul:
-            try:
+            if self.config.uses_consul:
                 self.start_discovery()
-            except (ConfigError, ValueError, LookupError, OSError) as error:
-                self.log.error(f"cannot start discovery: {error}")
-                return 2
-        try:
             await self._start_servers()
-        except (SocketInUse, OSError, ValueError, LookupError) as error:
+            write_files(self._files)  # last: a config that cannot start writes nothing
+        except (ConfigError, SocketInUse, ValueError, LookupError, OSError) as error:
             self.log.error(f"cannot start: {error}")
+            await self._close()
             return 2
-        self._finished: asyncio.Future[int] = loop.create_future()
         for job in self.jobs.values():
             self.triggers.arm(job)
-        self.bus.publish("startup", "global")
+        self.bus.publish(Code.STARTUP, GLOBAL)
         self._check_done()
         code = await self._finished
+        await self._close()
+        return code
+
+    async def _close(self) -> None:
         self.reaper.reap()
+        for task in self._tasks:
+            task.cancel()
         for server in self._servers:
             await server.close()
+        self.health.close()
         if self.templates is not None:
             self.templates.close()
         if self.discovery is not None:
             self.discovery.close()
         if self.registry is not None:
             self.registry.stop()
-        return code
+
+    # Parts started when the config asks for them.
 
     def start_discovery(self) -> None:
-        """Consul: an embedded registry if asked, registrations, health checks, watches."""
+        """Consul: an embedded registry if asked, registrations, watches, elections."""
         from pilot.consul.addresses import check_job_addresses
         from pilot.consul.client import resolve_target
         from pilot.consul.manager import Discovery
 
         check_job_addresses(self.config)
-
         embedded = None
         if self.config.consul.embedded:
             from pilot.devconsul.server import DevConsul
@@ -118,11 +133,13 @@ class Supervisor:
             embedded = self.registry.address
             self.log.info(f"embedded Consul-compatible registry on {embedded}")
         target = resolve_target(self.config.consul, os.environ, embedded)
-        self.discovery = Discovery(
-            self.config, target, self.bus, self.reaper, self.environment.for_job, self.log
+        discovery = Discovery(self.config, target, self.bus, self.log)
+        self.health.add_listener(
+            lambda job, result, _seconds: discovery.report(job, result.passing, result.output)
         )
-        self.environment.sources.append(self.discovery.environment)
-        self.discovery.start()
+        self.environment.sources.append(discovery.environment)
+        discovery.start()
+        self.discovery = discovery
         if self.config.templates:
             self.start_templates()
 
@@ -149,15 +166,15 @@ class Supervisor:
         from pilot.telemetry.metrics import Metrics
         from pilot.telemetry.server import TelemetryServer
 
-        self.metrics = Metrics(self, telemetry)
-        self.bus.subscribe(self.metrics.on_event)
-        if self.discovery is not None:  # jobs a reload adds are timed too
-            histogram = self.metrics.check_seconds
-            self.discovery.check_timer = lambda job, seconds: histogram.labels(job=job).observe(
-                seconds
-            )
+        metrics = self.metrics = Metrics(self.status, telemetry)
+        self.bus.subscribe(metrics.on_event)
+        self.health.add_listener(
+            lambda job, _result, seconds: metrics.check_seconds.labels(job=job).observe(seconds)
+            if seconds > 0
+            else None
+        )
         server = TelemetryServer(
-            resolve_address(telemetry.interfaces), telemetry.port, self.metrics, self.commands
+            resolve_address(telemetry.interfaces), telemetry.port, metrics, self.commands
         )
         await server.start()
         self._servers.append(server)
@@ -167,22 +184,60 @@ class Supervisor:
 
             self._servers.append(Advertiser(self.discovery.registrar, server.host, server.port))
 
+    # What the commands and template actions act through.
+
+    def job(self, name: str) -> Job | None:
+        """The running job called `name`, if any."""
+        return self.jobs.get(name)
+
+    def putenv(self, values: dict[str, str]) -> None:
+        """Variables for the next run of every job (and of a reloaded config's `${VAR}`)."""
+        self.environment.overrides.update(values)
+
+    def status(self) -> Status:
+        """A frozen snapshot of everything this pilot runs, built here and nowhere else."""
+        health = self.health.statuses()
+        elections = self.discovery.election_statuses() if self.discovery else {}
+        jobs = []
+        for name, job in self.jobs.items():
+            stats = job.statistics()
+            checked = health.get(name)
+            election = elections.get(name)
+            jobs.append(
+                JobStatus(
+                    name,
+                    stats.state,
+                    stats.pid,
+                    stats.runs,
+                    stats.restarts,
+                    stats.last_exit,
+                    stats.started_at,
+                    health=checked.healthy if checked else None,
+                    role=election.role if election else None,
+                    leader=election.leader if election else None,
+                )
+            )
+        discovery = self.discovery
+        return Status(
+            version=__version__,
+            pid=os.getpid(),
+            maintenance=self.maintenance,
+            jobs=tuple(jobs),
+            services=discovery.registrar.statuses() if discovery else (),
+            watches=discovery.watch_statuses() if discovery else (),
+            templates=self.templates.statuses() if self.templates else (),
+            consul_errors=tuple(sorted(discovery.errors.items())) if discovery else (),
+        )
+
     async def set_maintenance(self, enable: bool, reason: str | None) -> None:
         """Maintenance: services in Consul maintenance mode, checks run but are not reported."""
         if enable == self.maintenance:
             return
         self.maintenance = enable
-        self.bus.publish("enterMaintenance" if enable else "exitMaintenance", "global")
+        self.bus.publish(Code.ENTER_MAINTENANCE if enable else Code.EXIT_MAINTENANCE, GLOBAL)
         if self.discovery is not None:
             self.discovery.registrar.set_maintenance((reason or "") if enable else None)
             self.discovery.pause_elections(enable)
-
-    async def _reload_quietly(self) -> None:
-        """A reload asked by signal: a rejected config is logged (by reload), not raised."""
-        from pilot.app.commands import CommandError
-
-        with contextlib.suppress(CommandError):
-            await self.reload()
 
     async def reload(self) -> None:
         """Re-read the config file and apply only what changed."""
@@ -192,26 +247,21 @@ class Supervisor:
             await reload_config(self)
 
     def signal_job(self, name: str, signum: int) -> bool:
-        """Send `signum` to job `name`'s process group; False when it is not running."""
+        """Template action: send `signum` to job `name`'s group; False when it is not running."""
         job = self.jobs.get(name)
         return job is not None and job.signal(signum)
 
     async def restart_job(self, name: str) -> None:
-        """Restart job `name` (its stop sequence, then a new run)."""
-        await self.jobs[name].restart()
+        """Template action: restart job `name` (a job stopped through ctl stays stopped)."""
+        job = self.jobs.get(name)
+        if job is not None:
+            await job.restart()
 
     async def run_command(self, argv: tuple[str, ...], timeout: float) -> CheckResult:
         """Run a command (template check, on-change exec) the one way pilot runs processes."""
         from pilot.health.checks import exec_check
 
         return await exec_check(argv, timeout, self.reaper, self.environment.base())
-
-    async def _leave_consul(self) -> float:
-        """Shutdown steps 1-2: deregister everything; return how long to drain."""
-        assert self.discovery is not None
-        drain = self.discovery.drain
-        await self.discovery.deregister_all()
-        return drain
 
     def make_job(self, cfg: JobConfig) -> Job:
         """A supervised job for `cfg` (the main job gets the terminal, if pilot has one)."""
@@ -228,7 +278,16 @@ class Supervisor:
 
     @property
     def shutting_down(self) -> bool:
+        """Whether the shutdown sequence has begun."""
         return self._shutdown is not None
+
+    def spawn_task(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        """Run `coroutine` as a task pilot owns: kept referenced, cancelled at exit."""
+        task = self._loop.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # Signals, exits and the shutdown sequence.
 
     def _running_pids(self) -> dict[str, int]:
         return {name: job.pid for name, job in self.jobs.items() if job.pid is not None}
@@ -248,10 +307,17 @@ class Supervisor:
         if signum in EVENT_SIGNALS:
             self.bus.publish(name, name)
         if signum == signal.SIGHUP and self.config.reload_on_sighup:
-            asyncio.get_running_loop().create_task(self._reload_quietly())
+            self.spawn_task(self._reload_quietly())
         for job in self.jobs.values():
             if signum in job.config.forward or (signum == signal.SIGWINCH and job is self.main):
                 job.signal(signum)
+
+    async def _reload_quietly(self) -> None:
+        """A reload asked by signal: a rejected config is logged (by reload), not raised."""
+        from pilot.interface.commands import CommandError
+
+        with contextlib.suppress(CommandError):
+            await self.reload()
 
     def _on_orphan(self, pid: int, status: int) -> None:
         self.log.debug("reaped orphan", pid=pid, status=status)
@@ -261,7 +327,7 @@ class Supervisor:
             return
         if self.discovery is not None and self._shutdown is None:
             self.discovery.job_over(job.name)
-        asyncio.get_running_loop().call_soon(self._check_done)
+        self._loop.call_soon(self._check_done)
 
     def _check_done(self) -> None:
         """Shut down once the main job is over for good, or can never start."""
@@ -294,7 +360,16 @@ class Supervisor:
             shutdown.deregister = self._leave_consul
             shutdown.release = self.discovery.resign_all
         self._shutdown = shutdown
-        asyncio.get_running_loop().create_task(self._shut_down(shutdown))
+        self.spawn_task(self._shut_down(shutdown))
+
+    async def _leave_consul(self) -> float:
+        """Shutdown steps 1-2: stop reporting health, deregister everything; return how long
+        to drain."""
+        assert self.discovery is not None
+        drain = self.discovery.drain
+        self.health.stop_all()
+        await self.discovery.deregister_all()
+        return drain
 
     async def _shut_down(self, shutdown: Shutdown) -> None:
         await shutdown.run()

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import math
 
-from pilot.events import Event, EventBus
+from pilot.events import ELECTION_CODES, GLOBAL, SHUTDOWN_CODES, SIGNAL_SOURCES, Event, EventBus
 from pilot.log import Log
 from pilot.process.job import Job
 
-SHUTDOWN_CODES = frozenset({"shutdown", "stopping", "stopped"})
-ELECTION_CODES = frozenset({"elected", "demoted", "following"})
-EXTERNAL_SOURCES = frozenset({"global", "SIGHUP", "SIGUSR1", "SIGUSR2"})
+EXTERNAL_SOURCES = frozenset({GLOBAL, *SIGNAL_SOURCES})
 
 
 class Triggers:
@@ -63,7 +62,7 @@ class Triggers:
         when = job.config.when
         if when.interval is not None:
             return job.name in self._timers
-        if (when.once and job.name in self._fired) or not job.accepting:
+        if (when.once and job.name in self._fired) or not job.accepts_runs:
             return False
         if when.source in EXTERNAL_SOURCES or when.source not in self._jobs:
             return True
@@ -113,8 +112,8 @@ class Triggers:
             return
         now = self._loop.time()
         following = due + interval
-        while following <= now:  # the loop was late: skip missed ticks rather than bunch them
-            following += interval
+        if following <= now:  # the loop was late: skip missed ticks rather than bunch them
+            following += (math.floor((now - following) / interval) + 1) * interval
         self._timers[job.name] = self._loop.call_at(following, self._tick, job, following, seq)
 
     def _shutdown_hooks(self) -> frozenset[str]:

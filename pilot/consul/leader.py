@@ -1,82 +1,91 @@
 """Leader election through a Consul lock: a session, `acquire` on a key, renewal every ttl/2,
-and a blocking GET on the key while following. Consul calls run on the election's own thread;
-the role lives on the event loop, which demotes at once when the last good renewal is older
-than the ttl (Consul could hand the lock over after 2 x ttl)."""
+and a blocking GET on the key while following. The election is a task on the loop whose Consul
+calls go through `ConsulCalls`; it demotes at once when the last good renewal is older than the
+ttl (Consul could hand the lock over after 2 x ttl)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
+import functools
 import time
 from collections.abc import Callable
 from typing import Any
 
 from pilot.config.consul_model import Leader
-from pilot.consul.client import ConsulTarget, make_client
+from pilot.consul.calls import ConsulCalls
+from pilot.events import Code
 from pilot.log import Log
 
 RETRY = 1.0  # seconds between attempts after an error or a refused acquire
+RESIGN_TIMEOUT = 3.0
 
 
 class LeaderElection:
-    """Takes part in one election for `job`. `on_role(code)` runs on the loop with "elected"
-    when this instance takes the lock, "demoted" when it loses it, and "following" when, not
-    being the leader, it sees a new holder (the first one included)."""
+    """Takes part in one election for `job`. `on_role(code)` runs with "elected" when this
+    instance takes the lock, "demoted" when it loses it, and "following" when, not being the
+    leader, it sees a new holder (the first one included)."""
 
     def __init__(
         self,
         job: str,
         spec: Leader,
         value: str,
-        target: ConsulTarget,
+        calls: ConsulCalls,
         log: Log,
-        on_role: Callable[[str], None],
+        on_role: Callable[[Code], None],
     ) -> None:
-        self.job, self.spec, self.value, self._target, self._log = job, spec, value, target, log
+        self.job, self.spec, self.value, self._calls, self._log = job, spec, value, calls, log
         self._on_role = on_role
         self._loop = asyncio.get_running_loop()
         self.elected = False
         self.leader_value: str | None = None
         self._valid_until = 0.0
         self._deadline: asyncio.TimerHandle | None = None
-        self._stop = threading.Event()
-        self._reset = threading.Event()
-        self._paused = threading.Event()
-        self._wake = threading.Event()  # set with _stop or _reset: the leader's wait ends early
+        self._stopping = False
+        self._reset = False  # start over with a new session (demoted, or paused)
+        self._paused = False
+        self._wake = asyncio.Event()  # ends a wait early: stop, reset or pause
         self.session: str | None = None
         self._resigned: str | None = None  # the session resign() ended
-        self._thread = threading.Thread(target=self._run, name=f"leader {job}", daemon=True)
+        self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._thread.start()
+        """Enter the election."""
+        self._task = self._loop.create_task(self._run())
+
+    def close(self) -> None:
+        """Stop at once (pilot is exiting; `resign` has handed leadership over)."""
+        if self._task is not None:
+            self._task.cancel()
+        if self._deadline is not None:
+            self._deadline.cancel()
 
     async def resign(self) -> None:
         """Leave the election: a leader releases the key (a release has no lock delay) and
         destroys its session, so another instance takes over at once."""
-        self._stop.set()
+        self._stopping = True
         self._wake.set()
         was_leader = self.elected
         self._demote("resigning")
         session = self._resigned = self.session
         if session is not None:
-            key = self.spec.key if was_leader else None
-            await self._loop.run_in_executor(None, _resign, self._target, key, self.value, session)
+            await self._end_session(self.spec.key if was_leader else None, session)
 
     def pause(self, paused: bool) -> None:
         """Maintenance: release the lock and stay out of the election until unpaused."""
+        self._paused = paused
         if paused:
-            self._paused.set()
-            self._reset.set()
+            self._reset = True
             self._wake.set()
             self._demote("maintenance")
-        else:
-            self._paused.clear()
 
-    # --- on the loop ---------------------------------------------------------------------
+    # The role.
 
     def _held(self, renewed_at: float) -> None:
-        """The thread acquired the lock or renewed the session at `renewed_at` (monotonic)."""
+        """The lock was acquired, or the session renewed, at `renewed_at` (monotonic)."""
+        if self._stopping:
+            return
         if self.elected and time.monotonic() > self._valid_until:
             self._demote("the last renewal is older than the ttl")
             return
@@ -90,22 +99,19 @@ class LeaderElection:
             self.elected = True
             self.leader_value = self.value
             self._log.info(f"{self.job} elected leader of {self.spec.key}")
-            self._on_role("elected")
+            self._on_role(Code.ELECTED)
 
     def _expired(self) -> None:
         self._deadline = None
         if self.elected and time.monotonic() > self._valid_until:
             self._demote("no successful renewal within the ttl")
 
-    def _lost(self, why: str) -> None:
-        self._demote(why)
-
     def _seen(self, value: str | None) -> None:
         changed = value != self.leader_value
         self.leader_value = value
-        if changed and value is not None and not self.elected and not self._stop.is_set():
+        if changed and value is not None and not self.elected and not self._stopping:
             self._log.info(f"{self.job} follows {value}")
-            self._on_role("following")
+            self._on_role(Code.FOLLOWING)
 
     def _demote(self, why: str) -> None:
         if self._deadline is not None:
@@ -114,107 +120,125 @@ class LeaderElection:
         if not self.elected:
             return
         self.elected = False
-        self.leader_value = None  # unknown until the thread sees the new holder
-        self._reset.set()  # the thread starts over with a new session
+        self.leader_value = None  # unknown until the new holder is seen
+        self._reset = True  # start over with a new session
         self._wake.set()
         self._log.warn(f"{self.job} demoted: {why}")
-        self._on_role("demoted")
+        self._on_role(Code.DEMOTED)
 
-    def _post(self, callback: Callable[..., None], *args: Any) -> None:
-        if not self._stop.is_set() or callback is self._seen:
-            self._loop.call_soon_threadsafe(callback, *args)
+    # The election's task.
 
-    # --- on the election thread ----------------------------------------------------------
-
-    def _run(self) -> None:
-        client = make_client(self._target, timeout=self.spec.ttl)
+    async def _run(self) -> None:
+        spec, ttl = self.spec, self.spec.ttl
         index, holding, last_renew = 0, False, 0.0
-        while not self._stop.is_set():
+        while not self._stopping:
             try:
-                if self._reset.is_set():
-                    self._reset.clear()
+                if self._reset:
+                    self._reset = False
                     if self.session is not None:
-                        if holding:  # a release has no lock delay: the next leader is quick
-                            client.kv.put(self.spec.key, self.value, release=self.session)
-                        client.session.destroy(self.session)
+                        # a release has no lock delay: the next leader is quick
+                        await self._end_session(spec.key if holding else None, self.session)
                     self.session, holding, index = None, False, 0
-                if self._paused.is_set():
-                    self._stop.wait(RETRY)
+                if self._paused:
+                    await self._sleep(RETRY)
                     continue
                 if self.session is None:
-                    self.session = client.session.create(
-                        name=f"pilot {self.job}",
-                        behavior="release",
-                        ttl=self.spec.ttl,  # py-consul writes "<n>s": 10.5 stays 10.5
-                        lock_delay=self.spec.lock_delay,
+                    self.session = await self._call(
+                        lambda c: c.session.create(
+                            name=f"pilot {self.job}",
+                            behavior="release",
+                            ttl=ttl,  # py-consul writes "<n>s": 10.5 stays 10.5
+                            lock_delay=spec.lock_delay,
+                        )
                     )
                     last_renew = time.monotonic()
+                session = self.session
                 if not holding:
-                    if time.monotonic() > last_renew + self.spec.ttl / 2:
+                    if time.monotonic() > last_renew + ttl / 2:
                         started = time.monotonic()
-                        client.session.renew(self.session)  # a follower's session lives on too
+                        # a follower's session lives on too
+                        await self._call(functools.partial(_renew, session))
                         last_renew = started
-                    if client.kv.put(self.spec.key, self.value, acquire=self.session):
+                    if await self._call(functools.partial(_acquire, spec.key, self.value, session)):
                         holding = True  # valid for ttl from the last renewal, not from now
-                        self._post(self._held, last_renew)
+                        self._held(last_renew)
                         continue
-                    index = self._follow(client, index)
+                    index = await self._follow(index)
                     continue
-                self._wake.wait(max(0.0, last_renew + self.spec.ttl / 2 - time.monotonic()))
-                self._wake.clear()
-                if self._stop.is_set():
+                await self._sleep(max(0.0, last_renew + ttl / 2 - time.monotonic()))
+                if self._stopping:
                     break
-                if self._reset.is_set():
+                if self._reset:
                     continue  # demoted or paused: release at once, not at the next renewal
                 started = time.monotonic()
-                client.session.renew(self.session)
-                _, item = client.kv.get(self.spec.key)
-                if item is None or item.get("Session") != self.session:
+                await self._call(functools.partial(_renew, session))
+                _, item = await self._call(lambda c: c.kv.get(spec.key))
+                if item is None or item.get("Session") != session:
                     holding = False
-                    self._post(self._lost, "the lock is no longer ours")
+                    if not self._stopping:
+                        self._demote("the lock is no longer ours")
                     continue
                 last_renew = started
-                self._post(self._held, started)
+                self._held(started)
             except Exception as error:
                 self._log.debug(f"{self.job} election: {str(error)[:200]}")
                 if _is_not_found(error) or "invalid session" in str(error):
-                    if holding:
-                        self._post(self._lost, "the session is gone")
+                    if holding and not self._stopping:
+                        self._demote("the session is gone")
                     self.session, holding = None, False
-
                 index = 0
-                self._stop.wait(RETRY)
+                await self._sleep(RETRY)
         if self.session is not None and self.session != self._resigned:
             # Stopped in the middle of a call that created a session, or took the lock, after
             # resign() looked: end that one too, or it would hold the lock until its TTL.
-            _resign(self._target, self.spec.key if holding else None, self.value, self.session)
+            await self._end_session(spec.key if holding else None, self.session)
 
-    def _follow(self, client: Any, index: int) -> int:
+    async def _follow(self, index: int) -> int:
         """Wait (blocking GET) until the lock may be free; returns the index to wait from."""
-        # Wait at most ttl/2, so that the session is renewed in time.
-        new_index, item = client.kv.get(
-            self.spec.key, index=index or None, wait=f"{self.spec.ttl / 2:g}s"
+        key, wait = self.spec.key, f"{self.spec.ttl / 2:g}s"  # renew the session in time
+        new_index, item = await self._calls.poll(
+            lambda c: c.kv.get(key, index=index or None, wait=wait), self.spec.ttl
         )
-
         held_by = item.get("Session") if item else None
         value = item.get("Value") if item else None
-        self._post(self._seen, value.decode("utf-8", "replace") if held_by and value else None)
+        self._seen(value.decode("utf-8", "replace") if held_by and value else None)
         if held_by is None:
             # Free, yet our acquire was refused: a lock delay runs. Retry soon, without blocking.
-            self._stop.wait(max(0.05, min(RETRY, self.spec.lock_delay / 4)))
+            await self._sleep(max(0.05, min(RETRY, self.spec.lock_delay / 4)))
             return 0
         new = int(new_index or 0)
-
         return 0 if new < index else new
 
+    async def _call(self, operation: Callable[[Any], Any]) -> Any:
+        return await self._calls.call(operation, self.spec.ttl)
 
-def _resign(target: ConsulTarget, key: str | None, value: str, session: str) -> None:
-    # At shutdown Consul may be gone; the session's TTL then frees the lock.
-    with contextlib.suppress(Exception):
-        client = make_client(target, timeout=3.0)
-        if key is not None:
-            client.kv.put(key, value, release=session)  # a release rewrites the value
-        client.session.destroy(session)
+    async def _sleep(self, seconds: float) -> None:
+        """Wait `seconds`, less if woken (stop, reset, pause)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        self._wake.clear()
+
+    async def _end_session(self, key: str | None, session: str) -> None:
+        """Release `key` (if held) and destroy `session`; at shutdown Consul may be gone, and
+        the session's TTL then frees the lock."""
+        with contextlib.suppress(Exception):
+            await self._calls.call(
+                functools.partial(_release_and_destroy, key, self.value, session), RESIGN_TIMEOUT
+            )
+
+
+def _renew(session: str, client: Any) -> None:
+    client.session.renew(session)
+
+
+def _acquire(key: str, value: str, session: str, client: Any) -> bool:
+    return bool(client.kv.put(key, value, acquire=session))
+
+
+def _release_and_destroy(key: str | None, value: str, session: str, client: Any) -> None:
+    if key is not None:
+        client.kv.put(key, value, release=session)  # a release rewrites the value
+    client.session.destroy(session)
 
 
 def _is_not_found(error: Exception) -> bool:

@@ -6,14 +6,12 @@ import asyncio
 import json
 import random
 import socket
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pilot.config.model import JobConfig
-from pilot.consul.client import ConsulTarget, make_client
+from pilot.consul.calls import ConsulCalls
 from pilot.log import Log
 
 T = TypeVar("T")
@@ -42,6 +40,20 @@ class ServiceRecord:
         return f"service:{self.id}"
 
 
+@dataclass(frozen=True)
+class RegistrationStatus:
+    """How one service's registration stands."""
+
+    id: str
+    name: str
+    job: str
+    address: str
+    port: int
+    registered: bool
+    status: str | None  # the check's last reported status
+    maintenance: bool
+
+
 def service_record(
     job: JobConfig, address: str, hostname: str | None = None, role_tag: str | None = None
 ) -> ServiceRecord:
@@ -67,29 +79,23 @@ def service_record(
 class Registrar:
     """Registers services, reports check results, and re-registers after an agent restart.
 
-    Consul calls run on worker threads (each with its own client); this object lives on the
-    event loop. Each service has one sync task that applies its latest wanted state, retrying
+    Consul calls go through `ConsulCalls`; this object lives on the event loop. Each service
+    has one sync task that applies its latest wanted state, retrying
     with jittered exponential backoff capped at the service's health interval.
     """
 
     def __init__(
         self,
-        target: ConsulTarget,
+        calls: ConsulCalls,
         log: Log,
         on_error: Callable[[str], None] | None = None,
         timeout: float = 10.0,
     ) -> None:
-        self._target, self._log, self._timeout = target, log, timeout
+        self._calls, self._log, self._timeout = calls, log, timeout
         self._on_error = on_error
-        self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="consul")
-        self._local = threading.local()
         self._services: dict[str, _ServiceSync] = {}
         self.maintenance: str | None = None  # the reason, while in maintenance mode
         self._pending: set[asyncio.Task[None]] = set()
-
-    @property
-    def records(self) -> list[ServiceRecord]:
-        return [sync.record for sync in self._services.values()]
 
     def is_registered(self, job: str) -> bool:
         sync = self._services.get(job)
@@ -148,21 +154,21 @@ class Registrar:
         for sync in self._services.values():
             sync.wake()
 
-    def describe(self) -> list[dict[str, Any]]:
+    def statuses(self) -> tuple[RegistrationStatus, ...]:
         """The services and how their registration stands, for status output."""
-        return [
-            {
-                "id": sync.record.id,
-                "name": sync.record.name,
-                "job": sync.record.job,
-                "address": sync.record.address,
-                "port": sync.record.port,
-                "registered": sync.registered,
-                "status": sync.status,
-                "maintenance": sync.maintenance_applied is not None,
-            }
+        return tuple(
+            RegistrationStatus(
+                sync.record.id,
+                sync.record.name,
+                sync.record.job,
+                sync.record.address,
+                sync.record.port,
+                sync.registered,
+                sync.status,
+                sync.maintenance_applied is not None,
+            )
             for sync in self._services.values()
-        ]
+        )
 
     def lost_agent_state(self) -> None:
         """The agent forgot us (restarted, or answered 404): re-register every service now."""
@@ -185,18 +191,15 @@ class Registrar:
             self._log.warn("Consul did not answer deregistration in time")
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        """Stop every sync and background deregistration."""
+        for sync in self._services.values():
+            sync.cancel()
+        for task in self._pending:
+            task.cancel()
 
     async def call(self, operation: Callable[[Any], T]) -> T:
-        """Run `operation(client)` on a worker thread."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._run, operation)
-
-    def _run(self, operation: Callable[[Any], T]) -> T:
-        client = getattr(self._local, "client", None)
-        if client is None:
-            client = self._local.client = make_client(self._target, self._timeout)
-        return operation(client)
+        """Run `operation(client)` the one way pilot calls Consul, within the call timeout."""
+        return await self._calls.call(operation, self._timeout)
 
     def _failed(self, op: str, error: Exception) -> None:
         if self._on_error is not None:

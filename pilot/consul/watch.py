@@ -1,16 +1,15 @@
-"""Blocking queries on Consul: one long-poll thread per distinct query, shared by all its users."""
+"""Blocking queries on Consul: one long poll per distinct query, shared by all its users."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pilot.consul.client import ConsulTarget, make_client
+from pilot.consul.calls import ConsulCalls
 from pilot.log import Log
 
 MIN_GAP = 0.1  # at most one fetch per 100 ms per query
@@ -59,7 +58,7 @@ Listener = Callable[[Any], None]
 
 
 class LongPoll:
-    """A thread that repeats one blocking query and hands each new answer to the loop.
+    """Repeats one blocking query, as a task on the loop, and hands each new answer on.
 
     After a transport error, or when Consul answers an index lower than the one held, the
     index resets to 0 so the next answer comes at once. The last good answer is kept while
@@ -69,56 +68,51 @@ class LongPoll:
     def __init__(
         self,
         query: Query,
-        target: ConsulTarget,
-        loop: asyncio.AbstractEventLoop,
+        calls: ConsulCalls,
         deliver: Callable[[Any], None],
         log: Log,
         on_error: Callable[[str], None] | None = None,
     ) -> None:
-        self.query, self._target, self._loop = query, target, loop
+        self.query, self._calls = query, calls
         self._deliver, self._log, self._on_error = deliver, log, on_error
-        self._stopping = threading.Event()
-        self.answered = False
-        self.thread = threading.Thread(target=self._run, name=f"watch {query}", daemon=True)
+        self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self.thread.start()
+        """Start polling."""
+        self._task = asyncio.get_running_loop().create_task(self._poll())
 
     def stop(self) -> None:
-        """Ask the thread to end; it does when its current long poll returns (≤ its wait)."""
-        self._stopping.set()
+        """Stop polling; a call in flight ends on its worker within its wait."""
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
 
-    def _run(self) -> None:
-        client = make_client(self._target)
-        try:
-            self._poll(client)
-        finally:
-            client.http.session.close()  # its connection goes with the thread, not with the GC
-
-    def _poll(self, client: Any) -> None:
+    async def _poll(self) -> None:
+        loop = asyncio.get_running_loop()
         index, delay, last_fetch = 0, MIN_GAP, 0.0
         recovering = False  # Consul just came back: its first answers may precede re-registrations
         delivered: Any = None
         held: Any = None
         hold_until = 0.0
-        while not self._stopping.is_set():
-            gap = last_fetch + MIN_GAP - time.monotonic()
-            if gap > 0 and self._stopping.wait(gap):
-                return
-            last_fetch = time.monotonic()
+        while True:
+            gap = last_fetch + MIN_GAP - loop.time()
+            if gap > 0:
+                await asyncio.sleep(gap)
+            last_fetch = loop.time()
             if held is not None and last_fetch >= hold_until:
-                self._send(held)
+                self._deliver(held)
                 delivered, held, recovering = held, None, False
             wait = self.query.wait if held is None else max(MIN_GAP, hold_until - last_fetch)
             try:
-                new_index, data = self._fetch(client, index, wait)
+                new_index, data = await self._calls.poll(
+                    functools.partial(fetch, query=self.query, index=index, wait_seconds=wait)
+                )
             except Exception as error:
                 if self._on_error is not None:
-                    self._loop.call_soon_threadsafe(self._on_error, "watch")
+                    self._on_error("watch")
                 self._log.debug(f"watch {self.query}: {str(error)[:200]}")
                 index, recovering = 0, True
-                if self._stopping.wait(random.uniform(0.5, 1.0) * delay):
-                    return
+                await asyncio.sleep(random.uniform(0.5, 1.0) * delay)
                 delay = min(delay * 2, 1.0)
                 continue
             delay = MIN_GAP
@@ -136,7 +130,7 @@ class LongPoll:
                 and len(data) < len(delivered)
             ):
                 if held is None:
-                    hold_until = time.monotonic() + RECOVERY_GRACE
+                    hold_until = loop.time() + RECOVERY_GRACE
                     self._log.info(
                         f"watch {self.query}: Consul is back with fewer instances; "
                         f"holding the last answer up to {RECOVERY_GRACE:g}s"
@@ -145,14 +139,7 @@ class LongPoll:
                 continue
             held, recovering = None, False
             delivered = data
-            self._send(data)
-
-    def _send(self, data: Any) -> None:
-        if not self._stopping.is_set():
-            self._loop.call_soon_threadsafe(self._deliver, data)
-
-    def _fetch(self, client: Any, index: int, wait: float) -> tuple[Any, Any]:
-        return fetch(client, self.query, index, wait)
+            self._deliver(data)
 
 
 def fetch(
@@ -197,9 +184,9 @@ class WatchHub:
     """Shares one LongPoll per distinct query among any number of listeners."""
 
     def __init__(
-        self, target: ConsulTarget, log: Log, on_error: Callable[[str], None] | None = None
+        self, calls: ConsulCalls, log: Log, on_error: Callable[[str], None] | None = None
     ) -> None:
-        self._target, self._log, self._on_error = target, log, on_error
+        self._calls, self._log, self._on_error = calls, log, on_error
         self._polls: dict[Query, LongPoll] = {}
         self._listeners: dict[Query, list[Listener]] = {}
         self.latest: dict[Query, Any] = {}
@@ -213,9 +200,8 @@ class WatchHub:
         if query not in self._polls:
             poll = LongPoll(
                 query,
-                self._target,
-                asyncio.get_running_loop(),
-                lambda data: self._deliver(query, data),
+                self._calls,
+                functools.partial(self._deliver, query),
                 self._log,
                 self._on_error,
             )
@@ -223,7 +209,7 @@ class WatchHub:
             poll.start()
 
     def unsubscribe(self, query: Query, listener: Listener) -> None:
-        """Stop delivering to `listener`; the last listener gone ends the query's thread."""
+        """Stop delivering to `listener`; the last listener gone ends the query's long poll."""
         listeners = self._listeners.get(query, [])
         if listener in listeners:
             listeners.remove(listener)
@@ -235,6 +221,7 @@ class WatchHub:
                 poll.stop()
 
     def close(self) -> None:
+        """Stop every long poll."""
         for poll in self._polls.values():
             poll.stop()
         self._polls.clear()

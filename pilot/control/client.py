@@ -11,6 +11,8 @@ import sys
 from typing import Any
 from urllib.parse import quote
 
+from pilot.interface import routes
+
 EXIT_OK, EXIT_ANSWERED_ERROR, EXIT_UNREACHABLE = 0, 1, 2
 
 
@@ -60,31 +62,32 @@ def main(argv: list[str]) -> int:
 def _run(args: argparse.Namespace, path: str) -> int:
     command = args.command
     if command == "status":
-        status, body = request(path, "GET", "/v1/status")
+        status, body = request(path, *routes.STATUS)
         if status == 200 and not args.json:
             _print_status(json.loads(body))
             return EXIT_OK
     elif command == "ping":
-        status, body = request(path, "GET", "/v3/ping")
+        status, body = request(path, *routes.PING)
     elif command == "reload":
-        status, body = request(path, "POST", "/v3/reload")
+        status, body = request(path, *routes.RELOAD)
     elif command == "maintenance":
-        url = f"/v3/maintenance/{'enable' if args.state == 'on' else 'disable'}"
+        method, url = routes.MAINTENANCE_ON if args.state == "on" else routes.MAINTENANCE_OFF
         if args.reason:
             url += f"?reason={quote(args.reason)}"
-        status, body = request(path, "POST", url)
+        status, body = request(path, method, url)
     elif command in ("putenv", "putmetric"):
         pairs = _pairs(args.pairs, last_equals=command == "putmetric")
         if pairs is None:
             return EXIT_ANSWERED_ERROR
-        url = "/v3/environ" if command == "putenv" else "/v3/metric"
-        status, body = request(path, "POST", url, pairs)
+        status, body = request(
+            path, *(routes.PUTENV if command == "putenv" else routes.PUTMETRIC), pairs
+        )
     elif command == "signal":
         status, body = request(
-            path, "POST", f"/v1/jobs/{quote(args.job)}/signal", {"signal": args.signal}
+            path, *routes.job_action(args.job, "signal"), {"signal": args.signal}
         )
     else:
-        status, body = request(path, "POST", f"/v1/jobs/{quote(args.job)}/{command}")
+        status, body = request(path, *routes.job_action(args.job, command))
     if status != 200:
         print(f"pilot ctl: {_error_text(body)}", file=sys.stderr)
         return EXIT_ANSWERED_ERROR
@@ -159,25 +162,61 @@ def _error_text(body: bytes) -> str:
 
 
 def _print_status(status: dict[str, Any]) -> None:
-    flag = " (maintenance)" if status.get("maintenance") else ""
-    print(f"pilot {status['version']} pid {status['pid']}{flag}")
-    for job in status["jobs"]:
-        health = f" {job['health']}" if job.get("health") else ""
-        role = f" role={job['role']} leader={job.get('leader')}" if job.get("role") else ""
-        print(
-            f"  job {job['name']}: {job['state']} pid={job['pid']} restarts={job['restarts']}"
-            f" last_exit={job['last_exit']}{health}{role}"
-        )
-    for service in status["services"]:
-        print(
-            f"  service {service['id']} {service['address']}:{service['port']} "
-            f"registered={service['registered']} status={service['status']}"
-        )
-    for watch in status["watches"]:
-        print(f"  watch {watch['name']}: {watch['instances']} instances")
-    for template in status["templates"]:
-        error = f" error={template['last_error']}" if template["last_error"] else ""
-        print(
-            f"  template {template['name']} -> {template['dest']} renders={template['renders']}"
-            f"{error}"
-        )
+    """The status document as tables for a person (`--json` gives the document itself)."""
+    flag = ", in maintenance" if status.get("maintenance") else ""
+    print(f"pilot {status['version']}, pid {status['pid']}{flag}")
+    _table(
+        ("JOB", "STATE", "PID", "RUNS", "RESTARTS", "LAST EXIT", "HEALTH", "ROLE"),
+        [
+            (
+                job["name"],
+                job["state"],
+                job["pid"],
+                job["runs"],
+                job["restarts"],
+                job["last_exit"],
+                job["health"],
+                f"{job['role']} (leader {job['leader'] or '?'})" if job["role"] else None,
+            )
+            for job in status["jobs"]
+        ],
+    )
+    _table(
+        ("SERVICE", "ADDRESS", "REGISTERED", "CHECK", "MAINTENANCE"),
+        [
+            (
+                service["id"],
+                f"{service['address']}:{service['port']}",
+                "yes" if service["registered"] else "no",
+                service["status"],
+                "yes" if service["maintenance"] else None,
+            )
+            for service in status["services"]
+        ],
+    )
+    _table(
+        ("WATCH", "INSTANCES", "HEALTHY", "UPDATES"),
+        [
+            (w["name"], w["instances"], {True: "yes", False: "no"}.get(w["healthy"]), w["updates"])
+            for w in status["watches"]
+        ],
+    )
+    _table(
+        ("TEMPLATE", "DEST", "RENDERS", "FAILURES", "LAST ERROR"),
+        [
+            (t["name"], t["dest"], t["renders"], t["failures"], t["last_error"])
+            for t in status["templates"]
+        ],
+    )
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    """Print aligned columns; an absent value is "-". Nothing at all when there are no rows."""
+    if not rows:
+        return
+    cells = [header, *(tuple("-" if v is None else str(v) for v in row) for row in rows)]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    print()
+    for row in cells:
+        line = "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        print(line.rstrip())

@@ -10,8 +10,9 @@ import socket
 import stat
 from urllib.parse import parse_qs
 
-from pilot.app.commands import CommandError, Commands
-from pilot.control.http import HTTPError, Request, Response, json_response, serve_connection
+from pilot.interface import routes
+from pilot.interface.commands import CommandError, Commands
+from pilot.interface.http import HTTPError, Request, Response, json_response, serve_connection
 
 
 class SocketInUse(Exception):
@@ -48,6 +49,7 @@ class ControlServer:
         os.chmod(self.path, 0o600)
 
     async def close(self) -> None:
+        """Stop listening and remove the socket file."""
         if self._server is not None:
             self._server.close()
             with contextlib.suppress(FileNotFoundError):
@@ -60,56 +62,54 @@ class ControlServer:
             raise HTTPError(error.status, error.message) from None
 
     async def _route(self, request: Request) -> Response:
-        path, method, commands = request.path.rstrip("/"), request.method, self._commands
+        path, commands = request.path.rstrip("/"), self._commands
         ok = json_response({"ok": True})
-        if path == "/v3/ping" or path == "/v1/ping":
-            _allow(method, "GET")
+        if path in (routes.PING[1], *routes.PING_ALIASES):
+            _allow(request, routes.PING)
             return Response(200, b"ok\n", "text/plain")
-        if path == "/v1/status":
-            _allow(method, "GET")
-            return json_response(commands.status())
-        if path == "/v3/environ":
-            _allow(method, "POST")
+        if path == routes.STATUS[1]:
+            _allow(request, routes.STATUS)
+            return json_response(commands.status().to_json())
+        if path == routes.PUTENV[1]:
+            _allow(request, routes.PUTENV)
             commands.putenv(request.json())
             return ok
-        if path == "/v3/reload":
-            _allow(method, "POST")
+        if path == routes.RELOAD[1]:
+            _allow(request, routes.RELOAD)
             await commands.reload()
             return ok
-        if path == "/v3/metric":
-            _allow(method, "POST")
+        if path == routes.PUTMETRIC[1]:
+            _allow(request, routes.PUTMETRIC)
             commands.putmetric(request.json())
             return ok
-        if path in ("/v3/maintenance/enable", "/v3/maintenance/disable"):
-            _allow(method, "POST")
+        if path in (routes.MAINTENANCE_ON[1], routes.MAINTENANCE_OFF[1]):
+            _allow(request, routes.MAINTENANCE_ON)
             reason = parse_qs(request.query).get("reason", [None])[0]
-            await commands.maintenance(path.endswith("enable"), reason)
+            await commands.maintenance(path == routes.MAINTENANCE_ON[1], reason)
             return ok
-        parts = path.split("/")
-        if len(parts) == 5 and parts[1:3] == ["v1", "jobs"]:
-            name, action = parts[3], parts[4]
-            _allow(method, "POST")
-            if action == "restart":
-                await commands.restart_job(name)
-            elif action == "stop":
-                await commands.stop_job(name)
-            elif action == "start":
-                await commands.start_job(name)
-            elif action == "signal":
-                body = request.json()
-                sent = commands.signal_job(
-                    name, body.get("signal") if isinstance(body, dict) else None
-                )
-                return json_response({"ok": True, "delivered": sent})
-            else:
-                raise HTTPError(404, f"no action {action!r} (restart, stop, start, signal)")
-            return ok
-        raise HTTPError(404, f"no endpoint {request.path}")
+        job_action = routes.parse_job_action(path)
+        if job_action is None:
+            raise HTTPError(404, f"no endpoint {request.path}")
+        name, action = job_action
+        _allow(request, routes.job_action(name, action))
+        if action == "restart":
+            await commands.restart_job(name)
+        elif action == "stop":
+            await commands.stop_job(name)
+        elif action == "start":
+            await commands.start_job(name)
+        elif action == "signal":
+            body = request.json()
+            sent = commands.signal_job(name, body.get("signal") if isinstance(body, dict) else None)
+            return json_response({"ok": True, "delivered": sent})
+        else:
+            raise HTTPError(404, f"no action {action!r} ({', '.join(routes.JOB_ACTIONS)})")
+        return ok
 
 
-def _allow(method: str, allowed: str) -> None:
-    if method != allowed:
-        raise HTTPError(405, f"method {method} not allowed", allow=allowed)
+def _allow(request: Request, route: tuple[str, str]) -> None:
+    if request.method != route[0]:
+        raise HTTPError(405, f"method {request.method} not allowed", allow=route[0])
 
 
 def _answers(path: str) -> bool:

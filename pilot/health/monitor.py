@@ -1,4 +1,4 @@
-"""Runs a job's health check every interval while the job runs, and reports the results."""
+"""Runs one job's health check every interval while the job runs, and reports the results."""
 
 from __future__ import annotations
 
@@ -6,18 +6,20 @@ import asyncio
 from collections.abc import Callable, Mapping
 
 from pilot.config.model import JobConfig
+from pilot.events import Code
 from pilot.health.checks import CheckResult, exec_check, http_check, tcp_check
 from pilot.log import Log
 from pilot.process.reaper import Reaper
 
-ResultSink = Callable[[CheckResult], None]
+# (job, result, seconds the check took; 0 for a verdict that ran no check)
+ResultSink = Callable[[str, CheckResult, float], None]
 
 
 class HealthMonitor:
     """Checks one job: first at once, then every `interval` from the previous start.
 
     `healthy`/`unhealthy` are emitted on transitions only (the first answer counts as one);
-    every result goes to `on_result` (which keeps the Consul TTL check up to date).
+    every result goes to `on_result` (the Consul registrar keeps its TTL check up to date).
     """
 
     def __init__(
@@ -35,30 +37,28 @@ class HealthMonitor:
         self._emit, self._on_result, self._log = emit, on_result, log
         self._task: asyncio.Task[None] | None = None
         self.healthy: bool | None = None
-        self.last: CheckResult | None = None
-        self.observers: list[Callable[[float], None]] = []  # check durations, for metrics
+        self._passed_once = False
 
     def start(self) -> None:
         """Start checking (the job has just started)."""
         if self._task is None or self._task.done():
+            self._passed_once = False
             self._task = asyncio.get_running_loop().create_task(self._loop())
 
     def stop(self, reason: str | None = None) -> None:
-        """Stop checking (the job is no longer running); report it unhealthy if it was healthy."""
+        """Stop checking (the job is no longer running); with a `reason`, report it unhealthy."""
         if self._task is not None:
             self._task.cancel()
             self._task = None
         if reason is not None:
-            self._record(CheckResult(False, reason))
+            self._record(CheckResult(False, reason), 0.0)
 
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             started = loop.time()
             result = await self.check_once()
-            for observe in self.observers:
-                observe(loop.time() - started)
-            self._record(result)
+            self._record(result, loop.time() - started)
             await asyncio.sleep(max(0.0, started + self._health.interval - loop.time()))
 
     async def check_once(self) -> CheckResult:
@@ -82,13 +82,16 @@ class HealthMonitor:
         except Exception as error:
             return CheckResult(False, f"check could not run: {error}")
 
-    def _record(self, result: CheckResult) -> None:
-        self.last = result
+    def _record(self, result: CheckResult, seconds: float) -> None:
         if result.passing != self.healthy:
             self.healthy = result.passing
-            self._log.info(
+            # Failures before a run's first success are the app still starting: debug only.
+            starting = not result.passing and not self._passed_once and self._task is not None
+            log = self._log.debug if starting else self._log.info
+            log(
                 f"{self.job.name} is {'healthy' if result.passing else 'unhealthy'}",
                 output=result.output[:200],
             )
-            self._emit("healthy" if result.passing else "unhealthy", self.job.name)
-        self._on_result(result)
+            self._emit(Code.HEALTHY if result.passing else Code.UNHEALTHY, self.job.name)
+        self._passed_once = self._passed_once or result.passing
+        self._on_result(self.job.name, result, seconds)

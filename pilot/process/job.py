@@ -1,4 +1,9 @@
-"""One supervised job: runs its command, restarts it with backoff, stops it, reports its events."""
+"""One supervised job: runs its command, restarts it with backoff, stops it, reports its events.
+
+Only this module changes a job's state. Other parts state what they want through methods
+(`trigger`, `restart`, `hold`, `release`, `retire`, `stop`, `kill`, `give_up`); the spawner,
+the signaller and the clock are injected, so the state machine runs on a fake clock in tests.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +11,54 @@ import asyncio
 import contextlib
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import IO, Any, Protocol
 
 from pilot.config.model import JobConfig
 from pilot.log import Log
 from pilot.process.backoff import Backoff
 from pilot.process.output import PipeReader
-from pilot.process.reaper import Reaper, exit_code
+from pilot.process.reaper import exit_code
 from pilot.process.spawn import SpawnError, SpawnRequest, spawn
-from pilot.process.states import JobState, check_transition
+from pilot.process.states import Intent, JobState, check_transition
 
 Emit = Callable[[str, str], object]
 # How long a restart waits for the SIGKILLed rest of the previous run's process group to die.
 _GROUP_EXIT_GRACE = 1.0
+_GROUP_POLL = 0.005
+
+
+class Timer(Protocol):
+    def cancel(self) -> None: ...
+
+
+class Clock(Protocol):
+    """Monotonic time and timers: the running loop, or a fake one in tests."""
+
+    def time(self) -> float: ...
+
+    def call_later(self, delay: float, callback: Callable[..., object], *args: Any) -> Timer: ...
+
+
+class Process(Protocol):
+    """What the job needs of a spawned process (a `subprocess.Popen`)."""
+
+    pid: int
+    returncode: int | Any
+    stdout: IO[bytes] | None
+    stderr: IO[bytes] | None
+
+
+class ExitWatcher(Protocol):
+    """The reaper: hands a pid's wait status to a callback once it exits."""
+
+    def watch(self, pid: int, callback: Callable[[int], None]) -> None: ...
+
+
+Spawner = Callable[[SpawnRequest], Process]
+Signaller = Callable[[int, int], None]  # (process group, signal), like os.killpg
 
 
 @dataclass(frozen=True)
@@ -29,7 +66,7 @@ class JobStats:
     """A snapshot of a job, for status output and metrics."""
 
     name: str
-    state: str
+    state: JobState
     pid: int | None
     runs: int
     restarts: int
@@ -48,38 +85,43 @@ class Job:
         log: pilot's log.
         on_settled: called whenever the job stops having a process and nothing will restart it.
         terminal: a tty fd handed to the job's process group (the main job under `docker -it`).
+        clock: time and timers (default: the running loop).
+        spawner: starts a process (default: `spawn`, pilot's one way to start processes).
+        signaller: signals a process group (default: `os.killpg`).
     """
 
     def __init__(
         self,
         config: JobConfig,
-        reaper: Reaper,
+        reaper: ExitWatcher,
         emit: Emit,
         environment: Callable[[JobConfig], Mapping[str, str]],
         log: Log,
         on_settled: Callable[[Job], None],
         terminal: int | None = None,
+        *,
+        clock: Clock | None = None,
+        spawner: Spawner = spawn,
+        signaller: Signaller = os.killpg,
     ) -> None:
         self.config = config
         self.name = config.name
         self._reaper, self._emit, self._environment = reaper, emit, environment
         self._log, self._on_settled, self._terminal = log, on_settled, terminal
-        self._loop = asyncio.get_running_loop()
+        self._clock: Clock = clock if clock is not None else asyncio.get_running_loop()
+        self._spawner, self._signaller = spawner, signaller
         self._backoff = Backoff(config.backoff.initial, config.backoff.max, config.backoff.reset)
         self.state = JobState.STOPPED
-        self._process: subprocess.Popen[bytes] | None = None
+        self.intent = Intent.SUPERVISE
+        self._process: Process | None = None
         self._readers: list[PipeReader] = []
         self._started_at: float | None = None
         self._run_started = 0.0
-        self._restart_timer: asyncio.TimerHandle | None = None
+        self._restart_timer: Timer | None = None
+        self._run_timer: Timer | None = None
+        self._kill_timer: Timer | None = None
         self._group_wait_until = 0.0
-        self._run_timer: asyncio.TimerHandle | None = None
         self._exited = asyncio.Event()
-        self._stop_requested = False
-        self._restart_after_stop = False
-        self._pending_start = False
-        self.accepting = True
-        self.held = False  # stopped through the control socket: not "over"
         self.runs = 0
         self.restarts = 0
         self._restarts_left = config.max_restarts
@@ -89,14 +131,23 @@ class Job:
     @property
     def pid(self) -> int | None:
         """The pid of the job's live process (None in backoff, or once it exited)."""
-        alive = self.state in (JobState.RUNNING, JobState.STOPPING)
-        return self._process.pid if alive and self._process is not None else None
+        return self._process.pid if self.state.alive and self._process is not None else None
+
+    @property
+    def held(self) -> bool:
+        """Stopped through the control socket until released: not "over"."""
+        return self.intent is Intent.HOLD
+
+    @property
+    def accepts_runs(self) -> bool:
+        """Whether a trigger or a restart may still start a run."""
+        return self.intent.accepts_runs
 
     def statistics(self) -> JobStats:
         """A frozen snapshot of the job's state."""
         return JobStats(
             self.name,
-            self.state.value,
+            self.state,
             self.pid,
             self.runs,
             self.restarts,
@@ -104,15 +155,17 @@ class Job:
             self._started_at,
         )
 
+    # What others may ask of a job.
+
     def trigger(self, seq: int) -> None:
         """Its `when` fired (event number `seq`): start a run, or queue one after this one."""
-        if not self.accepting:
-            return
+        if not self.intent.accepts_runs or self._restart_timer is not None:
+            return  # a restart is already on its way: it is the run this trigger asks for
         if self.state.active:
             if self.config.periodic:
                 self._log.warn(f"{self.name}: previous run still going, skipping this one")
-            else:
-                self._pending_start = True
+            elif self.intent is Intent.SUPERVISE:
+                self.intent = Intent.RUN_AGAIN
             return
         if self.config.periodic:
             if self.runs > self._restarts_left:
@@ -123,24 +176,89 @@ class Job:
         self.start_seq = seq
         self._start_run()
 
+    async def restart(self) -> None:
+        """Stop the current run (its stop sequence) and start a new one right after. A held or
+        retired job is left alone."""
+        if not self.intent.accepts_runs:
+            return
+        if self.state.alive:
+            self.intent = Intent.RESTART
+            await self._terminate()
+            return
+        self._cancel_restart_timer()
+        self._start_run()
+
+    async def hold(self) -> None:
+        """Stop the job until `release()`; a held main job does not end pilot."""
+        self.intent = Intent.HOLD
+        await self._stop_runs()
+
+    def release(self) -> None:
+        """Undo `hold()` (and `stop()`): accept runs again, and start one unless one is going."""
+        self.intent = Intent.SUPERVISE
+        if not self.state.active and self._restart_timer is None:
+            self.trigger(self.start_seq)
+
+    def retire(self) -> None:
+        """No more runs or restarts; a live process keeps running until stopped."""
+        self.intent = Intent.RETIRE
+        if self._cancel_restart_timer():
+            self._stopped()
+        elif self.state is JobState.WAITING:
+            self._set_state(JobState.EXITED)
+
+    async def stop(self) -> None:
+        """Stop the job for good: no more runs; its stop signal, then SIGKILL after its timeout."""
+        self.intent = Intent.RETIRE
+        await self._stop_runs()
+
+    def kill(self) -> None:
+        """SIGKILL the job's process group now, and let nothing restart it."""
+        self.intent = Intent.RETIRE
+        if self._cancel_restart_timer():
+            self._stopped()
+        self.signal(signal.SIGKILL)
+
+    def give_up(self) -> None:
+        """Its `when.timeout` passed before its event: it will not run (unless something else,
+        such as `pilot ctl start`, has already started it)."""
+        if self.state is not JobState.STOPPED:
+            return
+        self.intent = Intent.RETIRE
+        self._set_state(JobState.FATAL)
+        self._emit("exitFailed", self.name)
+        self._settle()
+
+    def signal(self, signum: int) -> bool:
+        """Send `signum` to the job's process group; returns whether it was running."""
+        if not self.state.alive or self._process is None:
+            return False
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            self._signaller(self._process.pid, signum)
+        return True
+
+    async def wait_settled(self) -> None:
+        """Wait until the job has no process and nothing will restart it."""
+        while self.state.active or self._restart_timer is not None:
+            self._exited.clear()
+            await self._exited.wait()
+
+    # The state machine.
+
     def _start_run(self) -> None:
         self._set_state(JobState.STARTING)
-        self._stop_requested = False
         self._exited.clear()
-        request = self._spawn_request()
+        self.runs += 1
+        self._started_at = time.time()
         try:
-            process = spawn(request)
+            process = self._spawner(self._spawn_request())
         except SpawnError as error:
             self._log.error(f"{self.name}: {error}")
-            self.runs += 1
-            self._started_at = time.time()
             self._finish_run(error.exit_code, 0.0, spawned=False)
             return
         self._process = process
         self._reaper.watch(process.pid, self._on_exit)
-        self.runs += 1
-        self._started_at = time.time()
-        self._run_started = self._loop.time()
+        self._run_started = self._clock.time()
         if process.stdout is not None and process.stderr is not None:
             self._readers = [
                 self._reader(process.stdout.fileno(), "stdout"),
@@ -150,7 +268,7 @@ class Job:
             _give_terminal(self._terminal, process.pid)
         timeout = self.config.run_timeout
         if timeout is not None:
-            self._run_timer = self._loop.call_later(timeout, self._on_run_timeout)
+            self._run_timer = self._clock.call_later(timeout, self._on_run_timeout)
         self._set_state(JobState.RUNNING)
         self._log.info(f"{self.name} started", pid=process.pid)
         self._emit("started", self.name)
@@ -170,7 +288,9 @@ class Job:
     def _reader(self, fd: int, stream: str) -> PipeReader:
         # Popen's file objects are left alone; the reader owns a duplicate of the fd.
         return PipeReader(
-            self._loop, os.dup(fd), lambda line: self._log.job_line(self.name, stream, line)
+            asyncio.get_running_loop(),
+            os.dup(fd),
+            lambda line: self._log.job_line(self.name, stream, line),
         )
 
     def _on_exit(self, status: int) -> None:
@@ -179,34 +299,40 @@ class Job:
         process.returncode = os.waitstatus_to_exitcode(status)
         for reader in self._readers:
             reader.drain()
-        self._close_popen_pipes(process)
+        self._readers = []
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)  # nothing of the group outlives its leader
-        if self._run_timer is not None:
-            self._run_timer.cancel()
-            self._run_timer = None
+            # nothing of the group outlives its leader
+            self._signaller(process.pid, signal.SIGKILL)
+        for timer in (self._run_timer, self._kill_timer):
+            if timer is not None:
+                timer.cancel()
+        self._run_timer = self._kill_timer = None
         code = exit_code(status)
         self._log.info(f"{self.name} exited", code=code, pid=process.pid)
-        self._finish_run(code, self._loop.time() - self._run_started, spawned=True)
+        self._finish_run(code, self._clock.time() - self._run_started, spawned=True)
 
     def _finish_run(self, code: int, uptime: float, spawned: bool) -> None:
         self.last_exit = code
         success = code in self.config.success_codes
         self._exited.set()
         self._emit("exitSuccess" if success else "exitFailed", self.name)
-        if self._stop_requested:
+        if self.state is JobState.STOPPING:
             self._set_state(JobState.STOPPED)
-            if self._restart_after_stop and self.accepting:
-                self._restart_after_stop = False
+            if self.intent is Intent.RESTART:
+                self.intent = Intent.SUPERVISE
                 self._schedule_restart(0.0)
                 return
             self._settle()
             return
-        wants_restart = not (success and self.config.restart_on == "failure")
+        cfg = self.config
+        wants_restart = not (success and cfg.restart_on == "failure")
         if (
-            not self.config.periodic
+            not cfg.periodic
             and wants_restart
-            and self.accepting
+            and self.intent.accepts_runs
             and self._restarts_left > 0
         ):
             self._restarts_left -= 1
@@ -216,114 +342,83 @@ class Job:
             self._log.info(f"{self.name} restarting in {delay:.2g}s", code=code)
             self._schedule_restart(delay)
             return
-        self._set_state(JobState.EXITED if spawned or success else JobState.FATAL)
-        if self._pending_start and self.accepting:
-            self._pending_start = False
+        if cfg.periodic and self.intent.accepts_runs and self.runs <= self._restarts_left:
+            self._set_state(JobState.WAITING)
+        else:
+            self._set_state(JobState.EXITED if spawned or success else JobState.FATAL)
+        if self.intent is Intent.RUN_AGAIN:
+            self.intent = Intent.SUPERVISE
             self.trigger(self.start_seq)
             return
         self._settle()
 
     def _schedule_restart(self, delay: float) -> None:
-        self._group_wait_until = self._loop.time() + delay + _GROUP_EXIT_GRACE
-        self._restart_timer = self._loop.call_later(delay, self._restart)
+        self._group_wait_until = self._clock.time() + delay + _GROUP_EXIT_GRACE
+        self._restart_timer = self._clock.call_later(delay, self._restart)
 
     def _restart(self) -> None:
         self._restart_timer = None
-        if self.accepting and self._previous_group_alive():
-            if self._loop.time() < self._group_wait_until:
+        if not self.intent.accepts_runs:
+            self._stopped()
+            return
+        if self._previous_group_alive():
+            if self._clock.time() < self._group_wait_until:
                 # SIGKILLed members die asynchronously: the next run starts on a clean slate.
-                self._restart_timer = self._loop.call_later(0.005, self._restart)
+                self._restart_timer = self._clock.call_later(_GROUP_POLL, self._restart)
                 return
             self._log.warn(f"{self.name}: processes of its last run outlived SIGKILL")
-        if self.accepting:
-            self._start_run()
-        else:
-            self._stopped()
+        self._start_run()
 
     def _previous_group_alive(self) -> bool:
         if self._process is None:
             return False
         try:
-            os.killpg(self._process.pid, 0)
+            self._signaller(self._process.pid, 0)
         except (ProcessLookupError, PermissionError):
             return False
         return True
 
-    def _on_run_timeout(self) -> None:
-        self._run_timer = None
-        self._log.warn(f"{self.name} timed out after {self.config.run_timeout:g}s, stopping it")
-        self._loop.create_task(self._terminate(count_as_stop=False))
-
-    def signal(self, signum: int) -> bool:
-        """Send `signum` to the job's process group; returns whether it was running."""
-        if self.state not in (JobState.RUNNING, JobState.STOPPING) or self._process is None:
+    def _cancel_restart_timer(self) -> bool:
+        if self._restart_timer is None:
             return False
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self._process.pid, signum)
+        self._restart_timer.cancel()
+        self._restart_timer = None
         return True
 
-    async def restart(self) -> None:
-        """Stop the current run (its stop sequence) and start a new one right after."""
-        if not self.accepting:
-            return
-        if self.state in (JobState.RUNNING, JobState.STOPPING):
-            self._restart_after_stop = True
-            await self._terminate(count_as_stop=True)
-            return
-        if self._restart_timer is not None:
-            self._restart_timer.cancel()
-            self._restart_timer = None
-        self._start_run()
+    def _on_run_timeout(self) -> None:
+        """A run past `timeout`: its stop sequence; the run counts as failed, restarts apply."""
+        self._run_timer = None
+        self._log.warn(f"{self.name} timed out after {self.config.run_timeout:g}s, stopping it")
+        self._send_stop_signal()
 
-    async def stop(self) -> None:
-        """Stop the job for good: no more runs; its stop signal, then SIGKILL after its timeout."""
-        self.accepting = False
-        self._pending_start = False
-        if self._restart_timer is not None:
-            self._restart_timer.cancel()
-            self._restart_timer = None
+    async def _stop_runs(self) -> None:
+        if self._cancel_restart_timer():
             self._stopped()
-            return
-        if self.state in (JobState.RUNNING, JobState.STOPPING):
-            await self._terminate(count_as_stop=True)
-        elif self.state in (JobState.EXITED, JobState.FATAL):
+        elif self.state.alive:
+            await self._terminate()
+        elif self.state in (JobState.EXITED, JobState.FATAL, JobState.WAITING):
             self._set_state(JobState.STOPPED)
 
-    async def _terminate(self, count_as_stop: bool) -> None:
-        if count_as_stop:
-            self._stop_requested = True
-        if self.state == JobState.RUNNING and count_as_stop:
+    async def _terminate(self) -> None:
+        """The stop sequence of the live run; returns once its process has exited."""
+        if self.state is JobState.RUNNING:
             self._set_state(JobState.STOPPING)
+        self._send_stop_signal()
+        await self._exited.wait()
+
+    def _send_stop_signal(self) -> None:
+        """The stop signal now, SIGKILL after the stop timeout unless the process exits."""
         self.signal(self.config.stop.signal)
-        try:
-            async with asyncio.timeout(self.config.stop.timeout):
-                await self._exited.wait()
-        except TimeoutError:
-            self._log.warn(
-                f"{self.name} still running {self.config.stop.timeout:g}s after "
-                f"{signal.Signals(self.config.stop.signal).name}, killing it"
-            )
-            self.kill()
-            await self._exited.wait()
+        if self._kill_timer is None:
+            self._kill_timer = self._clock.call_later(self.config.stop.timeout, self._stop_overdue)
 
-    def kill(self) -> None:
-        """SIGKILL the job's process group now, and let nothing restart it."""
-        self.accepting = False
-        self._pending_start = False
+    def _stop_overdue(self) -> None:
+        self._kill_timer = None
+        self._log.warn(
+            f"{self.name} still running {self.config.stop.timeout:g}s after "
+            f"{signal.Signals(self.config.stop.signal).name}, killing it"
+        )
         self.signal(signal.SIGKILL)
-
-    def give_up(self) -> None:
-        """Its `when.timeout` passed before its event: it will not run."""
-        self.accepting = False
-        self._set_state(JobState.FATAL)
-        self._emit("exitFailed", self.name)
-        self._settle()
-
-    async def wait_settled(self) -> None:
-        """Wait until the job has no process and nothing will restart it."""
-        while self.state.active or self._pending_start:
-            self._exited.clear()
-            await self._exited.wait()
 
     def _settle(self) -> None:
         self._exited.set()
@@ -331,19 +426,13 @@ class Job:
 
     def _stopped(self) -> None:
         """A pending restart will not happen: the job ends STOPPED."""
-        if self.state != JobState.STOPPED:  # a restart through ctl is pending from STOPPED
+        if self.state is not JobState.STOPPED:  # a restart through ctl is pending from STOPPED
             self._set_state(JobState.STOPPED)
         self._settle()
 
     def _set_state(self, new: JobState) -> None:
         check_transition(self.state, new)
         self.state = new
-
-    @staticmethod
-    def _close_popen_pipes(process: subprocess.Popen[bytes]) -> None:
-        for stream in (process.stdout, process.stderr):
-            if stream is not None:
-                stream.close()
 
 
 def _give_terminal(fd: int, pgid: int) -> None:

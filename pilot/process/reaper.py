@@ -20,7 +20,6 @@ class Reaper:
     def __init__(self, on_orphan: Callable[[int, int], None] | None = None) -> None:
         self._watchers: dict[int, ExitCallback] = {}
         self._on_orphan = on_orphan
-        self.orphans_reaped = 0
 
     def watch(self, pid: int, callback: ExitCallback) -> None:
         """Deliver `pid`'s wait status to `callback` once it exits."""
@@ -38,10 +37,8 @@ class Reaper:
             callback = self._watchers.pop(pid, None)
             if callback is not None:
                 callback(status)
-            else:
-                self.orphans_reaped += 1
-                if self._on_orphan is not None:
-                    self._on_orphan(pid, status)
+            elif self._on_orphan is not None:
+                self._on_orphan(pid, status)
 
 
 def become_subreaper() -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import grp
 import os
 import pwd
@@ -35,6 +36,7 @@ def write_file(
     mode = perms if perms is not None else _existing_mode(path)
     if in_place and os.path.exists(path):
         with open(path, "r+b") as file:
+            _reserve(file.fileno(), len(data))  # a full disk fails here, before any byte changes
             file.write(data)
             file.truncate()
             file.flush()
@@ -65,6 +67,17 @@ def restore(path: str, previous: bytes | None, in_place: bool = False) -> None:
             os.unlink(path)
         return
     write_file(path, previous, in_place=in_place)
+
+
+def _reserve(fd: int, size: int) -> None:
+    """Allocate `size` bytes for `fd`, so that writing them cannot fail for want of space."""
+    if size == 0:
+        return
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as error:
+        if error.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # a file system without it
+            raise
 
 
 def _existing_mode(path: str) -> int:

@@ -8,7 +8,13 @@ from pilot.config.model import Config
 from pilot.config.template_model import Template
 from pilot.consul.watch import WatchHub
 from pilot.log import Log
-from pilot.render.renderer import Actions, TemplateRunner, base_dir, load_template
+from pilot.render.renderer import (
+    Actions,
+    TemplateRunner,
+    TemplateStatus,
+    base_dir,
+    load_template,
+)
 
 
 class Templates:
@@ -29,10 +35,16 @@ class Templates:
         self.runners = {t.label: self._runner(t, config.path) for t in config.templates}
 
     def start(self) -> None:
+        """Start rendering every template."""
         for runner in self.runners.values():
             runner.start()
 
+    def statuses(self) -> tuple[TemplateStatus, ...]:
+        """A snapshot of every template."""
+        return tuple(runner.status() for runner in self.runners.values())
+
     def close(self) -> None:
+        """Stop every runner."""
         for runner in self.runners.values():
             runner.close()
 
@@ -73,7 +85,7 @@ def _source_text(template: Template, config_path: str) -> str:
     """What the template says now: a reload re-reads source files, as consul-template does."""
     if template.contents is not None:
         return template.contents
-    from pilot.config.validate_templates import source_path
+    from pilot.render.sources import source_path
 
     with open(source_path(template, config_path), encoding="utf-8") as file:
         return file.read()

@@ -3,16 +3,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 from typing import IO, Any
 
 from pilot.config.model import Config
+from pilot.config.template_model import Template
 from pilot.consul.client import make_client, resolve_target
 from pilot.consul.watch import Query, fetch
-from pilot.render.files import read_current, restore, write_file
+from pilot.health.checks import CheckResult
 from pilot.render.language import MISSING, Lookups, TemplateLookupError
+from pilot.render.output import replace_output
 from pilot.render.renderer import base_dir, load_template
 
 MAX_PASSES = 20  # nested lookups (services() then service(name)) need a pass per level
@@ -64,24 +67,20 @@ def _evaluate(compiled: Any, client: Any, cache: dict[Query, Any], directory: st
     raise TemplateLookupError("lookups still missing after many passes")
 
 
-def _write(template: Any, data: bytes) -> bool:
-    previous = read_current(template.dest)
-    if previous == data:
-        return True
-    write_file(template.dest, data, template.perms, template.owner, template.in_place)
-    if template.check is None:
-        return True
-    argv = [arg.replace("{dest}", template.dest) for arg in template.check]
-    # A one-shot command, not the supervisor: no reaper runs here, so subprocess may wait.
-    result = subprocess.run(
-        argv, capture_output=True, text=True, timeout=template.check_timeout, check=False
-    )
-    if result.returncode != 0:
-        restore(template.dest, previous, template.in_place)
-        print(
-            f"pilot: template.{template.label}: check failed, previous file restored: "
-            f"{(result.stdout + result.stderr).strip()}",
-            file=sys.stderr,
-        )
+def _write(template: Template, data: bytes) -> bool:
+    outcome = asyncio.run(replace_output(template, data, _run_check))
+    if outcome.error is not None:
+        print(f"pilot: template.{template.label}: {outcome.error}", file=sys.stderr)
         return False
     return True
+
+
+async def _run_check(argv: tuple[str, ...], timeout: float) -> CheckResult:
+    # A one-shot command, not the supervisor: no reaper runs here, so subprocess may wait.
+    try:
+        result = subprocess.run(
+            argv, capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return CheckResult(False, str(error))
+    return CheckResult(result.returncode == 0, result.stdout + result.stderr)

@@ -13,10 +13,11 @@ from typing import Any, Protocol
 
 from pilot.config.template_model import Template
 from pilot.consul.watch import Query, WatchHub
+from pilot.events import Code, template_source
 from pilot.health.checks import CheckResult
 from pilot.log import Log
-from pilot.render.files import read_current, restore, write_file
 from pilot.render.language import MISSING, Lookups, TemplateLookupError
+from pilot.render.output import replace_output
 from pilot.render.quiescence import Quiescence
 
 WAITING_LOG_EVERY = 10.0
@@ -30,6 +31,19 @@ class Actions(Protocol):
     async def restart_job(self, name: str) -> None: ...
 
     async def run_command(self, argv: tuple[str, ...], timeout: float) -> CheckResult: ...
+
+
+@dataclass(frozen=True)
+class TemplateStatus:
+    """A snapshot of one template, for status output and metrics."""
+
+    name: str
+    dest: str
+    rendered: bool
+    renders: int
+    failures: int
+    last_render: float | None
+    last_error: str | None
 
 
 @dataclass
@@ -59,7 +73,7 @@ class TemplateRunner:
     ) -> None:
         self.config, self._compiled, self._hub, self._actions = config, compiled, hub, actions
         self._emit, self._log, self._environ, self._base_dir = emit, log, environ, base_dir
-        self.source = f"template.{config.label}"
+        self.source = template_source(config.label)
         self.stats = RenderStats()
         self._loop = asyncio.get_running_loop()
         self.quiet = Quiescence(
@@ -79,6 +93,20 @@ class TemplateRunner:
         self._waiting: set[Query] = set()
         self._waiting_timer: asyncio.TimerHandle | None = None
         self._closed = False
+        self._task: asyncio.Task[None] | None = None
+
+    def status(self) -> TemplateStatus:
+        """A frozen snapshot of this template."""
+        stats = self.stats
+        return TemplateStatus(
+            self.config.label,
+            self.config.dest,
+            self.rendered_once,
+            stats.renders,
+            stats.failures,
+            stats.last_render,
+            stats.last_error,
+        )
 
     def start(self) -> None:
         """Render as soon as the template's data is there."""
@@ -86,8 +114,11 @@ class TemplateRunner:
         self._waiting_timer = self._loop.call_later(WAITING_LOG_EVERY, self._log_waiting)
 
     def close(self) -> None:
+        """Stop following data; a render under way is cancelled."""
         self._closed = True
         self.quiet.cancel()
+        if self._task is not None:
+            self._task.cancel()
         if self._waiting_timer is not None:
             self._waiting_timer.cancel()
         for query in self._following:
@@ -107,7 +138,7 @@ class TemplateRunner:
             self._again = True
             return
         self._busy = True
-        self._loop.create_task(self._render_loop())
+        self._task = self._loop.create_task(self._render_loop())
 
     async def _render_loop(self) -> None:
         try:
@@ -152,33 +183,24 @@ class TemplateRunner:
         await self._apply(text.encode("utf-8"))
 
     async def _apply(self, data: bytes) -> None:
-        config = self.config
-        previous = read_current(config.dest)
-        if previous == data:
+        outcome = await replace_output(self.config, data, self._actions.run_command)
+        if outcome.error is not None:
+            self._failed(outcome.error)
+            return
+        if not outcome.changed:
             if not self.rendered_once:
                 self.rendered_once = True
-                self._emit("rendered", self.source)
+                self._emit(Code.RENDERED, self.source)
             return
-        write_file(config.dest, data, config.perms, config.owner, config.in_place)
-        if config.check is not None:
-            argv = tuple(arg.replace("{dest}", config.dest) for arg in config.check)
-            result = await self._actions.run_command(argv, config.check_timeout)
-            if not result.passing:
-                restore(config.dest, previous, config.in_place)
-                self._failed(
-                    f"check {' '.join(argv)} failed, previous file restored: "
-                    f"{result.output.strip()}"
-                )
-                return
         self.rendered_once = True
         self.stats.renders += 1
         self.stats.last_render = time.time()
         self.stats.last_error = None
-        self._log.info(f"{self.source} rendered {config.dest}", bytes=len(data))
+        self._log.info(f"{self.source} rendered {self.config.dest}", bytes=len(data))
         # Act first: a job that waits for this render to start must not get the SIGHUP meant
         # for one that was already running.
         await self._act()
-        self._emit("rendered", self.source)
+        self._emit(Code.RENDERED, self.source)
 
     async def _act(self) -> None:
         for action in self.config.on_change:
@@ -201,7 +223,7 @@ class TemplateRunner:
         self.stats.failures += 1
         self.stats.last_error = message
         self._log.error(f"{self.source}: {message}")
-        self._emit("renderFailed", self.source)
+        self._emit(Code.RENDER_FAILED, self.source)
 
     def _latest(self, query: Query) -> Any:
         return self._hub.latest.get(query, MISSING)
@@ -225,8 +247,8 @@ class TemplateRunner:
 
 def load_template(config: Template, config_path: str) -> Any:
     """Compile a template's source (read once, as consul-template does)."""
-    from pilot.render.sources import source_path
     from pilot.render.language import make_environment
+    from pilot.render.sources import source_path
 
     environment = make_environment()
     if config.contents is not None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from pilot.app.commands import Commands
-from pilot.control.http import HTTPError, Request, Response, json_response, serve_connection
+from pilot.interface.commands import Commands
+from pilot.interface.http import HTTPError, Request, Response, json_response, serve_connection
 from pilot.telemetry.metrics import Metrics
 
 
@@ -18,11 +18,13 @@ class TelemetryServer:
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
+        """Listen on host:port."""
         self._server = await asyncio.start_server(
             serve_connection(self._handle), self.host, self.port
         )
 
     async def close(self) -> None:
+        """Stop listening."""
         if self._server is not None:
             self._server.close()
 
@@ -34,5 +36,5 @@ class TelemetryServer:
                 200, self._metrics.exposition(), "text/plain; version=0.0.4; charset=utf-8"
             )
         if request.path == "/status":
-            return json_response(self._commands.status())
+            return json_response(self._commands.status().to_json())
         raise HTTPError(404, f"no endpoint {request.path}")

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from pilot.consul import checks
+from pilot.health import checks
 from pilot.health.checks import CheckResult, exec_check, http_check, tcp_check
 from pilot.process.reaper import Reaper
 from tests.helpers import self_signed_certificate, wait_for

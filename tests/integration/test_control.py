@@ -128,12 +128,15 @@ def test_status(pilot: Callable[..., Pilot], registry: Registry, tmp_path: Path)
     assert template["rendered"] is True and template["renders"] >= 1
     assert began <= template["last_render"] <= time.time()
     assert template["failures"] == 0 and template["last_error"] is None
-    text = p.ctl("status").stdout
-    assert "job app: running" in text and "job rec: running" in text
-    assert "job once: exited" in text and "last_exit=3" in text and " healthy" in text
-    assert f"service {service['id']} 127.0.0.1:{port} registered=True status=passing" in text
-    assert "watch apps: 1 instances" in text
-    assert f"template ports -> {tmp_path / 'ports.conf'} renders=" in text
+    lines = p.ctl("status").stdout.splitlines()[1:]
+    rows = {line.split()[0]: line.split() for line in lines if line.strip()}
+    assert rows["JOB"][:4] == ["JOB", "STATE", "PID", "RUNS"]
+    assert rows["app"][1:3] == ["running", str(jobs["app"]["pid"])] and "healthy" in rows["app"]
+    assert rows["rec"][1] == "running"
+    assert rows["once"][1:3] == ["exited", "-"] and rows["once"][5] == "3"
+    assert rows[service["id"]][1:4] == [f"127.0.0.1:{port}", "yes", "passing"]
+    assert rows["apps"][1:3] == ["1", "yes"]
+    assert rows["ports"][1] == str(tmp_path / "ports.conf")
 
 
 def test_ctl_finds_the_socket_through_pilot_socket(

@@ -294,16 +294,6 @@ def on_loop(scenario: Scenario) -> Callable[[], None]:
     return as_test(scenario)
 
 
-def known_bug(reason: str) -> Callable[[Scenario], Callable[[], None]]:
-    """A test of the correct behaviour that job.py does not have yet: strict xfail, so it
-    turns red (XPASS) once fixed and the marker must go."""
-
-    def mark(scenario: Scenario) -> Callable[[], None]:
-        return pytest.mark.xfail(strict=True, reason=reason)(as_test(scenario))
-
-    return mark
-
-
 # Runs, exits and exit codes.
 
 
@@ -954,11 +944,7 @@ async def test_a_restart_goes_ahead_when_the_group_outlives_the_grace() -> None:
 # Bugs found in job.py: the tests say what should happen.
 
 
-@known_bug(
-    "a trigger (or release) between a restarted run's exit and the 0s restart timer starts a "
-    "run at once; the still-armed timer then finds the new group alive, polls 1s, and calls "
-    "_start_run from RUNNING: TransitionError (and a spurious 'outlived SIGKILL' warning)"
-)
+@on_loop
 async def test_a_trigger_while_a_restart_is_pending_starts_only_one_run() -> None:
     """A trigger after restart()'s stop but before the new run starts leads to one run only."""
     h = Harness(app())
@@ -972,10 +958,7 @@ async def test_a_trigger_while_a_restart_is_pending_starts_only_one_run() -> Non
     assert h.state is S.RUNNING and h.spawns == 2
 
 
-@known_bug(
-    "kill() in BACKOFF leaves the restart timer armed: the job stays BACKOFF, unsettled, "
-    "until the delay (up to backoff.max) passes, unlike retire()"
-)
+@on_loop
 async def test_kill_during_backoff_ends_the_job_stopped_at_once() -> None:
     """kill() of a job waiting to be restarted ends it STOPPED and settled at once."""
     h = Harness(RESTARTING)
@@ -985,10 +968,7 @@ async def test_kill_during_backoff_ends_the_job_stopped_at_once() -> None:
     assert h.state is S.STOPPED and h.settled == 1
 
 
-@known_bug(
-    "retire() of a WAITING periodic job leaves it WAITING for a run that never comes; "
-    "WAITING -> EXITED in ALLOWED is taken by no code path"
-)
+@on_loop
 async def test_retire_ends_a_waiting_periodic_job_exited() -> None:
     """retire() of a periodic job between runs ends it EXITED: its last run is over."""
     h = Harness(PERIODIC + "}")
@@ -1000,8 +980,6 @@ async def test_retire_ends_a_waiting_periodic_job_exited() -> None:
 
 # Every state and transition is reached.
 
-# Transitions of ALLOWED that no sequence of calls on a Job reaches today (see the xfail below).
-UNREACHED = {(S.STOPPED, S.EXITED), (S.WAITING, S.EXITED)}
 
 
 def reached_by_the_tests() -> set[tuple[JobState, JobState]]:
@@ -1017,17 +995,11 @@ def allowed() -> set[tuple[JobState, JobState]]:
 
 
 def test_the_tests_reach_every_state_and_every_reachable_transition() -> None:
-    """Every JobState is entered, and every transition of ALLOWED but UNREACHED is made."""
+    """Every JobState is entered."""
     reached = reached_by_the_tests()
     assert {new for _, new in reached} | {S.STOPPED} == set(JobState)
-    assert allowed() - UNREACHED - reached == set()
-    assert reached & UNREACHED == set(), "reached now: take it out of UNREACHED"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="STOPPED -> EXITED and WAITING -> EXITED are in ALLOWED but no code path takes them",
-)
 def test_every_transition_in_allowed_is_reached() -> None:
     """Every transition of ALLOWED is made by at least one test: none is dead."""
     assert allowed() - reached_by_the_tests() == set()

@@ -1,0 +1,89 @@
+"""Health of every job that has a `health` check, with or without Consul: checked while the
+job runs, `healthy`/`unhealthy` published on the bus, each result handed to the listeners
+(the Consul registrar, metrics)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from pilot.config.model import JobConfig
+from pilot.events import EXIT_CODES, Code, Event, EventBus
+from pilot.health.checks import CheckResult
+from pilot.health.monitor import HealthMonitor, ResultSink
+from pilot.log import Log
+from pilot.process.reaper import Reaper
+
+
+@dataclass(frozen=True)
+class HealthStatus:
+    """A job's health as last checked: None before the first verdict."""
+
+    job: str
+    healthy: bool | None
+
+
+class JobHealth:
+    """One monitor per job with `health`; starts it on `started`, stops it on the job's exit."""
+
+    def __init__(
+        self,
+        bus: EventBus,
+        reaper: Reaper,
+        environment: Callable[[JobConfig], Mapping[str, str]],
+        log: Log,
+    ) -> None:
+        self._bus, self._reaper, self._environment, self._log = bus, reaper, environment, log
+        self._monitors: dict[str, HealthMonitor] = {}
+        self._listeners: list[ResultSink] = []
+        bus.subscribe(self._on_event)
+
+    def add_listener(self, listener: ResultSink) -> None:
+        """Hand every result to `listener(job, result, seconds)`."""
+        self._listeners.append(listener)
+
+    def set_jobs(self, jobs: Iterable[JobConfig]) -> None:
+        """Check these jobs: monitors of jobs no longer there or changed are stopped."""
+        wanted = {job.name: job for job in jobs if job.health is not None}
+        for name, monitor in list(self._monitors.items()):
+            if wanted.get(name) != monitor.job:
+                monitor.stop()
+                del self._monitors[name]
+        for name, job in wanted.items():
+            if name not in self._monitors:
+                self._monitors[name] = HealthMonitor(
+                    job,
+                    self._reaper,
+                    functools.partial(self._environment, job),
+                    self._bus.publish,
+                    self._deliver,
+                    self._log,
+                )
+
+    def statuses(self) -> dict[str, HealthStatus]:
+        """The health of every checked job."""
+        return {name: HealthStatus(name, m.healthy) for name, m in self._monitors.items()}
+
+    def stop_all(self) -> None:
+        """Stop every check (shutdown: the services are leaving Consul)."""
+        for monitor in self._monitors.values():
+            monitor.stop()
+
+    def close(self) -> None:
+        """Stop checking and stop following the bus."""
+        self._bus.unsubscribe(self._on_event)
+        self.stop_all()
+
+    def _on_event(self, event: Event, seq: int) -> None:
+        monitor = self._monitors.get(event.source)
+        if monitor is None:
+            return
+        if event.code == Code.STARTED:
+            monitor.start()
+        elif event.code in EXIT_CODES:
+            monitor.stop(reason=f"{event.source} is not running ({event.code})")
+
+    def _deliver(self, job: str, result: CheckResult, seconds: float) -> None:
+        for listener in self._listeners:
+            listener(job, result, seconds)

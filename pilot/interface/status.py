@@ -1,0 +1,55 @@
+"""The frozen status snapshot of a running pilot, built in one place (the supervisor) and
+rendered by `pilot ctl status`, `/v1/status`, telemetry's `/status` and `/metrics`."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pilot.process.states import JobState
+
+if TYPE_CHECKING:  # only for annotations: `pilot run` without Consul imports none of them
+    from pilot.consul.manager import WatchStatus
+    from pilot.consul.services import RegistrationStatus
+    from pilot.render.renderer import TemplateStatus
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """One job: its state machine, its health, its role in an election."""
+
+    name: str
+    state: JobState
+    pid: int | None
+    runs: int
+    restarts: int
+    last_exit: int | None
+    started_at: float | None
+    health: bool | None = None  # None: no check, or no verdict yet
+    role: str | None = None  # "leader" / "follower" in an election
+    leader: str | None = None  # the value the current leader wrote (its address:port)
+
+
+@dataclass(frozen=True)
+class Status:
+    """Everything a running pilot reports about itself (never a token)."""
+
+    version: str
+    pid: int
+    maintenance: bool
+    jobs: tuple[JobStatus, ...]
+    services: tuple[RegistrationStatus, ...] = ()
+    watches: tuple[WatchStatus, ...] = ()
+    templates: tuple[TemplateStatus, ...] = ()
+    consul_errors: tuple[tuple[str, int], ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON document of `/v1/status` and `pilot ctl status --json`."""
+        document = dataclasses.asdict(self)
+        del document["consul_errors"]
+        for job in document["jobs"]:
+            job["state"] = job["state"].value
+            healthy = job["health"]
+            job["health"] = None if healthy is None else "healthy" if healthy else "unhealthy"
+        return document
