@@ -1,5 +1,5 @@
 """The query options every catalog, health, KV and session read accepts (Consul's `parse`):
-datacenter, consistency mode, `filter`, `node-meta`, and the blocking parameters."""
+datacenter, consistency mode, `node-meta`, and the blocking parameters."""
 
 from __future__ import annotations
 
@@ -26,13 +26,12 @@ class QueryOptions:
         return {"X-Consul-Effective-Consistency": self.consistency}
 
 
-def query_options(request: Request, filterable: bool = True) -> QueryOptions:
+def query_options(request: Request) -> QueryOptions:
     """Validate a read's options in Consul's order.
 
     Raises:
         ConsulError: the 400s of conflicting consistency modes, a bad `max_stale`, `wait` or
-            `index`, a `filter` (where the endpoint takes one); the 500 of an unknown
-            datacenter.
+            `index`; the 500 of an unknown datacenter.
     """
     stale = request.has("stale")
     consistent = request.has("consistent")
@@ -47,8 +46,6 @@ def query_options(request: Request, filterable: bool = True) -> QueryOptions:
     if request.has("cached") and consistent:
         raise ConsulError(400, "Cannot specify ?cached with ?consistent, conflicting semantics.")
     wait_params(request)
-    if filterable:
-        reject_filter(request)
     datacenter = request.param("dc")
     if datacenter and datacenter != request.datacenter:
         raise ConsulError(500, "No path to datacenter")
@@ -58,20 +55,6 @@ def query_options(request: Request, filterable: bool = True) -> QueryOptions:
         node_meta[key] = value
     consistency = "consistent" if consistent else "stale" if stale else "leader"
     return QueryOptions(consistency, node_meta)
-
-
-def reject_filter(request: Request) -> None:
-    """`?filter=` expressions are not implemented: refuse them rather than ignore them.
-
-    Raises:
-        ConsulError: 400.
-    """
-    if request.param("filter"):
-        raise ConsulError(
-            400,
-            "Failed to create boolean expression evaluator: filter expressions are not "
-            "supported by pilot consul-dev",
-        )
 
 
 def path_name(request: Request, missing: str) -> str:

@@ -13,7 +13,8 @@ from pilot.devconsul.blocking import block_on_hash
 from pilot.devconsul.catalog import STATUSES, Service
 from pilot.devconsul.definitions import SERVICE_DEFINITION, CheckSpec, check_spec, meta_problem
 from pilot.devconsul.durations import SECOND, format_go_duration
-from pilot.devconsul.query import reject_filter
+from pilot.devconsul.filter import request_filter
+from pilot.devconsul.filter_shapes import AGENT_SERVICE
 from pilot.devconsul.registry import Registry
 from pilot.devconsul.request import ConsulError, Request, Response, parse_bool
 from pilot.devconsul.router import Router
@@ -103,11 +104,14 @@ class AgentRoutes:
 
     def services(self, request: Request) -> Response:
         """GET /v1/agent/services: {id: service}."""
-        reject_filter(request)
+        keep = request_filter(request, AGENT_SERVICE)
         with self.registry.store.lock:
             datacenter = self.registry.datacenter
             services = self.agent.services.items()
-            return Response(body={i: agent_service_json(s, datacenter) for i, s in services})
+            body = {i: agent_service_json(s, datacenter) for i, s in services}
+        if keep is not None:
+            body = {i: service for i, service in body.items() if keep.keep(service)}
+        return Response(body=body)
 
     def service(self, request: Request) -> Response:
         """One service, with its ContentHash; `?hash=` blocks while the content stays."""

@@ -28,6 +28,8 @@ from pilot.devconsul.decode import (
     MapOf,
     Struct,
 )
+from pilot.devconsul.filter import Filter, request_filter
+from pilot.devconsul.filter_shapes import NODE, NODE_SERVICE, SERVICE_NODE
 from pilot.devconsul.query import QueryOptions, path_name, query_options
 from pilot.devconsul.registry import Registry
 from pilot.devconsul.request import ConsulError, Request, Response
@@ -98,6 +100,7 @@ def add_catalog_routes(router: Router, registry: Registry) -> None:
     router.add("/v1/catalog/service/", get, routes.service)
     router.add("/v1/catalog/nodes", get, routes.nodes)
     router.add("/v1/catalog/node/", get, routes.node)
+    router.add("/v1/catalog/node-services/", get, routes.node_services)
     router.add("/v1/catalog/register", ("PUT",), routes.register)
     router.add("/v1/catalog/deregister", ("PUT",), routes.deregister)
     router.add("/v1/status/leader", get, lambda request: Response(body=LEADER))
@@ -111,12 +114,13 @@ class CatalogRoutes:
         self.store, self.catalog = registry.store, registry.catalog
 
     def services(self, request: Request) -> Response:
-        """{name: [tags]} of every service in the catalog."""
+        """{name: [tags]} of every service in the catalog (`filter` on its instances)."""
         options = query_options(request)
+        keep = request_filter(request, SERVICE_NODE)
 
         def query() -> Result:
             out: dict[str, set[str]] = {}
-            for service in self._services(options):
+            for service in self._services(options, keep):
                 out.setdefault(service.name, set()).update(service.tags)
             body = {name: sorted(tags) for name, tags in sorted(out.items())}
             return Result(self.store.index_of(SERVICES), body, Watch(frozenset({SERVICES})))
@@ -127,12 +131,13 @@ class CatalogRoutes:
         """The instances of one service (`tag` repeated: all of them)."""
         name = path_name(request, "Missing service name")
         options = query_options(request)
+        keep = request_filter(request, SERVICE_NODE)
         tags = [t.lower() for t in request.params.get("tag", [])]
 
         def query() -> Result:
             body = [
                 service_node_json(self.catalog.nodes[s.node], s)
-                for s in self._services(options)
+                for s in self._services(options, keep)
                 if s.name == name and all(t in {x.lower() for x in s.tags} for t in tags)
             ]
             watch = Watch(frozenset({service_topic(name)}))
@@ -143,6 +148,7 @@ class CatalogRoutes:
     def nodes(self, request: Request) -> Response:
         """Every node, by name."""
         options = query_options(request)
+        keep = request_filter(request, NODE)
 
         def query() -> Result:
             body = [
@@ -150,24 +156,26 @@ class CatalogRoutes:
                 for _, n in sorted(self.catalog.nodes.items())
                 if options.matches(n.meta)
             ]
+            if keep is not None:
+                body = [n for n in body if keep.keep(n)]
             return Result(self.store.index_of(NODES), body, Watch(frozenset({NODES})))
 
         return self._answer(request, options, query)
 
     def node(self, request: Request) -> Response:
-        """A node and its services; JSON null for an unknown node."""
+        """A node and its services by id; JSON null for an unknown node."""
         name = path_name(request, "Missing node name")
         options = query_options(request)
+        keep = request_filter(request, NODE_SERVICE)
 
         def query() -> Result:
             node = self.catalog.nodes.get(name)
             body: Any = None
             if node is not None:
-                services = self.catalog.node_services(name)
-                body = {
-                    "Node": node_json(node),
-                    "Services": {s.id: service_json(s) for s in services},
-                }
+                services = [service_json(s) for s in self.catalog.node_services(name)]
+                if keep is not None:
+                    services = [s for s in services if keep.keep(s)]
+                body = {"Node": node_json(node), "Services": {s["ID"]: s for s in services}}
             watch = Watch(frozenset({node_topic(name)}))
             return Result(self.store.index_of(node_topic(name)), body, watch)
 
@@ -244,12 +252,32 @@ class CatalogRoutes:
         check.interval, check.timeout = raw.get("Interval", ""), raw.get("Timeout", "")
         return check
 
-    def _services(self, options: QueryOptions) -> list[Service]:
-        return [
+    def node_services(self, request: Request) -> Response:
+        """GET /v1/catalog/node-services/:node: the node and a list of its services."""
+        name = path_name(request, "Missing node name")
+        options = query_options(request)
+        keep = request_filter(request, NODE_SERVICE)
+
+        def query() -> Result:
+            node = self.catalog.nodes.get(name)
+            services = [service_json(s) for s in self.catalog.node_services(name)]
+            if keep is not None:
+                services = [s for s in services if keep.keep(s)]
+            body = {"Node": node_json(node) if node else None, "Services": services}
+            watch = Watch(frozenset({node_topic(name)}))
+            return Result(self.store.index_of(node_topic(name)), body, watch)
+
+        return self._answer(request, options, query)
+
+    def _services(self, options: QueryOptions, keep: Filter | None) -> list[Service]:
+        services = [
             s
             for _, s in sorted(self.catalog.services.items())
             if options.matches(self.catalog.nodes[s.node].meta)
         ]
+        if keep is None:
+            return services
+        return keep.apply(services, lambda s: service_node_json(self.catalog.nodes[s.node], s))
 
     def _answer(
         self, request: Request, options: QueryOptions, query: Callable[[], Result]

@@ -6,7 +6,8 @@ from __future__ import annotations
 from pilot.devconsul.catalog import CRITICAL, PASSING, STATUSES, WARNING
 from pilot.devconsul.decode import STRING, Struct
 from pilot.devconsul.definitions import CHECK_DEFINITION, check_spec
-from pilot.devconsul.query import reject_filter
+from pilot.devconsul.filter import request_filter
+from pilot.devconsul.filter_shapes import HEALTH_CHECK
 from pilot.devconsul.registry import Registry
 from pilot.devconsul.request import ConsulError, Request, Response
 from pilot.devconsul.router import Route, Router
@@ -37,9 +38,11 @@ class CheckRoutes:
 
     def checks(self, request: Request) -> Response:
         """GET /v1/agent/checks: {id: check}, as the agent sees them."""
-        reject_filter(request)
+        keep = request_filter(request, HEALTH_CHECK)
         with self.registry.store.lock:
             body = {i: check_json(local.check) for i, local in sorted(self.agent.checks.items())}
+        if keep is not None:
+            body = {i: check for i, check in body.items() if keep.keep(check)}
         return Response(body=body)
 
     def register(self, request: Request) -> Response:

@@ -8,6 +8,8 @@ from typing import Any
 
 from pilot.devconsul.blocking import Result, block
 from pilot.devconsul.catalog import CHECKS, PASSING, HealthCheck, node_topic, service_topic
+from pilot.devconsul.filter import request_filter
+from pilot.devconsul.filter_shapes import CHECK_SERVICE_NODE, HEALTH_CHECK
 from pilot.devconsul.query import QueryOptions, path_name, query_options
 from pilot.devconsul.registry import Registry
 from pilot.devconsul.request import Request, Response
@@ -49,6 +51,7 @@ class HealthRoutes:
         """GET /v1/health/service/:name (`tag` repeated = all of them, `passing`, `near`)."""
         name = path_name(request, "Missing service name")
         options = query_options(request)
+        keep = request_filter(request, CHECK_SERVICE_NODE)
         tags = [t.lower() for t in request.params.get("tag", [])]
 
         def query() -> Result:
@@ -61,13 +64,13 @@ class HealthRoutes:
                     continue
                 checks = self.catalog.node_checks(node.name)
                 checks += self.catalog.checks_of(node.name, service.id)
-                entries.append(
-                    {
-                        "Node": node_json(node),
-                        "Service": service_json(service),
-                        "Checks": [check_json(c) for c in checks],
-                    }
-                )
+                entry = {
+                    "Node": node_json(node),
+                    "Service": service_json(service),
+                    "Checks": [check_json(c) for c in checks],
+                }
+                if keep is None or keep.keep(entry):
+                    entries.append(entry)
             watch = Watch(frozenset({service_topic(name)}))
             return Result(self.catalog.service_index(name), entries, watch)
 
@@ -114,6 +117,8 @@ class HealthRoutes:
         watch: Watch,
         keep: Callable[[HealthCheck], bool],
     ) -> Response:
+        expression = request_filter(request, HEALTH_CHECK)
+
         def query() -> Result:
             checks: list[HealthCheck] = [
                 c
@@ -121,6 +126,8 @@ class HealthRoutes:
                 if keep(c) and options.matches(self.catalog.nodes[c.node].meta)
             ]
             body = [check_json(c) for c in checks]
+            if expression is not None:
+                body = [c for c in body if expression.keep(c)]
             return Result(self.store.index_of(CHECKS), body, watch)
 
         result = block(self.store, request, query)

@@ -31,7 +31,7 @@ class KVRoutes:
 
     def serve(self, request: Request) -> Response:
         """Dispatch on the method, after Consul's common query parsing."""
-        query_options(request, filterable=False)
+        query_options(request)
         if request.method == "PUT":
             return self.put(request)
         if request.method == "DELETE":

@@ -71,7 +71,7 @@ class SessionRoutes:
 
     def create(self, request: Request) -> Response:
         """A session with the agent's defaults (its node, serfHealth, 15 s, release)."""
-        query_options(request, filterable=False)
+        query_options(request)
         body: dict[str, Any] = request.json(SESSION) if request.body else {}
         session = Session(
             self.sessions.new_id(),
@@ -135,7 +135,7 @@ class SessionRoutes:
         return query
 
     def _answer(self, request: Request, query: Callable[[], Result]) -> Response:
-        query_options(request, filterable=False)
+        query_options(request)
         result = block(self.store, request, query)
         return Response(body=result.body, index=result.index)
 

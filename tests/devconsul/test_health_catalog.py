@@ -142,13 +142,6 @@ def test_consistency_modes_are_reported(api: Api) -> None:
         assert response.headers["X-Consul-Effective-Consistency"] == mode
 
 
-def test_filter_expressions_are_refused(api: Api) -> None:
-    """bexpr filters are not implemented: a 400 rather than a silently unfiltered answer."""
-    response = api.get("/v1/health/service/x", filter="Service.Port == 80")
-    assert response.status_code == 400
-    assert api.get("/v1/agent/services", filter="Port == 1").status_code == 400
-
-
 def test_health_checks_node_and_state(client: Any, api: Api) -> None:
     """health/checks by service name, health/node by node, health/state by state."""
     api.register({"Name": "c", "ID": "c1", "Check": {"TTL": "30s"}})

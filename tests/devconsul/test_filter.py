@@ -1,0 +1,163 @@
+"""`?filter=`: the grammar and evaluation as go-bexpr's, then the filterable endpoints over HTTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pilot.devconsul.filter import Filter, shape_of
+from pilot.devconsul.filter_grammar import FilterSyntaxError, Match, Not, parse
+from pilot.devconsul.filter_shapes import CHECK_SERVICE_NODE
+from tests.devconsul.conftest import Api
+
+ENTRY = {
+    "Node": {"Node": "n1", "Meta": {"rack": "r1"}, "Address": "10.0.0.1"},
+    "Service": {"Service": "web", "Tags": ["v1", "primary"], "Meta": {"env": "prod"}, "Port": 80},
+    "Checks": [{"Status": "passing", "Name": "serf"}, {"Status": "warning", "Name": "http"}],
+}
+
+
+def matches(text: str, entry: Any = ENTRY) -> bool:
+    """Whether `entry` passes the filter `text` (shaped as a health/service entry)."""
+    return Filter(parse(text), shape_of(CHECK_SERVICE_NODE)).keep(entry)
+
+
+def test_grammar_builds_the_tree() -> None:
+    """Operators, selectors with indexes, values and `not not` parse as go-bexpr parses them."""
+    assert parse('Service.Meta["env"] == prod') == Match(("Service", "Meta", "env"), "==", "prod")
+    assert parse('"v1" not in Service.Tags') == Match(("Service", "Tags"), "not in", "v1")
+    assert parse("Service.Tags is not empty") == Match(("Service", "Tags"), "is not empty", None)
+    assert parse("not Service.Port==80") == Not(Match(("Service", "Port"), "==", "80"))
+    assert parse("not not Service.Port == -1.5") == Match(("Service", "Port"), "==", "-1.5")
+    assert parse("Service.Service matches `^w.b$`") == Match(
+        ("Service", "Service"), "matches", "^w.b$"
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Service.Service ==",
+        "(Service.Port == 80",
+        'Service.Service == "web',
+        "Service.Port == 80 and",
+        "== web",
+        "Service.Port == 08x",
+        "Service.Meta[env] == x",
+    ],
+)
+def test_grammar_refuses_bad_expressions(text: str) -> None:
+    """Incomplete or malformed expressions are syntax errors with a position."""
+    with pytest.raises(FilterSyntaxError, match=r"^1:\d+ \(\d+\): "):
+        parse(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Service.Service == web", True),
+        ('Service.Service != "web"', False),
+        ("Service.Tags contains primary", True),
+        ("Service.Tags not contains v2", True),
+        ("v2 in Service.Tags", False),
+        ("Service.Meta.env == prod", True),
+        ("Service.Meta.missing != x", True),
+        ("Service.Meta.missing == x", False),
+        ("Service.Meta is not empty", True),
+        ("env in Service.Meta", True),
+        ("Node.Meta.rack == r1 and Service.Port == 80", True),
+        ("Service.Port == 81 or Node.Node == n1", True),
+        ("not (Service.Port == 80)", False),
+        ("Checks.Status == warning", True),
+        ("Checks.Status != passing", True),
+        ("Checks.Status == critical", False),
+        ("Service.Service matches `^w`", True),
+        ("Service.Service not matches `b$`", False),
+        ("eb in Service.Service", True),
+        ("Service.Address is empty", True),
+        ("Service.EnableTagOverride == false", True),
+    ],
+)
+def test_evaluation(text: str, expected: bool) -> None:
+    """Each operator evaluates as go-bexpr's (any element of a list, missing map keys)."""
+    assert matches(text) is expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Service.Nope == 1",
+        "Service.Port == abc",
+        "Service.Tags == x",
+        "Service.Port matches `1`",
+        "Service == x",
+        "Service.Service matches `(`",
+    ],
+)
+def test_creation_errors(text: str) -> None:
+    """Unknown selectors, values of the wrong type and bad operators fail at creation."""
+    with pytest.raises(FilterSyntaxError):
+        matches(text)
+
+
+def test_health_service_filter_over_http(api: Api) -> None:
+    """health/service keeps the entries the filter selects."""
+    api.register({"Name": "web", "ID": "a", "Tags": ["v1"], "Meta": {"env": "prod"}})
+    api.register({"Name": "web", "ID": "b", "Tags": ["v2"], "Meta": {"env": "dev"}})
+    body = api.get("/v1/health/service/web", filter='Service.Meta.env == "prod"').json()
+    assert [e["Service"]["ID"] for e in body] == ["a"]
+    body = api.get("/v1/health/service/web", filter="v2 in Service.Tags").json()
+    assert [e["Service"]["ID"] for e in body] == ["b"]
+    body = api.get("/v1/health/service/web", filter="Checks.CheckID == serfHealth").json()
+    assert len(body) == 2
+
+
+@pytest.mark.parametrize(
+    ("path", "expression", "count"),
+    [
+        ("/v1/agent/services", "Tags contains v1", 1),
+        ("/v1/agent/services", "Service == web and Port == 0", 2),
+        ("/v1/agent/checks", "ServiceID == a", 1),
+        ("/v1/catalog/nodes", "Meta is not empty", 1),
+        ("/v1/catalog/service/web", "ServiceMeta.env == dev", 1),
+        ("/v1/catalog/services", "ServiceName == consul", 1),
+        ("/v1/health/node/node1", "Status == critical", 2),
+        ("/v1/health/checks/web", "ServiceTags contains v2", 1),
+        ("/v1/health/state/any", "CheckID == serfHealth", 1),
+    ],
+)
+def test_filterable_endpoints(api: Api, path: str, expression: str, count: int) -> None:
+    """Every filterable endpoint applies the filter to what it answers."""
+    api.register({"Name": "web", "ID": "a", "Tags": ["v1"], "Check": {"TTL": "30s"}})
+    api.register(
+        {"Name": "web", "ID": "b", "Tags": ["v2"], "Meta": {"env": "dev"}, "Check": {"TTL": "30s"}}
+    )
+    response = api.get(path, filter=expression)
+    assert response.status_code == 200, response.text
+    assert len(response.json()) == count
+
+
+def test_node_services_filter(api: Api) -> None:
+    """catalog/node-services filters the node's service list; catalog/node its map."""
+    api.register({"Name": "web", "ID": "a", "Port": 1})
+    api.register({"Name": "db", "ID": "b", "Port": 2})
+    body = api.get("/v1/catalog/node-services/node1", filter="Port == 2").json()
+    assert body["Node"]["Node"] == "node1"
+    assert [s["ID"] for s in body["Services"]] == ["b"]
+    node = api.get("/v1/catalog/node/node1", filter="Service == web").json()
+    assert list(node["Services"]) == ["a"]
+
+
+@pytest.mark.parametrize(
+    ("expression", "text"),
+    [
+        ("Service.Nope == 1", 'Selector "Service.Nope" is not valid'),
+        ("Service.Port ==", "1:16 (15): no match found"),
+    ],
+)
+def test_bad_filter_is_400(api: Api, expression: str, text: str) -> None:
+    """A bad filter is a 400 naming the problem, as Consul's evaluator creation fails."""
+    response = api.get("/v1/health/service/web", filter=expression)
+    assert response.status_code == 400
+    assert response.text.startswith("Failed to create boolean expression evaluator: " + text)
