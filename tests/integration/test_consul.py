@@ -114,6 +114,7 @@ def test_registry_restart_brings_registrations_and_watches_back(
     and watches see the new registry's data."""
     (tmp_path / "healthy").touch()
     config = web_config(registry, watches=[{"name": "other", "service": "other"}])
+    config["logging"] = {"level": "debug"}  # a failure shows what the watch did
     config["jobs"][0]["main"] = True
     config["jobs"].append(
         {
@@ -138,11 +139,16 @@ def test_registry_restart_brings_registrations_and_watches_back(
         2 * interval + 1 - (time.monotonic() - restarted),
         message="re-registered and passing within 2 x interval + 1 s of the restart",
     )
-    wait_for(
-        lambda: "127.0.0.9:9000" in read_lines(tmp_path / "other.log"),
-        2 - (time.monotonic() - restarted),
-        message="watch sees the restarted registry within 2 s",
-    )
+    try:
+        wait_for(
+            lambda: "127.0.0.9:9000" in read_lines(tmp_path / "other.log"),
+            2 - (time.monotonic() - restarted),
+            message="watch sees the restarted registry within 2 s",
+        )
+    except AssertionError as error:
+        # Known product race (issue 24): a registry that dies and is back between two long
+        # polls gets the old registry's index, a "future" index it holds for the whole `wait`.
+        raise AssertionError(f"{error}; watch {p.status()['watches']}\n{p.output}") from None
     assert read_lines(tmp_path / "web.pid") == pid_line, "the job was not restarted"
     assert p.output.count("web started") == 1
 
