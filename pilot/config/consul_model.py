@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pilot.config.durations import SHORTEST_INTERVAL
 from pilot.config.errors import ConfigError
 from pilot.config.kinds import Argv, Bool, Choice, Duration, Json, Secret, Str, Url, setting
 from pilot.config.sections import ListOf, MapOf, Obj
 
 DEFAULT_ADDRESS = "127.0.0.1:8500"
-SHORTEST_INTERVAL = 0.1  # health checks and periodic jobs: a shorter one is a busy loop
 LONGEST_WAIT = 600.0  # Consul caps a blocking query's wait at 10 minutes
 
 

@@ -16,6 +16,7 @@ from pilot.config.errors import ConfigError
 
 Json = Any
 NUL = "contains a NUL byte, which no path, argument or environment variable can hold"
+MASK = "********"
 LONGEST = 365 * 24 * 3600.0  # no duration is longer than a year: timers and Consul choke on more
 
 
@@ -74,7 +75,7 @@ class Secret(Str):
     """A string that is never printed, not even in an error about it."""
 
     def dump(self, value: Any) -> Json:
-        return "********" if value else value
+        return MASK if value else value
 
 
 class EnvName(Str):

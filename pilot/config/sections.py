@@ -9,10 +9,9 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from pilot.config.errors import ConfigError, ConfigErrors
-from pilot.config.kinds import Json, Kind, typename
+from pilot.config.kinds import MASK, Json, Kind, typename
 
 T = TypeVar("T")
-MASK = "********"
 
 
 class JsonObject(dict[str, Json]):
@@ -36,11 +35,10 @@ def json_object(items: Iterable[tuple[str, Json]]) -> JsonObject:
     return out
 
 
-def _duplicates(value: dict[str, Json], place: str) -> list[ConfigError]:
-    return [
-        ConfigError(_join(place, key), "duplicate key: given more than once in this object")
-        for key in getattr(value, "duplicates", ())
-    ]
+def _check_once(value: dict[str, Json], key: str, place: str, errors: list[ConfigError]) -> None:
+    """Record an error when `key` was given more than once in the object `value`."""
+    if key in getattr(value, "duplicates", ()):
+        errors.append(ConfigError(place, "duplicate key: given more than once in this object"))
 
 
 def _parse(kind: Kind, value: Json, place: str, errors: list[ConfigError]) -> tuple[bool, Any]:
@@ -96,10 +94,11 @@ class MapOf(Kind):
     def parse(self, value: Json, place: str) -> tuple[tuple[Any, Any], ...]:
         if not isinstance(value, dict):
             raise ConfigError(place, f"must be an object, not {typename(value)}")
-        errors = _duplicates(value, place)
+        errors: list[ConfigError] = []
         pairs = []
         for key, item in value.items():
             where = f"{place}.{key}"
+            _check_once(value, key, where, errors)
             key_ok, parsed_key = (
                 _parse(self.key_kind, key, where, errors) if self.key_kind else (True, key)
             )
@@ -160,10 +159,11 @@ def parse_section(cls: type[T], value: Json, place: str) -> T:
     if not isinstance(value, dict):
         raise ConfigError(place, f"must be an object, not {typename(value)}")
     known = {f.name: f for f in fields_of(cls)}
-    errors = _duplicates(value, place)
+    errors: list[ConfigError] = []
     kwargs = {}
     complete = True
     for key, item in value.items():
+        _check_once(value, key, _join(place, str(key)), errors)
         f = known.get(key)
         if f is None:
             close = difflib.get_close_matches(str(key), list(known), n=1, cutoff=0.6)
