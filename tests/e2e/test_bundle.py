@@ -1,14 +1,16 @@
 """The self-contained bundle (packaging/build_bundle.py) in an image without Python: every Python
 installation of this machine is hidden in a mount namespace, the bundle sits at /opt/pilot as in
-examples/nginx/Dockerfile.bundle, and `pilot run` is PID 1."""
+examples/nginx/Dockerfile.bundle, whose last stage is replayed, and `pilot run` is PID 1."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import sysconfig
@@ -16,6 +18,8 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.metadata import version
 from importlib.util import find_spec
 from pathlib import Path
@@ -28,6 +32,7 @@ pytestmark = pytest.mark.slow
 
 BUNDLE_DIR = "/opt/pilot"
 BUILD = [PYTHON, str(REPO / "packaging" / "build_bundle.py"), "--out"]
+DOCKERFILE = REPO / "examples" / "nginx" / "Dockerfile.bundle"
 
 # Inside the namespace: a private scratch tmpfs, /etc made writable through an overlay (the
 # image's own files are copied in), /opt and /run empty as in a fresh image, the bundle at
@@ -110,7 +115,7 @@ class BareImage:
         env: dict[str, str] | None = None,
     ) -> None:
         scratch, staging = workdir / "scratch", workdir / "files"
-        scratch.mkdir()
+        scratch.mkdir(parents=True)
         staging.mkdir()
         for path, text in (files or {}).items():
             assert path.startswith("/etc/"), "files go to /etc, the overlay"
@@ -240,8 +245,18 @@ def test_bundled_consul_dev_serves_the_kv_store_without_python(
     bundle: Path, bare: list[BareImage], tmp_path: Path
 ) -> None:
     """`pilot consul-dev` from the bundle, with no Python anywhere, answers on loopback."""
+    image, address = consul_dev(bundle, tmp_path, bare)
+    url = f"http://{address}/v1/kv/bundle"
+    urllib.request.urlopen(urllib.request.Request(url, b"no python", method="PUT"), timeout=5)
+    assert fetch(url + "?raw") == "no python"
+    os.kill(image.pid, signal.SIGTERM)
+    assert image.wait() == 0, image.output
+
+
+def consul_dev(bundle: Path, workdir: Path, bare: list[BareImage]) -> tuple[BareImage, str]:
+    """The bundled `pilot consul-dev` on a free loopback port, and its address."""
     image = BareImage(
-        bundle, tmp_path, [f"{BUNDLE_DIR}/pilot", "consul-dev", "--listen", "127.0.0.1:0"]
+        bundle, workdir, [f"{BUNDLE_DIR}/pilot", "consul-dev", "--listen", "127.0.0.1:0"]
     )
     bare.append(image)
     address = wait_for(
@@ -249,9 +264,132 @@ def test_bundled_consul_dev_serves_the_kv_store_without_python(
         20,
         message=f"consul-dev's address\n{image.output}",
     )
-    url = f"http://{address}/v1/kv/bundle"
-    urllib.request.urlopen(urllib.request.Request(url, b"no python", method="PUT"), timeout=5)
-    with urllib.request.urlopen(url + "?raw", timeout=5) as response:
-        assert response.read() == b"no python"
-    os.kill(image.pid, signal.SIGTERM)
-    assert image.wait() == 0, image.output
+    return image, str(address)
+
+
+@dataclass
+class Stage:
+    """What this test replays of one stage of a Dockerfile."""
+
+    runs: list[str] = field(default_factory=list)
+    copies: list[tuple[str, str]] = field(default_factory=list)  # (source words, destination)
+    inline: dict[str, str] = field(default_factory=dict)  # COPY <<'EOF' destination
+    env: dict[str, str] = field(default_factory=dict)
+    stopsignal: str | None = None
+    entrypoint: list[str] = field(default_factory=list)
+
+
+def stages(path: Path) -> list[Stage]:
+    """The stages of a Dockerfile: RUN, COPY (files and here-documents), ENV, STOPSIGNAL and
+    ENTRYPOINT; other instructions change nothing this test can replay."""
+    lines, found = path.read_text().splitlines(), []
+    while lines:
+        line = lines.pop(0)
+        if not line.strip() or line.startswith("#"):
+            continue
+        while line.endswith("\\"):
+            line = line[:-1] + " " + lines.pop(0).strip()
+        instruction, _, rest = line.partition(" ")
+        if instruction == "FROM":
+            found.append(Stage())
+            continue
+        stage = found[-1]
+        heredoc = re.fullmatch(r"<<'(\w+)' (\S+)", rest)
+        if instruction == "COPY" and heredoc:
+            end = lines.index(heredoc.group(1))
+            stage.inline[heredoc.group(2)] = "\n".join(lines[:end]) + "\n"
+            del lines[: end + 1]
+        elif instruction == "COPY":
+            *sources, destination = rest.split()
+            stage.copies.append((" ".join(sources), destination))
+        elif instruction == "RUN":
+            stage.runs.append(rest)
+        elif instruction == "ENV":
+            for item in shlex.split(rest):
+                name, _, value = item.partition("=")
+                stage.env[name] = value
+        elif instruction == "STOPSIGNAL":
+            stage.stopsignal = rest
+        elif instruction == "ENTRYPOINT":
+            stage.entrypoint = json.loads(rest)
+    return found
+
+
+class Backend(BaseHTTPRequestHandler):
+    """A backend answering every GET with its name."""
+
+    def do_GET(self) -> None:
+        body = b"backend-1"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def fetch(url: str) -> str | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return str(response.read().decode())
+    except OSError:
+        return None
+
+
+def test_dockerfile_bundle_runs_nginx_through_the_bundled_registry(
+    bundle: Path, bare: list[BareImage], tmp_path: Path
+) -> None:
+    """examples/nginx/Dockerfile.bundle replayed without Python: the bundle renders the shipped
+    site template from the bundled consul-dev, nginx proxies to a registered backend and is
+    registered passing, and the image's STOPSIGNAL ends it with exit code 0."""
+    require(
+        shutil.which("nginx") is not None, "nginx is not installed (apt-get install nginx-light)"
+    )
+    builder, image = stages(DOCKERFILE)
+    assert any(f"packaging/build_bundle.py --out {BUNDLE_DIR}" in run for run in builder.runs)
+    assert (f"--from=pilot-bundle {BUNDLE_DIR}", BUNDLE_DIR) in image.copies
+    assert image.entrypoint == [f"{BUNDLE_DIR}/pilot", "run", "-c", "/etc/pilot.json5"]
+    assert image.stopsignal, "nginx's image stops with SIGQUIT, which is no stop for pilot"
+    files = {dst: (REPO / src).read_text() for src, dst in image.copies if "--from" not in src}
+    _, consul = consul_dev(bundle, tmp_path / "registry", bare)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Backend)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        service = {"Name": "backend", "ID": "backend-1", "Address": "127.0.0.1", "Port": 0}
+        service["Port"] = server.server_port
+        register = f"http://{consul}/v1/agent/service/register"
+        request = urllib.request.Request(register, json.dumps(service).encode(), method="PUT")
+        urllib.request.urlopen(request, timeout=5)
+        port = free_port()
+        run_env = {  # docker run -e ...
+            "CONSUL": consul,
+            "NGINX_PORT": str(port),
+            "NGINX_LISTEN": f"127.0.0.1:{port}",
+            "NGINX_INTERFACE": "static:127.0.0.1",
+        }
+        nginx = BareImage(
+            bundle,
+            tmp_path / "nginx",
+            image.entrypoint,
+            files={**files, **image.inline},
+            env={**image.env, **run_env},
+        )
+        bare.append(nginx)
+        answer = wait_for(
+            lambda: fetch(f"http://127.0.0.1:{port}/"), 30, message=f"nginx\n{nginx.output}"
+        )
+        assert answer == "backend-1"
+        passing = f"http://{consul}/v1/health/service/nginx?passing=1"
+        wait_for(lambda: json.loads(fetch(passing) or "[]"), 20, message="nginx passing")
+        os.kill(nginx.pid, signal.Signals[image.stopsignal])
+        assert nginx.wait() == 0, nginx.output
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
