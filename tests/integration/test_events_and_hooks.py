@@ -254,7 +254,10 @@ def test_stop_timeout_bounds_a_hanging_hook(pilot: Callable[..., Pilot], tmp_pat
 
 def test_reverse_start_order(pilot: Callable[..., Pilot], tmp_path: Path) -> None:
     """Jobs are stopped in reverse start order: the last started first."""
-    trap = "trap 'echo {name} >> stops.log; exit 0' TERM; while true; do sleep 0.05; done"
+    trap = (
+        "trap 'echo {name} >> stops.log; exit 0' TERM; : > {name}.ready; "
+        "while true; do sleep 0.05; done"
+    )
     config = {
         "jobs": [
             sh("db", trap.format(name="db")),
@@ -263,7 +266,12 @@ def test_reverse_start_order(pilot: Callable[..., Pilot], tmp_path: Path) -> Non
         ]
     }
     p = pilot(config)
-    wait_for(lambda: p.output.count(" started") >= 3, 5, message="all started")
+    # A job is ready once its trap is set: SIGTERM before that would kill it unrecorded.
+    wait_for(
+        lambda: all((tmp_path / f"{name}.ready").exists() for name in ("db", "app", "web")),
+        5,
+        message=f"all three jobs ready\n{p.output}",
+    )
     p.signal(signal.SIGTERM)
     assert p.wait(10) == 0
     assert read_lines(tmp_path / "stops.log") == ["web", "app", "db"]
