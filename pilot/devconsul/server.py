@@ -22,6 +22,7 @@ from pilot.devconsul.routes_checks import add_check_routes
 from pilot.devconsul.routes_health import add_health_routes
 from pilot.devconsul.routes_kv import add_kv_routes
 from pilot.devconsul.routes_session import add_session_routes
+from pilot.devconsul.txn import add_txn_routes
 
 if TYPE_CHECKING:
     from pilot.devconsul.dns_server import DnsServer
@@ -100,6 +101,7 @@ class DevConsul:
             add_catalog_routes,
             add_kv_routes,
             add_session_routes,
+            add_txn_routes,
         ):
             add(router, self.registry)
         server = _Server6 if ":" in host else _Server
