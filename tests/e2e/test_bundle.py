@@ -201,12 +201,14 @@ def children(pid: int) -> list[tuple[int, str, str]]:
 def test_bundle_is_pid1_reaps_orphans_and_serves_ctl_without_python(
     bundle: Path, bare: list[BareImage], tmp_path: Path
 ) -> None:
-    """As PID 1 with no Python anywhere, the bundle runs a job, adopts and reaps its orphans,
-    answers the bundled `pilot ctl` started by that job, and exits with the job's code."""
+    """As PID 1 with no Python anywhere, the bundle runs a job in pilot's own environment (none
+    of the bootloader's variables), adopts and reaps its orphans, answers the bundled `pilot ctl`
+    started by that job, and exits with the job's code."""
     release, ready, status = tmp_path / "release", tmp_path / "ready", tmp_path / "status.json"
     orphan = f'while [ ! -e "{release}" ]; do sleep 0.05; done'
     script = (
         f"for i in $(seq 10); do (sh -c '{orphan}' &); done; "
+        f"env > {tmp_path / 'env'}; "
         f"{BUNDLE_DIR}/pilot ctl status --json > {status}; touch {ready}; "
         "trap 'exit 7' TERM; sleep 600 & wait $!"
     )
@@ -221,6 +223,8 @@ def test_bundle_is_pid1_reaps_orphans_and_serves_ctl_without_python(
     wait_for(ready.exists, 20, message=f"the job ready\n{image.output}")
     document = json.loads(status.read_text())
     assert document["pid"] == 1
+    inherited = (tmp_path / "env").read_text()
+    assert "LD_LIBRARY_PATH" not in inherited and "_PYI_" not in inherited, inherited
     assert document["version"] == version("pilot-supervisor")
     assert [job["state"] for job in document["jobs"]] == ["running"]
 
