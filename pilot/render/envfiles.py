@@ -93,6 +93,8 @@ def _stage(file: DecodedFile, created: list[str]) -> str:
     directory = os.path.dirname(os.path.abspath(file.spec.path))
     missing = []
     while not os.path.isdir(directory):
+        if os.path.lexists(directory):
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), directory)
         missing.append(directory)
         directory = os.path.dirname(directory)
     for directory in reversed(missing):
