@@ -14,26 +14,11 @@ from pilot.config.model import Config, JobConfig
 from pilot.config.validate_consul import check_consul_parts, watch_sources
 from pilot.config.validate_templates import check_templates, template_sources
 from pilot.config.validate_when import check_when
+from pilot.events import GLOBAL, GLOBAL_CODES, JOB_CODES, SIGNAL_SOURCES
 
-JOB_CODES = frozenset(
-    {
-        "started",
-        "exitSuccess",
-        "exitFailed",
-        "healthy",
-        "unhealthy",
-        "stopping",
-        "stopped",
-        "elected",
-        "demoted",
-        "following",
-    }
-)
-GLOBAL_CODES = frozenset({"startup", "shutdown", "enterMaintenance", "exitMaintenance"})
-SIGNAL_SOURCES = frozenset({"SIGHUP", "SIGUSR1", "SIGUSR2"})
 _JOB_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-RESERVED_NAMES = frozenset({"global", "pilot"}) | SIGNAL_SOURCES
+RESERVED_NAMES = frozenset({GLOBAL, "pilot"}) | SIGNAL_SOURCES
 SHORTEST_UNLIMITED_BACKOFF = 0.01  # restarting a crashing job with no delay is a busy loop
 
 
@@ -72,7 +57,7 @@ def _check_config(config: Config) -> Iterator[ConfigError]:
     yield from check_consul_parts(config)
     yield from check_templates(config)
     sources: dict[str, frozenset[str]] = {
-        "global": GLOBAL_CODES,
+        GLOBAL: GLOBAL_CODES,
         **watch_sources(config),
         **template_sources(config),
     }

@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 from pilot.config.errors import ConfigError
 from pilot.config.interfaces import check_interface_spec
 from pilot.config.model import Config, JobConfig
+from pilot.events import WATCH_CODES, watch_source
 
-WATCH_CODES = frozenset({"changed", "healthy", "unhealthy"})
 _WATCH_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 _HOST_PORT = re.compile(r"(\[[0-9a-fA-F:.]+\]|[^:/\s]+):(\d{1,5})")
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP method or header name (RFC 9110)
@@ -66,7 +66,7 @@ def check_consul_parts(config: Config) -> Iterator[ConfigError]:
 
 def watch_sources(config: Config) -> dict[str, frozenset[str]]:
     """Event sources the watches provide, with their codes."""
-    return {f"watch.{watch.name}": WATCH_CODES for watch in config.watches}
+    return {watch_source(watch.name): WATCH_CODES for watch in config.watches}
 
 
 def _check_health(job: JobConfig, place: str) -> Iterator[ConfigError]:

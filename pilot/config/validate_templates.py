@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 from pilot.config.errors import ConfigError
 from pilot.config.model import Config
+from pilot.events import TEMPLATE_CODES, template_source
 
-TEMPLATE_CODES = frozenset({"rendered", "renderFailed"})
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
@@ -56,4 +56,4 @@ def check_templates(config: Config) -> Iterator[ConfigError]:
 
 def template_sources(config: Config) -> dict[str, frozenset[str]]:
     """Event sources the templates provide, with their codes."""
-    return {f"template.{t.label}": TEMPLATE_CODES for t in config.templates}
+    return {template_source(t.label): TEMPLATE_CODES for t in config.templates}

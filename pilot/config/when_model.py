@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pilot.config.durations import SHORTEST_INTERVAL
 from pilot.config.kinds import Duration, Str, setting
 from pilot.config.sections import ListOf, Obj
+from pilot.events import GLOBAL, Code
 
 
 @dataclass(frozen=True)
@@ -71,4 +72,4 @@ class When:
         return ((self.source, self.codes),) if self.source is not None else ()
 
 
-STARTUP = When(source="global", once=("startup",))
+STARTUP = When(source=GLOBAL, once=(Code.STARTUP.value,))
