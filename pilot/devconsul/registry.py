@@ -3,8 +3,11 @@ store and the sessions, and the timers that drive them."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pilot.devconsul.agent import Agent, AgentOptions
 from pilot.devconsul.catalog import DATACENTER, Catalog
+from pilot.devconsul.events import Events
 from pilot.devconsul.kv import KV
 from pilot.devconsul.scheduler import Scheduler
 from pilot.devconsul.sessions import Sessions
@@ -26,6 +29,10 @@ class Registry:
         self.kv = KV(self.store)
         self.sessions = Sessions(self.store, self.catalog, self.kv, self.scheduler)
         self.agent = Agent(self.store, self.catalog, self.scheduler, node, address, options)
+        self.events = Events(self.store)
+        self.script_checks = ""  # "", "local" or "all" (enable_[local_]script_checks)
+        self.prometheus_retention = 0.0  # telemetry.prometheus_retention_time, seconds
+        self.on_leave: Callable[[], None] | None = None  # PUT /v1/agent/leave
 
     def start(self) -> None:
         """Join the catalog and start the timers."""

@@ -1,5 +1,5 @@
 """Agent endpoints for services: register, deregister, list, read (with hash blocking),
-maintenance of a service and of the node, and the agent's self and members."""
+maintenance of a service and of the node."""
 
 from __future__ import annotations
 
@@ -8,11 +8,10 @@ import ipaddress
 import json
 from typing import Any
 
-from pilot.devconsul.agent import VERSION, agent_service_topic
+from pilot.devconsul.agent import agent_service_topic
 from pilot.devconsul.blocking import block_on_hash
 from pilot.devconsul.catalog import STATUSES, Service
 from pilot.devconsul.definitions import SERVICE_DEFINITION, CheckSpec, check_spec, meta_problem
-from pilot.devconsul.durations import SECOND, format_go_duration
 from pilot.devconsul.filter import request_filter
 from pilot.devconsul.filter_shapes import AGENT_SERVICE
 from pilot.devconsul.registry import Registry
@@ -34,8 +33,6 @@ def add_agent_routes(router: Router, registry: Registry) -> None:
     router.add("/v1/agent/service/", get, routes.service)
     router.add("/v1/agent/services", get, routes.services)
     router.add("/v1/agent/maintenance", put, routes.node_maintenance)
-    router.add("/v1/agent/self", get, routes.self)
-    router.add("/v1/agent/members", get, routes.members)
 
 
 class AgentRoutes:
@@ -146,78 +143,6 @@ class AgentRoutes:
             self.agent.node_maintenance(txn, enable, request.param("reason") or "")
         return Response()
 
-    def self(self, request: Request) -> Response:
-        """GET /v1/agent/self: the agent's config and member."""
-        agent = self.agent
-        config = {
-            "Datacenter": self.registry.datacenter,
-            "PrimaryDatacenter": self.registry.datacenter,
-            "NodeName": agent.node,
-            "NodeID": agent.node_id,
-            "Revision": "",
-            "Server": True,
-            "Version": VERSION,
-            "BuildDate": "2025-01-01T00:00:00Z",
-        }
-        debug = {
-            "Datacenter": self.registry.datacenter,
-            "NodeName": agent.node,
-            "DevMode": True,
-            "ServerMode": True,
-            "ACLsEnabled": False,
-            "CheckReapInterval": _duration(agent.options.reap_interval),
-            "CheckDeregisterIntervalMin": _duration(agent.options.deregister_minimum),
-            "CheckUpdateInterval": _duration(agent.options.check_update_interval),
-            "SessionTTLMin": "10s",
-            "KVMaxValueSize": 512 * 1024,
-        }
-        coordinate = {"Vec": [0.0] * 8, "Error": 1.5, "Adjustment": 0.0, "Height": 1e-05}
-        body = {
-            "Config": config,
-            "DebugConfig": debug,
-            "Coord": coordinate,
-            "Member": self._member(),
-            "Stats": {"agent": {"check_monitors": "0", "checks": str(len(agent.checks))}},
-            "Meta": {"consul-network-segment": "", "consul-version": VERSION},
-        }
-        return Response(body=body)
-
-    def members(self, request: Request) -> Response:
-        """GET /v1/agent/members: the one LAN member."""
-        return Response(body=[self._member()])
-
-    def _member(self) -> dict[str, Any]:
-        """A serf member as the dev server sees itself."""
-        agent = self.agent
-        tags = {
-            "acls": "0",
-            "bootstrap": "1",
-            "build": VERSION + ":",
-            "dc": self.registry.datacenter,
-            "id": agent.node_id,
-            "port": "8300",
-            "raft_vsn": "3",
-            "role": "consul",
-            "segment": "",
-            "vsn": "2",
-            "vsn_max": "3",
-            "vsn_min": "2",
-            "wan_join_port": "8302",
-        }
-        return {
-            "Name": agent.node,
-            "Addr": agent.address,
-            "Port": 8301,
-            "Tags": tags,
-            "Status": 1,
-            "ProtocolMin": 1,
-            "ProtocolMax": 5,
-            "ProtocolCur": 2,
-            "DelegateMin": 2,
-            "DelegateMax": 5,
-            "DelegateCur": 4,
-        }
-
 
 def _enable(request: Request) -> bool:
     if not request.has("enable"):
@@ -227,10 +152,6 @@ def _enable(request: Request) -> bool:
         return parse_bool(raw)
     except ValueError:
         raise ConsulError(400, "Invalid value for enable: " + json.dumps(raw)) from None
-
-
-def _duration(seconds: float) -> str:
-    return format_go_duration(round(seconds * SECOND))
 
 
 def _native(connect: Any) -> bool:

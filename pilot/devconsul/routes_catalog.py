@@ -1,4 +1,4 @@
-"""Catalog endpoints (services, instances, nodes, register, deregister) and status."""
+"""Catalog endpoints: services, instances, nodes, a node's services, register, deregister."""
 
 from __future__ import annotations
 
@@ -37,7 +37,6 @@ from pilot.devconsul.router import Router
 from pilot.devconsul.store import Watch
 from pilot.devconsul.views import node_json, service_json, service_node_json
 
-LEADER = "127.0.0.1:8300"
 _NODE_SERVICE = Struct(
     "NodeService",
     {
@@ -93,7 +92,7 @@ DEREGISTER = Struct(
 
 
 def add_catalog_routes(router: Router, registry: Registry) -> None:
-    """Serve /v1/catalog/ and /v1/status/ from `registry`."""
+    """Serve /v1/catalog/ from `registry`."""
     routes = CatalogRoutes(registry)
     get = ("GET",)
     router.add("/v1/catalog/services", get, routes.services)
@@ -103,8 +102,6 @@ def add_catalog_routes(router: Router, registry: Registry) -> None:
     router.add("/v1/catalog/node-services/", get, routes.node_services)
     router.add("/v1/catalog/register", ("PUT",), routes.register)
     router.add("/v1/catalog/deregister", ("PUT",), routes.deregister)
-    router.add("/v1/status/leader", get, lambda request: Response(body=LEADER))
-    router.add("/v1/status/peers", get, lambda request: Response(body=[LEADER]))
 
 
 class CatalogRoutes:

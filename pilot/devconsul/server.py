@@ -19,9 +19,12 @@ from pilot.devconsul.router import Router
 from pilot.devconsul.routes_agent import add_agent_routes
 from pilot.devconsul.routes_catalog import add_catalog_routes
 from pilot.devconsul.routes_checks import add_check_routes
+from pilot.devconsul.routes_events import add_event_routes
 from pilot.devconsul.routes_health import add_health_routes
 from pilot.devconsul.routes_kv import add_kv_routes
+from pilot.devconsul.routes_self import add_self_routes
 from pilot.devconsul.routes_session import add_session_routes
+from pilot.devconsul.routes_status import add_status_routes
 from pilot.devconsul.txn import add_txn_routes
 
 if TYPE_CHECKING:
@@ -102,6 +105,9 @@ class DevConsul:
             add_kv_routes,
             add_session_routes,
             add_txn_routes,
+            add_self_routes,
+            add_status_routes,
+            add_event_routes,
         ):
             add(router, self.registry)
         server = _Server6 if ":" in host else _Server

@@ -191,7 +191,7 @@ def test_node_maintenance_takes_every_service_out(client: Any, api: Api) -> None
 def test_self_and_members(client: Any, api: Api) -> None:
     """/agent/self and /agent/members describe one alive dev server."""
     me = client.agent.self()
-    assert set(me) == {"Config", "DebugConfig", "Coord", "Member", "Stats", "Meta"}
+    assert set(me) == {"Config", "DebugConfig", "Coord", "Member", "Stats", "Meta", "xDS"}
     assert (me["Config"]["NodeName"], me["Config"]["Datacenter"], me["Config"]["Server"]) == (
         "node1",
         "dc1",
