@@ -1,18 +1,23 @@
-"""The one way pilot calls Consul: py-consul's blocking calls on one shared pool of worker
+"""The one way pilot calls Consul: py-consul's blocking calls on one shared set of worker
 threads, awaited by coroutines on the event loop.
 
-Workers only run the call and return its result; every piece of state lives on the loop. Each
-worker keeps its own client (requests sessions are not shared between threads). A long poll
-holds a worker for up to its `wait`, so long polls are bounded by a semaphore that always
-leaves `SHORT_WORKERS` free for registrations, check updates and session renewals.
+Workers only run a call and hand back its result; every piece of state lives on the loop.
+Each worker keeps its own clients (requests sessions are not shared between threads), and a
+worker idle for `IDLE_SECONDS` ends, closing them: a pilot at rest keeps one thread per long
+poll actually waiting, and a burst (a watch replaced while its poll still waits) leaves
+nothing behind. Long polls are bounded by a semaphore that always leaves `SHORT_WORKERS` for
+registrations, check updates and session renewals.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
+import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from pilot.consul.client import ConsulTarget, make_client
@@ -20,6 +25,9 @@ from pilot.consul.client import ConsulTarget, make_client
 T = TypeVar("T")
 SHORT_WORKERS = 4
 MAX_LONG_POLLS = 64
+IDLE_SECONDS = 5.0
+
+_Work = tuple[Future[Any], Callable[[Any], Any], float]
 
 
 class ConsulCalls:
@@ -27,16 +35,32 @@ class ConsulCalls:
 
     def __init__(self, target: ConsulTarget, long_polls: int = MAX_LONG_POLLS) -> None:
         self._target = target
-        self._executor = ThreadPoolExecutor(
-            max_workers=long_polls + SHORT_WORKERS, thread_name_prefix="consul"
-        )
+        self._limit = long_polls + SHORT_WORKERS
         self._long_polls = asyncio.Semaphore(long_polls)
-        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._workers = 0
+        # The most recently idle worker is handed work first, so that the others stay idle
+        # long enough to end.
+        self._idle: list[queue.SimpleQueue[_Work | None]] = []
+        self._backlog: collections.deque[_Work] = collections.deque()
+        self._closed = False
 
     async def call(self, operation: Callable[[Any], T], timeout: float = 10.0) -> T:
         """`operation(client)` on a worker, its client's calls bounded by `timeout` seconds."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._run, operation, timeout)
+        if self._closed:
+            raise RuntimeError("Consul calls are closed")
+        future: Future[T] = Future()
+        work: _Work = (future, operation, timeout)
+        with self._lock:
+            if self._idle:
+                self._idle.pop().put(work)
+            elif self._workers < self._limit:
+                self._workers += 1
+                worker = threading.Thread(target=self._work, args=(work,), daemon=True)
+                worker.start()
+            else:
+                self._backlog.append(work)
+        return await asyncio.wrap_future(future)
 
     async def poll(self, operation: Callable[[Any], T], timeout: float = 10.0) -> T:
         """A blocking query: like `call`, but counted against the long-poll bound."""
@@ -45,13 +69,65 @@ class ConsulCalls:
 
     def close(self) -> None:
         """Run nothing more; calls in flight end with their own timeouts."""
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            self._closed = True
+            for inbox in self._idle:
+                inbox.put(None)
+            self._idle.clear()
 
-    def _run(self, operation: Callable[[Any], T], timeout: float) -> T:
-        clients: dict[float, Any] | None = getattr(self._local, "clients", None)
-        if clients is None:
-            clients = self._local.clients = {}
-        client = clients.get(timeout)
-        if client is None:
-            client = clients[timeout] = make_client(self._target, timeout)
-        return operation(client)
+    def _work(self, first: _Work) -> None:
+        clients: dict[float, Any] = {}
+        inbox: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
+        work: _Work | None = first
+        try:
+            while work is not None:
+                future, operation, timeout = work
+                if not future.set_running_or_notify_cancel():
+                    work = self._next(inbox)
+                    continue
+                try:
+                    client = clients.get(timeout)
+                    if client is None:
+                        client = clients[timeout] = make_client(self._target, timeout)
+                    result = operation(client)
+                except BaseException as error:
+                    work = self._next(inbox)
+                    future.set_exception(error)
+                else:
+                    # Idle again before the caller hears back, so that the call it makes next
+                    # goes to this worker and the others may end.
+                    work = self._next(inbox)
+                    future.set_result(result)
+                if work is None:
+                    work = self._wait(inbox)
+        finally:
+            for client in clients.values():
+                with contextlib.suppress(Exception):
+                    client.http.session.close()
+
+    def _next(self, inbox: queue.SimpleQueue[_Work | None]) -> _Work | None:
+        """A call waiting for a worker; else this worker joins the idle ones."""
+        with self._lock:
+            if self._backlog:
+                return self._backlog.popleft()
+            if not self._closed:
+                self._idle.append(inbox)
+            else:
+                inbox.put(None)
+        return None
+
+    def _wait(self, inbox: queue.SimpleQueue[_Work | None]) -> _Work | None:
+        """The next call handed to this idle worker; None when it is to end."""
+        try:
+            work = inbox.get(timeout=IDLE_SECONDS)
+        except queue.Empty:
+            with self._lock:
+                if inbox in self._idle:
+                    self._idle.remove(inbox)
+                    self._workers -= 1
+                    return None
+            work = inbox.get()  # handed a call just as the wait ended
+        if work is None:
+            with self._lock:
+                self._workers -= 1
+        return work
