@@ -4,8 +4,9 @@
 
 The result runs on a glibc Linux of the build machine's architecture with no Python installed
 (`COPY` it to /opt/pilot and run `/opt/pilot/pilot run -c ...`). It is a PyInstaller onedir
-build of this checkout, made in a fresh virtual environment holding only pilot, its
-dependencies and the PyInstaller this interpreter has, so the bundle carries nothing else.
+build of this checkout (packaging/pilot.spec), made in a fresh virtual environment holding only
+pilot, its dependencies and the PyInstaller this interpreter has, so the bundle carries nothing
+else.
 Needs the `bundle` extra (`pip install '.[bundle]'`), binutils, and an interpreter built with a
 shared libpython (python.org, Debian, pyenv with --enable-shared, the official Docker images).
 """
@@ -24,15 +25,6 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-ENTRY = "import sys\n\nfrom pilot.cli import main\n\nsys.exit(main())\n"
-# Collected whatever the import analysis finds: pilot imports most modules lazily, from inside
-# functions, and reads its shipped templates and its version as package data and metadata.
-PYINSTALLER_OPTIONS = [
-    "--collect-submodules=pilot",
-    "--collect-data=pilot",
-    "--copy-metadata=pilot-supervisor",
-    f"--runtime-hook={HERE / 'bundle_environment.py'}",
-]
 
 
 def build(out: Path) -> None:
@@ -50,22 +42,16 @@ def build(out: Path) -> None:
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
         subprocess.run([*pip, str(ROOT), bundler], check=True)
-        (work / "entry.py").write_text(ENTRY)
         subprocess.run(
             [
                 str(python),
                 "-m",
                 "PyInstaller",
                 "--noconfirm",
-                "--onedir",
-                "--strip",
                 "--log-level=WARN",
-                "--name=pilot",
                 f"--distpath={work / 'dist'}",
                 f"--workpath={work / 'build'}",
-                f"--specpath={work}",
-                *PYINSTALLER_OPTIONS,
-                str(work / "entry.py"),
+                str(HERE / "pilot.spec"),
             ],
             check=True,
             cwd=work,

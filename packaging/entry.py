@@ -1,0 +1,7 @@
+"""The bundle's entry script: the `pilot` command."""
+
+import sys
+
+from pilot.cli import main
+
+sys.exit(main())
