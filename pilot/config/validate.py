@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import grp
 import math
 import os
-import pwd
 import re
 from collections.abc import Iterator
 
+from pilot.config.accounts import check_account
 from pilot.config.errors import ConfigError
+from pilot.config.interfaces import check_interface_spec
 from pilot.config.model import Config, JobConfig
 from pilot.config.validate_consul import check_consul_parts, watch_sources
 from pilot.config.validate_templates import check_templates, template_sources
@@ -19,6 +19,7 @@ from pilot.events import GLOBAL, GLOBAL_CODES, JOB_CODES, SIGNAL_SOURCES
 _JOB_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 RESERVED_NAMES = frozenset({GLOBAL, "pilot"}) | SIGNAL_SOURCES
+SOCKET_PATH_MAX = 107  # sun_path holds 108 bytes, the last one NUL
 SHORTEST_UNLIMITED_BACKOFF = 0.01  # restarting a crashing job with no delay is a busy loop
 
 
@@ -69,6 +70,11 @@ def _check_config(config: Config) -> Iterator[ConfigError]:
     yield from _check_main(config)
     yield from _check_telemetry(config)
     yield from _check_files(config)
+    socket = config.control.socket
+    if socket is not None and len(os.fsencode(socket)) > SOCKET_PATH_MAX:
+        yield ConfigError(
+            "control.socket", f"longer than {SOCKET_PATH_MAX} bytes, the most a unix socket takes"
+        )
 
 
 def _check_restarts(job: JobConfig, place: str) -> Iterator[ConfigError]:
@@ -84,18 +90,10 @@ def _check_restarts(job: JobConfig, place: str) -> Iterator[ConfigError]:
 
 
 def _check_user(job: JobConfig, place: str) -> Iterator[ConfigError]:
-    for key, lookup in (("user", pwd.getpwnam), ("group", grp.getgrnam)):
+    for key in ("user", "group"):
         value = getattr(job, key)
-        if value is None:
-            continue
-        if os.geteuid() != 0:
-            yield ConfigError(f"{place}.{key}", "needs pilot to run as root")
-            continue
-        try:
-            if not (value.isascii() and value.isdigit()):
-                lookup(value)
-        except KeyError:
-            yield ConfigError(f"{place}.{key}", f"no such {key} {value!r}")
+        if value is not None:
+            yield from check_account(key, value, f"{place}.{key}")
 
 
 def _check_main(config: Config) -> Iterator[ConfigError]:
@@ -116,6 +114,11 @@ _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 def _check_telemetry(config: Config) -> Iterator[ConfigError]:
     if config.telemetry is None:
         return
+    for i, spec in enumerate(config.telemetry.interfaces):
+        try:
+            check_interface_spec(spec)
+        except ValueError as error:
+            yield ConfigError(f"telemetry.interfaces[{i}]", str(error))
     seen: set[str] = set()
     for i, metric in enumerate(config.telemetry.metrics):
         place = f"telemetry.metrics[{i}]"

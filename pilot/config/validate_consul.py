@@ -13,13 +13,15 @@ from pilot.config.model import Config, JobConfig
 from pilot.events import WATCH_CODES, watch_source
 
 _WATCH_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
-_HOST_PORT = re.compile(r"(\[[0-9a-fA-F:.]+\]|[^:/\s]+):(\d{1,5})")
+_HOST_PORT = re.compile(r"(\[[0-9a-fA-F:.]+\]|[^:/\s]+):([0-9]{1,5})")
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP method or header name (RFC 9110)
 
 
 def check_consul_parts(config: Config) -> Iterator[ConfigError]:
     """Every problem in the Consul-related settings."""
     yield from _check_address(config.consul.address, "consul.address")
+    if config.consul.embedded and not _host_port(config.consul.listen, any_port=True):
+        yield ConfigError("consul.listen", f'{config.consul.listen!r} is not "host:port"')
     ids: dict[tuple[str, int], str] = {}
     for i, job in enumerate(config.jobs):
         place = f"jobs[{i}]"
@@ -98,16 +100,22 @@ def _check_health(job: JobConfig, place: str) -> Iterator[ConfigError]:
             yield ConfigError(f"{place}.health.header.{name}", "not a valid HTTP header")
     if health.http is not None and not _http_url(health.http):
         yield ConfigError(f"{place}.health.http", f"{health.http!r} is not an http(s) URL")
-    if health.tcp is not None and not _HOST_PORT.fullmatch(health.tcp):
+    if health.tcp is not None and not _host_port(health.tcp):
         yield ConfigError(f"{place}.health.tcp", f'{health.tcp!r} is not "host:port"')
 
 
 def _http_url(text: str) -> bool:
     try:
         url = urlsplit(text)
-        return url.scheme in ("http", "https") and bool(url.hostname)
-    except ValueError:  # "http://[::1" and the like
+        return url.scheme in ("http", "https") and bool(url.hostname) and url.port != 0
+    except ValueError:  # "http://[::1" or a port over 65535
         return False
+
+
+def _host_port(text: str, any_port: bool = False) -> bool:
+    """Whether `text` is "host:port" with a port from 1 (0 too with `any_port`) to 65535."""
+    match = _HOST_PORT.fullmatch(text)
+    return match is not None and (0 if any_port else 1) <= int(match.group(2)) <= 65535
 
 
 def _check_address(address: str, place: str) -> Iterator[ConfigError]:
@@ -116,7 +124,7 @@ def _check_address(address: str, place: str) -> Iterator[ConfigError]:
     rest = address
     for scheme in ("http://", "https://"):
         rest = rest.removeprefix(scheme)
-    if not _HOST_PORT.fullmatch(rest.rstrip("/")):
+    if not _host_port(rest.rstrip("/")):
         yield ConfigError(
             place, f'{address!r} is not "host:port", "https://host:port" or "embedded"'
         )

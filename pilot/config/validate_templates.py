@@ -7,6 +7,7 @@ import os
 import re
 from collections.abc import Iterator
 
+from pilot.config.accounts import check_account
 from pilot.config.errors import ConfigError
 from pilot.config.model import Config
 from pilot.events import TEMPLATE_CODES, template_source
@@ -50,6 +51,11 @@ def check_templates(config: Config) -> Iterator[ConfigError]:
                 name = getattr(action, key)
                 if name is not None and name not in jobs:
                     yield ConfigError(f"{where}.{key}", f"no job named {name!r}")
+        if template.owner is not None:
+            user, _, group = template.owner.partition(":")
+            yield from check_account("user", user, f"{place}.owner")
+            if group:
+                yield from check_account("group", group, f"{place}.owner")
         if template.wait.max is not None and template.wait.max < template.wait.min:
             yield ConfigError(f"{place}.wait.max", "must not be shorter than min")
 

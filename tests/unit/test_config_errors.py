@@ -76,3 +76,33 @@ def test_env_names_with_equals_are_refused() -> None:
     """`A=B` as a variable name would be split by execve: a placed error."""
     text = '{jobs: [{name: "a", exec: "x", env: {"A=B": "1", "": "2"}}]}'
     assert [place for place, _ in errors_of(text)] == ["jobs[0].env.A=B", "jobs[0].env."]
+
+
+@pytest.mark.parametrize(
+    ("fragment", "place"),
+    [
+        ('consul: "h:99999"', "consul.address"),
+        ('consul: {address: "embedded", listen: "h:65536"}', "consul.listen"),
+        (
+            'consul: "h:1", jobs: [{name: "a", exec: "x", port: 80, health: {tcp: "h:0"}}]',
+            "jobs[0].health.tcp",
+        ),
+        (
+            'consul: "h:1", jobs: [{name: "a", exec: "x", port: 80,'
+            ' health: {http: "http://h:70000/"}}]',
+            "jobs[0].health.http",
+        ),
+        ('telemetry: {interfaces: ["eth0:inet7"]}', "telemetry.interfaces[0]"),
+        ('control: {socket: "/tmp/' + "s" * 120 + '"}', "control.socket"),
+        (
+            'consul: "h:1", templates: [{contents: "x", dest: "/tmp/t", owner: "nobody:no-such"}]',
+            "templates[0].owner",
+        ),
+    ],
+)
+def test_values_that_would_fail_at_run_time_are_refused_at_load(fragment: str, place: str) -> None:
+    """Ports out of range, a telemetry interface spec that cannot resolve, a socket path too
+    long for a unix socket, a template owner that does not exist: placed errors at load."""
+    if "jobs" not in fragment:
+        fragment += ', jobs: [{name: "a", exec: "x"}]'
+    assert [p for p, _ in errors_of("{" + fragment + "}")] == [place]
