@@ -5,6 +5,7 @@ does (at once for changes of services and check statuses; an output-only change 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import random
 import time
 import uuid
@@ -17,6 +18,7 @@ from pilot.devconsul.durations import SECOND
 from pilot.devconsul.monitors import Monitor, ProbeMonitor, TTLMonitor
 from pilot.devconsul.request import ConsulError
 from pilot.devconsul.scheduler import Scheduler, Timer
+from pilot.devconsul.scripts import REMOTE_DISABLED, ScriptRunner, script_probe
 from pilot.devconsul.store import Store, Txn
 
 VERSION = "1.22.0"
@@ -29,10 +31,6 @@ SERVICE_MAINTENANCE_NOTE = (
 NODE_MAINTENANCE_NOTE = (
     "Maintenance mode is enabled for this node, but no reason was provided. "
     "This is a default message."
-)
-SCRIPTS_DISABLED = (
-    "Scripts are disabled on this agent; to enable, configure 'enable_script_checks' or "
-    "'enable_local_script_checks' to true"
 )
 
 
@@ -106,6 +104,8 @@ class Agent:
         self.services: dict[str, Service] = {}
         self.checks: dict[str, LocalCheck] = {}
         self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="consul-dev check")
+        self.script_checks = ""  # "", "local" or "all": enable_[local_]script_checks
+        self.run_script: ScriptRunner | None = None
 
     def start(self) -> None:
         """Join the catalog as `consul agent -dev` does, and start the reaper."""
@@ -138,8 +138,8 @@ class Agent:
         self, txn: Txn, service: Service, specs: list[CheckSpec], replace: bool
     ) -> None:
         """Add or replace a service with its checks (re-registered checks keep their status)."""
-        if any(spec.kind in ("script", "docker") for spec in specs):
-            raise ConsulError(500, SCRIPTS_DISABLED)
+        for spec in specs:
+            self._allowed(spec)
         new: list[LocalCheck] = []
         for n, spec in enumerate(specs, start=1):
             check_id = spec.check_id or f"service:{service.id}" + (
@@ -177,8 +177,7 @@ class Agent:
 
     def register_check(self, txn: Txn, check_id: str, spec: CheckSpec, service_id: str) -> None:
         """Add or replace a check of the node or of one of its services."""
-        if spec.kind in ("script", "docker"):
-            raise ConsulError(500, SCRIPTS_DISABLED)
+        self._allowed(spec)
         service = self.services.get(service_id) if service_id else None
         check = _health_check(self.node, check_id, spec, service)
         self._install(txn, self._local(check, spec, service))
@@ -254,6 +253,15 @@ class Agent:
 
     # --- inside --------------------------------------------------------------------------
 
+    def _allowed(self, spec: CheckSpec) -> None:
+        """Script checks registered over HTTP (remote calls) need enable_script_checks."""
+        if spec.kind not in ("script", "docker"):
+            return
+        if self.script_checks != "all" or self.run_script is None:
+            raise ConsulError(500, REMOTE_DISABLED)
+        if spec.kind == "docker":
+            raise ConsulError(500, "consul-dev runs no Docker checks")
+
     def _local(self, check: HealthCheck, spec: CheckSpec, service: Service | None) -> LocalCheck:
         previous = self.checks.get(check.check_id)
         local = LocalCheck(check)
@@ -267,6 +275,11 @@ class Agent:
         elif spec.kind in ("http", "tcp"):
             local.monitor = ProbeMonitor(
                 check.check_id, spec, self.scheduler, self.pool, self.report
+            )
+        elif spec.kind == "script" and self.run_script is not None:
+            probe = functools.partial(script_probe, run=self.run_script)
+            local.monitor = ProbeMonitor(
+                check.check_id, spec, self.scheduler, self.pool, self.report, probe
             )
         if spec.deregister_after > 0 and service is not None:
             local.reap_after = max(spec.deregister_after / SECOND, self.options.deregister_minimum)

@@ -8,14 +8,15 @@ import signal
 import sys
 import threading
 
+from pilot.devconsul.durations import SECOND, parse_go_duration
+from pilot.devconsul.script_runner import run_in_process_group
 from pilot.devconsul.server import DevConsul
 
 
-def main(argv: list[str]) -> int:
-    """Serve until SIGTERM or SIGINT; the first line printed is the "host:port" served on."""
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pilot consul-dev",
-        description="A single-machine registry speaking Consul's HTTP API "
+        description="A single-machine registry speaking Consul's HTTP API and DNS "
         "(for development, single hosts and tests).",
     )
     parser.add_argument(
@@ -30,6 +31,22 @@ def main(argv: list[str]) -> int:
         "`consul agent -dev`; off: none)",
     )
     parser.add_argument(
+        "--enable-script-checks",
+        action="store_true",
+        help="run script checks (Args) registered over HTTP, as Consul's flag",
+    )
+    parser.add_argument(
+        "--enable-local-script-checks",
+        action="store_true",
+        help="run script checks of local configuration only (consul-dev has none: HTTP "
+        "registrations are still refused, as Consul refuses remote ones)",
+    )
+    parser.add_argument(
+        "--prometheus-retention-time",
+        default="0s",
+        help="serve /v1/agent/metrics?format=prometheus (0s, the default: a 415, as Consul)",
+    )
+    parser.add_argument(
         "--log-level",
         default="info",
         type=str.lower,
@@ -42,20 +59,43 @@ def main(argv: list[str]) -> int:
         help="reap services critical past DeregisterCriticalServiceAfter within about a second "
         "(Consul's minimum is 1m, its reaper runs every 30s)",
     )
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    """Serve until SIGTERM, SIGINT or PUT /v1/agent/leave; the first line printed is the
+    "host:port" served on."""
+    parser = _parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=args.log_level.upper(),
         stream=sys.stderr,
         format="%(asctime)s consul-dev %(levelname)s %(message)s",
     )
-    dns = None if args.dns == "off" else args.dns
     try:
-        registry = DevConsul(args.listen, args.node, args.dev_fast_reaper, args.datacenter, dns=dns)
+        retention = parse_go_duration(args.prometheus_retention_time) / SECOND
+    except ValueError as error:
+        parser.error(f"--prometheus-retention-time: {error}")
+    dns = None if args.dns == "off" else args.dns
+    scripts = "all" if args.enable_script_checks else ""
+    scripts = scripts or ("local" if args.enable_local_script_checks else "")
+    try:
+        registry = DevConsul(
+            args.listen,
+            args.node,
+            args.dev_fast_reaper,
+            args.datacenter,
+            dns=dns,
+            script_checks=scripts,
+            run_script=run_in_process_group if scripts else None,
+        )
     except (OSError, ValueError) as error:
         where = args.listen if dns is None else f"{args.listen} (DNS {dns})"
         print(f"pilot consul-dev: cannot listen on {where}: {error}", file=sys.stderr)
         return 1
+    registry.registry.prometheus_retention = retention
     done = threading.Event()
+    registry.registry.on_leave = done.set
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: done.set())
     registry.start()

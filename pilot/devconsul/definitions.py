@@ -134,6 +134,7 @@ class CheckSpec:
     tls_skip_verify: bool = False
     tls_server_name: str = ""
     tcp: str = ""
+    args: list[str] = field(default_factory=list)
     deregister_after: int = 0
     output_max_size: int = 0
     success_before_passing: int = 0
@@ -197,6 +198,7 @@ def check_spec(raw: dict[str, Any]) -> CheckSpec:
         tls_skip_verify=raw.get("TLSSkipVerify", False),
         tls_server_name=raw.get("TLSServerName", ""),
         tcp=raw.get("TCP", ""),
+        args=raw.get("ScriptArgs", []),
         deregister_after=raw.get("DeregisterCriticalServiceAfter", 0),
         output_max_size=raw.get("OutputMaxSize", 0),
         success_before_passing=raw.get("SuccessBeforePassing", 0),

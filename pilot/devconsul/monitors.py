@@ -70,8 +70,9 @@ class TTLMonitor(Monitor):
 
 
 class ProbeMonitor(Monitor):
-    """Runs an HTTP or TCP check every interval, the first run after a random stagger, and
-    applies SuccessBeforePassing / FailuresBeforeWarning / FailuresBeforeCritical."""
+    """Runs a check every interval (HTTP, TCP, or the given `probe`), the first run after a
+    random stagger, one run at a time, and applies SuccessBeforePassing /
+    FailuresBeforeWarning / FailuresBeforeCritical."""
 
     def __init__(
         self,
@@ -80,11 +81,12 @@ class ProbeMonitor(Monitor):
         scheduler: Scheduler,
         pool: Executor,
         report: Report,
+        probe: Callable[[CheckSpec], tuple[str, str]] | None = None,
     ) -> None:
         self.check_id, self.spec, self.scheduler, self.pool = check_id, spec, scheduler, pool
         self.report = report
         self.interval = max(spec.interval / SECOND, MIN_INTERVAL)
-        self._probe = http_probe if spec.kind == "http" else tcp_probe
+        self._probe = probe or (http_probe if spec.kind == "http" else tcp_probe)
         self._successes = self._failures = 0
         self._stopped = False
         self._timer: Timer | None = None

@@ -30,7 +30,6 @@ class Registry:
         self.sessions = Sessions(self.store, self.catalog, self.kv, self.scheduler)
         self.agent = Agent(self.store, self.catalog, self.scheduler, node, address, options)
         self.events = Events(self.store)
-        self.script_checks = ""  # "", "local" or "all" (enable_[local_]script_checks)
         self.prometheus_retention = 0.0  # telemetry.prometheus_retention_time, seconds
         self.on_leave: Callable[[], None] | None = None  # PUT /v1/agent/leave
 

@@ -25,6 +25,7 @@ from pilot.devconsul.routes_kv import add_kv_routes
 from pilot.devconsul.routes_self import add_self_routes
 from pilot.devconsul.routes_session import add_session_routes
 from pilot.devconsul.routes_status import add_status_routes
+from pilot.devconsul.scripts import ScriptRunner
 from pilot.devconsul.txn import add_txn_routes
 
 if TYPE_CHECKING:
@@ -67,6 +68,12 @@ class DevConsul:
         fast_reaper: reap critical services within about a second instead of Consul's
             1-minute minimum and 30 s period (for tests).
         datacenter: the datacenter's name (Consul's `-datacenter`).
+        script_checks: "all" (`-enable-script-checks`: script checks registered over HTTP
+            run), "local" (`-enable-local-script-checks`: only those of local
+            configuration, which consul-dev has none of) or "" (none, the default).
+        run_script: how script checks run, `(args, timeout) -> (exit code, or None when
+            killed at the timeout; output)`; needed with `script_checks`, since the registry
+            never starts a process itself (see `script_runner` for `pilot consul-dev`'s).
         dns: "host:port" of the DNS interface (UDP and TCP; port 0 picks a free one), or None
             for none: embedded in pilot it is off unless asked for.
 
@@ -82,12 +89,18 @@ class DevConsul:
         fast_reaper: bool = False,
         datacenter: str = DATACENTER,
         dns: str | None = None,
+        script_checks: str = "",
+        run_script: ScriptRunner | None = None,
     ) -> None:
+        if script_checks and run_script is None:
+            raise ValueError("script checks need a run_script")
         host, port = split_listen(listen)
         options = AgentOptions.fast() if fast_reaper else AgentOptions()
         self.registry = Registry(
             node or socket.gethostname(), _node_address(host), options, datacenter
         )
+        self.registry.agent.script_checks = script_checks
+        self.registry.agent.run_script = run_script
         self.dns: DnsServer | None = None
         if dns is not None:
             from pilot.devconsul.dns_answers import Answerer, DnsOptions

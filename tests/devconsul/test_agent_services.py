@@ -175,7 +175,10 @@ def test_script_checks_are_refused_as_on_an_agent_without_script_checks(api: Api
     """A script check is a 500, since script checks are disabled by default; nothing stays."""
     response = api.register({"Name": "s", "Check": {"Args": ["true"], "Interval": "10s"}})
     assert response.status_code == 500
-    assert response.text.startswith("Scripts are disabled on this agent")
+    assert response.text == (
+        "Scripts are disabled on this agent from remote calls; to enable, configure "
+        "'enable_script_checks' to true"
+    )
     assert api.get("/v1/agent/services").json() == {}
 
 
