@@ -146,13 +146,6 @@ class Watch:
         60.0,
     )
 
-    @property
-    def query(self) -> tuple[str, str, tuple[str, ...], str | None, bool]:
-        """What is asked of Consul; watches with the same query share one long poll."""
-        kind = "service" if self.service else "key" if self.key else "prefix"
-        target = self.service or self.key or self.prefix or ""
-        return (kind, target, tuple(sorted(self.tags)), self.datacenter, self.passing)
-
 
 @dataclass(frozen=True)
 class LeaderTags:
