@@ -19,6 +19,7 @@ from pilot.devconsul.router import Router
 from pilot.devconsul.routes_agent import add_agent_routes
 from pilot.devconsul.routes_catalog import add_catalog_routes
 from pilot.devconsul.routes_checks import add_check_routes
+from pilot.devconsul.routes_config import add_config_routes
 from pilot.devconsul.routes_events import add_event_routes
 from pilot.devconsul.routes_health import add_health_routes
 from pilot.devconsul.routes_kv import add_kv_routes
@@ -121,6 +122,7 @@ class DevConsul:
             add_self_routes,
             add_status_routes,
             add_event_routes,
+            add_config_routes,
         ):
             add(router, self.registry)
         server = _Server6 if ":" in host else _Server
