@@ -56,6 +56,11 @@ class Template:
         Argv(), "command run once the new file is in place; {dest} is replaced by the path", None
     )
     check_timeout: float = setting(Duration(positive=True), "bound on the check", 30.0)
+    render_timeout: float = setting(
+        Duration(positive=True),
+        "bound on evaluating the template; past it the render fails and the last file stays",
+        10.0,
+    )
     on_change: tuple[OnChange, ...] = setting(
         ListOf(Obj(OnChange)), "actions after a render that changed the file", ()
     )

@@ -11,6 +11,7 @@ from pilot.config.accounts import check_account
 from pilot.config.errors import ConfigError
 from pilot.config.interfaces import check_interface_spec
 from pilot.config.model import Config, JobConfig
+from pilot.config.paths import destination_error
 from pilot.config.validate_consul import check_consul_parts, watch_sources
 from pilot.config.validate_templates import check_templates, template_sources
 from pilot.config.validate_when import check_when
@@ -144,10 +145,9 @@ def _check_files(config: Config) -> Iterator[ConfigError]:
         if spec.export is not None and not _VARIABLE.fullmatch(spec.export):
             yield ConfigError(f"{place}.export", f"{spec.export!r} is not a variable name")
         path = os.path.abspath(spec.path)
-        if spec.path.endswith("/") or os.path.basename(spec.path) in (".", ".."):
-            yield ConfigError(f"{place}.path", f"{spec.path!r} names a directory, not a file")
-        elif os.path.isdir(path):
-            yield ConfigError(f"{place}.path", f"{spec.path!r} is a directory")
+        error = destination_error(spec.path, f"{place}.path")
+        if error is not None:
+            yield error
         elif path in paths:
             yield ConfigError(f"{place}.path", f"{spec.path!r} is also written by {paths[path]}")
         paths.setdefault(path, place)

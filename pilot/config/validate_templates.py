@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pilot.config.accounts import check_account
 from pilot.config.errors import ConfigError
 from pilot.config.model import Config
+from pilot.config.paths import destination_error
 from pilot.events import TEMPLATE_CODES, template_source
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -22,22 +23,15 @@ def check_templates(config: Config) -> Iterator[ConfigError]:
     dests: dict[str, str] = {}
     for i, template in enumerate(config.templates):
         place = f"templates[{i}]"
-        if not _NAME.fullmatch(template.label):
-            yield ConfigError(
-                f"{place}.name",
-                f"{template.label!r} is not allowed: use letters, digits, '.', '-' and '_'",
-            )
-        elif template.label in names:
-            yield ConfigError(
-                f"{place}.name",
-                f"duplicate template name {template.label!r} "
-                f"(also {names[template.label]}); set name",
-            )
-        names.setdefault(template.label, place)
         dest = os.path.abspath(template.dest)
-        if dest in dests:
+        error = destination_error(template.dest, f"{place}.dest")
+        if error is not None:
+            yield error
+        elif dest in dests:
             yield ConfigError(f"{place}.dest", f"also written by {dests[dest]}")
         dests.setdefault(dest, place)
+        if error is None or template.name is not None:  # else the name is that dest's
+            yield from _check_name(template.label, place, names)
         if (template.source is None) == (template.contents is None):
             yield ConfigError(place, "needs exactly one of source or contents")
         for j, action in enumerate(template.on_change):
@@ -58,6 +52,18 @@ def check_templates(config: Config) -> Iterator[ConfigError]:
                 yield from check_account("group", group, f"{place}.owner")
         if template.wait.max is not None and template.wait.max < template.wait.min:
             yield ConfigError(f"{place}.wait.max", "must not be shorter than min")
+
+
+def _check_name(label: str, place: str, names: dict[str, str]) -> Iterator[ConfigError]:
+    if not _NAME.fullmatch(label):
+        yield ConfigError(
+            f"{place}.name", f"{label!r} is not allowed: use letters, digits, '.', '-' and '_'"
+        )
+    elif label in names:
+        yield ConfigError(
+            f"{place}.name", f"duplicate template name {label!r} (also {names[label]}); set name"
+        )
+    names.setdefault(label, place)
 
 
 def template_sources(config: Config) -> dict[str, frozenset[str]]:

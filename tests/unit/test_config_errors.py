@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from pilot.config.errors import ConfigError
@@ -106,3 +108,12 @@ def test_values_that_would_fail_at_run_time_are_refused_at_load(fragment: str, p
     if "jobs" not in fragment:
         fragment += ', jobs: [{name: "a", exec: "x"}]'
     assert [p for p, _ in errors_of("{" + fragment + "}")] == [place]
+
+
+def test_a_template_dest_that_is_a_directory_is_refused(tmp_path: Path) -> None:
+    """A template `dest` that is or names a directory is a placed error at load, once."""
+    text = (
+        '{consul: "h:1", jobs: [{name: "a", exec: "x"}], templates: ['
+        f'{{contents: "x", dest: "{tmp_path}"}}, {{contents: "y", dest: "{tmp_path}/x/"}}]}}'
+    )
+    assert [p for p, _ in errors_of(text)] == ["templates[0].dest", "templates[1].dest"]
