@@ -7,9 +7,7 @@ import contextlib
 import json
 import os
 import sys
-from typing import TYPE_CHECKING, NoReturn
-
-from pilot import __version__
+from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
     from pilot.config.errors import ConfigError
@@ -53,13 +51,23 @@ def main(argv: list[str] | None = None) -> int:
     return handler(args)
 
 
+class _Version(argparse.Action):
+    """`--version`: the package metadata is read only when the version is asked for."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> NoReturn:
+        import pilot
+
+        print(f"pilot {pilot.__version__}")
+        parser.exit()
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pilot",
         description="A PID-1 supervisor for containers that organise themselves through Consul.",
         epilog="pilot -- CMD ARGS... runs one command as PID 1 without a config (as tini).",
     )
-    parser.add_argument("--version", action="version", version=f"pilot {__version__}")
+    parser.add_argument("--version", action=_Version, nargs=0, help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     run = sub.add_parser(
         "run",

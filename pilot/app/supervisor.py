@@ -10,7 +10,7 @@ import signal
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
-from pilot import __version__
+import pilot
 from pilot.app.commands import SupervisorCommands
 from pilot.app.environment import Environment
 from pilot.app.shutdown import Shutdown
@@ -219,7 +219,7 @@ class Supervisor:
             )
         discovery = self.discovery
         return Status(
-            version=__version__,
+            version=pilot.__version__,
             pid=os.getpid(),
             maintenance=self.maintenance,
             jobs=tuple(jobs),
