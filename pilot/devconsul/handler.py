@@ -5,7 +5,10 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import select
+import socket
 import time
+from collections.abc import Iterator
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -139,6 +142,9 @@ def make_handler(router: Router) -> type[BaseHTTPRequestHandler]:
                 self.send_header("X-Consul-Lastcontact", "0")
             for name, value in response.headers.items():
                 self.send_header(canonical_header(name), value)
+            if response.stream is not None:
+                self.stream(response.stream)
+                return
             self.send_header("Content-Length", str(len(payload)))
             try:
                 self.end_headers()
@@ -146,6 +152,36 @@ def make_handler(router: Router) -> type[BaseHTTPRequestHandler]:
                     self.wfile.write(payload)
             except OSError:  # the client went away (a blocking query it gave up on)
                 self.close_connection = True
+
+        def stream(self, chunks: Iterator[bytes]) -> None:
+            """Send `chunks` chunked until they end or the client hangs up (checked at each
+            pause), then close the connection."""
+            self.close_connection = True
+            self.send_header("Transfer-Encoding", "chunked")
+            try:
+                self.end_headers()
+                for chunk in chunks:
+                    if chunk:
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    elif self._hung_up():
+                        break
+                else:
+                    self.wfile.write(b"0\r\n\r\n")
+            except OSError:
+                pass
+            finally:
+                close = getattr(chunks, "close", None)
+                if close is not None:
+                    close()
+
+        def _hung_up(self) -> bool:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            if not readable:
+                return False
+            try:
+                return bool(self.connection.recv(1, socket.MSG_PEEK) == b"")
+            except OSError:
+                return True
 
         do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_OPTIONS = do_PATCH = serve
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,3 +91,4 @@ class Response:
     content_type: str | None = None
     index: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    stream: Iterator[bytes] | None = None  # a chunked body; b"" is a pause, not a chunk

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from pilot.devconsul.agent import AgentOptions
 from pilot.devconsul.catalog import DATACENTER
 from pilot.devconsul.handler import make_handler
+from pilot.devconsul.monitor import Monitors
 from pilot.devconsul.registry import Registry
 from pilot.devconsul.router import Router
 from pilot.devconsul.routes_agent import add_agent_routes
@@ -125,6 +126,8 @@ class DevConsul:
             add_config_routes,
         ):
             add(router, self.registry)
+        self.monitors = Monitors()
+        self.monitors.add_routes(router)
         server = _Server6 if ":" in host else _Server
         try:
             self._server = server((host, port), make_handler(router))
@@ -155,6 +158,7 @@ class DevConsul:
 
     def stop(self) -> None:
         """Stop serving; blocked queries answer at once."""
+        self.monitors.close()
         self.registry.stop()
         if self.dns is not None:
             self.dns.stop()
