@@ -5,14 +5,16 @@ once). Watches and templates are diffed the same way. A bad config changes nothi
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import TYPE_CHECKING
 
-from pilot.config.errors import ConfigError
+from pilot.config.errors import ConfigError, ConfigErrors
 from pilot.config.load import load_config
 from pilot.config.model import Config
 from pilot.interface.commands import CommandError
-from pilot.render.envfiles import decode_files, exported_paths, write_files
+from pilot.render.envfiles import DecodedFile, decode_files, exported_paths, write_files
+from pilot.render.sources import check_template_sources
 
 if TYPE_CHECKING:
     from pilot.app.supervisor import Supervisor
@@ -28,12 +30,8 @@ async def reload_config(app: Supervisor) -> None:
     """
     environ = {**os.environ, **app.environment.overrides}
     try:
-        new = load_config(app.config.path, environ)
-        files = decode_files(new.files, environ)
-        if new.uses_consul:
-            from pilot.consul.addresses import check_job_addresses
-
-            check_job_addresses(new)
+        # Off the loop: a large config must not stall signals, the control socket or jobs.
+        new, files = await asyncio.to_thread(_read, app.config.path, environ)
     except ConfigError as error:
         app.log.error(f"reload rejected, nothing changed: {error}")
         raise CommandError(400, f"reload rejected: {error}") from None
@@ -52,6 +50,30 @@ async def reload_config(app: Supervisor) -> None:
     app.environment.set_exports(exported_paths(files))
     await _apply(app, new)
     app.log.info("config reloaded")
+
+
+def _read(path: str, environ: dict[str, str]) -> tuple[Config, list[DecodedFile]]:
+    """Load, check and decode the config file at `path`.
+
+    Raises:
+        ConfigError: every problem found (a ConfigErrors when there are several).
+    """
+    new = load_config(path, environ)
+    problems = check_template_sources(new)
+    try:
+        files = decode_files(new.files, environ)
+    except ConfigError as error:
+        problems.extend(error.errors)
+    if new.uses_consul:
+        from pilot.consul.addresses import check_job_addresses
+
+        try:
+            check_job_addresses(new)
+        except ConfigError as error:
+            problems.extend(error.errors)
+    if problems:
+        raise ConfigErrors(problems)
+    return new, list(files)
 
 
 async def _apply(app: Supervisor, new: Config) -> None:

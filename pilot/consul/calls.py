@@ -21,6 +21,8 @@ from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from pilot.consul.client import ConsulTarget, make_client
+from pilot.consul.errors import Reachability, describe, is_transport_error
+from pilot.log import Log
 
 T = TypeVar("T")
 SHORT_WORKERS = 4
@@ -33,8 +35,11 @@ _Work = tuple[Future[Any], Callable[[Any], Any], float]
 class ConsulCalls:
     """Runs Consul calls for one pilot; `close()` abandons whatever is still running."""
 
-    def __init__(self, target: ConsulTarget, long_polls: int = MAX_LONG_POLLS) -> None:
+    def __init__(self, target: ConsulTarget, log: Log, long_polls: int = MAX_LONG_POLLS) -> None:
         self._target = target
+        self.reachability = Reachability(
+            f"{target.host}:{target.port}", log, asyncio.get_running_loop().time
+        )
         self._limit = long_polls + SHORT_WORKERS
         self._long_polls = asyncio.Semaphore(long_polls)
         self._lock = threading.Lock()
@@ -60,7 +65,18 @@ class ConsulCalls:
                 worker.start()
             else:
                 self._backlog.append(work)
-        return await asyncio.wrap_future(future)
+        try:
+            result = await asyncio.wrap_future(future)
+        except Exception as error:
+            if is_transport_error(error):
+                self.reachability.failed(self.describe(error))
+            raise
+        self.reachability.answered()
+        return result
+
+    def describe(self, error: BaseException) -> str:
+        """`error` in one short line, the token masked."""
+        return describe(error, (self._target.token,))
 
     async def poll(self, operation: Callable[[Any], T], timeout: float = 10.0) -> T:
         """A blocking query: like `call`, but counted against the long-poll bound."""

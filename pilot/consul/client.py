@@ -66,7 +66,8 @@ def resolve_target(
         host=host.strip("[]"),
         port=int(port),
         scheme=scheme,
-        token=environ.get("CONSUL_HTTP_TOKEN") or config.token,
+        # A token read from a file often ends in a newline, which no HTTP header may hold.
+        token=(environ.get("CONSUL_HTTP_TOKEN") or config.token or "").strip() or None,
         datacenter=config.datacenter,
         verify=verify,
         cert=cert,

@@ -181,7 +181,7 @@ class LeaderElection:
                 last_renew = started
                 self._held(started)
             except Exception as error:
-                self._log.debug(f"{self.job} election: {str(error)[:200]}")
+                self._log.debug(f"{self.job} election: {self._calls.describe(error)}")
                 if _is_not_found(error) or "invalid session" in str(error):
                     if holding and not self._stopping:
                         self._demote("the session is gone")

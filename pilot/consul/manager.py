@@ -49,7 +49,7 @@ class Discovery:
         # retry that notices the agent is back comes within one interval.
         intervals = [job.health.interval for job in config.jobs if job.health is not None]
         timeout = max(1.0, min([10.0, *intervals]))
-        self._calls = ConsulCalls(target)
+        self._calls = ConsulCalls(target, log)
         self.registrar = Registrar(self._calls, log, self._count_error, timeout)
         self.hub = WatchHub(self._calls, log, self._count_error)
         self._addresses: dict[str, str] = {}

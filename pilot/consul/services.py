@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from pilot.config.model import JobConfig
 from pilot.consul.calls import ConsulCalls
+from pilot.consul.errors import is_transport_error
 from pilot.log import Log
 
 T = TypeVar("T")
@@ -235,8 +236,13 @@ class _ServiceSync:
             except Exception as error:
                 op = "register" if not self.registered else "check_update"
                 self.registrar._failed(op, error)
-                self.registrar._log.warn(
-                    f"Consul {op} for {self.record.id} failed: {_describe(error)}; retrying"
+                # Consul being unreachable is said once, by ConsulCalls; an answer that
+                # refuses the call is said here.
+                log = self.registrar._log
+                say = log.debug if is_transport_error(error) else log.warn
+                say(
+                    f"Consul {op} for {self.record.id} failed: "
+                    f"{self.registrar._calls.describe(error)}; retrying"
                 )
                 self.registrar.lost_agent_state()  # the agent may come back empty
                 await asyncio.sleep(random.uniform(0.5, 1.0) * delay)
@@ -315,8 +321,3 @@ def _truncate(output: str) -> str:
     if len(data) <= OUTPUT_LIMIT:
         return output
     return data[:OUTPUT_LIMIT].decode("utf-8", "ignore")
-
-
-def _describe(error: Exception) -> str:
-    text = str(error).splitlines()[0] if str(error) else type(error).__name__
-    return text[:200]

@@ -110,7 +110,7 @@ class LongPoll:
             except Exception as error:
                 if self._on_error is not None:
                     self._on_error("watch")
-                self._log.debug(f"watch {self.query}: {str(error)[:200]}")
+                self._log.debug(f"watch {self.query}: {self._calls.describe(error)}")
                 index, recovering = 0, True
                 await asyncio.sleep(random.uniform(0.5, 1.0) * delay)
                 delay = min(delay * 2, 1.0)

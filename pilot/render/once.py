@@ -12,6 +12,7 @@ from typing import IO, Any
 from pilot.config.model import Config
 from pilot.config.template_model import Template
 from pilot.consul.client import make_client, resolve_target
+from pilot.consul.errors import describe
 from pilot.consul.watch import Query, fetch
 from pilot.health.checks import CheckResult
 from pilot.render.language import MISSING, Lookups, TemplateLookupError
@@ -25,7 +26,14 @@ def render_once(config: Config, dry_run: bool, out: IO[str] = sys.stdout) -> int
     """Render every template; print them (`dry_run`) or write those that changed and run their
     checks. Returns 0, or 1 when any template failed."""
     target = resolve_target(config.consul, os.environ, config.consul.listen)
-    client = make_client(target)
+    try:
+        return _render_all(config, make_client(target), dry_run, out)
+    except Exception as error:  # the registry is unreachable or answered nonsense
+        print(f"pilot: render failed: {describe(error, (target.token,))}", file=sys.stderr)
+        return 1
+
+
+def _render_all(config: Config, client: Any, dry_run: bool, out: IO[str]) -> int:
     cache: dict[Query, Any] = {}
     failed = False
     for template in config.templates:

@@ -4,8 +4,10 @@ check the result, put the old file back if the check fails, then act on the chan
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -94,6 +96,7 @@ class TemplateRunner:
         self._waiting_timer: asyncio.TimerHandle | None = None
         self._closed = False
         self._task: asyncio.Task[None] | None = None
+        self._runaway: asyncio.Future[str] | None = None
 
     def status(self) -> TemplateStatus:
         """A frozen snapshot of this template."""
@@ -152,9 +155,21 @@ class TemplateRunner:
 
     async def render_once(self) -> None:
         """Evaluate the template with the latest data and, if the bytes changed, apply them."""
-        lookups = Lookups(self._latest, self._environ, self._base_dir)
+        if self._runaway is not None and not self._runaway.done():
+            self._failed("the previous render is still running; the previous file is kept")
+            return
+        snapshot = dict(self._hub.latest)
+        lookups = Lookups(lambda query: snapshot.get(query, MISSING), self._environ, self._base_dir)
+        rendering = self._render_off_loop(lookups)
         try:
-            text = self._compiled.render(**lookups.functions())
+            text = await asyncio.wait_for(asyncio.shield(rendering), self.config.render_timeout)
+        except TimeoutError:
+            self._runaway = rendering  # its thread cannot be stopped: no other render till done
+            self._failed(
+                f"render took longer than {self.config.render_timeout:g}s; "
+                "the previous file is kept"
+            )
+            return
         except Exception as error:  # any Jinja2 error: the template is at fault, not pilot
             self._follow(lookups.used)
             if lookups.missing:  # it ran on data not there yet: wait, as for a first render
@@ -181,6 +196,30 @@ class TemplateRunner:
             )
             return
         await self._apply(text.encode("utf-8"))
+
+    def _render_off_loop(self, lookups: Lookups) -> asyncio.Future[str]:
+        """Render on a thread of its own, so that a slow template never stalls the loop (the
+        control socket, signals, jobs); its result comes back on the loop."""
+        loop, result = self._loop, self._loop.create_future()
+
+        def settle(text: str | None, error: BaseException | None) -> None:
+            if result.done():
+                return
+            if error is not None:
+                result.set_exception(error)
+            else:
+                result.set_result(text or "")
+
+        def render() -> None:
+            try:
+                text, error = self._compiled.render(**lookups.functions()), None
+            except Exception as failure:
+                text, error = None, failure
+            with contextlib.suppress(RuntimeError):  # the loop is closed: pilot is exiting
+                loop.call_soon_threadsafe(settle, text, error)
+
+        threading.Thread(target=render, name=f"render {self.config.label}", daemon=True).start()
+        return result
 
     async def _apply(self, data: bytes) -> None:
         outcome = await replace_output(self.config, data, self._actions.run_command)

@@ -1,0 +1,64 @@
+"""A template can never freeze pilot: a runaway render fails on its bound, and pilot stays
+responsive and stops on time while it runs."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.helpers import Pilot, Registry, wait_for
+
+RUNAWAY = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}x\n"
+
+
+def config(registry: Registry, tmp_path: Path) -> dict[str, object]:
+    return {
+        "consul": registry.address,
+        "stop_timeout": "3s",
+        "jobs": [{"name": "app", "exec": ["sleep", "300"], "main": True}],
+        "templates": [
+            {
+                "name": "slow",
+                "contents": RUNAWAY,
+                "dest": str(tmp_path / "slow.conf"),
+                "render_timeout": "500ms",
+            }
+        ],
+    }
+
+
+def test_a_runaway_render_fails_on_its_bound_and_pilot_stays_responsive(
+    pilot: Callable[..., Pilot], registry: Registry, tmp_path: Path
+) -> None:
+    """A render past `render_timeout` is renderFailed with the file left alone, and the control
+    socket answers at once while the runaway render still burns its thread."""
+    (tmp_path / "slow.conf").write_text("previous\n")
+    p = pilot(config(registry, tmp_path))
+
+    def failed() -> bool:
+        result = p.ctl("status", "--json")
+        if result.returncode != 0:
+            return False
+        [template] = json.loads(result.stdout)["templates"]
+        return template["failures"] >= 1 and "longer than 0.5s" in (template["last_error"] or "")
+
+    wait_for(failed, 10, message=f"renderFailed on the bound\n{p.output}")
+    started = time.monotonic()
+    assert p.ctl("ping").returncode == 0
+    assert time.monotonic() - started < 2.0, "the control socket answered slowly"
+    assert (tmp_path / "slow.conf").read_text() == "previous\n"
+
+
+def test_sigterm_during_a_runaway_render_exits_within_stop_timeout(
+    pilot: Callable[..., Pilot], registry: Registry, tmp_path: Path
+) -> None:
+    """SIGTERM while a render loops exits pilot within stop_timeout."""
+    p = pilot(config(registry, tmp_path))
+    p.wait_for_output(r"app started", 10)
+    sent = time.monotonic()
+    p.signal(signal.SIGTERM)
+    p.wait(5)
+    assert time.monotonic() - sent < 3.0 + 1.0, p.output
