@@ -89,6 +89,9 @@ def make_client(target: ConsulTarget, timeout: float = 10.0) -> Any:
         cert=target.cert,
         connections_timeout=timeout,
     )
+    # py-consul reads CONSUL_HTTP_TOKEN itself, over the token it is given: use the resolved
+    # one (whitespace stripped), as every other setting is.
+    client.token = target.token
     if target.server_name and target.scheme == "https":
         client.http.session.mount("https://", _server_name_adapter(target.server_name))
     return client

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import time
@@ -13,7 +14,16 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import PYTHON, REPO, Pilot, Registry, python_job, read_lines, wait_for
+from tests.helpers import (
+    PYTHON,
+    REPO,
+    Pilot,
+    Registry,
+    holds,
+    python_job,
+    read_lines,
+    wait_for,
+)
 
 TOKEN = "s3cr3t-token"
 INTERVAL = 0.5
@@ -68,7 +78,7 @@ def test_pilot_started_before_the_registry_registers_when_it_comes(
     """With nothing listening at the Consul address the job runs; once a registry starts
     there, the service is registered and passing within 2 x interval + 1 s, the job untouched."""
     address = free_address()
-    p = pilot({"consul": address, "jobs": [web_job()]})
+    p = pilot({"consul": address, "logging": {"level": "debug"}, "jobs": [web_job()]})
     pids = wait_for(lambda: read_lines(tmp_path / "web.pid"), 5, message="job runs without Consul")
     jobs = {job["name"]: job for job in p.status()["jobs"]}
     assert jobs["web"]["pid"] == int(pids[0])
@@ -94,6 +104,25 @@ def test_pilot_started_before_the_registry_registers_when_it_comes(
     assert p.proc.poll() is None
 
 
+def test_consul_down_is_one_clear_line_and_one_when_it_is_back(
+    pilot: Callable[..., Pilot], late_registry: list[Registry], tmp_path: Path
+) -> None:
+    """Consul refusing connections is said in one line naming the address and the reason,
+    not once per failed call; its return is said in one line too."""
+    address = free_address()
+    p = pilot({"consul": address, "jobs": [web_job()]})
+    down = f"consul {address} unreachable (connection refused); retrying"
+    p.wait_for_output(re.escape(down), 10)
+    # Registration retries (capped at the 0.5 s interval) and check reports keep failing
+    # meanwhile; none of them adds a line.
+    wait_for(lambda: p.status()["services"][0]["registered"] is False, 5, message="status")
+    holds(lambda: p.output.count("unreachable") == 1, 3, message=f"one line\n{p.output}")
+    assert "Max retries" not in p.output and "HTTPConnectionPool" not in p.output
+    late_registry.append(Registry(address))
+    p.wait_for_output(re.escape(f"consul {address} reachable again"), 10)
+    wait_for(lambda: passing(late_registry[0]), 5, message=f"registered after\n{p.output}")
+
+
 def pilot_cli(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [PYTHON, "-m", "pilot", *args],
@@ -105,18 +134,21 @@ def pilot_cli(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.Complete
     )
 
 
-@pytest.mark.parametrize("source", ["config", "environment"])
+@pytest.mark.parametrize("source", ["config", "environment", "environment with a newline"])
 def test_the_token_never_appears_in_output_validate_or_status(
     pilot: Callable[..., Pilot], registry: Registry, tmp_path: Path, source: str
 ) -> None:
-    """The ACL token, from the config or CONSUL_HTTP_TOKEN, is used but never printed: not in
-    pilot's log (debug level, through an outage), `pilot validate`, or `ctl status --json`."""
+    """The ACL token, from the config or CONSUL_HTTP_TOKEN (even with the whitespace a file
+    read leaves around it), is used but never printed: not in pilot's log (debug level,
+    through an outage), `pilot validate`, or `ctl status --json`."""
     consul: dict[str, Any] = {"address": registry.address}
     env: dict[str, str] = {}
     if source == "config":
         consul["token"] = TOKEN
-    else:
+    elif source == "environment":
         env["CONSUL_HTTP_TOKEN"] = TOKEN
+    else:
+        env["CONSUL_HTTP_TOKEN"] = f" {TOKEN}\n"
     config = {
         "consul": consul,
         "logging": {"level": "debug"},
@@ -134,7 +166,7 @@ def test_the_token_never_appears_in_output_validate_or_status(
     assert json.loads(status.stdout)["services"], status.stdout
     assert TOKEN not in status.stdout + status.stderr
 
-    validate = pilot_cli("validate", "-c", str(p.config_path), cwd=tmp_path, env=env)
+    validate = pilot_cli("validate", "--print", "-c", str(p.config_path), cwd=tmp_path, env=env)
     assert validate.returncode == 0, validate.stderr
     assert "consul" in json.loads(validate.stdout)
     assert TOKEN not in validate.stdout + validate.stderr
