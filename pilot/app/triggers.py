@@ -13,7 +13,8 @@ EXTERNAL_SOURCES = frozenset({GLOBAL, *SIGNAL_SOURCES})
 
 
 class Triggers:
-    """Starts jobs when their `when` says: once or each event, an interval, or a timeout."""
+    """Starts jobs when their `when` says: once or each event, all of several events, an
+    interval, or a timeout."""
 
     def __init__(self, bus: EventBus, jobs: dict[str, Job], log: Log) -> None:
         self._bus, self._jobs, self._log = bus, jobs, log
@@ -25,17 +26,16 @@ class Triggers:
         bus.subscribe(self._on_event)
 
     def arm(self, job: Job) -> None:
-        """Watch for `job`'s trigger; a `once` event that already happened starts it now."""
+        """Watch for `job`'s trigger; `once` events that already happened start it now."""
         when = job.config.when
         if when.interval is not None:
             self._tick(job, self._loop.time(), 0)
             return
-        assert when.source is not None and when.codes
-        seen = [self._bus.last_seen(code, when.source) for code in when.codes]
-        happened = [seq for seq in seen if seq is not None]
-        if when.once and happened:
-            self._fire(job, max(happened))
-            return
+        if not when.each:
+            happened = self._happened(job)
+            if happened is not None:
+                self._fire(job, happened)
+                return
         if when.timeout is not None:
             self._timers[job.name] = self._loop.call_later(when.timeout, self._expire, job)
 
@@ -57,32 +57,60 @@ class Triggers:
         self._timers.clear()
 
     def may_start_later(self, job: Job, seen: frozenset[str] = frozenset()) -> bool:
-        """Whether something could still start `job`: its trigger has not fired for good and
-        its source is outside pilot, periodic, or a job that is running or may start later."""
+        """Whether something could still start `job`: its trigger has not fired for good, and
+        every event it still waits for comes from outside pilot, from an election, or from a
+        job that is running or may start later."""
         when = job.config.when
         if when.interval is not None:
             return job.name in self._timers
-        if (when.once and job.name in self._fired) or not job.accepts_runs:
+        if (not when.each and job.name in self._fired) or not job.accepts_runs:
             return False
-        if when.source in EXTERNAL_SOURCES or when.source not in self._jobs:
+        pending = [
+            (source, codes)
+            for source, codes in when.events
+            if when.each or self._last(source, codes) is None
+        ]
+        return all(self._may_emit(job, source, codes, seen) for source, codes in pending)
+
+    def _may_emit(
+        self, job: Job, source_name: str, codes: tuple[str, ...], seen: frozenset[str]
+    ) -> bool:
+        if source_name in EXTERNAL_SOURCES or source_name not in self._jobs:
             return True
-        source = self._jobs[when.source]
+        source = self._jobs[source_name]
         if source.state.active:
             return True
-        if source.config.leader is not None and ELECTION_CODES.intersection(when.codes):
+        if source.config.leader is not None and ELECTION_CODES.intersection(codes):
             return True  # elections run whether or not their job's process does
         return job.name not in seen and self.may_start_later(source, seen | {job.name})
 
     def _on_event(self, event: Event, seq: int) -> None:
         for job in self._jobs.values():
             when = job.config.when
-            if when.source != event.source or event.code not in when.codes:
+            if not any(
+                source == event.source and event.code in codes for source, codes in when.events
+            ):
                 continue
-            if when.once and job.name in self._fired:
+            if not when.each and job.name in self._fired:
                 continue
             if self.shutting_down and job.name not in self.hooks:
                 continue
+            if when.all is not None and self._happened(job) is None:
+                continue  # some of the events it waits for have not happened yet
             self._fire(job, seq)
+
+    def _happened(self, job: Job) -> int | None:
+        """The sequence number of the latest of the events `job` waits for, once every one of
+        them has happened; else None."""
+        seqs = [self._last(source, codes) for source, codes in job.config.when.events]
+        if not seqs or None in seqs:
+            return None
+        return max(seq for seq in seqs if seq is not None)
+
+    def _last(self, source: str, codes: tuple[str, ...]) -> int | None:
+        seen = [self._bus.last_seen(code, source) for code in codes]
+        happened = [seq for seq in seen if seq is not None]
+        return max(happened) if happened else None
 
     def _fire(self, job: Job, seq: int) -> None:
         self._fired.add(job.name)
@@ -95,10 +123,8 @@ class Triggers:
         self._timers.pop(job.name, None)
         self._fired.add(job.name)
         when = job.config.when
-        self._log.warn(
-            f"{job.name}: gave up waiting for {when.source}.{'|'.join(when.codes)} "
-            f"after {when.timeout:g}s"
-        )
+        waited = " and ".join(f"{source}.{'|'.join(codes)}" for source, codes in when.events)
+        self._log.warn(f"{job.name}: gave up waiting for {waited} after {when.timeout:g}s")
         job.give_up()
 
     def _tick(self, job: Job, due: float, seq: int) -> None:
@@ -123,10 +149,12 @@ class Triggers:
         while changed:
             changed = False
             for job in self._jobs.values():
-                when = job.config.when
-                if job.name in hooks or when.interval is not None:
+                if job.name in hooks or job.config.when.interval is not None:
                     continue
-                if SHUTDOWN_CODES.intersection(when.codes) or when.source in hooks:
+                if any(
+                    SHUTDOWN_CODES.intersection(codes) or source in hooks
+                    for source, codes in job.config.when.events
+                ):
                     hooks.add(job.name)
                     changed = True
         return frozenset(hooks)
