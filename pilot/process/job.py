@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
 from pilot.config.model import JobConfig
+from pilot.events import Code
 from pilot.log import Log
 from pilot.process.backoff import Backoff
 from pilot.process.output import PipeReader
@@ -226,7 +227,7 @@ class Job:
             return
         self.intent = Intent.RETIRE
         self._set_state(JobState.FATAL)
-        self._emit("exitFailed", self.name)
+        self._emit(Code.EXIT_FAILED, self.name)
         self._settle()
 
     def signal(self, signum: int) -> bool:
@@ -271,7 +272,7 @@ class Job:
             self._run_timer = self._clock.call_later(timeout, self._on_run_timeout)
         self._set_state(JobState.RUNNING)
         self._log.info(f"{self.name} started", pid=process.pid)
-        self._emit("started", self.name)
+        self._emit(Code.STARTED, self.name)
 
     def _spawn_request(self) -> SpawnRequest:
         cfg = self.config
@@ -318,7 +319,7 @@ class Job:
         self.last_exit = code
         success = code in self.config.success_codes
         self._exited.set()
-        self._emit("exitSuccess" if success else "exitFailed", self.name)
+        self._emit(Code.EXIT_SUCCESS if success else Code.EXIT_FAILED, self.name)
         if self.state is JobState.STOPPING:
             self._set_state(JobState.STOPPED)
             if self.intent is Intent.RESTART:
