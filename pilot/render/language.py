@@ -9,10 +9,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pilot.config.model import Config
 from pilot.consul.watch import Instance, Query
 
 MISSING = object()
 Latest = Callable[[Query], Any]  # the latest answer to a query, or MISSING
+UPSTREAMS_VARIABLE = "PILOT_UPSTREAMS"
+# Never an upstream by default: the registry itself and pilot's (or ContainerPilot's) telemetry.
+NOT_UPSTREAMS = frozenset({"consul", "pilot-telemetry", "containerpilot"})
 
 
 class TemplateLookupError(Exception):
@@ -45,6 +49,11 @@ class KeyPair:
     value: str
 
 
+def own_services(config: Config) -> frozenset[str]:
+    """The services the pilot of `config` registers (never its own upstreams)."""
+    return frozenset(job.service_name for job in config.jobs if job.port is not None)
+
+
 class Lookups:
     """The data functions of one render; `used` and `missing` say which queries it needed."""
 
@@ -55,9 +64,10 @@ class Lookups:
         base_dir: str,
         wait: float = 60.0,
         datacenter: str | None = None,
+        own_services: frozenset[str] = frozenset(),
     ) -> None:
         self._latest, self._environ, self._base_dir = latest, environ, base_dir
-        self._wait, self._dc = wait, datacenter
+        self._wait, self._dc, self._own = wait, datacenter, own_services
         self.used: set[Query] = set()
         self.missing: set[Query] = set()
 
@@ -71,6 +81,7 @@ class Lookups:
             "env": self.env,
             "file": self.file,
             "leader": self.leader,
+            "upstreams": self.upstreams,
         }
 
     def _ask(self, query: Query, empty: Any = ()) -> Any:
@@ -106,6 +117,16 @@ class Lookups:
         """Every service in the catalog, sorted by name (no health filtering)."""
         data = self._ask(Query("catalog", "", (), self._dc, False, self._wait))
         return [CatalogService(name, tags) for name, tags in data]
+
+    def upstreams(self) -> list[str]:
+        """The services a proxy in this container fronts: those named in PILOT_UPSTREAMS
+        ("app,api"), else every service in the catalog but this pilot's own, the registry's
+        and the telemetry services."""
+        wanted = self._environ.get(UPSTREAMS_VARIABLE, "")
+        if wanted.strip():
+            return [name.strip() for name in wanted.split(",") if name.strip()]
+        excluded = NOT_UPSTREAMS | self._own
+        return [entry.name for entry in self.services() if entry.name not in excluded]
 
     def key(self, path: str) -> str:
         """The value of a KV key; the render fails while the key does not exist."""

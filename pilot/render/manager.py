@@ -8,6 +8,7 @@ from pilot.config.model import Config
 from pilot.config.template_model import Template
 from pilot.consul.watch import WatchHub
 from pilot.log import Log
+from pilot.render.language import own_services
 from pilot.render.renderer import (
     Actions,
     TemplateRunner,
@@ -32,6 +33,7 @@ class Templates:
         self._hub, self._actions, self._emit = hub, actions, emit
         self._log, self._environ = log, environ
         self._sources: dict[str, str] = {}
+        self._own_services = own_services(config)
         self.runners = {t.label: self._runner(t, config.path) for t in config.templates}
 
     def start(self) -> None:
@@ -51,6 +53,7 @@ class Templates:
     def reconfigure(self, config: Config) -> None:
         """After a reload: keep unchanged templates, replace changed ones (config or source
         text), drop removed ones."""
+        self._own_services = own_services(config)
         wanted = {t.label: t for t in config.templates}
         for label, runner in list(self.runners.items()):
             template = wanted.get(label)
@@ -76,6 +79,7 @@ class Templates:
             self._log,
             self._environ,
             base_dir(config_path),
+            self._own_services,
         )
         self._sources[template.label] = _source_text(template, config_path)
         return runner

@@ -15,7 +15,7 @@ from pilot.consul.client import make_client, resolve_target
 from pilot.consul.errors import describe
 from pilot.consul.watch import Query, fetch
 from pilot.health.checks import CheckResult
-from pilot.render.language import MISSING, Lookups, TemplateLookupError
+from pilot.render.language import MISSING, Lookups, TemplateLookupError, own_services
 from pilot.render.output import replace_output
 from pilot.render.renderer import base_dir, load_template
 
@@ -39,7 +39,7 @@ def _render_all(config: Config, client: Any, dry_run: bool, out: IO[str]) -> int
     for template in config.templates:
         compiled = load_template(template, config.path)
         try:
-            text = _evaluate(compiled, client, cache, base_dir(config.path))
+            text = _evaluate(compiled, client, cache, base_dir(config.path), own_services(config))
         except TemplateLookupError as error:
             print(f"pilot: template.{template.label}: {error}", file=sys.stderr)
             failed = True
@@ -64,9 +64,13 @@ def _render_all(config: Config, client: Any, dry_run: bool, out: IO[str]) -> int
     return 1 if failed else 0
 
 
-def _evaluate(compiled: Any, client: Any, cache: dict[Query, Any], directory: str) -> str:
+def _evaluate(
+    compiled: Any, client: Any, cache: dict[Query, Any], directory: str, own: frozenset[str]
+) -> str:
     for _ in range(MAX_PASSES):
-        lookups = Lookups(lambda query: cache.get(query, MISSING), os.environ, directory)
+        lookups = Lookups(
+            lambda query: cache.get(query, MISSING), os.environ, directory, own_services=own
+        )
         text: str = compiled.render(**lookups.functions())
         if not lookups.missing:
             return text

@@ -72,9 +72,11 @@ class TemplateRunner:
         log: Log,
         environ: Mapping[str, str],
         base_dir: str,
+        own_services: frozenset[str] = frozenset(),
     ) -> None:
         self.config, self._compiled, self._hub, self._actions = config, compiled, hub, actions
         self._emit, self._log, self._environ, self._base_dir = emit, log, environ, base_dir
+        self._own_services = own_services
         self.source = template_source(config.label)
         self.stats = RenderStats()
         self._loop = asyncio.get_running_loop()
@@ -159,7 +161,12 @@ class TemplateRunner:
             self._failed("the previous render is still running; the previous file is kept")
             return
         snapshot = dict(self._hub.latest)
-        lookups = Lookups(lambda query: snapshot.get(query, MISSING), self._environ, self._base_dir)
+        lookups = Lookups(
+            lambda query: snapshot.get(query, MISSING),
+            self._environ,
+            self._base_dir,
+            own_services=self._own_services,
+        )
         rendering = self._render_off_loop(lookups)
         try:
             text = await asyncio.wait_for(asyncio.shield(rendering), self.config.render_timeout)

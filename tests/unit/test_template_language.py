@@ -94,3 +94,30 @@ def test_same_data_same_bytes() -> None:
     data = {WEB: (instance("a", "n", 1, ("t2", "t1")),)}
     text = "{% for i in service('web') %}{{ i.tags }}{{ i.meta }}{% endfor %}"
     assert render(text, data)[0] == render(text, data)[0] == "('t1', 't2'){}"
+
+
+CATALOG = Query("catalog", "", (), None, False)
+EVERYTHING = (
+    ("api", ()),
+    ("consul", ()),
+    ("containerpilot", ()),
+    ("nginx", ()),
+    ("pilot-telemetry", ()),
+    ("web", ()),
+)
+
+
+def test_upstreams_default_to_the_catalog_but_own_registry_and_telemetry_services() -> None:
+    """upstreams() without PILOT_UPSTREAMS is every catalog service but this pilot's own
+    (nginx must not proxy to itself), consul and the telemetry services."""
+    lookups = Lookups(
+        lambda q: {CATALOG: EVERYTHING}.get(q, MISSING), {}, ".", own_services=frozenset({"nginx"})
+    )
+    out = make_environment().from_string("{{ upstreams() | join(',') }}")
+    assert out.render(**lookups.functions()) == "api,web"
+
+
+def test_upstreams_follow_pilot_upstreams_when_set() -> None:
+    """PILOT_UPSTREAMS names the upstreams, in its order, and asks nothing of the catalog."""
+    out, lookups = render("{{ upstreams() | join(',') }}", {}, {"PILOT_UPSTREAMS": " web, api ,"})
+    assert out == "web,api" and lookups.used == set()
