@@ -83,7 +83,10 @@ class Log:
             return
         extra = "".join(f" {key}={value}" for key, value in fields.items())
         tag = "" if level == "info" else f"{level}: "
-        self._write(self.stderr, f"{self._prefix('pilot', self.stderr)}{tag}{message}{extra}")
+        prefix = self._prefix("pilot", self.stderr)
+        # A multi-line value (a check's output) keeps the prefix on every line.
+        lines = f"{tag}{message}{extra}".rstrip("\n").split("\n")
+        self._write(self.stderr, "\n".join(prefix + line for line in lines))
 
     def _prefix(self, name: str, out: IO[str]) -> str:
         """`time name |`, in the name's colour when `out` is a terminal."""

@@ -34,3 +34,14 @@ def test_no_color_turns_colour_off(monkeypatch: pytest.MonkeyPatch) -> None:
         seen = os.read(controller, 4096)
     os.close(controller)
     assert b"hello" in seen and b"\x1b[" not in seen
+
+
+def test_every_line_of_a_multi_line_value_has_the_prefix() -> None:
+    """A check's multi-line output logged as a field keeps `time pilot |` on every line."""
+    err = io.StringIO()
+    log = Log(stdout=io.StringIO(), stderr=err, names=("app",))
+    log.warn("app is unhealthy", output="first line\nsecond line\n")
+    lines = err.getvalue().splitlines()
+    assert len(lines) == 2
+    assert all(" pilot |" in line for line in lines)
+    assert lines[1].endswith("| second line")
