@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from pilot.config.model import Config
     from pilot.render.envfiles import DecodedFile
 
-COMMANDS = ("run", "validate", "render", "schema", "ctl", "consul-dev")
+COMMANDS = ("run", "validate", "render", "schema", "ctl", "consul-dev", "convert", "import")
 CONFIG_HELP = "path of pilot.json5, - for standard input (default: $PILOT_CONFIG)"
 
 
@@ -30,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
         from pilot.control.client import main as ctl
 
         return ctl(args_list[1:])
+    if args_list and args_list[0] in ("convert", "import"):
+        from pilot.config.containerpilot.migrate import main as migrate
+
+        return migrate(args_list)
     if args_list and args_list[0] == "--":
         return cmd_single(args_list[1:])
     if (
@@ -91,6 +95,8 @@ def _parser() -> argparse.ArgumentParser:
             "-c", "--config", default=os.environ.get("PILOT_CONFIG"), help=CONFIG_HELP
         )
     sub.add_parser("schema", help="print the JSON Schema of pilot.json5")
+    sub.add_parser("convert", help="write pilot.json5 for a ContainerPilot config")
+    sub.add_parser("import", help="write pilot.json5 for a supervisord config")
     sub.add_parser("ctl", help="control a running pilot (see `pilot ctl --help`)")
     sub.add_parser(
         "consul-dev",
@@ -191,6 +197,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(json.dumps(dump_section(config), indent=2))
         return 0
     name = "<stdin>" if args.config == "-" else os.path.basename(args.config)
+    if config.dialect != "pilot.json5":
+        from pilot.config.containerpilot.migrate import native_equivalent
+
+        print(f"pilot: {name} is valid, read as {config.dialect}: {summary(config)}")
+        print(native_equivalent(args.config), end="")
+        return 0
     print(f"pilot: {name} is valid: {summary(config)}")
     return 0
 

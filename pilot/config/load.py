@@ -56,13 +56,19 @@ def parse_config(text: str, environ: Mapping[str, str], path: str = "config") ->
     filename = os.path.basename(path)
     import json5  # not needed by `pilot ctl` and friends
 
-    text = substitute(text, environ, filename)
-    try:
-        raw = json5.loads(text, object_pairs_hook=json_object)
-    except ValueError as error:
-        raise ConfigError(*_syntax_place(str(error), filename)) from None
-    except RecursionError:
-        raise ConfigError(filename, "syntax error: nested too deeply") from None
+    from pilot.config.containerpilot.detect import NATIVE, read_foreign
+
+    foreign = read_foreign(text, environ, filename)
+    if foreign is not None:
+        raw, dialect = foreign.translation.native, foreign.name
+    else:
+        text, dialect = substitute(text, environ, filename), NATIVE
+        try:
+            raw = json5.loads(text, object_pairs_hook=json_object)
+        except ValueError as error:
+            raise ConfigError(*_syntax_place(str(error), filename)) from None
+        except RecursionError:
+            raise ConfigError(filename, "syntax error: nested too deeply") from None
     if not isinstance(raw, dict):
         raise ConfigError(filename, "must hold one object: { jobs: [...] }")
     errors: list[ConfigError] = []
@@ -72,7 +78,7 @@ def parse_config(text: str, environ: Mapping[str, str], path: str = "config") ->
         if error.partial is None:
             raise
         errors, config = list(error.errors), error.partial
-    config = dataclasses.replace(config, path=os.path.abspath(path))
+    config = dataclasses.replace(config, path=os.path.abspath(path), dialect=dialect)
     # A check across fields is not reported where a value it reads was already wrong.
     errors += [
         error

@@ -292,6 +292,7 @@ class Config:
         ListOf(Obj(Template)), "files rendered from Consul data", ()
     )
     path: str = field(default="", compare=False)
+    dialect: str = field(default="pilot.json5", compare=False)  # or "ContainerPilot v3"
 
     def job(self, name: str) -> JobConfig:
         """The job called `name`."""

@@ -1,0 +1,140 @@
+"""`pilot convert`: a ContainerPilot config written as pilot.json5. Template actions that only
+read a variable (`{{ .VAR }}`, `{{ .VAR | default "x" }}`, `{{ env "VAR" }}`) inside a string
+become `${VAR:-default}`; anything else is rendered with the current environment, and the
+output says so."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from pilot.config.containerpilot.gotemplate import FUNCTIONS, place
+from pilot.config.containerpilot.gotemplate_parse import Block, Node, Operand, Pipeline, parse
+from pilot.config.containerpilot.v2 import v2_to_v3
+from pilot.config.containerpilot.v3 import V2_KEYS, translate
+from pilot.config.containerpilot.writer import json5_text
+
+_MARK = "zpilotvar{}z"  # stands for a ${VAR:-default} while the data is translated
+_MARKS = re.compile(r"zpilotvar(\d+)z")
+_DROPPED = ("service_id", "restart_on")  # pilot's defaults do it, or the host names it
+
+
+def convert(
+    text: str, environ: Mapping[str, str], filename: str, app: list[str] | None = None
+) -> str:
+    """pilot.json5 text for the ContainerPilot config `text` (v3, or v2 with `app` the command
+    it ran as its main process).
+
+    Raises:
+        ConfigError: the file is not a config ContainerPilot would read.
+    """
+    from pilot.config.containerpilot.detect import parse_rendered
+
+    variables: list[str] = []
+    notes: list[tuple[str, str]] = []
+    marked = _mark_variables(text, variables, notes, filename)
+    try:
+        raw = parse_rendered(marked, environ, filename)
+    except Exception:
+        raw, variables = parse_rendered(text, environ, filename), []
+        notes = [(filename, "every template action was rendered with the current environment")]
+    if any(key in raw for key in V2_KEYS):
+        raw, more = v2_to_v3(raw, app)
+        notes += more
+    translation = translate(raw)
+    notes += translation.notes
+    native = translation.native
+    for job in native.get("jobs", []):
+        for key in _DROPPED:
+            job.pop(key, None)
+        if job.get("service") == job["name"]:
+            del job["service"]
+        if job.get("tags") == []:
+            del job["tags"]
+        if job.get("stop") == {"signal": "SIGTERM", "timeout": f"{native['stop_timeout']}s"}:
+            job["stop"] = {"timeout": job["stop"]["timeout"]}
+    header = [f"pilot.json5 converted from {filename} (ContainerPilot)"]
+    header += [f"{where}: {what}" for where, what in notes]
+    text = json5_text(header, native)
+    return _MARKS.sub(lambda m: variables[int(m.group(1))], text)
+
+
+def _mark_variables(
+    text: str, variables: list[str], notes: list[tuple[str, str]], filename: str
+) -> str:
+    """`text` with each variable-only action inside a JSON string replaced by a mark (its
+    `${...}` in `variables`); other actions are left to be rendered, and noted."""
+    out: list[str] = []
+    quote: str | None = None
+    offset = 0
+    for node in parse(text, FUNCTIONS):
+        if isinstance(node, str):
+            out.append(node)
+            quote = _quote_after(node, quote)
+            offset += len(node)
+            continue
+        reference = _reference(node)
+        where = place(text, node.offset, filename)
+        if quote is not None and reference is not None:
+            out.append(_MARK.format(len(variables)))
+            variables.append(reference)
+            continue
+        notes.append((where, "rendered with the current environment"))
+        out.append(_source_of(text, node))
+    return "".join(out)
+
+
+def _reference(node: Node) -> str | None:
+    """`${VAR:-default}` for `.VAR`, `.VAR | default "x"` and `env "VAR"`, else None."""
+    if not isinstance(node, Pipeline) or node.variables:
+        return None
+    commands = node.commands
+    name: str | None = None
+    head = commands[0]
+    if len(head) == 1 and head[0].kind == "field" and len(head[0].fields) == 1:
+        name = head[0].fields[0]
+    elif _call(head, "env") and len(head) == 2 and head[1].kind == "literal":
+        name = str(head[1].value)
+    if name is None or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        return None
+    if len(commands) == 1:
+        return f"${{{name}:-}}"
+    tail = commands[1]
+    if len(commands) == 2 and _call(tail, "default") and len(tail) == 2:
+        default = tail[1].value
+        if tail[1].kind == "literal" and isinstance(default, str) and "}" not in default:
+            return f"${{{name}:-{default.replace('$', '$$')}}}"
+    return None
+
+
+def _call(command: list[Operand], function: str) -> bool:
+    return command[0].kind == "ident" and command[0].value == function
+
+
+def _source_of(text: str, node: Pipeline | Block) -> str:
+    """The whole action or block of `node`, from its `{{` to the `}}` that closes it."""
+    start = text.rfind("{{", 0, node.offset)
+    if isinstance(node, Pipeline):
+        return text[start : text.index("}}", node.offset) + 2]
+    depth, pos = 0, start
+    for match in re.finditer(r"\{\{-?\s*(if|range|with|end)\b", text[start:]):
+        depth += 1 if match.group(1) != "end" else -1
+        if depth == 0:
+            pos = start + match.end()
+            break
+    return text[start : text.index("}}", pos) + 2]
+
+
+def _quote_after(chunk: str, quote: str | None) -> str | None:
+    """Whether a JSON5 string is open after `chunk` (and with which quote)."""
+    i = 0
+    while i < len(chunk):
+        char = chunk[i]
+        if quote is None and char in "\"'":
+            quote = char
+        elif quote is not None and char == "\\":
+            i += 1
+        elif quote is not None and char == quote:
+            quote = None
+        i += 1
+    return quote

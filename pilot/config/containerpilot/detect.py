@@ -1,0 +1,121 @@
+"""Which dialect a config file is written in, and a ContainerPilot file read into pilot.json5
+data: Go-template rendering with the environment, JSON5, then the v3 translation."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pilot.config.containerpilot.gotemplate import environment_data, render
+from pilot.config.containerpilot.v3 import (
+    HEALTH,
+    JOB,
+    TOP,
+    V2_KEYS,
+    WATCH,
+    Translation,
+    refuse_v2,
+    translate,
+)
+from pilot.config.errors import ConfigError
+
+NATIVE = "pilot.json5"
+V3 = "ContainerPilot v3"
+_JSON5_POSITION = re.compile(r"<string>:(\d+) (.*) at column (\d+)")
+
+
+@dataclass
+class Dialect:
+    """A file read in a foreign dialect: its name and its pilot.json5 data."""
+
+    name: str
+    translation: Translation
+
+
+def read_foreign(
+    text: str, environ: Mapping[str, str], filename: str, runtime: bool = True
+) -> Dialect | None:
+    """The file read as ContainerPilot's, or None when it is a pilot.json5.
+
+    A file is ContainerPilot's when its name starts with `containerpilot`, or, rendered as
+    ContainerPilot would, it has `jobs` and `consul` and only ContainerPilot's keys (its
+    `health` intervals in whole seconds), or v2's keys. `runtime` adds what a running pilot
+    exports (CONTAINERPILOT_PID); conversions leave it out.
+
+    Raises:
+        ConfigError: a ContainerPilot file it would refuse (placed), or a v2 file.
+    """
+    named = os.path.basename(filename).lower().startswith("containerpilot")
+    if not named and not _may_be_containerpilot(text):
+        return None
+    try:
+        raw = parse_rendered(text, environ, filename)
+    except ConfigError:
+        if named:
+            raise
+        return None
+    if not named and not is_containerpilot(raw):
+        return None
+    refused = refuse_v2(raw)
+    if refused is not None:
+        raise refused
+    translation = translate(raw)
+    if runtime:
+        for job in translation.native.get("jobs", []):
+            job["env"] = {"CONTAINERPILOT_PID": str(os.getpid())}
+    return Dialect(V3, translation)
+
+
+def parse_rendered(text: str, environ: Mapping[str, str], filename: str) -> dict[str, Any]:
+    """The template rendered with the environment, parsed as JSON5 (an object).
+
+    Raises:
+        ConfigError: a template or syntax error placed by line and column.
+    """
+    import json5
+
+    rendered = render(text, environment_data(environ), environ, filename)
+    try:
+        raw = json5.loads(rendered)
+    except ValueError as error:
+        match = _JSON5_POSITION.search(str(error))
+        if match:
+            line, what, column = match.groups()
+            raise ConfigError(
+                f"{filename}:{line}:{column}", f"syntax error after rendering: {what}"
+            ) from None
+        raise ConfigError(filename, f"syntax error after rendering: {error}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(filename, "must hold one object: { consul: ..., jobs: [...] }")
+    return raw
+
+
+def _may_be_containerpilot(text: str) -> bool:
+    """A cheap look before parsing: ContainerPilot's `consul` with `jobs`, or v2's keys."""
+    return ("consul" in text and "jobs" in text) or any(key in text for key in V2_KEYS)
+
+
+def is_containerpilot(raw: dict[str, Any]) -> bool:
+    """Whether parsed data is a ContainerPilot config rather than a pilot.json5."""
+    if any(key in raw for key in V2_KEYS) and "jobs" not in raw:
+        return True
+    if "jobs" not in raw or "consul" not in raw or not set(raw) <= set(TOP):
+        return False
+    jobs = raw["jobs"] if isinstance(raw["jobs"], list) else []
+    for job in jobs:
+        if not isinstance(job, dict) or not set(job) <= set(JOB):
+            return False
+        health = job.get("health")
+        if isinstance(health, dict) and (
+            not set(health) <= set(HEALTH)
+            or not all(isinstance(health.get(key, 1), int) for key in ("interval", "ttl"))
+        ):
+            return False
+    watches = raw.get("watches")
+    return not isinstance(watches, list) or all(
+        isinstance(watch, dict) and set(watch) <= set(WATCH) and "service" not in watch
+        for watch in watches
+    )

@@ -1,0 +1,344 @@
+"""Go text/template, as ContainerPilot renders its config: the environment is the data (a
+missing key renders empty), with its functions `default`, `env`, `split`, `join`, `replaceAll`,
+`regexReplaceAll`, `loop` and Go's builtins. Errors name the line and column of the source."""
+
+from __future__ import annotations
+
+import html
+import re
+import urllib.parse
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pilot.config.containerpilot.gofmt import go_string, sprint, sprintf
+from pilot.config.containerpilot.gotemplate_parse import (
+    Block,
+    Node,
+    Operand,
+    Pipeline,
+    TemplateError,
+    parse,
+)
+from pilot.config.errors import ConfigError
+
+__all__ = ["FUNCTIONS", "TemplateError", "environment_data", "render"]
+
+
+def render(
+    source: str, data: Mapping[str, str], environ: Mapping[str, str], filename: str = "config"
+) -> str:
+    """Render `source` with `data` as `.` (see `environment_data`); `env "X"` reads `environ`.
+
+    Raises:
+        ConfigError: a parse or execution error, placed at `filename:line:column`.
+    """
+    functions = _functions(environ)
+    try:
+        tree = parse(source, frozenset(functions))
+        out: list[str] = []
+        _Executor(functions, data).nodes(tree, data, out)
+    except TemplateError as error:
+        raise ConfigError(place(source, error.offset, filename), error.message) from None
+    return "".join(out)
+
+
+def environment_data(environ: Mapping[str, str]) -> dict[str, str]:
+    """The template's data as ContainerPilot builds it: `K=V=W` keeps only `V` (its bug #573,
+    which configs may rely on; `env "K"` gives the whole value)."""
+    return {key: value.split("=")[0] for key, value in environ.items()}
+
+
+def place(source: str, offset: int, filename: str) -> str:
+    """`filename:line:column` of `offset` in `source`."""
+    line = source.count("\n", 0, offset) + 1
+    return f"{filename}:{line}:{offset - (source.rfind(chr(10), 0, offset) + 1) + 1}"
+
+
+def truth(value: Any) -> bool:
+    """Go's truth: false, 0, nil and empty strings, lists and maps are false."""
+    return bool(value) if value is not None else False
+
+
+class _Executor:
+    def __init__(self, functions: Mapping[str, Callable[..., Any]], root: Any) -> None:
+        self.functions = functions
+        self.variables: list[tuple[str, Any]] = [("$", root)]
+
+    def nodes(self, nodes: list[Node], dot: Any, out: list[str]) -> None:
+        for node in nodes:
+            if isinstance(node, str):
+                out.append(node)
+            elif isinstance(node, Pipeline):
+                value = self.pipeline(node, dot)
+                if not node.variables:
+                    out.append(sprint([value]))
+            else:
+                self.block(node, dot, out)
+
+    def block(self, block: Block, dot: Any, out: list[str]) -> None:
+        mark = len(self.variables)
+        value = self.pipeline(block.pipeline, dot)
+        if block.kind == "range":
+            self.range(block, value, dot, out)
+        elif not truth(value):
+            self.nodes(block.otherwise, dot, out)
+        else:
+            self.nodes(block.body, value if block.kind == "with" else dot, out)
+        del self.variables[mark:]
+
+    def range(self, block: Block, value: Any, dot: Any, out: list[str]) -> None:
+        if isinstance(value, dict):
+            items = [(key, value[key]) for key in sorted(value)]
+        elif isinstance(value, list):
+            items = list(enumerate(value))
+        elif value is None:
+            items = []
+        else:
+            raise TemplateError(block.offset, f"range can't iterate over {sprint([value])}")
+        if not items:
+            self.nodes(block.otherwise, dot, out)
+        names = block.pipeline.variables
+        for key, element in items:
+            mark = len(self.variables)
+            if len(names) == 2:
+                self.variables += [(names[0], key), (names[1], element)]
+            elif names:
+                self.variables.append((names[0], element))
+            self.nodes(block.body, element, out)
+            del self.variables[mark:]
+
+    def pipeline(self, pipeline: Pipeline, dot: Any) -> Any:
+        value: Any = _NONE
+        for command in pipeline.commands:
+            value = self.command(command, dot, value)
+        if pipeline.assign:
+            self.assign(pipeline.variables[0], value, pipeline.offset)
+        elif pipeline.variables:
+            self.variables.append((pipeline.variables[-1], value))
+        return value
+
+    def assign(self, name: str, value: Any, offset: int) -> None:
+        for i in range(len(self.variables) - 1, -1, -1):
+            if self.variables[i][0] == name:
+                self.variables[i] = (name, value)
+                return
+        raise TemplateError(offset, f"undefined variable: {name}")
+
+    def command(self, operands: list[Operand], dot: Any, final: Any) -> Any:
+        head = operands[0]
+        if head.kind == "ident":
+            name = head.value
+            if name in ("and", "or"):
+                return self.logic(name, operands[1:], dot, final)
+            args = [self.operand(arg, dot) for arg in operands[1:]]
+            if final is not _NONE:
+                args.append(final)
+            try:
+                return self.functions[name](*args)
+            except TemplateError as error:
+                raise TemplateError(head.offset, f"error calling {name}: {error.message}") from None
+            except TypeError:
+                raise TemplateError(
+                    head.offset, f"wrong number of args for {name}: got {len(args)}"
+                ) from None
+        if len(operands) > 1 or final is not _NONE:
+            raise TemplateError(head.offset, "can't give argument to non-function")
+        return self.operand(head, dot)
+
+    def logic(self, name: str, operands: list[Operand], dot: Any, final: Any) -> Any:
+        """`and`/`or`: the first false (true) argument, else the last; short-circuiting."""
+        if not operands and final is _NONE:
+            raise TemplateError(0, f"{name}: no arguments")
+        value: Any = None
+        for arg in [*operands, None]:
+            if arg is None and final is _NONE:
+                break
+            value = final if arg is None else self.operand(arg, dot)
+            if truth(value) == (name == "or"):
+                return value
+        return value
+
+    def operand(self, operand: Operand, dot: Any) -> Any:
+        if operand.kind == "literal":
+            return operand.value
+        if operand.kind == "ident":  # a function called without arguments
+            return self.command([operand], dot, _NONE)
+        if operand.kind == "pipe":
+            base = self.pipeline(operand.value, dot)
+        elif operand.kind == "var":
+            base = self.variable(operand.value, operand.offset)
+        else:
+            base = dot
+        for name in operand.fields:
+            base = self.field(base, name, operand.offset)
+        return base
+
+    def variable(self, name: str, offset: int) -> Any:
+        for known, value in reversed(self.variables):
+            if known == name:
+                return value
+        raise TemplateError(offset, f"undefined variable: {name}")
+
+    @staticmethod
+    def field(value: Any, name: str, offset: int) -> Any:
+        if isinstance(value, dict):
+            return value.get(name, "")  # missingkey=zero on a map of strings
+        if value is None:
+            raise TemplateError(offset, f"nil pointer evaluating .{name}")
+        kind = _go_type(value)
+        raise TemplateError(offset, f"can't evaluate field {name} in type {kind}")
+
+
+class _None:
+    """No value: what a pipeline's first command receives as its final argument."""
+
+
+_NONE: Any = _None()
+
+
+def _go_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float64"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "[]int" if value and isinstance(value[0], int) else "[]string"
+    return "map[string]string"
+
+
+def _string(value: Any, what: str = "string") -> str:
+    if not isinstance(value, str):
+        raise TemplateError(0, f"wrong type for value; expected {what}; got {_go_type(value)}")
+    return value
+
+
+def _integer(value: Any) -> int:
+    if isinstance(value, str):
+        try:
+            if value != value.strip():
+                raise ValueError(value)
+            return int(value, 10)
+        except ValueError:
+            raise TemplateError(0, f'strconv.Atoi: parsing "{value}": invalid syntax') from None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise TemplateError(0, f"expected an integer, got {_go_type(value)}")
+
+
+def _loop(*params: Any) -> list[int]:
+    if len(params) not in (1, 2):
+        raise TemplateError(
+            0, f"loop: wrong number of arguments, expected 1 or 2, but got {len(params)}"
+        )
+    start, stop = (0, _integer(params[0])) if len(params) == 1 else map(_integer, params)
+    return list(range(start, stop, -1)) if stop < start else list(range(start, stop))
+
+
+def _default(fallback: Any, value: Any = None) -> str:
+    if isinstance(value, str) and value:
+        return value
+    return fallback if isinstance(fallback, str) else sprint([fallback])
+
+
+def _split(sep: Any, text: Any) -> list[str]:
+    text, sep = _string(text).strip(), _string(sep)
+    if not text:
+        return []
+    return text.split(sep) if sep else list(text)
+
+
+def _join(sep: Any, items: Any) -> str:
+    if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+        raise TemplateError(0, f"wrong type for value; expected []string; got {_go_type(items)}")
+    return _string(sep).join(items)
+
+
+def _regex_replace_all(pattern: Any, replacement: Any, text: Any) -> str:
+    try:
+        compiled = re.compile(_string(pattern))
+    except re.error as error:
+        raise TemplateError(0, f"error parsing regexp: {error}") from None
+    # Go's $1 / ${1} / ${name} expansion; $$ is a literal $.
+    template = re.sub(
+        r"\$\$|\$\{(\w+)\}|\$(\w+)",
+        lambda m: "$" if m.group() == "$$" else "\\g<" + (m.group(1) or m.group(2)) + ">",
+        _string(replacement).replace("\\", "\\\\"),
+    )
+    try:
+        return compiled.sub(template, _string(text))
+    except (re.error, IndexError):  # a group that does not exist is empty in Go
+        return compiled.sub(re.sub(r"\\g<\w+>", "", template), _string(text))
+
+
+def _index(item: Any, *keys: Any) -> Any:
+    for key in keys:
+        if isinstance(item, dict):
+            item = item.get(_string(key), "")
+        elif isinstance(item, list | str) and isinstance(key, int):
+            if not 0 <= key < len(item):
+                raise TemplateError(0, f"index out of range: {key}")
+            item = ord(item[key]) if isinstance(item, str) else item[key]
+        else:
+            raise TemplateError(0, f"can't index item of type {_go_type(item)}")
+    return item
+
+
+def _compare(name: str, test: Callable[[Any, Any], bool]) -> Callable[..., bool]:
+    def compare(first: Any, *others: Any) -> bool:
+        if not others:
+            raise TemplateError(0, "missing argument for comparison")
+        for other in others:
+            if _go_type(first) != _go_type(other) and not (
+                isinstance(first, int | float) and isinstance(other, int | float)
+            ):
+                raise TemplateError(0, "incompatible types for comparison")
+            if name != "eq" and isinstance(first, bool | list | dict):
+                raise TemplateError(0, "invalid type for comparison")
+            if test(first, other):
+                if name == "eq":
+                    return True
+            elif name != "eq":
+                return False
+        return name != "eq"
+
+    return compare
+
+
+def _functions(environ: Mapping[str, str]) -> dict[str, Callable[..., Any]]:
+    return {
+        "default": _default,
+        "env": lambda name: environ.get(_string(name), ""),
+        "split": _split,
+        "join": _join,
+        "replaceAll": lambda old, new, text: _string(text).replace(_string(old), _string(new)),
+        "regexReplaceAll": _regex_replace_all,
+        "loop": _loop,
+        "not": lambda value: not truth(value),
+        "len": lambda value: len(value) if isinstance(value, str | list | dict) else _bad_len(),
+        "index": _index,
+        "print": lambda *args: sprint(list(args)),
+        "println": lambda *args: " ".join(sprint([arg]) for arg in args) + "\n",
+        "printf": lambda fmt, *args: sprintf(_string(fmt), list(args)),
+        "html": lambda *args: html.escape(sprint(list(args))).replace("&#x27;", "&#39;"),
+        "urlquery": lambda *args: urllib.parse.quote_plus(sprint(list(args))),
+        "js": lambda *args: go_string(sprint(list(args)))[1:-1],
+        "eq": _compare("eq", lambda a, b: bool(a == b)),
+        "ne": _compare("ne", lambda a, b: bool(a != b)),
+        "lt": _compare("lt", lambda a, b: bool(a < b)),
+        "le": _compare("le", lambda a, b: bool(a <= b)),
+        "gt": _compare("gt", lambda a, b: bool(a > b)),
+        "ge": _compare("ge", lambda a, b: bool(a >= b)),
+        "and": lambda *args: args,  # short-circuited by the executor; listed for the parser
+        "or": lambda *args: args,
+    }
+
+
+def _bad_len() -> int:
+    raise TemplateError(0, "len of this type is not defined")
+
+
+FUNCTIONS = frozenset(_functions({}))

@@ -1,0 +1,143 @@
+"""A ContainerPilot v2 config as the v3 config ContainerPilot's own upgrade would write: hooks,
+services, backends, tasks and coprocesses become jobs and watches."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pilot.config.errors import ConfigError
+from pilot.events import Code, watch_source
+
+
+def v2_to_v3(
+    raw: dict[str, Any], app: list[str] | None
+) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """v3 data for v2 data `raw`; `app` is the command v2 ran as its main process (given on
+    its command line, so not in the file). Returns the data and notes for the reader.
+
+    Raises:
+        ConfigError: a key v2 did not have either, or an etcd backend.
+    """
+    known = {
+        "consul",
+        "etcd",
+        "logging",
+        "preStart",
+        "preStop",
+        "postStop",
+        "stopTimeout",
+        "services",
+        "backends",
+        "tasks",
+        "coprocesses",
+        "telemetry",
+    }
+    for key in raw:
+        if key not in known:
+            raise ConfigError(key, "unknown key in a ContainerPilot v2 config")
+    if "etcd" in raw:
+        raise ConfigError("etcd", "pilot speaks to Consul only (as ContainerPilot 3)")
+    notes: list[tuple[str, str]] = []
+    out: dict[str, Any] = {"consul": raw.get("consul")}
+    for key in ("logging", "stopTimeout"):
+        if key in raw:
+            out[key] = max(raw[key], 0) if key == "stopTimeout" else raw[key]
+    services = [dict(s) for s in raw.get("services") or []]
+    jobs: list[dict[str, Any]] = []
+    if "preStart" in raw:
+        jobs.append({"name": "preStart", "exec": raw["preStart"]})
+    app_job: dict[str, Any] = {"name": "app"}
+    if app:
+        app_job["exec"] = app
+    else:
+        notes.append(
+            (
+                "jobs",
+                "v2 ran the app given on its command line: `pilot convert FILE -- "
+                "CMD ARGS...` puts it in the app job",
+            )
+        )
+    if len(services) == 1 and app:
+        app_job.update(_service(services.pop()))
+    if "preStart" in raw:
+        app_job["when"] = {"source": "preStart", "once": Code.EXIT_SUCCESS.value}
+    if app or "port" in app_job:
+        jobs.append(app_job)
+    jobs += [_service(service) for service in services]
+    main = app_job["name"] if app else None
+    for hook, code in (("preStop", Code.STOPPING.value), ("postStop", Code.STOPPED.value)):
+        if hook in raw and main is not None:
+            jobs.append({"name": hook, "exec": raw[hook], "when": {"source": main, "once": code}})
+        elif hook in raw:
+            notes.append((hook, "runs around the app, which is not in the file: left out"))
+    watches = []
+    for backend in raw.get("backends") or []:
+        watch = {"name": backend["name"], "interval": backend.get("poll", 10)}
+        if backend.get("tag"):
+            watch["tag"] = backend["tag"]
+        watches.append(watch)
+        if backend.get("onChange"):
+            job = {
+                "name": f"onchange-{backend['name']}",
+                "exec": backend["onChange"],
+                "when": {"source": watch_source(backend["name"]), "each": Code.CHANGED.value},
+            }
+            if backend.get("timeout"):
+                job["timeout"] = backend["timeout"]
+            jobs.append(job)
+    for task in raw.get("tasks") or []:
+        job = {
+            "name": task["name"],
+            "exec": task["command"],
+            "when": {"interval": task["frequency"]},
+        }
+        if task.get("timeout"):
+            job["timeout"] = task["timeout"]
+        jobs.append(job)
+    for coprocess in raw.get("coprocesses") or []:
+        job = {"name": coprocess.get("name") or "", "exec": coprocess["command"]}
+        if "restarts" in coprocess:
+            job["restarts"] = coprocess["restarts"]
+        jobs.append(job)
+    out["jobs"] = jobs
+    if watches:
+        out["watches"] = watches
+    if raw.get("telemetry"):
+        out["telemetry"], more = _telemetry(raw["telemetry"])
+        notes += more
+    return out, notes
+
+
+def _service(service: dict[str, Any]) -> dict[str, Any]:
+    job: dict[str, Any] = {"name": service["name"], "port": service.get("port")}
+    health = {"interval": service.get("poll"), "ttl": service.get("ttl")}
+    if service.get("health"):
+        health["exec"] = service["health"]
+    if service.get("timeout"):
+        health["timeout"] = service["timeout"]
+    job["health"] = health
+    for key in ("interfaces", "tags", "consul"):
+        if key in service:
+            job[key] = service[key]
+    return job
+
+
+def _telemetry(telemetry: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    out: dict[str, Any] = {
+        key: telemetry[key] for key in ("port", "interfaces", "tags") if key in telemetry
+    }
+    metrics, notes = [], []
+    for i, sensor in enumerate(telemetry.get("sensors") or []):
+        metric = {
+            k: sensor[k] for k in ("namespace", "subsystem", "name", "help", "type") if k in sensor
+        }
+        metrics.append(metric)
+        notes.append(
+            (
+                f"telemetry.sensors[{i}]",
+                f"sensors are gone: make {sensor.get('check')!r} "
+                "push its value with `containerpilot -putmetric` from a periodic job",
+            )
+        )
+    out["metrics"] = metrics
+    return out, notes

@@ -1,0 +1,459 @@
+"""A ContainerPilot v3 config (already rendered and parsed) as the equivalent pilot.json5 data,
+with ContainerPilot's keys, types, defaults and refusals (those of its 3.8 loader)."""
+
+from __future__ import annotations
+
+import re
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+from pilot.config.containerpilot.decode import Decoder
+from pilot.config.durations import format_duration
+from pilot.config.errors import ConfigError, ConfigErrors
+from pilot.events import Code
+
+TOP = ("consul", "logging", "control", "stopTimeout", "jobs", "watches", "telemetry")
+JOB = (
+    "name",
+    "exec",
+    "port",
+    "initial_status",
+    "interfaces",
+    "tags",
+    "consul",
+    "health",
+    "timeout",
+    "restarts",
+    "stopTimeout",
+    "when",
+    "logging",
+)
+WHEN = ("interval", "source", "once", "each", "timeout")
+HEALTH = ("exec", "timeout", "interval", "ttl", "logging")
+WATCH = ("name", "interval", "tag", "dc")
+TELEMETRY = ("port", "interfaces", "tags", "metrics")
+METRIC = ("namespace", "subsystem", "name", "help", "type")
+CONSUL = ("address", "scheme", "token", "tls")
+TLS = ("cafile", "capath", "clientcert", "clientkey", "servername", "verify")
+LOGGING = ("level", "format", "output")
+V2_KEYS = ("services", "backends", "preStart", "preStop", "postStop", "coprocesses", "tasks")
+EVENT_CODES = {  # the codes ContainerPilot accepts in once/each, all of them also pilot's
+    code.value
+    for code in (
+        Code.EXIT_SUCCESS, Code.EXIT_FAILED, Code.STOPPING, Code.STOPPED, Code.HEALTHY,
+        Code.UNHEALTHY, Code.CHANGED, Code.ENTER_MAINTENANCE, Code.EXIT_MAINTENANCE,
+        Code.STARTUP, Code.SHUTDOWN,
+    )
+}  # fmt: skip
+INTERNAL_CODES = {"timerExpired", "error", "quit"}
+SIGNAL_SOURCES = ("SIGHUP", "SIGUSR2")
+DEFAULT_INTERFACES = ["eth0:inet", "inet"]
+DEFAULT_SOCKET = "/var/run/containerpilot.socket"
+DEFAULT_STOP_TIMEOUT = 5
+IDLE_EXEC = ["sleep", "2147483647"]  # a job without exec: nothing runs, it only advertises
+SERVICE_NAME = re.compile(r"[a-z][a-zA-Z0-9\-]+")
+_NATIVE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+
+
+@dataclass
+class Translation:
+    """pilot.json5 data for a v3 config, and what a reader of the conversion should know."""
+
+    native: dict[str, Any]
+    notes: list[tuple[str, str]] = field(default_factory=list)
+
+
+def translate(raw: dict[str, Any], hostname: str | None = None) -> Translation:
+    """The native config data of ContainerPilot v3 data `raw`.
+
+    Raises:
+        ConfigError: everything ContainerPilot would refuse (a ConfigErrors when several).
+    """
+    return _Translator(hostname or socket.gethostname()).run(raw)
+
+
+class _Translator:
+    def __init__(self, hostname: str) -> None:
+        self.d = Decoder()
+        self.hostname = hostname
+        self.notes: list[tuple[str, str]] = []
+        self.names: dict[str, str] = {}
+        self.cp_names: list[str] = []
+
+    def run(self, raw: dict[str, Any]) -> Translation:
+        d = self.d
+        d.table(raw, "", TOP)
+        native: dict[str, Any] = {}
+        if raw.get("consul") in (None, ""):
+            d.fail("consul", "is required: ContainerPilot has no discovery backend without it")
+        else:
+            native["consul"] = self.consul(raw["consul"])
+        stop = d.integer(raw.get("stopTimeout"), "stopTimeout") or DEFAULT_STOP_TIMEOUT
+        native["stop_timeout"] = max(stop, 0)
+        if "logging" in raw:
+            native["logging"] = self.logging(raw["logging"])
+        control = d.table(raw.get("control"), "control", ("socket",)) or {}
+        native["control"] = {
+            "socket": d.string(control.get("socket"), "control.socket") or DEFAULT_SOCKET
+        }
+        jobs = d.items(raw.get("jobs"), "jobs")
+        self.names = self.job_names(jobs)
+        native["jobs"] = [self.job(job, i, max(stop, 0)) for i, job in enumerate(jobs)]
+        native["jobs"] = [job for job in native["jobs"] if job is not None]
+        main = self.main_job(native["jobs"])
+        if main is not None:
+            main["main"] = True
+        watches = [
+            self.watch(w, f"watches[{i}]")
+            for i, w in enumerate(d.items(raw.get("watches"), "watches"))
+        ]
+        if watches:
+            native["watches"] = [w for w in watches if w is not None]
+        if raw.get("telemetry") is not None:
+            native["telemetry"] = self.telemetry(raw["telemetry"])
+        if d.errors:
+            raise ConfigErrors(d.errors) if len(d.errors) > 1 else d.errors[0]
+        return Translation(native, self.notes)
+
+    def consul(self, value: Any) -> Any:
+        d = self.d
+        if isinstance(value, str):
+            return value
+        table = d.table(value, "consul", CONSUL)
+        if table is None:
+            return None
+        out: dict[str, Any] = {
+            "address": d.string(table.get("address"), "consul.address") or "127.0.0.1:8500"
+        }
+        scheme = d.string(table.get("scheme"), "consul.scheme")
+        if scheme:
+            out["scheme"] = scheme
+        token = d.string(table.get("token"), "consul.token")
+        if token:
+            out["token"] = token
+        tls = d.table(table.get("tls"), "consul.tls", TLS) or {}
+        names = {
+            "cafile": "ca_file",
+            "clientcert": "cert_file",
+            "clientkey": "key_file",
+            "servername": "server_name",
+        }
+        mapped: dict[str, Any] = {
+            names[k]: d.string(v, f"consul.tls.{k}") for k, v in tls.items() if k in names
+        }
+        if tls.get("capath"):
+            self.notes.append(("consul.tls.capath", "a CA directory is not read; use cafile"))
+        # ContainerPilot's code verifies the agent's certificate only when told (verify: true).
+        mapped["verify"] = bool(d.boolean(tls.get("verify"), "consul.tls.verify"))
+        out["tls"] = mapped
+        return out
+
+    def logging(self, value: Any) -> dict[str, str]:
+        d = self.d
+        table = d.table(value, "logging", LOGGING) or {}
+        level = (d.string(table.get("level"), "logging.level") or "INFO").lower()
+        levels = {
+            "debug": "debug",
+            "info": "info",
+            "warn": "warn",
+            "warning": "warn",
+            "error": "error",
+            "fatal": "error",
+            "panic": "error",
+        }
+        if level not in levels:
+            d.fail(
+                "logging.level",
+                f"unknown level {level!r}: DEBUG, INFO, WARN, ERROR, FATAL or PANIC",
+            )
+        fmt = (d.string(table.get("format"), "logging.format") or "default").lower()
+        if fmt not in ("default", "text", "json"):
+            d.fail("logging.format", f"unknown format {fmt!r}: default, text or json")
+        output = d.string(table.get("output"), "logging.output") or "stdout"
+        if output not in ("stdout", "stderr"):
+            self.notes.append(("logging.output", f"pilot logs to stderr, not to {output!r}"))
+        return {"level": levels.get(level, "info"), "format": "json" if fmt == "json" else "text"}
+
+    def job_names(self, jobs: list[Any]) -> dict[str, str]:
+        """ContainerPilot names (free-form unless advertised; empty: the exec's argv[0]) to
+        pilot names (letters, digits, '-' and '_'), each unique."""
+        names: dict[str, str] = {}
+        taken: set[str] = set()
+        for i, job in enumerate(jobs):
+            if not isinstance(job, dict):
+                self.cp_names.append("")
+                continue
+            name = self.d.string(job.get("name"), f"jobs[{i}].name") or ""
+            if not name:
+                argv = _argv(job.get("exec")) or [f"job{i}"]
+                name = argv[0]
+            native = re.sub(r"[^A-Za-z0-9_-]", "_", name.rsplit("/", 1)[-1])
+            if not _NATIVE_NAME.fullmatch(native) or native in ("global", "pilot", *SIGNAL_SOURCES):
+                native = f"job-{native}"
+            while native in taken:
+                native += "_"
+            taken.add(native)
+            names.setdefault(name, native)
+            self.cp_names.append(name)
+        return names
+
+    def job(self, raw: Any, index: int, stop_timeout: int) -> dict[str, Any] | None:
+        d = self.d
+        place = f"jobs[{index}]"
+        table = d.table(raw, place, JOB)
+        if table is None:
+            if raw is None:
+                d.fail(place, "must be an object")
+            return None
+        name = self.cp_names[index]
+        out: dict[str, Any] = {"name": self.names[name]}
+        if name != out["name"]:
+            self.notes.append((place, f"job {name!r} is called {out['name']!r} in pilot"))
+        if "exec" in table:
+            argv = _argv(table["exec"])
+            if argv is None:
+                d.fail(f"{place}.exec", "must be a string or a list of strings")
+            elif not argv or not argv[0]:
+                d.fail(f"{place}.exec", "received zero-length argument")
+            else:
+                out["exec"] = argv
+        else:
+            out["exec"] = IDLE_EXEC
+            self.notes.append((place, "no exec: pilot runs `sleep` in its place"))
+        port = d.integer(table.get("port"), f"{place}.port") or 0
+        health = self.health(table.get("health"), f"{place}.health")
+        if port:
+            if health is None and name != "containerpilot":
+                d.fail(f"{place}.health", "must be set if 'port' is set")
+            if not SERVICE_NAME.fullmatch(name):
+                d.fail(f"{place}.name", f"{name!r} is not a service name: ^[a-z][a-zA-Z0-9-]+$")
+            out["port"] = port
+            out["service"] = name
+            out["service_id"] = f"{name}-{self.hostname}"
+            specs = d.strings(table.get("interfaces"), f"{place}.interfaces")
+            out["interfaces"] = specs or DEFAULT_INTERFACES
+            out["tags"] = d.strings(table.get("tags"), f"{place}.tags") or []
+            status = d.string(table.get("initial_status"), f"{place}.initial_status")
+            if status:
+                if status not in ("passing", "warning", "critical"):
+                    d.fail(
+                        f"{place}.initial_status",
+                        "must be one of 'passing', 'warning' or 'critical'",
+                    )
+                out["initial_status"] = status
+            extras = d.table(
+                table.get("consul"),
+                f"{place}.consul",
+                ("enableTagOverride", "deregisterCriticalServiceAfter"),
+            )
+            if extras is not None:
+                out["consul"] = self.registration(extras, f"{place}.consul")
+        if health is not None:
+            out["health"] = health
+        self.when(table, place, out)
+        timeout = d.duration(table.get("timeout"), f"{place}.timeout", least=0.001)
+        if timeout is not None:
+            out["timeout"] = format_duration(timeout)
+        d.duration(table.get("stopTimeout"), f"{place}.stopTimeout")
+        self.restarts(table, place, out)
+        logging = d.table(table.get("logging"), f"{place}.logging", ("raw",))
+        if logging is not None and d.boolean(logging.get("raw"), f"{place}.logging.raw"):
+            out["logging"] = {"raw": True}
+        out["stop"] = {"signal": "SIGTERM", "timeout": f"{stop_timeout}s"}
+        out["restart_on"] = "always"
+        return out
+
+    def registration(self, extras: dict[str, Any], place: str) -> dict[str, Any]:
+        d = self.d
+        out: dict[str, Any] = {}
+        override = d.boolean(extras.get("enableTagOverride"), f"{place}.enableTagOverride")
+        if override:
+            out["enable_tag_override"] = True
+        after = d.string(
+            extras.get("deregisterCriticalServiceAfter"), f"{place}.deregisterCriticalServiceAfter"
+        )
+        seconds = d.duration(after, f"{place}.deregisterCriticalServiceAfter")
+        if not after:  # ContainerPilot parses it whenever the block is there
+            d.fail(
+                f"{place}.deregisterCriticalServiceAfter",
+                "is required in a consul block (ContainerPilot cannot parse '')",
+            )
+        elif seconds is not None:
+            out["deregister_critical_service_after"] = format_duration(seconds)
+        return out
+
+    def health(self, raw: Any, place: str) -> dict[str, Any] | None:
+        d = self.d
+        table = d.table(raw, place, HEALTH)
+        if table is None:
+            return None
+        interval = d.integer(table.get("interval"), f"{place}.interval")
+        ttl = d.integer(table.get("ttl"), f"{place}.ttl")
+        if not interval or interval < 1:
+            d.fail(f"{place}.interval", "must be > 0 (whole seconds)")
+        if not ttl or ttl < 1:
+            d.fail(f"{place}.ttl", "must be > 0 (whole seconds)")
+        out: dict[str, Any] = {"interval": f"{interval or 1}s", "ttl": f"{ttl or 1}s"}
+        argv = _argv(table.get("exec")) if "exec" in table else ["true"]
+        if not argv or not argv[0]:
+            d.fail(f"{place}.exec", "received zero-length argument")
+        else:
+            out["exec"] = argv
+        timeout = d.duration(table.get("timeout"), f"{place}.timeout")
+        if timeout:
+            out["timeout"] = format_duration(timeout)
+        d.table(table.get("logging"), f"{place}.logging", ("raw",))
+        return out
+
+    def when(self, table: dict[str, Any], place: str, out: dict[str, Any]) -> None:
+        d = self.d
+        when = d.table(table.get("when"), f"{place}.when", WHEN)
+        if when is None:
+            return
+        at = f"{place}.when"
+        given = [key for key in ("interval", "once", "each") if when.get(key) not in (None, "")]
+        if len(given) > 1:
+            d.fail(at, "can have only one of 'interval', 'once', or 'each'")
+            return
+        if given == ["interval"]:
+            interval = d.duration(when["interval"], f"{at}.interval", least=0.001)
+            if interval is not None:
+                out["when"] = {"interval": format_duration(max(interval, 0.1))}
+                if interval < 0.1:
+                    self.notes.append((f"{at}.interval", "raised to pilot's floor of 100ms"))
+            return
+        source = d.string(when.get("source"), f"{at}.source") or ""
+        native: dict[str, Any] = {"source": self.names.get(source, source)}
+        if source in SIGNAL_SOURCES:
+            native["each"] = source
+        elif given:
+            code = d.string(when[given[0]], f"{at}.{given[0]}") or ""
+            if code in INTERNAL_CODES:
+                d.fail(
+                    f"{at}.{given[0]}",
+                    f"{code!r} is internal to ContainerPilot; pilot has no such event",
+                )
+            elif code not in EVENT_CODES:
+                d.fail(f"{at}.{given[0]}", f"unknown event {code!r}")
+            native[given[0]] = code
+        else:
+            d.fail(at, "needs once, each or interval (nothing would ever start this job)")
+        timeout = d.duration(when.get("timeout"), f"{at}.timeout")
+        if timeout:
+            native["timeout"] = format_duration(timeout)
+        out["when"] = native
+
+    def restarts(self, table: dict[str, Any], place: str, out: dict[str, Any]) -> None:
+        value = table.get("restarts")
+        if value is None:
+            return
+        when = table.get("when")
+        if value == "unlimited" and isinstance(when, dict) and when.get("each"):
+            self.d.fail(
+                f"{place}.restarts",
+                "field 'unlimited' invalid: may not be used when 'job.when.each' is set",
+            )
+        count: int | None = None
+        if isinstance(value, str) and value.isdigit():
+            count = int(value)
+        elif isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+            count = int(value) if value != float("inf") else None
+        if value in ("never", "unlimited"):
+            out["restarts"] = value
+        elif count is None:
+            self.d.fail(
+                f"{place}.restarts",
+                f'field {value!r} invalid: accepts positive integers, "unlimited", or "never"',
+            )
+        else:
+            out["restarts"] = count or "never"
+
+    def watch(self, raw: Any, place: str) -> dict[str, Any] | None:
+        d = self.d
+        table = d.table(raw, place, WATCH)
+        if table is None:
+            return None
+        name = d.string(table.get("name"), f"{place}.name") or ""
+        if not SERVICE_NAME.fullmatch(name):
+            d.fail(f"{place}.name", f"{name!r} is not a service name: ^[a-z][a-zA-Z0-9-]+$")
+        interval = d.integer(table.get("interval"), f"{place}.interval")
+        if not interval or interval < 1:
+            d.fail(f"{place}.interval", "must be > 0 (whole seconds)")
+        out: dict[str, Any] = {"name": name, "service": name, "passing": True}
+        tag = d.string(table.get("tag"), f"{place}.tag")
+        if tag:
+            out["tags"] = [tag]
+        dc = d.string(table.get("dc"), f"{place}.dc")
+        if dc:
+            out["datacenter"] = dc
+        return out
+
+    def telemetry(self, raw: Any) -> dict[str, Any]:
+        d = self.d
+        table = d.table(raw, "telemetry", TELEMETRY) or {}
+        out: dict[str, Any] = {"port": d.integer(table.get("port"), "telemetry.port") or 9090}
+        out["interfaces"] = (
+            d.strings(table.get("interfaces"), "telemetry.interfaces") or DEFAULT_INTERFACES
+        )
+        out["metrics"] = []
+        for i, metric in enumerate(d.items(table.get("metrics"), "telemetry.metrics")):
+            spec = d.table(metric, f"telemetry.metrics[{i}]", METRIC)
+            if spec is None:
+                continue
+            parts = [d.string(spec.get(k), f"telemetry.metrics[{i}].{k}") or "" for k in METRIC[:3]]
+            kind = d.string(spec.get("type"), f"telemetry.metrics[{i}].type") or ""
+            if kind not in ("counter", "gauge", "histogram", "summary"):
+                d.fail(f"telemetry.metrics[{i}].type", f"invalid metric type: {kind}")
+            entry = {"name": "_".join(part for part in parts if part), "type": kind}
+            help_text = d.string(spec.get("help"), f"telemetry.metrics[{i}].help")
+            if help_text:
+                entry["help"] = help_text
+            out["metrics"].append(entry)
+        tags = d.strings(table.get("tags"), "telemetry.tags")
+        if tags:
+            self.notes.append(
+                ("telemetry.tags", "the telemetry service is registered without tags")
+            )
+        return out
+
+    @staticmethod
+    def main_job(jobs: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """The job pilot exits with: ContainerPilot has none (it runs until every job is over),
+        so the long-running app: the first advertised job with its own exec, else the last job
+        that is neither periodic nor a hook."""
+        hooks = (Code.STOPPING, Code.STOPPED, Code.SHUTDOWN)
+        apps = [
+            job
+            for job in jobs
+            if job["exec"] is not IDLE_EXEC
+            and "interval" not in job.get("when", {})
+            and job.get("when", {}).get("once") not in hooks
+            and job.get("when", {}).get("each") not in hooks
+        ]
+        advertised = [job for job in apps if "port" in job]
+        if advertised:
+            return advertised[0]
+        return apps[-1] if apps else (jobs[0] if jobs else None)
+
+
+def _argv(value: Any) -> list[str] | None:
+    """ContainerPilot's exec: a string split on single spaces (no shell, no quoting), or a
+    list of strings."""
+    if isinstance(value, str):
+        return value.strip().split(" ") if value else []
+    if isinstance(value, list) and all(isinstance(arg, str | int | float) for arg in value):
+        return [arg if isinstance(arg, str) else str(arg) for arg in value]
+    return None
+
+
+def refuse_v2(raw: dict[str, Any]) -> ConfigError | None:
+    """The error for a ContainerPilot v2 config (its keys), or None."""
+    found = [key for key in V2_KEYS if key in raw]
+    if not found:
+        return None
+    return ConfigError(
+        found[0],
+        "this is a ContainerPilot v2 config (services, backends, preStart...), which "
+        "ContainerPilot 3 no longer reads: `pilot convert FILE` writes its pilot.json5",
+    )
