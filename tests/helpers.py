@@ -91,6 +91,7 @@ class Pilot:
         pid1: bool = False,
         env: dict[str, str] | None = None,
         args: Sequence[str] = (),
+        wrap: Sequence[str] = (),
     ) -> None:
         self.workdir = workdir
         self.config_path = workdir / "pilot.json5"
@@ -103,6 +104,7 @@ class Pilot:
         if pid1:
             require_pid_namespace()
             argv = ["unshare", "--pid", "--fork", "--mount-proc", *argv]
+        argv = [*wrap, *argv]  # e.g. a network namespace of the test's own
         full_env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
         full_env.update(env or {})
         self.started = time.monotonic()

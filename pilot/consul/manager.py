@@ -5,8 +5,10 @@ publishes watch and election events back."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from pilot.config.consul_model import Watch
 from pilot.config.model import Config, JobConfig
@@ -58,6 +60,8 @@ class Discovery:
         self._queries: dict[str, Query] = {}
         self._elections: dict[str, LeaderElection] = {}
         self._resigning: set[asyncio.Task[None]] = set()
+        self._reach_checked: set[str] = set()
+        self._probes: set[asyncio.Task[None]] = set()
         self._watch_configs = {watch.name: watch for watch in config.watches}
         self._add_jobs(config.jobs)
 
@@ -172,8 +176,35 @@ class Discovery:
 
     def report(self, job: str, passing: bool, output: str) -> None:
         """A health result of `job`: its TTL check follows it."""
-        if job in self._registered_jobs:
-            self.registrar.report(job, "passing" if passing else "critical", output)
+        config = self._registered_jobs.get(job)
+        if config is None:
+            return
+        self.registrar.report(job, "passing" if passing else "critical", output)
+        if passing and job not in self._reach_checked:
+            self._reach_checked.add(job)
+            task = asyncio.get_running_loop().create_task(self._check_reachable(config))
+            self._probes.add(task)
+            task.add_done_callback(self._probes.discard)
+
+    async def _check_reachable(self, job: JobConfig) -> None:
+        """Once a job checked on loopback first passes, try the address it advertises: an app
+        that binds 127.0.0.1 only shows passing but is unreachable for everyone else."""
+        target = _loopback_target(job)
+        address = self._addresses.get(job.name)
+        if target is None or address is None or job.port is None:
+            return
+        if ipaddress.ip_address(address).is_loopback:
+            return
+        try:
+            async with asyncio.timeout(2.0):
+                _, writer = await asyncio.open_connection(address, job.port)
+            writer.close()
+        except (OSError, TimeoutError):
+            self._log.warn(
+                f"{job.name}: its health check on {target} passes, but {address}:{job.port}, "
+                "the address it advertises, does not accept connections: if the app listens on "
+                "loopback only, others cannot reach it while Consul shows it passing"
+            )
 
     async def retire(self, names: set[str]) -> None:
         """Before a reload stops jobs `names`: take their services out of Consul, then wait the
@@ -197,7 +228,7 @@ class Discovery:
         self.registrar.close()
         for election in self._elections.values():
             election.close()
-        for task in self._resigning:
+        for task in (*self._resigning, *self._probes):
             task.cancel()
         self._calls.close()
 
@@ -253,6 +284,26 @@ class Discovery:
 
     def _count_error(self, op: str) -> None:
         self.errors[op] = self.errors.get(op, 0) + 1
+
+
+def _loopback_target(job: JobConfig) -> str | None:
+    """`host:port` of the job's http or tcp check when it targets loopback, else None."""
+    health = job.health
+    if health is None:
+        return None
+    if health.http is not None:
+        parts = urlsplit(health.http)
+        host, port = parts.hostname or "", parts.port
+    elif health.tcp is not None:
+        host, _, port_text = health.tcp.rpartition(":")
+        host, port = host.strip("[]"), int(port_text) if port_text.isdigit() else None
+    else:
+        return None
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return None
+    return f"{host}:{port}" if loopback and port else None
 
 
 class WatchState:
