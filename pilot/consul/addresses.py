@@ -9,7 +9,7 @@ import struct
 from collections.abc import Iterator
 
 from pilot.config.errors import ConfigError
-from pilot.config.interfaces import check_interface_spec
+from pilot.config.interfaces import check_interface_spec, indexed_spec
 from pilot.config.model import Config
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -42,6 +42,15 @@ def resolve_address(specs: tuple[str, ...] = ()) -> str:
             return str(ipaddress.ip_address(spec.removeprefix("static:")))
         if addresses is None:
             addresses = sorted(interface_addresses(), key=lambda item: item[1].is_link_local)
+        indexed = indexed_spec(spec)
+        if indexed is not None:
+            own = sorted(
+                (address for name, address in addresses if name == indexed[0]),
+                key=lambda address: (address.version, address.packed),
+            )
+            if indexed[1] < len(own):
+                return str(own[indexed[1]])
+            continue
         for name, address in addresses:
             if _matches(spec, name, address):
                 return str(address)

@@ -91,6 +91,7 @@ def in_network_namespace(setup: list[str], queries: list[list[str]]) -> dict[str
         "fd00::/8",
         "static:192.168.1.10",
         "static:::1",
+        "eth0[1]",
     ],
 )
 def test_valid_specs(spec: str) -> None:
@@ -103,7 +104,7 @@ def test_valid_specs(spec: str) -> None:
     [
         ("eth0:ipx", "must be inet or inet6"),
         ("inet:inet6", "any interface"),
-        ("eth0[1]", "eth0[N] form is not supported"),
+        ("eth0[x]", "the index form is eth0[N]"),
         ("10.0.0.0/99", "not a CIDR"),
         ("static:nope", "needs an IP address"),
         ("static:10.0.0.0/8", "needs an IP address"),
@@ -118,6 +119,15 @@ def test_invalid_specs(spec: str, reason: str) -> None:
         check_interface_spec(spec)
     message = str(error.value)
     assert repr(spec) in message and reason in message and "\n" not in message
+
+
+def test_indexed_spec_counts_ipv4_then_ipv6() -> None:
+    """lo[0] is loopback's IPv4 address and lo[1] its IPv6 one (ContainerPilot's eth0[N])."""
+    assert resolve_address(("lo[0]",)) == "127.0.0.1"
+    loopback_v6 = any(name == "lo" and a.version == 6 for name, a in interface_addresses())
+    assert resolve_address(("lo[9]", "lo[1]", "static:10.9.9.9")) == (
+        "::1" if loopback_v6 else "10.9.9.9"
+    )
 
 
 def test_static_is_taken_literally_and_normalised() -> None:
