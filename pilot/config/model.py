@@ -171,6 +171,12 @@ class JobConfig:
         (),
     )
     logging: JobLogging = setting(Obj(JobLogging), "output handling", JobLogging())
+    terminal: bool = setting(
+        Bool(),
+        "hand this job pilot's terminal (stdin, and the foreground: Ctrl-C then goes to the "
+        "job, not to pilot), for interactive programs; one job at most",
+        False,
+    )
     health: Health | None = setting(
         Obj(Health), "how pilot checks the job (exec, http or tcp)", None
     )

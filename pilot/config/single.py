@@ -15,9 +15,10 @@ _NOT_IN_NAME = re.compile(r"[^A-Za-z0-9_-]+")
 
 
 def single_command_config(argv: Sequence[str], environ: Mapping[str, str]) -> Config:
-    """A config running `argv` as the main job: its output untouched (`logging.raw`), every
-    forwardable signal passed on (SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGALRM), no
-    restart; the control socket is `PILOT_SOCKET` when set.
+    """A config running `argv` as the main job: its output untouched (`logging.raw`), pilot's
+    terminal handed to it (an interactive shell works), every forwardable signal passed on
+    (SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGALRM), no restart; the control socket is
+    `PILOT_SOCKET` when set.
 
     Raises:
         ConfigError: the command is empty or cannot be run as given.
@@ -32,6 +33,7 @@ def single_command_config(argv: Sequence[str], environ: Mapping[str, str]) -> Co
                 "main": True,
                 "forward": sorted(FORWARDABLE),
                 "logging": {"raw": True},
+                "terminal": True,
             }
         ],
         "control": {"socket": environ["PILOT_SOCKET"]} if environ.get("PILOT_SOCKET") else {},
