@@ -264,8 +264,9 @@ class Supervisor:
         return await exec_check(argv, timeout, self.reaper, self.environment.base())
 
     def make_job(self, cfg: JobConfig) -> Job:
-        """A supervised job for `cfg` (the main job gets the terminal, if pilot has one)."""
-        terminal = self._terminal if cfg.name == self.config.main_job.name else None
+        """A supervised job for `cfg` (a job with `terminal: true` gets pilot's terminal, if
+        pilot has one; the others, and pilot itself, keep Ctrl-C for pilot's shutdown)."""
+        terminal = self._terminal if cfg.terminal else None
         return Job(
             cfg,
             self.reaper,
@@ -309,7 +310,7 @@ class Supervisor:
         if signum == signal.SIGHUP and self.config.reload_on_sighup:
             self.spawn_task(self._reload_quietly())
         for job in self.jobs.values():
-            if signum in job.config.forward or (signum == signal.SIGWINCH and job is self.main):
+            if signum in job.config.forward or (signum == signal.SIGWINCH and job.config.terminal):
                 job.signal(signum)
 
     async def _reload_quietly(self) -> None:
