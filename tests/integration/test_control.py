@@ -190,6 +190,19 @@ def test_putenv_applies_to_the_next_run(pilot: Callable[..., Pilot], tmp_path: P
     assert read_lines(tmp_path / "env.log")[1].startswith("blue ")
 
 
+def test_putenv_refuses_a_nul_byte_and_the_job_still_starts(
+    pilot: Callable[..., Pilot], tmp_path: Path
+) -> None:
+    """A value holding a NUL byte is a 400 (no environment can carry it), and the job's next
+    run starts as usual."""
+    p = pilot(config(tmp_path))
+    started(p, tmp_path)
+    status, _, body = raw(p.socket, "POST", "/v3/environ", b'{"COLOUR": "bl\\u0000ue"}')
+    assert status == 400 and b"NUL" in body, body
+    assert p.ctl("restart", "app").returncode == 0
+    wait_for(lambda: len(read_lines(tmp_path / "env.log")) == 2, 5, message="restarted")
+
+
 def test_signal_stop_start_and_errors(pilot: Callable[..., Pilot], tmp_path: Path) -> None:
     """signal reaches the job; stop/start work, even on the main job; errors exit 1."""
     p = pilot(config(tmp_path))
