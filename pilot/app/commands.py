@@ -3,9 +3,9 @@ actions and pilot's own signal handling all act on jobs through it."""
 
 from __future__ import annotations
 
-import signal
 from typing import TYPE_CHECKING, Any
 
+from pilot.config.kinds import signal_number
 from pilot.interface.commands import CommandError
 from pilot.interface.status import Status
 
@@ -93,10 +93,3 @@ class SupervisorCommands:
             raise CommandError(404, f"no job named {name!r}")
         return job
 
-
-def signal_number(name: str) -> int | None:
-    """The number of signal `name` ("SIGHUP", "HUP", "hup"), or None."""
-    upper = name.upper()
-    full = upper if upper.startswith("SIG") else "SIG" + upper
-    number = getattr(signal.Signals, full, None) if full.isidentifier() else None
-    return None if number is None else int(number)

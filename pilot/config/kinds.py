@@ -174,6 +174,14 @@ class Duration(Kind):
         return {"type": ["string", "number"], "pattern": r"^(\d+(\.\d+)?(ns|us|ms|s|m|h)?)+$"}
 
 
+def signal_number(name: str) -> int | None:
+    """The number of signal `name` ("SIGHUP", "HUP", "hup"), or None."""
+    upper = name.upper()
+    full = upper if upper.startswith("SIG") else "SIG" + upper
+    number = getattr(signal.Signals, full, None) if full.isidentifier() else None
+    return None if number is None else int(number)
+
+
 class Signal(Kind):
     """A signal name ("SIGHUP" or "HUP"), stored as its number."""
 
@@ -185,8 +193,8 @@ class Signal(Kind):
             raise ConfigError(
                 place, f'must be a signal name like "SIGTERM", not {typename(value)}'
             )
-        name = value.upper() if value.upper().startswith("SIG") else "SIG" + value.upper()
-        number = getattr(signal.Signals, name, None) if name.isidentifier() else None
+        number = signal_number(value)
+        name = signal.Signals(number).name if number is not None else ""
         if number is None or (self.allowed is not None and name not in self.allowed):
             choices = sorted(self.allowed) if self.allowed else []
             hint = f" (one of {', '.join(choices)})" if choices else ""
