@@ -3,6 +3,7 @@ watches, TLS."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import re
 import signal
@@ -151,6 +152,133 @@ def test_registry_restart_brings_registrations_and_watches_back(
         raise AssertionError(f"{error}; watch {p.status()['watches']}\n{p.output}") from None
     assert read_lines(tmp_path / "web.pid") == pid_line, "the job was not restarted"
     assert p.output.count("web started") == 1
+
+
+class GapProxy:
+    """TCP between pilot and a registry that can hold what pilot sends, then hand it to
+    another registry: a request sent in the gap between two long polls, while the registry
+    died and came back, without any error on pilot's side (urllib3 reconnects silently)."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.holding = threading.Event()
+        self.released = threading.Event()
+        self.held: list[str] = []  # the first line of each request held
+        self.forwarded: list[str] = []  # the first line of each request passed on
+        self._lock = threading.Lock()
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.address = f"127.0.0.1:{self._server.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _connect(self) -> socket.socket:
+        host, port = self.upstream.rsplit(":", 1)
+        return socket.create_connection((host, int(port)), timeout=5)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        upstream: list[socket.socket | None] = [None]
+
+        def pump_back(sock: socket.socket) -> None:
+            with contextlib.suppress(OSError):
+                while data := sock.recv(65536):
+                    client.sendall(data)
+            if upstream[0] is sock:  # the registry closed: so does the connection to pilot
+                with contextlib.suppress(OSError):
+                    client.shutdown(socket.SHUT_RDWR)
+
+        def forward(data: bytes) -> None:
+            with self._lock:
+                self.forwarded.append(first_line(data))
+            if upstream[0] is None:
+                upstream[0] = self._connect()
+                threading.Thread(target=pump_back, args=(upstream[0],), daemon=True).start()
+            upstream[0].sendall(data)
+
+        with contextlib.suppress(OSError), client:
+            while data := client.recv(65536):
+                if self.holding.is_set():
+                    stale, upstream[0] = upstream[0], None  # what comes next goes to the
+                    if stale is not None:  # registry there is once released
+                        stale.close()
+                    with self._lock:
+                        self.held.append(first_line(data))
+                    self.released.wait()
+                forward(data)
+
+    def close(self) -> None:
+        self._server.close()
+
+
+def first_line(data: bytes) -> str:
+    return data.split(b"\r\n", 1)[0].decode("latin-1")
+
+
+def long_poll_of(lines: list[str], service: str) -> bool:
+    """Whether one of these request lines is a blocking query on `service`."""
+    return any(
+        line.startswith(f"GET /v1/health/service/{service}?") and "index=" in line for line in lines
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="product bug (issue 24): a long poll resumed on a restarted registry with the old "
+    "registry's index is held there for its whole wait",
+)
+def test_a_watch_resumed_on_a_restarted_registry_sees_its_data(
+    pilot: Callable[..., Pilot], registry: Registry, tmp_path: Path
+) -> None:
+    """A registry that dies and comes back between two long polls of a watch (no error seen)
+    is still seen within 2 s, as when the restart interrupts a long poll."""
+    for n in range(40):  # the first registry's index runs well ahead of the second's
+        registry.put(f"/v1/kv/filler/{n}", "x")
+    proxy = GapProxy(registry.address)
+    (tmp_path / "healthy").touch()
+    config = web_config(registry, watches=[{"name": "other", "service": "other"}])
+    config["consul"] = proxy.address
+    config["logging"] = {"level": "debug"}
+    config["jobs"][0]["main"] = True
+    p = pilot(config, env={"REGISTRY": registry.url})
+    wait_for(lambda: check_status(registry) == "passing", 5, message="passing")
+    wait_for(lambda: watch_status(p, "other")["updates"] >= 1, 5, message="first answer")
+    wait_for(lambda: long_poll_of(proxy.forwarded, "other"), 5, message="a long poll going on")
+    proxy.holding.set()  # from now on what pilot sends waits...
+    registry.put(
+        "/v1/agent/service/register",
+        {"Name": "other", "ID": "other-0", "Address": "127.0.0.8", "Port": 9000},
+    )
+    # ...so the watch's next long poll, sent after this answer, waits in the proxy.
+    wait_for(lambda: watch_status(p, "other")["updates"] == 2, 5, message="second answer")
+    wait_for(lambda: long_poll_of(proxy.held, "other"), 5, message="the next long poll held")
+    second = Registry()
+    try:
+        registry.kill()
+        second.put(
+            "/v1/agent/service/register",
+            {"Name": "other", "ID": "other-1", "Address": "127.0.0.9", "Port": 9000},
+        )
+        proxy.upstream = second.address
+        restarted = time.monotonic()
+        proxy.released.set()
+        try:
+            wait_for(
+                lambda: watch_status(p, "other")["updates"] >= 3,
+                2 - (time.monotonic() - restarted),
+                message="watch sees the restarted registry within 2 s",
+            )
+        except AssertionError as error:
+            raise AssertionError(f"{error}; watch {watch_status(p, 'other')}") from None
+    finally:
+        proxy.close()
+        second.stop()
 
 
 def watch_events(p: Pilot, name: str) -> list[str]:
