@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from pilot.devconsul.durations import SECOND, parse_go_duration
 from pilot.devconsul.request import ConsulError, Request
@@ -74,6 +75,7 @@ def block(store: Store, request: Request, query: Callable[[], Result]) -> Result
             return result
         deadline = time.monotonic() + timeout
         not_found = False
+        key = _memo_key(request)
         while True:
             if not result.found:
                 if not_found:
@@ -81,7 +83,13 @@ def block(store: Store, request: Request, query: Callable[[], Result]) -> Result
                 not_found = True
             if result.index > min_index or not store.wait(result.watch, deadline):
                 return result
-            result = query()
+            result = store.memo.get(key) or store.memo.setdefault(key, query())
+
+
+def _memo_key(request: Request) -> str:
+    """What identifies a query's answer: all but the blocking parameters."""
+    params = sorted((k, v) for k, v in request.params.items() if k not in ("index", "wait"))
+    return f"{request.method} {request.path}?{urlencode(params, doseq=True)}"
 
 
 def block_on_hash(

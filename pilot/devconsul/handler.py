@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import select
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from http import HTTPStatus
@@ -49,8 +51,29 @@ def canonical_header(name: str) -> str:
     return "-".join(part.capitalize() for part in name.split("-"))
 
 
+class _LastEncoded:
+    """The JSON of the last body encoded, by identity: the watchers woken by one write share
+    one answer object (see `Store.memo`), encoded once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last: tuple[Any, bool, bytes] | None = None
+
+    def encode(self, body: Any, pretty: bool) -> bytes:
+        with self._lock:
+            last = self._last
+        if last is not None and last[0] is body and last[1] == pretty:
+            return last[2]
+        payload = encode_json(body, pretty)
+        if isinstance(body, list | dict):
+            with self._lock:
+                self._last = (body, pretty, payload)
+        return payload
+
+
 def make_handler(router: Router) -> type[BaseHTTPRequestHandler]:
     """The request handler class serving `router`."""
+    encoded = _LastEncoded()
 
     class Handler(BaseHTTPRequestHandler):
         """One connection: requests are read, routed and answered in turn."""
@@ -128,7 +151,7 @@ def make_handler(router: Router) -> type[BaseHTTPRequestHandler]:
                 payload = response.raw
                 kind = response.content_type or (TEXT if payload else None)
             elif response.body is not None:
-                payload, kind = encode_json(response.body, pretty), "application/json"
+                payload, kind = encoded.encode(response.body, pretty), "application/json"
             else:
                 payload, kind = b"", None
             self.send_response(response.status)
@@ -146,10 +169,16 @@ def make_handler(router: Router) -> type[BaseHTTPRequestHandler]:
                 self.stream(response.stream)
                 return
             self.send_header("Content-Length", str(len(payload)))
+            # Headers and body in one send: with hundreds of woken watchers every extra
+            # system call is another hand-over of the GIL.
+            socket_file, self.wfile = self.wfile, io.BytesIO()
             try:
                 self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(payload)
+                head = self.wfile.getvalue()
+            finally:
+                self.wfile = socket_file
+            try:
+                self.wfile.write(head + payload if self.command != "HEAD" else head)
             except OSError:  # the client went away (a blocking query it gave up on)
                 self.close_connection = True
 

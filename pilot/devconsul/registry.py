@@ -48,3 +48,4 @@ class Registry:
     def _reap_kv(self) -> None:
         with self.store.lock:
             self.kv.reap()
+            self.store.forget()

@@ -53,6 +53,7 @@ class HealthRoutes:
         options = query_options(request)
         keep = request_filter(request, CHECK_SERVICE_NODE)
         tags = [t.lower() for t in request.params.get("tag", [])]
+        passing = request.bool_param("passing", "Invalid value for ?passing")
 
         def query() -> Result:
             entries = []
@@ -71,13 +72,13 @@ class HealthRoutes:
                 }
                 if keep is None or keep.keep(entry):
                     entries.append(entry)
+            if passing:  # after the index is taken: it stays that of every instance
+                entries = filter_non_passing(entries)
             watch = Watch(frozenset({service_topic(name)}))
             return Result(self.catalog.service_index(name), entries, watch)
 
         result = block(self.store, request, query)
         entries = result.body
-        if request.bool_param("passing", "Invalid value for ?passing"):
-            entries = filter_non_passing(entries)
         backend = "streaming" if request.param("index") not in (None, "", "0") else ""
         headers = options.headers() | {
             "X-Consul-Query-Backend": backend

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 FIRST_INDEX = 10  # a dev agent's raft log already holds a few entries when it serves
 
@@ -57,6 +58,9 @@ class Store:
         self.closed = False
         self._topics: dict[str, int] = {}
         self._waiters: dict[threading.Condition, Watch] = {}
+        # Answers of blocking queries woken by the last write, by request: the watchers of
+        # one query compute it once (valid until the next write or `forget()`).
+        self.memo: dict[str, Any] = {}
 
     @contextmanager
     def write(self) -> Iterator[Txn]:
@@ -71,6 +75,8 @@ class Store:
                     for topic in txn.topics:
                         self._topics[topic] = txn.index
                 changed = txn.topics | txn.wakes
+                if changed:
+                    self.memo.clear()
                 for condition, watch in self._waiters.items():
                     if watch.matches(changed):
                         condition.notify()
@@ -100,6 +106,10 @@ class Store:
             return condition.wait(remaining) and not self.closed
         finally:
             del self._waiters[condition]
+
+    def forget(self) -> None:
+        """Drop memoised answers (state changed outside a write, lock held)."""
+        self.memo.clear()
 
     def close(self) -> None:
         """Release every blocked query (they answer with what they have)."""

@@ -118,3 +118,22 @@ def test_health_checks_watch_sleeps_through_other_services_checks(api: Api) -> N
     assert api.index("/v1/health/checks/mine") > index
     api.put("/v1/agent/check/pass/service:mine")
     assert watch.wait(1)
+
+
+def test_watchers_sharing_an_answer_see_each_write(api: Api) -> None:
+    """Watchers of one query woken together share one answer, and it is never served after
+    the next write: each of two successive changes is seen by the watchers of that moment,
+    with and without ?passing."""
+    api.register({"Name": "s", "ID": "s1", "Check": {"TTL": "30s"}})
+    for status, expected in (("pass", 1), ("fail", 0)):
+        index = api.index("/v1/health/service/s")
+        watches = [
+            api.watch("/v1/health/service/s", index=index, wait="10s", passing=passing)
+            for passing in ("1", "1", "0")
+        ]
+        api.wait_blocked(3)
+        api.put(f"/v1/agent/check/{status}/service:s1")
+        assert all(w.wait(5) for w in watches)
+        bodies = [w.response.json() for w in watches]  # type: ignore[union-attr]
+        assert [len(b) for b in bodies] == [expected, expected, 1]
+        assert api.get("/v1/health/service/s", passing="1").json() == bodies[0]
