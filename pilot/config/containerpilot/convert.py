@@ -13,6 +13,7 @@ from pilot.config.containerpilot.gotemplate_parse import Block, Node, Operand, P
 from pilot.config.containerpilot.v2 import v2_to_v3
 from pilot.config.containerpilot.v3 import V2_KEYS, translate
 from pilot.config.containerpilot.writer import json5_text
+from pilot.config.errors import ConfigError
 
 _MARK = "zpilotvar{}z"  # stands for a ${VAR:-default} while the data is translated
 _MARKS = re.compile(r"zpilotvar(\d+)z")
@@ -28,16 +29,42 @@ def convert(
     Raises:
         ConfigError: the file is not a config ContainerPilot would read.
     """
-    from pilot.config.containerpilot.detect import parse_rendered
+    from pilot.config.load import parse_config
 
     variables: list[str] = []
+    originals: list[str] = []
     notes: list[tuple[str, str]] = []
-    marked = _mark_variables(text, variables, notes, filename)
-    try:
-        raw = parse_rendered(marked, environ, filename)
-    except Exception:
-        raw, variables = parse_rendered(text, environ, filename), []
-        notes = [(filename, "every template action was rendered with the current environment")]
+    marked = _mark_variables(text, variables, originals, notes, filename)
+    for _ in range(len(variables)):
+        try:
+            output = _convert(marked, environ, filename, app, notes, variables)
+            parse_config(output, environ, "pilot.json5")
+            return output
+        except ConfigError as error:
+            # A variable where ContainerPilot reads a number, a level, a name...: render it.
+            culprits = {int(n) for n in _MARKS.findall(str(error))}
+            if not culprits:
+                break
+            for n in culprits:
+                marked = marked.replace(_MARK.format(n), originals[n])
+                notes.append((f"{variables[n]}", "rendered with the current environment"))
+    notes = [(f, what) for f, what in notes if not what.startswith("rendered")]
+    notes.append((filename, "every template action was rendered with the current environment"))
+    return _convert(text, environ, filename, app, notes, [])
+
+
+def _convert(
+    text: str,
+    environ: Mapping[str, str],
+    filename: str,
+    app: list[str] | None,
+    notes: list[tuple[str, str]],
+    variables: list[str],
+) -> str:
+    from pilot.config.containerpilot.detect import parse_rendered
+
+    raw = parse_rendered(text, environ, filename)
+    notes = list(notes)
     if any(key in raw for key in V2_KEYS):
         raw, more = v2_to_v3(raw, app)
         notes += more
@@ -55,15 +82,20 @@ def convert(
             job["stop"] = {"timeout": job["stop"]["timeout"]}
     header = [f"pilot.json5 converted from {filename} (ContainerPilot)"]
     header += [f"{where}: {what}" for where, what in notes]
-    text = json5_text(header, native)
-    return _MARKS.sub(lambda m: variables[int(m.group(1))], text)
+    output = json5_text(header, native)
+    return _MARKS.sub(lambda m: variables[int(m.group(1))], output)
 
 
 def _mark_variables(
-    text: str, variables: list[str], notes: list[tuple[str, str]], filename: str
+    text: str,
+    variables: list[str],
+    originals: list[str],
+    notes: list[tuple[str, str]],
+    filename: str,
 ) -> str:
     """`text` with each variable-only action inside a JSON string replaced by a mark (its
-    `${...}` in `variables`); other actions are left to be rendered, and noted."""
+    `${...}` in `variables`, its action in `originals`); other actions are left to be
+    rendered, and noted."""
     out: list[str] = []
     quote: str | None = None
     offset = 0
@@ -78,6 +110,7 @@ def _mark_variables(
         if quote is not None and reference is not None:
             out.append(_MARK.format(len(variables)))
             variables.append(reference)
+            originals.append(_source_of(text, node))
             continue
         notes.append((where, "rendered with the current environment"))
         out.append(_source_of(text, node))
