@@ -55,12 +55,12 @@ def _check_config(config: Config) -> Iterator[ConfigError]:
             )
         first_place.setdefault(job.name, place)
         env_names.setdefault(job.env_name, job.name)
+        yield from _check_restarts(job, place)
     terminal = [f"jobs[{i}]" for i, job in enumerate(config.jobs) if job.terminal]
     if len(terminal) > 1:
         yield ConfigError(
             f"{terminal[1]}.terminal", f"only one job can have the terminal (also {terminal[0]})"
         )
-        yield from _check_restarts(job, place)
     yield from check_consul_parts(config)
     yield from check_templates(config)
     sources: dict[str, frozenset[str]] = {
