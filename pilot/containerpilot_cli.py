@@ -10,8 +10,6 @@ import os
 import sys
 from dataclasses import dataclass, field
 
-from pilot import __version__
-
 BOOLS = ("version", "template", "reload", "ping")
 STRINGS = ("config", "out", "maintenance")
 PAIRS = ("putenv", "putmetric")
@@ -95,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE, end="", file=sys.stderr)
         return 2
     if "version" in flags.bools:
+        from pilot import __version__
+
         print(f"Version: {__version__} (pilot, ContainerPilot 3.8 compatible)\nGitHash: pilot")
         return 0
     path = config_path(flags)
@@ -190,3 +190,7 @@ def _error(answer: bytes) -> str:
         return str(json.loads(answer)["error"])
     except (ValueError, KeyError, TypeError):
         return answer.decode(errors="replace").strip()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -39,6 +39,7 @@ from pilot.config.sections import ListOf, MapOf, Obj
 from pilot.config.template_model import Template
 from pilot.config.when_model import STARTUP, When
 
+CONTAINERPILOT = "ContainerPilot v3"  # Config.dialect of a file read as ContainerPilot's
 FORWARDABLE = frozenset({"SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH", "SIGALRM"})
 
 
@@ -298,7 +299,7 @@ class Config:
         ListOf(Obj(Template)), "files rendered from Consul data", ()
     )
     path: str = field(default="", compare=False)
-    dialect: str = field(default="pilot.json5", compare=False)  # or "ContainerPilot v3"
+    dialect: str = field(default="pilot.json5", compare=False)  # or CONTAINERPILOT
 
     def job(self, name: str) -> JobConfig:
         """The job called `name`."""

@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pilot.config.consul_model import Watch
-from pilot.config.model import Config, JobConfig
+from pilot.config.model import CONTAINERPILOT, Config, JobConfig
 from pilot.consul.addresses import resolve_address
 from pilot.consul.calls import ConsulCalls
 from pilot.consul.client import ConsulTarget
@@ -124,14 +124,18 @@ class Discovery:
             watch.wait,
         )
         state = WatchState(watch.name, watch.service is not None, self._bus, self._log)
+        state.every_change = self._config.dialect == CONTAINERPILOT
         self._watches[watch.name], self._queries[watch.name] = state, query
         self.hub.subscribe(query, state.update)
 
     def environment(self) -> dict[str, str]:
         """PILOT_<JOB>_IP and PILOT_WATCH_<NAME> for the next run of any job."""
+        containerpilot = self._config.dialect == CONTAINERPILOT
+        prefixes = ("PILOT", "CONTAINERPILOT") if containerpilot else ("PILOT",)
         env = {
-            f"PILOT_{name.upper().replace('-', '_')}_IP": address
+            f"{prefix}_{name.upper().replace('-', '_')}_IP": address
             for name, address in self._addresses.items()
+            for prefix in prefixes
         }
         for name, state in self._watches.items():
             env[f"PILOT_WATCH_{name.upper().replace('-', '_')}"] = state.address_list()
@@ -315,6 +319,7 @@ class WatchState:
         self.data: Any = None
         self.healthy: bool | None = None
         self.updates = 0
+        self.every_change = False  # ContainerPilot's: healthy/unhealthy after every `changed`
 
     @property
     def instances(self) -> tuple[Instance, ...]:
@@ -330,10 +335,14 @@ class WatchState:
         self.data = data
         if self._is_service:
             old = None if before is None else sorted(i.identity for i in before)
-            if old != sorted(i.identity for i in data):
+            changed = old != sorted(i.identity for i in data)
+            if self.every_change and before is None and not data:
+                self.healthy = False  # ContainerPilot's first poll finding nobody says nothing
+                return
+            if changed:
                 self._bus.publish(Code.CHANGED, self.source)
             healthy = any(instance.status == "passing" for instance in data)
-            if healthy != self.healthy:
+            if healthy != self.healthy or (changed and self.every_change):
                 self.healthy = healthy
                 self._bus.publish(Code.HEALTHY if healthy else Code.UNHEALTHY, self.source)
         elif before != data:

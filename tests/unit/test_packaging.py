@@ -33,10 +33,14 @@ def test_shipped_template_names_a_file_of_the_package() -> None:
 
 
 def test_distribution_name_and_command() -> None:
-    """The distribution is `pilot-supervisor`; its command and import package stay `pilot`."""
+    """The distribution is `pilot-supervisor`; its command and import package stay `pilot`
+    (`containerpilot` is its ContainerPilot-compatible command)."""
     project = PYPROJECT["project"]
     assert project["name"] == "pilot-supervisor"
-    assert project["scripts"] == {"pilot": "pilot.cli:main"}
+    assert project["scripts"] == {
+        "pilot": "pilot.cli:main",
+        "containerpilot": "pilot.containerpilot_cli:main",
+    }
     assert "data-files" not in PYPROJECT["tool"]["setuptools"]
 
 

@@ -21,9 +21,9 @@ from pilot.config.containerpilot.v3 import (
     translate,
 )
 from pilot.config.errors import ConfigError
+from pilot.config.model import CONTAINERPILOT
 
 NATIVE = "pilot.json5"
-V3 = "ContainerPilot v3"
 _JSON5_POSITION = re.compile(r"<string>:(\d+) (.*) at column (\d+)")
 
 
@@ -66,7 +66,7 @@ def read_foreign(
     if runtime:
         for job in translation.native.get("jobs", []):
             job["env"] = {"CONTAINERPILOT_PID": str(os.getpid())}
-    return Dialect(V3, translation)
+    return Dialect(CONTAINERPILOT, translation)
 
 
 def parse_rendered(text: str, environ: Mapping[str, str], filename: str) -> dict[str, Any]:
