@@ -39,8 +39,8 @@ class Template:
     """A Jinja2 template rendered from Consul data into a file."""
 
     dest: str = setting(Str(), "the file written")
-    name: str | None = setting(
-        Str(), "events come from template.<name> (default: dest's file name)", None
+    name: str = setting(
+        Str(), "events come from template.<name> (default: dest's file name)", ""
     )
     source: str | None = setting(
         Str(),
@@ -72,7 +72,6 @@ class Template:
         Bool(), "write through the existing inode (single-file bind mounts)", False
     )
 
-    @property
-    def label(self) -> str:
-        """The template's name: `name`, or the destination's file name."""
-        return self.name or os.path.basename(self.dest)
+    def __post_init__(self) -> None:
+        if not self.name:  # frozen: set once, here, so that `name` is always the one in use
+            object.__setattr__(self, "name", os.path.basename(self.dest.rstrip("/")))

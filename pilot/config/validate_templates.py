@@ -31,7 +31,7 @@ def check_templates(config: Config) -> Iterator[ConfigError]:
             yield ConfigError(f"{place}.dest", f"also written by {dests[dest]}")
         dests.setdefault(dest, place)
         if error is None or template.name is not None:  # else the name is that dest's
-            yield from _check_name(template.label, place, names)
+            yield from _check_name(template.name, place, names)
         if (template.source is None) == (template.contents is None):
             yield ConfigError(place, "needs exactly one of source or contents")
         for j, action in enumerate(template.on_change):
@@ -68,4 +68,4 @@ def _check_name(label: str, place: str, names: dict[str, str]) -> Iterator[Confi
 
 def template_sources(config: Config) -> dict[str, frozenset[str]]:
     """Event sources the templates provide, with their codes."""
-    return {template_source(t.label): TEMPLATE_CODES for t in config.templates}
+    return {template_source(t.name): TEMPLATE_CODES for t in config.templates}

@@ -22,8 +22,8 @@ RESIGN_TIMEOUT = 3.0
 
 
 class LeaderElection:
-    """Takes part in one election for `job`. `on_role(code)` runs with "elected" when this
-    instance takes the lock, "demoted" when it loses it, and "following" when, not being the
+    """Takes part in one election for `job`. `on_role(code)` runs with `elected` when this
+    instance takes the lock, `demoted` when it loses it, and `following` when, not being the
     leader, it sees a new holder (the first one included)."""
 
     def __init__(

@@ -34,7 +34,7 @@ class Templates:
         self._log, self._environ = log, environ
         self._sources: dict[str, str] = {}
         self._own_services = own_services(config)
-        self.runners = {t.label: self._runner(t, config.path) for t in config.templates}
+        self.runners = {t.name: self._runner(t, config.path) for t in config.templates}
 
     def start(self) -> None:
         """Start rendering every template."""
@@ -54,7 +54,7 @@ class Templates:
         """After a reload: keep unchanged templates, replace changed ones (config or source
         text), drop removed ones."""
         self._own_services = own_services(config)
-        wanted = {t.label: t for t in config.templates}
+        wanted = {t.name: t for t in config.templates}
         for label, runner in list(self.runners.items()):
             template = wanted.get(label)
             if (
@@ -81,7 +81,7 @@ class Templates:
             base_dir(config_path),
             self._own_services,
         )
-        self._sources[template.label] = _source_text(template, config_path)
+        self._sources[template.name] = _source_text(template, config_path)
         return runner
 
 

@@ -41,7 +41,7 @@ def _render_all(config: Config, client: Any, dry_run: bool, out: IO[str]) -> int
         try:
             text = _evaluate(compiled, client, cache, base_dir(config.path), own_services(config))
         except TemplateLookupError as error:
-            print(f"pilot: template.{template.label}: {error}", file=sys.stderr)
+            print(f"pilot: template.{template.name}: {error}", file=sys.stderr)
             failed = True
             continue
         for name, count in template.min_instances:
@@ -50,7 +50,7 @@ def _render_all(config: Config, client: Any, dry_run: bool, out: IO[str]) -> int
                 cache[query] = fetch(client, query)[1]
             if len(cache[query]) < count:
                 print(
-                    f"pilot: template.{template.label}: {name} has {len(cache[query])} of "
+                    f"pilot: template.{template.name}: {name} has {len(cache[query])} of "
                     f"{count} instances, not rendered",
                     file=sys.stderr,
                 )
@@ -82,7 +82,7 @@ def _evaluate(
 def _write(template: Template, data: bytes) -> bool:
     outcome = asyncio.run(replace_output(template, data, _run_check))
     if outcome.error is not None:
-        print(f"pilot: template.{template.label}: {outcome.error}", file=sys.stderr)
+        print(f"pilot: template.{template.name}: {outcome.error}", file=sys.stderr)
         return False
     return True
 

@@ -77,7 +77,7 @@ class TemplateRunner:
         self.config, self._compiled, self._hub, self._actions = config, compiled, hub, actions
         self._emit, self._log, self._environ, self._base_dir = emit, log, environ, base_dir
         self._own_services = own_services
-        self.source = template_source(config.label)
+        self.source = template_source(config.name)
         self.stats = RenderStats()
         self._loop = asyncio.get_running_loop()
         self.quiet = Quiescence(
@@ -104,7 +104,7 @@ class TemplateRunner:
         """A frozen snapshot of this template."""
         stats = self.stats
         return TemplateStatus(
-            self.config.label,
+            self.config.name,
             self.config.dest,
             self.rendered_once,
             stats.renders,
@@ -225,7 +225,7 @@ class TemplateRunner:
             with contextlib.suppress(RuntimeError):  # the loop is closed: pilot is exiting
                 loop.call_soon_threadsafe(settle, text, error)
 
-        threading.Thread(target=render, name=f"render {self.config.label}", daemon=True).start()
+        threading.Thread(target=render, name=f"render {self.config.name}", daemon=True).start()
         return result
 
     async def _apply(self, data: bytes) -> None:
