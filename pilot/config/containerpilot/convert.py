@@ -106,7 +106,7 @@ def _mark_variables(
             offset += len(node)
             continue
         reference = _reference(node)
-        where = place(text, node.offset, filename)
+        where = place(text, text.rfind("{{", 0, node.offset), filename)
         if quote is not None and reference is not None:
             out.append(_MARK.format(len(variables)))
             variables.append(reference)

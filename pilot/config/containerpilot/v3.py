@@ -426,7 +426,7 @@ class _Translator:
         apps = [
             job
             for job in jobs
-            if job["exec"] is not IDLE_EXEC
+            if job.get("exec") is not IDLE_EXEC
             and "interval" not in job.get("when", {})
             and job.get("when", {}).get("once") not in hooks
             and job.get("when", {}).get("each") not in hooks
