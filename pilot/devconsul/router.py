@@ -40,6 +40,10 @@ class Router:
         """Serve `pattern` with `route` for `methods`; others get a 405."""
         self._routes[pattern] = (methods, route)
 
+    def endpoints(self) -> list[tuple[str, tuple[str, ...]]]:
+        """Every pattern served, with its methods, in the order added."""
+        return [(pattern, methods) for pattern, (methods, _) in self._routes.items()]
+
     def dispatch(self, request: Request, query: str) -> tuple[Response, bool]:
         """The answer to `request`, and whether it went through Consul's endpoint wrapper
         (which adds its headers); `query` is the raw query string, for redirects."""

@@ -128,6 +128,7 @@ class DevConsul:
             add(router, self.registry)
         self.monitors = Monitors()
         self.monitors.add_routes(router)
+        self.router = router
         server = _Server6 if ":" in host else _Server
         try:
             self._server = server((host, port), make_handler(router))
