@@ -67,6 +67,7 @@ class Reachability:
         self._down_since: float | None = None
         self._next_line = 0.0
         self._gap = REPEAT_FIRST
+        self.on_back: Callable[[], None] | None = None  # called when Consul answers again
 
     def failed(self, reason: str) -> None:
         """A call got no answer."""
@@ -91,3 +92,5 @@ class Reachability:
                 f"{self._clock() - self._down_since:.0f}s"
             )
             self._down_since = None
+            if self.on_back is not None:
+                self.on_back()

@@ -54,6 +54,11 @@ class Discovery:
         self._calls = ConsulCalls(target, log)
         self.registrar = Registrar(self._calls, log, self._count_error, timeout)
         self.hub = WatchHub(self._calls, log, self._count_error)
+        # A restarted agent holds a long poll sent with the old agent's index for its whole
+        # wait: every poll starts over once the agent answers after an outage, or once the
+        # registrar sees that it forgot us.
+        self.registrar.on_agent_restart = self.hub.restart_all
+        self._calls.reachability.on_back = self.hub.restart_all
         self._addresses: dict[str, str] = {}
         self._registered_jobs: dict[str, JobConfig] = {}
         self._watches: dict[str, WatchState] = {}

@@ -94,6 +94,7 @@ class Registrar:
     ) -> None:
         self._calls, self._log, self._timeout = calls, log, timeout
         self._on_error = on_error
+        self.on_agent_restart: Callable[[], None] | None = None
         self._services: dict[str, _ServiceSync] = {}
         self.maintenance: str | None = None  # the reason, while in maintenance mode
         self._pending: set[asyncio.Task[None]] = set()
@@ -171,8 +172,11 @@ class Registrar:
             for sync in self._services.values()
         )
 
-    def lost_agent_state(self) -> None:
-        """The agent forgot us (restarted, or answered 404): re-register every service now."""
+    def lost_agent_state(self, restarted: bool = False) -> None:
+        """The agent may have forgotten us (a call failed): re-register every service now.
+        `restarted`: it did (it answered 404 for our check), so `on_agent_restart` is told."""
+        if restarted and self.on_agent_restart is not None:
+            self.on_agent_restart()
         for sync in self._services.values():
             sync.registered = False
             sync.maintenance_applied = None
@@ -277,7 +281,7 @@ class _ServiceSync:
             self.registrar._log.warn(
                 f"Consul does not know {record.check_id} any more: re-registering"
             )
-            self.registrar.lost_agent_state()
+            self.registrar.lost_agent_state(restarted=True)
 
 
 def _register(client: Any, record: ServiceRecord, status: str | None) -> None:

@@ -76,10 +76,17 @@ class LongPoll:
         self.query, self._calls = query, calls
         self._deliver, self._log, self._on_error = deliver, log, on_error
         self._task: asyncio.Task[None] | None = None
+        self._delivered: Any = None  # the last answer handed on
 
-    def start(self) -> None:
-        """Start polling."""
-        self._task = asyncio.get_running_loop().create_task(self._poll())
+    def start(self, recovering: bool = False) -> None:
+        """Start polling (`recovering`: Consul is back from an outage, see `_poll`)."""
+        self._task = asyncio.get_running_loop().create_task(self._poll(recovering))
+
+    def restart(self) -> None:
+        """Start over from index 0: the agent restarted, and a long poll still waiting with
+        the old agent's index would be held by the new one for its whole wait."""
+        self.stop()
+        self.start(recovering=True)
 
     def stop(self) -> None:
         """Stop polling; a call in flight ends on its worker within its wait."""
@@ -87,11 +94,10 @@ class LongPoll:
             self._task.cancel()
             self._task = None
 
-    async def _poll(self) -> None:
+    async def _poll(self, recovering: bool) -> None:
+        # recovering: Consul just came back; its first answers may precede re-registrations
         loop = asyncio.get_running_loop()
         index, delay, last_fetch = 0, MIN_GAP, 0.0
-        recovering = False  # Consul just came back: its first answers may precede re-registrations
-        delivered: Any = None
         held: Any = None
         hold_until = 0.0
         while True:
@@ -100,8 +106,8 @@ class LongPoll:
                 await asyncio.sleep(gap)
             last_fetch = loop.time()
             if held is not None and last_fetch >= hold_until:
-                self._deliver(held)
-                delivered, held, recovering = held, None, False
+                self._hand_on(held)
+                held, recovering = None, False
             wait = self.query.wait if held is None else max(MIN_GAP, hold_until - last_fetch)
             try:
                 new_index, data = await self._calls.poll(
@@ -126,8 +132,8 @@ class LongPoll:
             if (
                 recovering
                 and self.query.kind == "service"
-                and delivered is not None
-                and len(data) < len(delivered)
+                and self._delivered is not None
+                and len(data) < len(self._delivered)
             ):
                 if held is None:
                     hold_until = loop.time() + RECOVERY_GRACE
@@ -138,8 +144,11 @@ class LongPoll:
                 held = data
                 continue
             held, recovering = None, False
-            delivered = data
-            self._deliver(data)
+            self._hand_on(data)
+
+    def _hand_on(self, data: Any) -> None:
+        self._delivered = data
+        self._deliver(data)
 
 
 def fetch(
@@ -219,6 +228,11 @@ class WatchHub:
             poll = self._polls.pop(query, None)
             if poll is not None:
                 poll.stop()
+
+    def restart_all(self) -> None:
+        """Every long poll starts over from index 0 (the agent restarted)."""
+        for poll in self._polls.values():
+            poll.restart()
 
     def close(self) -> None:
         """Stop every long poll."""

@@ -228,11 +228,6 @@ def long_poll_of(lines: list[str], service: str) -> bool:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug (issue 24): a long poll resumed on a restarted registry with the old "
-    "registry's index is held there for its whole wait",
-)
 def test_a_watch_resumed_on_a_restarted_registry_sees_its_data(
     pilot: Callable[..., Pilot], registry: Registry, tmp_path: Path
 ) -> None:
