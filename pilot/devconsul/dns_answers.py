@@ -13,6 +13,7 @@ import random
 import time
 from dataclasses import dataclass
 
+import dns.exception
 import dns.flags
 import dns.message
 import dns.name
@@ -91,13 +92,21 @@ class Answerer:
             response.additional.clear()
         if not response.answer:
             response.authority.append(self._soa())
-        if not udp:
-            self._trim(response, MAX_TCP_SIZE, cut=False)
-            return response.to_wire(max_size=MAX_TCP_SIZE)
-        max_size = DEFAULT_UDP_SIZE
-        if query.edns >= 0:
-            max_size = min(max(query.payload, DEFAULT_UDP_SIZE), MAX_UDP_DATAGRAM)
-        if self._trim(response, max_size, cut=query.edns < 0) and self.options.enable_truncate:
+        max_size, cut = MAX_TCP_SIZE, False
+        if udp:
+            max_size, cut = DEFAULT_UDP_SIZE, query.edns < 0
+            if query.edns >= 0:
+                max_size = min(max(query.payload, DEFAULT_UDP_SIZE), MAX_UDP_DATAGRAM)
+        try:
+            wire = response.to_wire(max_size=MAX_TCP_SIZE)
+        except dns.exception.TooBig:
+            wire = b""
+        answers = sum(len(rrset) for rrset in response.answer)
+        limit = min(MAX_UDP_ANSWER_LIMIT, self.options.udp_answer_limit) if cut else answers
+        if wire and len(wire) <= max_size and answers <= limit:
+            return wire  # the common case: it fits as it is
+        self._trim(response, max_size, limit)
+        if udp and self.options.enable_truncate:
             response.flags |= dns.flags.TC
         return response.to_wire(max_size=MAX_TCP_SIZE)
 
@@ -240,25 +249,23 @@ class Answerer:
         text = f"ns.{domain} hostmaster.{domain} {int(time.time()) & 0xFFFFFFFF} 3600 600 86400 0"
         return dns.rrset.from_text(self.domain, 0, IN, SOA, text)
 
-    def _trim(self, response: Message, max_size: int, cut: bool) -> bool:
-        """Consul's trimUDPResponse: at most udp_answer_limit answers when `cut` (UDP without
-        EDNS), then as many as fit in `max_size`; the additional section keeps what the
-        remaining answers name."""
+    @staticmethod
+    def _trim(response: Message, max_size: int, limit: int) -> None:
+        """Consul's trimUDPResponse (and TCP's 64 KiB): at most `limit` answers, then as many
+        as fit in `max_size`; the additional section keeps what the remaining answers name."""
         records = [(rrset.name, rdata, rrset.ttl) for rrset in response.answer for rdata in rrset]
-        before, additional = len(records), list(response.additional)
+        additional = list(response.additional)
         targets = _targets(records)
-        if cut:
-            records = records[: min(MAX_UDP_ANSWER_LIMIT, self.options.udp_answer_limit)]
+        records = records[:limit]
         low, high = 0, len(records)  # the largest count that fits, by bisection
         while low < high:
             middle = (low + high + 1) // 2
             _rebuild(response, records[:middle], additional, targets)
-            if len(response.to_wire(max_size=65535)) <= max_size:
+            if _fits(response, max_size):
                 low = middle
             else:
                 high = middle - 1
         _rebuild(response, records[:low], additional, targets)
-        return low < before
 
 
 def _add(
@@ -296,6 +303,13 @@ def _rebuild(
     response.additional.extend(
         rrset for rrset in additional if rrset.name in kept or rrset.name not in targets
     )
+
+
+def _fits(response: Message, max_size: int) -> bool:
+    try:
+        return len(response.to_wire(max_size=MAX_TCP_SIZE)) <= max_size
+    except dns.exception.TooBig:
+        return False
 
 
 def _targets(records: list[tuple[Name, dns.rdata.Rdata, int]]) -> set[Name]:

@@ -191,3 +191,14 @@ def test_embedded_registry_has_no_dns_by_default() -> None:
         assert registry.dns is None
     finally:
         registry.stop()
+
+
+def test_tcp_answers_are_cut_at_64_kib(registry: DevConsul, http: Api) -> None:
+    """Over TCP an answer too big for one DNS message keeps what fits in 64 KiB."""
+    assert registry.dns is not None
+    for n in range(900):
+        address = f"2001:db8::{n + 1:x}"
+        http.register({"Name": "huge", "ID": f"h{n}", "Address": address, "Port": 1})
+    response = ask(registry, "huge.service.consul", "SRV", tcp=True)
+    assert 100 < len(records(response)) < 900
+    assert len(response.to_wire()) <= 65535
