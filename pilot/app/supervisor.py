@@ -29,6 +29,7 @@ from pilot.health.jobs import JobHealth
 from pilot.interface.status import JobStatus, Status
 from pilot.log import Log
 from pilot.process.job import Job
+from pilot.process.limits import raise_fd_limit
 from pilot.process.reaper import Reaper, become_subreaper
 from pilot.render.envfiles import DecodedFile, exported_paths, write_files
 
@@ -81,6 +82,7 @@ class Supervisor:
 
     async def run(self) -> int:
         """Supervise until the main job is over, shut down, and return the exit code."""
+        raise_fd_limit(self.log)
         install_handlers(self._loop, self._on_signal)
         if os.getpid() != 1 and not become_subreaper():
             self.log.warn("cannot become a child subreaper: orphans of jobs will not be reaped")
@@ -155,7 +157,7 @@ class Supervisor:
 
     async def _start_servers(self) -> None:
         """The control socket (always) and telemetry (when configured)."""
-        control = ControlServer(self.config.control.path, self.commands)
+        control = ControlServer(self.config.control.path, self.commands, self.log)
         await control.start()
         self._servers.append(control)
         self.environment.overrides.setdefault("PILOT_SOCKET", control.path)
@@ -174,7 +176,7 @@ class Supervisor:
             else None
         )
         server = TelemetryServer(
-            resolve_address(telemetry.interfaces), telemetry.port, metrics, self.commands
+            resolve_address(telemetry.interfaces), telemetry.port, metrics, self.commands, self.log
         )
         await server.start()
         self._servers.append(server)
@@ -200,18 +202,11 @@ class Supervisor:
         elections = self.discovery.election_statuses() if self.discovery else {}
         jobs = []
         for name, job in self.jobs.items():
-            stats = job.statistics()
             checked = health.get(name)
             election = elections.get(name)
             jobs.append(
                 JobStatus(
-                    name,
-                    stats.state,
-                    stats.pid,
-                    stats.runs,
-                    stats.restarts,
-                    stats.last_exit,
-                    stats.started_at,
+                    job.statistics(),
                     health=checked.healthy if checked else None,
                     role=election.role if election else None,
                     leader=election.leader if election else None,

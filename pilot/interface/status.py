@@ -7,7 +7,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pilot.process.states import JobState
+from pilot.process.job import JobStats
 
 if TYPE_CHECKING:  # only for annotations: `pilot run` without Consul imports none of them
     from pilot.consul.manager import WatchStatus
@@ -17,15 +17,9 @@ if TYPE_CHECKING:  # only for annotations: `pilot run` without Consul imports no
 
 @dataclass(frozen=True)
 class JobStatus:
-    """One job: its state machine, its health, its role in an election."""
+    """One job: its state machine's snapshot, its health, its role in an election."""
 
-    name: str
-    state: JobState
-    pid: int | None
-    runs: int
-    restarts: int
-    last_exit: int | None
-    started_at: float | None
+    stats: JobStats
     health: bool | None = None  # None: no check, or no verdict yet
     role: str | None = None  # "leader" / "follower" in an election
     leader: str | None = None  # the value the current leader wrote (its address:port)
@@ -48,8 +42,14 @@ class Status:
         """The JSON document of `/v1/status` and `pilot ctl status --json`."""
         document = dataclasses.asdict(self)
         del document["consul_errors"]
-        for job in document["jobs"]:
-            job["state"] = job["state"].value
-            healthy = job["health"]
-            job["health"] = None if healthy is None else "healthy" if healthy else "unhealthy"
+        document["jobs"] = [
+            {
+                **dataclasses.asdict(job.stats),
+                "state": job.stats.state.value,
+                "health": None if job.health is None else "healthy" if job.health else "unhealthy",
+                "role": job.role,
+                "leader": job.leader,
+            }
+            for job in self.jobs
+        ]
         return document

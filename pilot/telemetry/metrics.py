@@ -105,12 +105,13 @@ class _StateCollector:
         code = GaugeMetricFamily("pilot_job_exit_code", "the job's last exit code", labels=["job"])
         health = GaugeMetricFamily("pilot_health_status", "1 healthy, 0 unhealthy", labels=["job"])
         for job in status.jobs:
-            restarts.add_metric([job.name], job.restarts)
-            up.add_metric([job.name], 1 if job.state.alive else 0)
-            if job.last_exit is not None:
-                code.add_metric([job.name], job.last_exit)
+            stats = job.stats
+            restarts.add_metric([stats.name], stats.restarts)
+            up.add_metric([stats.name], 1 if stats.state.alive else 0)
+            if stats.last_exit is not None:
+                code.add_metric([stats.name], stats.last_exit)
             if job.health is not None:
-                health.add_metric([job.name], 1 if job.health else 0)
+                health.add_metric([stats.name], 1 if job.health else 0)
         yield from (restarts, up, code, health)
         instances = GaugeMetricFamily(
             "pilot_watch_instances", "instances a watch sees", labels=["watch"]
