@@ -314,9 +314,11 @@ class Config:
 
     @property
     def uses_consul(self) -> bool:
-        """Whether anything needs the Consul client."""
+        """Whether anything needs the Consul client (always for ContainerPilot's configs, whose
+        telemetry registers whatever else they do)."""
         return (
             bool(self.watches or self.templates)
+            or self.dialect == CONTAINERPILOT
             or self.consul.embedded
             or any(job.port is not None or job.leader is not None for job in self.jobs)
         )
