@@ -5,12 +5,14 @@
 Builds the bundle (packaging/build_bundle.py) unless given one, and installs this checkout
 into a fresh venv with pip, as a Python image would. Then, with the methods of bench/ (figures
 1 and 3): size on disk; start overhead, exec of the supervisor to the first statement of its job,
-over direct exec (the peers interleaved); RSS of the supervisor, 1 job and the full set-up.
+over direct exec (the peers interleaved); the CPU time of `pilot --help` (user + system, less
+noisy than wall time on a loaded machine); RSS of the supervisor, 1 job and the full set-up.
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import subprocess
 import sys
 import time
@@ -74,6 +76,14 @@ def start(
     return found[0] - started if found else None
 
 
+def cpu(argv: list[str]) -> float:
+    """User + system seconds of one run of `argv` (its children included)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(argv, stdout=subprocess.DEVNULL, env=ENV, check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+
+
 def rss(argv: list[str], directory: Path, settle: float = 2.0) -> float:
     """Median RSS (MiB) of the process started by `argv`, sampled once it has settled."""
     proc = common.spawn(argv, cwd=directory, env=ENV)
@@ -135,6 +145,9 @@ def main() -> None:
         first = common.alternate(
             peers, args.runs, lambda peer: start(under(peer), directory, trial)
         )
+        help_cpu = common.alternate(
+            peers[1:], args.runs, lambda peer: cpu([*commands[peer], "--help"])
+        )
         one_job = {peer: rss(under(peer)(configs.SLEEPER), directory) for peer in peers[1:]}
         with common.registry() as registry:
             full = {}
@@ -151,6 +164,7 @@ def main() -> None:
             common.ms(common.median(first[peer])),
             common.ms(common.percentile(first[peer], 90)),
             common.ms(common.median(first[peer]) - base),
+            common.ms(common.median(help_cpu[peer])),
             f"{one_job[peer]:.1f}",
             f"{full[peer]:.1f}",
         ]
@@ -163,6 +177,7 @@ def main() -> None:
         "exec→job median ms",
         "p90 ms",
         "over direct ms",
+        "CPU of `pilot --help` ms",
         "RSS 1 job MiB",
         "RSS full set-up MiB",
     ]
