@@ -3,6 +3,7 @@ feature family per test, driven by ContainerPilot's own command line where it ha
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -263,7 +264,7 @@ def test_convert_validate_run_round_trip(pilot: Callable[..., Pilot], tmp_path: 
 
 def test_supervisord_import_runs(pilot: Callable[..., Pilot], tmp_path: Path) -> None:
     """`pilot import supervisord.conf` writes a pilot.json5 that runs its programs."""
-    pytest.importorskip("supervisor", reason="pip install 'pilot-supervisor[supervisord]'")
+    require(importlib.util.find_spec("supervisor") is not None, "pip install '.[supervisord]'")
     log = tmp_path / "log"
     conf = tmp_path / "supervisord.conf"
     conf.write_text(

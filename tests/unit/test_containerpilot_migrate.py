@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from pilot.config.containerpilot.convert import convert
 from pilot.config.load import parse_config
 from pilot.containerpilot_cli import UsageError, config_path, parse_flags
+from tests.helpers import require
 
 REPO = Path(__file__).resolve().parents[2]
 V3 = """{
@@ -57,7 +59,7 @@ def test_v2_becomes_jobs_and_watches() -> None:
 
 def test_supervisord_programs_become_jobs() -> None:
     """numprocs, command, environment, restarts, stop and priority as start order."""
-    pytest.importorskip("supervisor", reason="pip install 'pilot-supervisor[supervisord]'")
+    require(importlib.util.find_spec("supervisor") is not None, "pip install '.[supervisord]'")
     from pilot.config.containerpilot.supervisord import import_supervisord
 
     conf = """[supervisord]
