@@ -63,7 +63,9 @@ class LeaderElection:
 
     async def resign(self) -> None:
         """Leave the election: a leader releases the key (a release has no lock delay) and
-        destroys its session, so another instance takes over at once."""
+        destroys its session, so another instance takes over at once. Once is enough."""
+        if self._stopping:
+            return
         self._stopping = True
         self._wake.set()
         was_leader = self.elected

@@ -282,9 +282,7 @@ class Discovery:
 
     async def resign_all(self) -> None:
         """Leaders destroy their sessions so another instance takes over at once."""
-        elections = list(self._elections.values())
-        self._elections.clear()
-        await asyncio.gather(*(election.resign() for election in elections))
+        await asyncio.gather(*(election.resign() for election in self._elections.values()))
 
     def pause_elections(self, paused: bool) -> None:
         """Maintenance: leave every election until unpaused."""
