@@ -14,9 +14,10 @@ import requests
 
 from tests.helpers import PYTHON, REPO, Pilot, holds, read_lines, wait_for
 
-POLL_WAIT = "300ms"  # the watch's blocking wait: a long-poll cycle every ~0.3 s
-QUIET_POLLS = 6  # long polls that must come and go with nothing reported
-DEBUG = ("--log-level", "debug")  # consul-dev logs every request it answers
+POLL_WAIT = "1s"  # the watch's blocking wait (its floor): a long-poll cycle every ~1 s
+QUIET_POLLS = 3  # long polls that must come and go with nothing reported
+# consul-dev logs every request it answers; no DNS port (tests run side by side)
+DEBUG = ("--log-level", "debug", "--dns", "off")
 
 
 class LoggedRegistry:
@@ -72,6 +73,7 @@ WATCHES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", sorted(WATCHES))
 def test_watch_reports_its_first_answer_once_while_nothing_changes(
     kind: str, pilot: Callable[..., Pilot], logged_registry: LoggedRegistry, tmp_path: Path
@@ -123,7 +125,7 @@ def test_watch_reports_its_first_answer_once_while_nothing_changes(
         )
         return polls >= QUIET_POLLS
 
-    wait_for(quiet_for_enough_polls, 10, interval=0.05, message=f"{QUIET_POLLS} long polls")
+    wait_for(quiet_for_enough_polls, 15, interval=0.05, message=f"{QUIET_POLLS} long polls")
     assert read_lines(changes) == ["changed"]
 
 
