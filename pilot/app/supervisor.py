@@ -184,7 +184,15 @@ class Supervisor:
         if telemetry.register and self.discovery is not None:
             from pilot.telemetry.advertise import Advertiser
 
-            self._servers.append(Advertiser(self.discovery.registrar, server.host, server.port))
+            self._servers.append(
+                Advertiser(
+                    self.discovery.registrar,
+                    server.host,
+                    server.port,
+                    telemetry.service,
+                    telemetry.tags,
+                )
+            )
 
     # What the commands and template actions act through.
 

@@ -63,3 +63,9 @@ class Telemetry:
         "(a job with a port or a leader, a watch, a template)",
         True,
     )
+    service: str = setting(
+        Str(),
+        "the service name it is registered as (a ContainerPilot config: containerpilot)",
+        "pilot-telemetry",
+    )
+    tags: tuple[str, ...] = setting(ListOf(Str()), "tags of that registration", ())

@@ -18,15 +18,22 @@ HEARTBEAT = 10.0  # seconds between reports; the check's TTL is 2.5 heartbeats
 class Advertiser:
     """Keeps `pilot-telemetry` registered and passing while pilot runs."""
 
-    def __init__(self, registrar: Registrar, address: str, port: int) -> None:
+    def __init__(
+        self,
+        registrar: Registrar,
+        address: str,
+        port: int,
+        name: str = SERVICE,
+        tags: tuple[str, ...] = (),
+    ) -> None:
         self._registrar = registrar
         self.record = ServiceRecord(
             job=KEY,
-            name=SERVICE,
-            id=f"{SERVICE}-{socket.gethostname()}-{port}",
+            name=name,
+            id=f"{name}-{socket.gethostname()}-{port}",
             address=address,
             port=port,
-            tags=(),
+            tags=tags,
             meta={},
             ttl=2.5 * HEARTBEAT,
             interval=HEARTBEAT,

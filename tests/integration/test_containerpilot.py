@@ -150,7 +150,7 @@ def test_telemetry_and_putmetric_from_a_helper_script(
     pilot: Callable[..., Pilot], registry: Registry, tmp_path: Path
 ) -> None:
     """A sensor script pushes with `containerpilot -putmetric`; /metrics shows it, /status
-    answers, and the telemetry endpoint is registered in Consul."""
+    answers, and the endpoint is registered in Consul as service `containerpilot`."""
     script = tmp_path / "sensor.sh"
     script.write_text(f"#!/bin/sh\nexec {' '.join(CONTAINERPILOT)} -putmetric app_hits=2\n")
     script.chmod(0o755)
@@ -159,15 +159,15 @@ def test_telemetry_and_putmetric_from_a_helper_script(
       {{ name: "app", exec: "sleep 1000" }},
       {{ name: "sensor", exec: "{script}", when: {{ interval: "300ms" }} }},
     ],
-    telemetry: {{ port: {port}, interfaces: ["static:127.0.0.1"],
+    telemetry: {{ port: {port}, interfaces: ["static:127.0.0.1"], tags: ["cp"],
       metrics: [{{ namespace: "app", name: "hits", type: "counter", help: "hits" }}] }}"""
     pilot(v3(tmp_path, body, registry))
-    metrics = wait_for(lambda: metric(port, "app_hits_total") >= 4, 10, message="pushed twice")
+    metrics = wait_for(lambda: metric(port, "app_hits_total") >= 4, 30, message="pushed twice")
     assert metrics
     status = json.loads(fetch(f"http://127.0.0.1:{port}/status"))
     assert {job["name"] for job in status["jobs"]} >= {"app", "sensor"}
-    services = wait_for(lambda: registry.get("/v1/agent/services"), 10, message="telemetry")
-    assert any(s["Port"] == port for s in services.values())
+    entries = wait_for(lambda: registry.instances("containerpilot"), 10, message="telemetry")
+    assert entries[0]["Service"]["Port"] == port and entries[0]["Service"]["Tags"] == ["cp"]
 
 
 @pytest.mark.slow

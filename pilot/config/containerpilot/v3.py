@@ -410,11 +410,8 @@ class _Translator:
             if help_text:
                 entry["help"] = help_text
             out["metrics"].append(entry)
-        tags = d.strings(table.get("tags"), "telemetry.tags")
-        if tags:
-            self.notes.append(
-                ("telemetry.tags", "the telemetry service is registered without tags")
-            )
+        out["service"] = "containerpilot"
+        out["tags"] = d.strings(table.get("tags"), "telemetry.tags") or []
         return out
 
     @staticmethod
