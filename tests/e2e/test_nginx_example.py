@@ -366,12 +366,17 @@ def test_static_paths_are_cached_and_prefixes_stripped(world: World) -> None:
     world.backend(1)
     wait_for(lambda: world.get() == "backend-1", 10, message="serving")
 
-    def fetch(path: str) -> requests.Response:
-        return requests.get(f"http://{NGINX}:{world.port}{path}", timeout=3)
+    def served(path: str) -> requests.Response | None:
+        """The answer once the backend serves `path`: None for the rendered `return 503` (an
+        nginx worker of the config from before the backend, still finishing the reload)."""
+        answer = requests.get(f"http://{NGINX}:{world.port}{path}", timeout=3)
+        return None if answer.status_code == 503 else answer
 
     def hit(path: str) -> requests.Response | None:
         """The answer if it came from the cache; MISS while nginx still writes the entry."""
-        answer = fetch(path)
+        answer = served(path)
+        if answer is None:
+            return None
         status = answer.headers.get("X-Cache")
         assert answer.status_code == 200 and status in ("MISS", "HIT"), (path, answer, status)
         return answer if status == "HIT" else None
@@ -380,12 +385,12 @@ def test_static_paths_are_cached_and_prefixes_stripped(world: World) -> None:
         ("/static/app.css", "/static/app.css"),
         ("/backend/static/a.js", "/static/a.js"),
     ):
-        first = fetch(path)
+        first = wait_for(lambda p=path: served(p), 5, interval=0.05, message=f"{path} served")
         assert first.status_code == 200 and first.headers.get("X-Cache") == "MISS", path
         assert first.headers["X-Path"] == reached
         # nginx answers the MISS before its cache entry is on disk: the next GET may miss too.
         cached = wait_for(lambda p=path: hit(p), 5, interval=0.05, message=f"a HIT for {path}")
         assert cached.headers["X-Path"] == reached and cached.text.strip() == "backend-1"
     for path, reached in (("/page", "/page"), ("/backend/page", "/page")):
-        answer = fetch(path)
+        answer = wait_for(lambda p=path: served(p), 5, interval=0.05, message=f"{path} served")
         assert answer.headers["X-Path"] == reached and "X-Cache" not in answer.headers, path
