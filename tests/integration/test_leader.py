@@ -359,11 +359,11 @@ def test_a_job_starts_once_its_role_is_known_and_hooks_follow_the_holder(
     first = Pilot(role_aware(registry, 7100, dirs[0]), dirs[0])
     pilots = [first]
     try:
-        wait_for(lambda: (dirs[0] / "start").exists(), 10, message="the first app started")
+        wait_for(lambda: read_text(dirs[0] / "start"), 10, message="the first app started")
         assert read_text(dirs[0] / "start") == "leader 127.0.0.1:7100"
         second = Pilot(role_aware(registry, 7101, dirs[1]), dirs[1])
         pilots.append(second)
-        wait_for(lambda: (dirs[1] / "start").exists(), 10, message="the second app started")
+        wait_for(lambda: read_text(dirs[1] / "start"), 10, message="the second app started")
         assert read_text(dirs[1] / "start") == "follower 127.0.0.1:7100"
         wait_for(lambda: read_text(dirs[1] / "follows") == "127.0.0.1:7100", 5, message="hook")
         first.signal(signal.SIGTERM)
@@ -371,7 +371,7 @@ def test_a_job_starts_once_its_role_is_known_and_hooks_follow_the_holder(
         wait_for(lambda: second.role("app") == "leader", 2, message="hand-over within 2 s")
         third = Pilot(role_aware(registry, 7102, dirs[2]), dirs[2])
         pilots.append(third)
-        wait_for(lambda: (dirs[2] / "start").exists(), 10, message="the third app started")
+        wait_for(lambda: read_text(dirs[2] / "start"), 10, message="the third app started")
         assert read_text(dirs[2] / "start") == "follower 127.0.0.1:7101"
         assert not (dirs[0] / "follows").exists(), "a leader follows nobody"
     finally:
