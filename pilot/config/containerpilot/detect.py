@@ -24,6 +24,16 @@ from pilot.config.errors import ConfigError
 from pilot.config.model import CONTAINERPILOT
 
 NATIVE = "pilot.json5"
+_NATIVE_KEYS = (
+    "main|shell|env|cwd|user|group|restart_on|success_codes|backoff|stop|forward|service|"
+    "service_id|meta|drain|leader|files|templates|exit_codes|stop_timeout|reload_on_sighup|"
+    "prefix|passing|wait|register|method|header|tls_skip_verify|terminal"
+)
+_NATIVE_ONLY = re.compile(
+    rf"""(?:^|[{{,\s])(?:"(?:{_NATIVE_KEYS})"|'(?:{_NATIVE_KEYS})'|(?:{_NATIVE_KEYS}))\s*:"""
+    r"""|\bttl\s*:\s*["']""",
+    re.MULTILINE,
+)
 _JSON5_POSITION = re.compile(r"<string>:(\d+) (.*) at column (\d+)")
 
 
@@ -94,8 +104,12 @@ def parse_rendered(text: str, environ: Mapping[str, str], filename: str) -> dict
 
 
 def _may_be_containerpilot(text: str) -> bool:
-    """A cheap look before parsing: ContainerPilot's `consul` with `jobs`, or v2's keys."""
-    return ("consul" in text and "jobs" in text) or any(key in text for key in V2_KEYS)
+    """A cheap look before parsing (which costs a native pilot.json5 tens of milliseconds of
+    start-up): ContainerPilot's `consul` with `jobs`, or v2's keys, and no key that only
+    pilot.json5 has, nor a health `ttl` written as a string."""
+    if any(key in text for key in V2_KEYS):
+        return True
+    return "consul" in text and "jobs" in text and not _NATIVE_ONLY.search(text)
 
 
 def is_containerpilot(raw: dict[str, Any]) -> bool:
