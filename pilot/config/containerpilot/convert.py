@@ -10,8 +10,9 @@ from collections.abc import Mapping
 
 from pilot.config.containerpilot.gotemplate import FUNCTIONS, place
 from pilot.config.containerpilot.gotemplate_parse import Block, Node, Operand, Pipeline, parse
+from pilot.config.containerpilot.keys import V2_KEYS
 from pilot.config.containerpilot.v2 import v2_to_v3
-from pilot.config.containerpilot.v3 import V2_KEYS, translate
+from pilot.config.containerpilot.v3 import translate
 from pilot.config.containerpilot.writer import json5_text
 from pilot.config.errors import ConfigError
 

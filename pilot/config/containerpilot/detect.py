@@ -6,24 +6,16 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from pilot.config.containerpilot.gotemplate import environment_data, render
-from pilot.config.containerpilot.v3 import (
-    HEALTH,
-    JOB,
-    TOP,
-    V2_KEYS,
-    WATCH,
-    Translation,
-    refuse_v2,
-    translate,
-)
+from pilot.config.containerpilot.keys import HEALTH, JOB, TOP, V2_KEYS, WATCH
 from pilot.config.errors import ConfigError
 from pilot.config.model import CONTAINERPILOT
 
 NATIVE = "pilot.json5"
+if TYPE_CHECKING:
+    from pilot.config.containerpilot.v3 import Translation
+
 _NATIVE_KEYS = (
     "main|shell|env|cwd|user|group|restart_on|success_codes|backoff|stop|forward|service|"
     "service_id|meta|drain|leader|files|templates|exit_codes|stop_timeout|reload_on_sighup|"
@@ -37,8 +29,7 @@ _NATIVE_ONLY = re.compile(
 _JSON5_POSITION = re.compile(r"<string>:(\d+) (.*) at column (\d+)")
 
 
-@dataclass
-class Dialect:
+class Dialect(NamedTuple):
     """A file read in a foreign dialect: its name and its pilot.json5 data."""
 
     name: str
@@ -69,6 +60,8 @@ def read_foreign(
         return None
     if not named and not is_containerpilot(raw):
         return None
+    from pilot.config.containerpilot.v3 import refuse_v2, translate
+
     refused = refuse_v2(raw)
     if refused is not None:
         raise refused
@@ -86,6 +79,8 @@ def parse_rendered(text: str, environ: Mapping[str, str], filename: str) -> dict
         ConfigError: a template or syntax error placed by line and column.
     """
     import json5
+
+    from pilot.config.containerpilot.gotemplate import environment_data, render
 
     rendered = render(text, environment_data(environ), environ, filename)
     try:

@@ -4,40 +4,27 @@ with ContainerPilot's keys, types, defaults and refusals (those of its 3.8 loade
 from __future__ import annotations
 
 import re
-import socket
 from dataclasses import dataclass, field
 from typing import Any
 
 from pilot.config.containerpilot.decode import Decoder
+from pilot.config.containerpilot.keys import (
+    CONSUL,
+    HEALTH,
+    JOB,
+    LOGGING,
+    METRIC,
+    TELEMETRY,
+    TLS,
+    TOP,
+    V2_KEYS,
+    WATCH,
+    WHEN,
+)
 from pilot.config.durations import format_duration
 from pilot.config.errors import ConfigError, ConfigErrors
 from pilot.events import Code
 
-TOP = ("consul", "logging", "control", "stopTimeout", "jobs", "watches", "telemetry")
-JOB = (
-    "name",
-    "exec",
-    "port",
-    "initial_status",
-    "interfaces",
-    "tags",
-    "consul",
-    "health",
-    "timeout",
-    "restarts",
-    "stopTimeout",
-    "when",
-    "logging",
-)
-WHEN = ("interval", "source", "once", "each", "timeout")
-HEALTH = ("exec", "timeout", "interval", "ttl", "logging")
-WATCH = ("name", "interval", "tag", "dc")
-TELEMETRY = ("port", "interfaces", "tags", "metrics")
-METRIC = ("namespace", "subsystem", "name", "help", "type")
-CONSUL = ("address", "scheme", "token", "tls")
-TLS = ("cafile", "capath", "clientcert", "clientkey", "servername", "verify")
-LOGGING = ("level", "format", "output")
-V2_KEYS = ("services", "backends", "preStart", "preStop", "postStop", "coprocesses", "tasks")
 EVENT_CODES = {  # the codes ContainerPilot accepts in once/each, all of them also pilot's
     code.value
     for code in (
@@ -70,6 +57,8 @@ def translate(raw: dict[str, Any], hostname: str | None = None) -> Translation:
     Raises:
         ConfigError: everything ContainerPilot would refuse (a ConfigErrors when several).
     """
+    import socket
+
     return _Translator(hostname or socket.gethostname()).run(raw)
 
 
