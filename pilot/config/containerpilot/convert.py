@@ -36,6 +36,8 @@ def convert(
     originals: list[str] = []
     notes: list[tuple[str, str]] = []
     marked = _mark_variables(text, variables, originals, notes, filename)
+    if not variables:
+        return _convert(text, environ, filename, app, notes, [])
     for _ in range(len(variables)):
         try:
             output = _convert(marked, environ, filename, app, notes, variables)
