@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import io
+import email.utils
 import json
 import logging
 import select
@@ -71,9 +71,42 @@ class _LastEncoded:
         return payload
 
 
+class _LastRendered:
+    """The last whole answer rendered (status line, headers, body), reused while nothing of it
+    changes: the watchers woken by one write send the same bytes."""
+
+    def __init__(self, server: str) -> None:
+        self.server = server
+        self._lock = threading.Lock()
+        self._last: tuple[tuple[Any, ...], bytes, bytes] | None = None  # key, payload, bytes
+
+    def render(
+        self, status: int, headers: list[tuple[str, str]], payload: bytes, head_only: bool
+    ) -> bytes:
+        key = (status, tuple(headers), head_only, email.utils.formatdate(usegmt=True))
+        with self._lock:
+            last = self._last
+        if last is not None and last[0] == key and last[1] is payload:
+            return last[2]
+        try:
+            reason = HTTPStatus(status).phrase
+        except ValueError:
+            reason = ""
+        lines = [f"HTTP/1.1 {status} {reason}", f"Server: {self.server}", f"Date: {key[3]}"]
+        lines += [f"{name}: {value}" for name, value in headers]
+        lines.append(f"Content-Length: {len(payload)}")
+        message = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "strict")
+        if not head_only:
+            message += payload
+        with self._lock:
+            self._last = (key, payload, message)
+        return message
+
+
 def make_handler(router: Router) -> type[BaseHTTPRequestHandler]:
     """The request handler class serving `router`."""
     encoded = _LastEncoded()
+    rendered = _LastRendered("pilot-consul-dev " + BaseHTTPRequestHandler.sys_version)
 
     class Handler(BaseHTTPRequestHandler):
         """One connection: requests are read, routed and answered in turn."""
@@ -154,31 +187,25 @@ def make_handler(router: Router) -> type[BaseHTTPRequestHandler]:
                 payload, kind = encoded.encode(response.body, pretty), "application/json"
             else:
                 payload, kind = b"", None
-            self.send_response(response.status)
+            headers = []
             if kind:
-                self.send_header("Content-Type", kind)
+                headers.append(("Content-Type", kind))
             if wrapped:
-                self.send_header("X-Consul-Default-Acl-Policy", "allow")
+                headers.append(("X-Consul-Default-Acl-Policy", "allow"))
             if response.index is not None:
-                self.send_header("X-Consul-Index", str(max(response.index, 1)))
-                self.send_header("X-Consul-Knownleader", "true")  # Go's canonical spelling
-                self.send_header("X-Consul-Lastcontact", "0")
-            for name, value in response.headers.items():
-                self.send_header(canonical_header(name), value)
+                headers.append(("X-Consul-Index", str(max(response.index, 1))))
+                headers.append(("X-Consul-Knownleader", "true"))  # Go's canonical spelling
+                headers.append(("X-Consul-Lastcontact", "0"))
+            headers += [(canonical_header(n), v) for n, v in response.headers.items()]
             if response.stream is not None:
+                self.send_response(response.status)
+                for name, value in headers:
+                    self.send_header(name, value)
                 self.stream(response.stream)
                 return
-            self.send_header("Content-Length", str(len(payload)))
-            # Headers and body in one send: with hundreds of woken watchers every extra
-            # system call is another hand-over of the GIL.
-            socket_file, self.wfile = self.wfile, io.BytesIO()
-            try:
-                self.end_headers()
-                head = self.wfile.getvalue()
-            finally:
-                self.wfile = socket_file
-            try:
-                self.wfile.write(head + payload if self.command != "HEAD" else head)
+            message = rendered.render(response.status, headers, payload, self.command == "HEAD")
+            try:  # headers and body in one send: each system call hands the GIL over
+                self.wfile.write(message)
             except OSError:  # the client went away (a blocking query it gave up on)
                 self.close_connection = True
 

@@ -57,7 +57,7 @@ class Store:
         self.index = FIRST_INDEX
         self.closed = False
         self._topics: dict[str, int] = {}
-        self._waiters: dict[threading.Condition, Watch] = {}
+        self._waiters: dict[threading.Event, Watch] = {}
         # Answers of blocking queries woken by the last write, by request: the watchers of
         # one query compute it once (valid until the next write or `forget()`).
         self.memo: dict[str, Any] = {}
@@ -77,9 +77,11 @@ class Store:
                 changed = txn.topics | txn.wakes
                 if changed:
                     self.memo.clear()
-                for condition, watch in self._waiters.items():
-                    if watch.matches(changed):
-                        condition.notify()
+                if changed and self._waiters:
+                    for event, watch in list(self._waiters.items()):
+                        if watch.matches(changed):
+                            del self._waiters[event]
+                            event.set()
 
     @property
     def blocked(self) -> int:
@@ -92,20 +94,31 @@ class Store:
         return self._topics.get(topic, 0)
 
     def wait(self, watch: Watch, deadline: float) -> bool:
-        """Block (lock held) until a write touches `watch` or `deadline` (monotonic) passes.
+        """Block (lock held; held again on return) until a write touches `watch` or
+        `deadline` (monotonic) passes.
 
         Returns:
             False on timeout or when the registry is stopping.
         """
+        woke = self.wait_unlocked(watch, deadline)
+        self.lock.acquire()
+        return woke
+
+    def wait_unlocked(self, watch: Watch, deadline: float) -> bool:
+        """As `wait`, but return without the lock: woken watchers need not queue for it
+        (see `blocking.block`, which reads `memo` first)."""
         remaining = deadline - time.monotonic()
         if remaining <= 0 or self.closed:
+            self.lock.release()
             return False
-        condition = threading.Condition(self.lock)
-        self._waiters[condition] = watch
-        try:
-            return condition.wait(remaining) and not self.closed
-        finally:
-            del self._waiters[condition]
+        event = threading.Event()
+        self._waiters[event] = watch  # a write that matches removes it, then sets it
+        self.lock.release()
+        if event.wait(remaining):
+            return not self.closed
+        with self.lock:
+            self._waiters.pop(event, None)
+        return False
 
     def forget(self) -> None:
         """Drop memoised answers (state changed outside a write, lock held)."""
@@ -115,5 +128,6 @@ class Store:
         """Release every blocked query (they answer with what they have)."""
         with self.lock:
             self.closed = True
-            for condition in self._waiters:
-                condition.notify()
+            for event in self._waiters:
+                event.set()
+            self._waiters.clear()
