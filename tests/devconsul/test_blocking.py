@@ -137,3 +137,21 @@ def test_watchers_sharing_an_answer_see_each_write(api: Api) -> None:
         bodies = [w.response.json() for w in watches]  # type: ignore[union-attr]
         assert [len(b) for b in bodies] == [expected, expected, 1]
         assert api.get("/v1/health/service/s", passing="1").json() == bodies[0]
+
+
+def test_a_write_is_seen_by_earlier_queries_and_not_by_later_ones(api: Api) -> None:
+    """A query blocked before a write returns with it; one started after it, at the index it
+    produced, does not report it as a change and waits for the next write."""
+    api.register({"Name": "o", "ID": "o1"})
+    before = api.index("/v1/health/service/o")
+    early = api.watch("/v1/health/service/o", index=before, wait="10s")
+    api.wait_blocked(1)
+    api.register({"Name": "o", "ID": "o2"})
+    assert early.wait(5) and early.index > before
+    assert len(early.response.json()) == 2  # type: ignore[union-attr]
+    late = api.watch("/v1/health/service/o", index=early.index, wait="10s")
+    api.wait_blocked(1)
+    assert not late.wait(0.3), "a later query reported an earlier write"
+    api.register({"Name": "o", "ID": "o3"})
+    assert late.wait(5) and late.index > early.index
+    assert len(late.response.json()) == 3  # type: ignore[union-attr]
