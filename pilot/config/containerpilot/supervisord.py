@@ -16,7 +16,6 @@ MAPPED = {
     "command", "process_name", "numprocs", "numprocs_start", "directory", "user", "environment",
     "autostart", "autorestart", "startretries", "startsecs", "stopsignal", "stopwaitsecs",
     "exitcodes", "priority", "stdout_logfile", "stderr_logfile", "redirect_stderr",
-    "stdout_logfile_maxbytes", "stderr_logfile_maxbytes", "stopasgroup", "killasgroup",
 }  # fmt: skip
 _CONSOLE = ("/dev/stdout", "/dev/stderr", "/dev/fd/1", "/dev/fd/2", "/proc/self/fd/1")
 _SERVER_SECTIONS = ("supervisord", "unix_http_server", "inet_http_server", "supervisorctl")
