@@ -16,7 +16,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import PYTHON, REPO, Pilot, Registry, read_lines, require, wait_for
+from tests.helpers import (
+    PYTHON,
+    REPO,
+    Pilot,
+    Registry,
+    read_lines,
+    require,
+    require_pid_namespace,
+    wait_for,
+)
 
 CONTAINERPILOT = [PYTHON, "-m", "pilot.containerpilot_cli"]
 MIXED = '{{ .MODE | default "dev" }} {{ .KV }} {{ env "KV" }}'  # rendered into one argument
@@ -337,3 +346,38 @@ def metric(port: int, name: str) -> float:
         if line.startswith(name + " "):
             return float(line.split()[1])
     return 0.0
+
+
+def test_containerpilot_as_the_entrypoint(tmp_path: Path) -> None:
+    """`ENTRYPOINT ["containerpilot"]` with `CONTAINERPILOT=file://...` (v2's form) runs the
+    config as PID 1, and SIGTERM stops it through the pre-stop hook."""
+    require_pid_namespace()
+    log = tmp_path / "log"
+    path = tmp_path / "containerpilot.json5"
+    path.write_text(
+        v3(
+            tmp_path,
+            f"""jobs: [{{ name: "app", exec: {sh(f"echo app $CONTAINERPILOT_PID >> {log}; exec sleep 1000")} }},
+            {{ name: "preStop", exec: {sh(f"echo preStop >> {log}")},
+               when: {{ source: "app", once: "stopping" }} }}]""",
+        )
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO), "CONTAINERPILOT": f"file://{path}"}
+    proc = subprocess.Popen(
+        ["unshare", "--pid", "--fork", "--mount-proc", *CONTAINERPILOT],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_for(lambda: read_lines(log), 10, message="app started")
+        assert read_lines(log)[0] == "app 1"  # pilot is PID 1
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        os.kill(int(children[0]), signal.SIGTERM)
+        proc.wait(15)
+        assert read_lines(log)[-1] == "preStop"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
