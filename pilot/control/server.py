@@ -12,7 +12,15 @@ from urllib.parse import parse_qs
 
 from pilot.interface import routes
 from pilot.interface.commands import CommandError, Commands
-from pilot.interface.http import HTTPError, Request, Response, json_response, serve_connection
+from pilot.interface.http import (
+    MAX_HEAD,
+    HTTPError,
+    Request,
+    Response,
+    json_response,
+    serve_connection,
+)
+from pilot.log import Log
 
 
 class SocketInUse(Exception):
@@ -22,8 +30,10 @@ class SocketInUse(Exception):
 class ControlServer:
     """Serves the control API on `path` until `close()`."""
 
-    def __init__(self, path: str, commands: Commands) -> None:
-        self.path, self._commands = path, commands
+    MAX_CONNECTIONS = 16  # pilot ctl holds one for milliseconds; more means a runaway script
+
+    def __init__(self, path: str, commands: Commands, log: Log) -> None:
+        self.path, self._commands, self._log = path, commands, log
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
@@ -42,7 +52,9 @@ class ControlServer:
         previous = os.umask(0o177)  # the socket is created 0600, never briefly wider
         try:
             self._server = await asyncio.start_unix_server(
-                serve_connection(self._handle), path=self.path
+                serve_connection(self._handle, "control socket", self.MAX_CONNECTIONS, self._log),
+                path=self.path,
+                limit=MAX_HEAD,
             )
         finally:
             os.umask(previous)

@@ -5,22 +5,37 @@ from __future__ import annotations
 import asyncio
 
 from pilot.interface.commands import Commands
-from pilot.interface.http import HTTPError, Request, Response, json_response, serve_connection
+from pilot.interface.http import (
+    MAX_HEAD,
+    HTTPError,
+    Request,
+    Response,
+    json_response,
+    serve_connection,
+)
+from pilot.log import Log
 from pilot.telemetry.metrics import Metrics
 
 
 class TelemetryServer:
     """Serves metrics and status on `host:port`."""
 
-    def __init__(self, host: str, port: int, metrics: Metrics, commands: Commands) -> None:
+    MAX_CONNECTIONS = 64  # a few Prometheus servers and people with curl, with room to spare
+
+    def __init__(
+        self, host: str, port: int, metrics: Metrics, commands: Commands, log: Log
+    ) -> None:
         self.host, self.port = host, port
-        self._metrics, self._commands = metrics, commands
+        self._metrics, self._commands, self._log = metrics, commands, log
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
         """Listen on host:port."""
         self._server = await asyncio.start_server(
-            serve_connection(self._handle), self.host, self.port
+            serve_connection(self._handle, "telemetry", self.MAX_CONNECTIONS, self._log),
+            self.host,
+            self.port,
+            limit=MAX_HEAD,
         )
 
     async def close(self) -> None:
