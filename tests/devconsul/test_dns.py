@@ -193,6 +193,7 @@ def test_embedded_registry_has_no_dns_by_default() -> None:
         registry.stop()
 
 
+@pytest.mark.slow
 def test_tcp_answers_are_cut_at_64_kib(registry: DevConsul, http: Api) -> None:
     """Over TCP an answer too big for one DNS message keeps what fits in 64 KiB."""
     assert registry.dns is not None
