@@ -6,7 +6,8 @@
 - DNS: UDP queries per second (one client, a prebuilt `web.service.consul A` query, the
   service with 3 instances), and the same over one TCP connection;
 - KV: writes per second, one keep-alive connection, and 4 connections at once;
-- RSS: idle (fresh), and with 1000 services registered (each with a TTL check).
+- RSS: idle (fresh, with DNS and with `--dns off`: dnspython is imported only for DNS), and
+  with 1000 services registered (each with a TTL check).
 """
 
 from __future__ import annotations
@@ -192,7 +193,11 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     parser.add_argument("--seconds", type=float, default=5.0, help="per throughput figure")
     args = parser.parse_args(argv)
     data: dict[str, Any] = {"fan_out": {}}
+    with common.registry() as plain:  # --dns off
+        time.sleep(1)  # let start-up settle before sampling
+        data["rss_idle_no_dns_kib"] = common.rss_kib(plain.proc.pid)
     with devconsul() as registry:
+        time.sleep(1)
         data["rss_idle_kib"] = registry.rss_kib()
         body = {"Name": "fan", "ID": "fan1", "Port": 1}
         body["Check"] = {"CheckID": "fan-ttl", "TTL": "10m"}
@@ -232,6 +237,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
             ["KV PUT, one connection", f"{data['kv_writes_1']:.0f} writes/s"],
             ["KV PUT, 4 connections", f"{data['kv_writes_4']:.0f} writes/s"],
             ["RSS idle", f"{data['rss_idle_kib'] / 1024:.1f} MiB"],
+            ["RSS idle, --dns off", f"{data['rss_idle_no_dns_kib'] / 1024:.1f} MiB"],
             ["RSS, 1000 services with a TTL check", f"{data['rss_1000_kib'] / 1024:.1f} MiB"],
         ],
     )
