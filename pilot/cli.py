@@ -12,9 +12,21 @@ from typing import TYPE_CHECKING, Any, NoReturn
 if TYPE_CHECKING:
     from pilot.config.errors import ConfigError
     from pilot.config.model import Config
+    from pilot.config.up_mode import PortAllocator
     from pilot.render.envfiles import DecodedFile
 
-COMMANDS = ("run", "validate", "render", "schema", "ctl", "consul-dev", "convert", "import")
+COMMANDS = (
+    "run",
+    "up",
+    "logs",
+    "validate",
+    "render",
+    "schema",
+    "ctl",
+    "consul-dev",
+    "convert",
+    "import",
+)
 CONFIG_HELP = "path of pilot.json5, - for standard input (default: $PILOT_CONFIG)"
 
 
@@ -30,6 +42,10 @@ def main(argv: list[str] | None = None) -> int:
         from pilot.control.client import main as ctl
 
         return ctl(args_list[1:])
+    if args_list and args_list[0] == "logs":
+        from pilot.control.logs import main as logs
+
+        return logs(args_list[1:])
     if args_list and args_list[0] in ("convert", "import"):
         from pilot.config.containerpilot.migrate import main as migrate
 
@@ -48,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     handler = {
         "run": cmd_run,
+        "up": cmd_up,
         "validate": cmd_validate,
         "render": cmd_render,
         "schema": cmd_schema,
@@ -78,6 +95,18 @@ def _parser() -> argparse.ArgumentParser:
         help="supervise the jobs of a config (the container's ENTRYPOINT)",
         description="supervise the jobs of a config (the container's ENTRYPOINT)",
     )
+    up = sub.add_parser(
+        "up",
+        help="run a development stack: embedded registry, kept ports, addresses injected",
+        description="run the jobs of a config as a development stack until Ctrl-C "
+        "(see docs/up.md)",
+    )
+    up.add_argument(
+        "-c",
+        "--config",
+        default=os.environ.get("PILOT_CONFIG", "pilot.json5"),
+        help="path of pilot.json5 (default: $PILOT_CONFIG, else pilot.json5)",
+    )
     validate = sub.add_parser(
         "validate", help="check a config", description="check a config; exit 2 on an error"
     )
@@ -98,6 +127,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("convert", help="write pilot.json5 for a ContainerPilot config")
     sub.add_parser("import", help="write pilot.json5 for a supervisord config")
     sub.add_parser("ctl", help="control a running pilot (see `pilot ctl --help`)")
+    sub.add_parser("logs", help="the output of one job or several (see `pilot logs --help`)")
     sub.add_parser(
         "consul-dev",
         help="run the embedded Consul-compatible registry (see `pilot consul-dev --help`)",
@@ -105,8 +135,11 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(args: argparse.Namespace) -> tuple[Config, list[DecodedFile]] | None:
-    """The config and its decoded files, or None once every error has been printed."""
+def _load(
+    args: argparse.Namespace, up: PortAllocator | None = None
+) -> tuple[Config, list[DecodedFile]] | None:
+    """The config (with `up`, as `pilot up` runs it) and its decoded files, or None once every
+    error has been printed."""
     from pilot.config.errors import ConfigError
     from pilot.config.load import load_config
     from pilot.render.envfiles import decode_files
@@ -116,7 +149,7 @@ def _load(args: argparse.Namespace) -> tuple[Config, list[DecodedFile]] | None:
         print("pilot: no config: give -c FILE or set PILOT_CONFIG", file=sys.stderr)
         return None
     try:
-        config = load_config(args.config)
+        config = load_config(args.config, up=up)
     except ConfigError as error:
         _report(error)
         return None
@@ -149,6 +182,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     _supervise(*loaded)
 
 
+def cmd_up(args: argparse.Namespace) -> int:
+    """Run a development stack until Ctrl-C (docs/up.md)."""
+    from pilot.app.signals import reset_inherited_signals
+    from pilot.app.up import prepare, stack_config
+
+    reset_inherited_signals()
+    args.config = os.path.abspath(args.config)
+    if not os.path.isfile(args.config):
+        print(f"pilot up: no {args.config}: give -c FILE", file=sys.stderr)
+        return 2
+    loaded = _load(args, prepare(args.config).allocate)
+    if loaded is None:
+        return 2
+    _supervise(stack_config(loaded[0]), loaded[1], stack=True)
+
+
 def cmd_single(argv: list[str]) -> int:
     """`pilot -- CMD ARGS...`: run one command as the main job, without a config."""
     from pilot.app.signals import reset_inherited_signals
@@ -164,14 +213,14 @@ def cmd_single(argv: list[str]) -> int:
     _supervise(config, [])
 
 
-def _supervise(config: Config, files: list[DecodedFile]) -> NoReturn:
+def _supervise(config: Config, files: list[DecodedFile], stack: bool = False) -> NoReturn:
     import asyncio
 
     from pilot.app.supervisor import supervise
     from pilot.log import Log
 
     log = Log(config.logging.level, config.logging.format, tuple(job.name for job in config.jobs))
-    _exit_now(asyncio.run(supervise(config, files, log)))
+    _exit_now(asyncio.run(supervise(config, files, log, stack)))
 
 
 def _exit_now(code: int) -> NoReturn:

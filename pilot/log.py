@@ -1,5 +1,6 @@
 """pilot's log and its jobs' output: `time name | line`, names padded, colour only on a TTY,
-or one JSON object per line."""
+or one JSON object per line. Taps see every line about a job: its output, and pilot's own
+lines that carry a `job` field."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from typing import IO, Any
 
 LEVELS = {"debug": 10, "info": 20, "warn": 30, "error": 40}
+# (job, stream, text): stream is "stdout", "stderr", or "pilot" for pilot's own lines
+Tap = Callable[[str, str, str], None]
 _COLOURS = ("36", "33", "32", "35", "34", "31", "96", "93", "92", "95")
 
 
@@ -26,6 +30,7 @@ class Log:
     ) -> None:
         self.stdout = stdout or sys.stdout
         self.stderr = stderr or sys.stderr
+        self.taps: list[Tap] = []
         self.configure(level, fmt, names)
 
     def configure(self, level: str, fmt: str, names: tuple[str, ...]) -> None:
@@ -56,6 +61,8 @@ class Log:
     def job_line(self, name: str, stream: str, text: str) -> None:
         """One line of a job's output (`stream` is "stdout" or "stderr")."""
         out = self.stdout if stream == "stdout" else self.stderr
+        for tap in self.taps:
+            tap(name, stream, text)
         if self.json:
             self._write(
                 out,
@@ -76,13 +83,17 @@ class Log:
     def _own(self, level: str, message: str, fields: dict[str, Any]) -> None:
         if LEVELS[level] < self.threshold:
             return
+        # `job` names the job a line is about; the text form's message names it already.
+        extra = "".join(f" {key}={value}" for key, value in fields.items() if key != "job")
+        tag = "" if level == "info" else f"{level}: "
+        if "job" in fields:
+            for tap in self.taps:
+                tap(str(fields["job"]), "pilot", f"{tag}{message}{extra}")
         if self.json:
             record = {"time": _iso_now(), "level": level, "source": "pilot", "msg": message}
             record.update(fields)
             self._write(self.stderr, json.dumps(record, ensure_ascii=False, default=str))
             return
-        extra = "".join(f" {key}={value}" for key, value in fields.items())
-        tag = "" if level == "info" else f"{level}: "
         prefix = self._prefix("pilot", self.stderr)
         # A multi-line value (a check's output) keeps the prefix on every line.
         lines = f"{tag}{message}{extra}".rstrip("\n").split("\n")

@@ -81,7 +81,8 @@ SIGNAL_RECORDER = python_job("""
 
 
 class Pilot:
-    """A real `pilot run` process (optionally PID 1 of a new PID namespace) and its output."""
+    """A real `pilot run` (or `command`, e.g. "up") process, optionally PID 1 of a new PID
+    namespace, and its output."""
 
     def __init__(
         self,
@@ -92,6 +93,7 @@ class Pilot:
         env: dict[str, str] | None = None,
         args: Sequence[str] = (),
         wrap: Sequence[str] = (),
+        command: str = "run",
     ) -> None:
         self.workdir = workdir
         self.config_path = workdir / "pilot.json5"
@@ -100,7 +102,7 @@ class Pilot:
             config = {**config, "control": {"socket": str(self.socket)}}
         text = config if isinstance(config, str) else json.dumps(config, indent=2)
         self.config_path.write_text(text)
-        argv = [PYTHON, "-m", "pilot", "run", "-c", str(self.config_path), *args]
+        argv = [PYTHON, "-m", "pilot", command, "-c", str(self.config_path), *args]
         if pid1:
             require_pid_namespace()
             argv = ["unshare", "--pid", "--fork", "--mount-proc", *argv]

@@ -3,6 +3,8 @@ actions and pilot's own signal handling all act on jobs through it."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from pilot.config.kinds import signal_number
@@ -86,6 +88,33 @@ class SupervisorCommands:
         if number is None:
             raise CommandError(400, f"{signame!r} is not a signal name")
         return job.signal(number)
+
+    async def rebuild_job(self, name: str) -> None:
+        """Build a job (its `build`) while it keeps running, then restart it if that worked."""
+        await self._supervisor.builds.rebuild(name)
+
+    async def logs(
+        self, jobs: list[str], after: int, last: int | None, since: float | None, wait: float
+    ) -> dict[str, Any]:
+        """The kept output of `jobs` (all when empty): `{"lines": [...], "next": N}`. With
+        `wait`, hold the answer up to that many seconds until a line numbered above `after`
+        comes (`pilot logs -f`)."""
+        for name in jobs:
+            self._job(name)
+        buffer = self._supervisor.logs
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while True:
+            mark = buffer.last_seq
+            lines = buffer.lines(jobs, after, last, since)
+            remaining = deadline - loop.time()
+            if lines or remaining <= 0:
+                break
+            await buffer.wait(mark, remaining)
+        return {
+            "lines": [dataclasses.asdict(line) for line in lines],
+            "next": max(after, mark),
+        }
 
     def _job(self, name: str) -> Job:
         job = self._supervisor.job(name)

@@ -10,9 +10,9 @@ from pilot.process.spawn import passwd_entry
 
 
 class Environment:
-    """pilot's own environment, plus exported file paths, pilot's variables (pids, and those of
-    `sources` such as discovery's addresses), the job's `env`, and variables set at run time
-    (`putenv`), in that order of precedence."""
+    """pilot's own environment, plus exported file paths, pilot's variables (pids, those of
+    `sources` such as discovery's addresses, then the job's own of `job_sources`), the job's
+    `env`, and variables set at run time (`putenv`), in that order of precedence."""
 
     def __init__(
         self, exports: Mapping[str, str], running_pids: Callable[[], Mapping[str, int]]
@@ -22,6 +22,7 @@ class Environment:
         self._running_pids = running_pids
         self.overrides: dict[str, str] = {}
         self.sources: list[Callable[[], Mapping[str, str]]] = []
+        self.job_sources: list[Callable[[JobConfig], Mapping[str, str]]] = []
 
     def set_exports(self, exports: Mapping[str, str]) -> None:
         """Replace the exported file paths (after a reload)."""
@@ -46,6 +47,8 @@ class Environment:
             env[f"PILOT_{name.upper().replace('-', '_')}_PID"] = str(pid)
         for source in self.sources:
             env.update(source())
+        for job_source in self.job_sources:
+            env.update(job_source(job))
         if job.user is not None:
             env.update(_identity(job.user))
         env.update(dict(job.env))

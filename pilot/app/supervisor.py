@@ -11,6 +11,7 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 import pilot
+from pilot.app.build import Builds
 from pilot.app.commands import SupervisorCommands
 from pilot.app.environment import Environment
 from pilot.app.shutdown import Shutdown
@@ -30,6 +31,7 @@ from pilot.interface.status import JobStatus, Status
 from pilot.log import Log
 from pilot.process.job import Job
 from pilot.process.limits import raise_fd_limit
+from pilot.process.logbuffer import LogBuffer
 from pilot.process.reaper import Reaper, become_subreaper
 from pilot.render.envfiles import DecodedFile, exported_paths, write_files
 
@@ -43,8 +45,15 @@ if TYPE_CHECKING:  # imported when the config uses Consul, to keep start-up ligh
     from pilot.telemetry.server import TelemetryServer
 
 
-async def supervise(config: Config, files: list[DecodedFile], log: Log) -> int:
-    """Run one pilot on the running loop; returns the code pilot exits with."""
+async def supervise(
+    config: Config, files: list[DecodedFile], log: Log, stack: bool = False
+) -> int:
+    """Run one pilot on the running loop (a `pilot up` stack with `stack`); returns the code
+    pilot exits with."""
+    if stack:
+        from pilot.app.up import Stack
+
+        return await Stack(config, files, log).run()
     return await Supervisor(config, files, log).run()
 
 
@@ -57,6 +66,13 @@ class Supervisor:
 
     def __init__(self, config: Config, files: list[DecodedFile], log: Log) -> None:
         self.config, self._files, self.log = config, files, log
+        self.logs = LogBuffer()  # what `pilot logs` shows
+        log.taps.append(self.logs.add)
+        if config.logs_dir is not None:
+            from pilot.app.logfiles import LogFiles
+
+            base = os.path.dirname(config.path)
+            log.taps.append(LogFiles(os.path.join(base, config.logs_dir)).write)
         self._loop = asyncio.get_running_loop()
         self.reaper = Reaper(on_orphan=self._on_orphan)
         self.bus = EventBus(log)
@@ -68,6 +84,7 @@ class Supervisor:
         self.main = self.jobs[config.main_job.name]
         self.triggers = Triggers(self.bus, self.jobs, log)
         self.commands = SupervisorCommands(self)
+        self.builds = Builds(self)
         self.discovery: Discovery | None = None
         self.registry: DevConsul | None = None
         self.templates: Templates | None = None
@@ -130,7 +147,7 @@ class Supervisor:
         if self.config.consul.embedded:
             from pilot.devconsul.server import DevConsul
 
-            self.registry = DevConsul(listen=self.config.consul.listen)
+            self.registry = DevConsul(self.config.consul.listen, dns=self.config.consul.dns)
             self.registry.start()
             embedded = self.registry.address
             self.log.info(f"embedded Consul-compatible registry on {embedded}")

@@ -65,6 +65,9 @@ class ConsulConfig:
     datacenter: str | None = setting(Str(), "datacenter of every query", None)
     tls: ConsulTLS = setting(Obj(ConsulTLS), "TLS settings", ConsulTLS())
     listen: str = setting(Str(), "where an embedded registry listens", DEFAULT_ADDRESS)
+    dns: str | None = setting(
+        Str(), '"host:port" where an embedded registry answers DNS (default: no DNS)', None
+    )
 
     @property
     def embedded(self) -> bool:

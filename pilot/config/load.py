@@ -13,6 +13,7 @@ from pilot.config.errors import ConfigError, ConfigErrors, related
 from pilot.config.model import Config
 from pilot.config.sections import json_object, parse_section
 from pilot.config.substitute import substitute
+from pilot.config.up_mode import PortAllocator, apply_up
 from pilot.config.validate import check_config
 
 _JSON5_POSITION = re.compile(r"<string>:(\d+) (.*) at column (\d+)")
@@ -20,8 +21,11 @@ MAX_SIZE = 1 << 20  # a config is a few KiB; more is a wrong path (/dev/zero) or
 STDIN = "-"
 
 
-def load_config(path: str, environ: Mapping[str, str] | None = None) -> Config:
-    """Load and validate the config at `path` (`-` is standard input).
+def load_config(
+    path: str, environ: Mapping[str, str] | None = None, up: PortAllocator | None = None
+) -> Config:
+    """Load and validate the config at `path` (`-` is standard input); with `up`, as `pilot up`
+    runs it, its ports kept by `up` (see `apply_up`).
 
     Raises:
         ConfigError: everything wrong with the file, each placed as precisely as possible
@@ -43,12 +47,16 @@ def load_config(path: str, environ: Mapping[str, str] | None = None) -> Config:
     except UnicodeDecodeError:
         raise ConfigError(name, "is not UTF-8 text") from None
     environ = os.environ if environ is None else environ
-    return parse_config(text, environ, os.path.join(os.getcwd(), name) if path == STDIN else path)
+    return parse_config(
+        text, environ, os.path.join(os.getcwd(), name) if path == STDIN else path, up
+    )
 
 
-def parse_config(text: str, environ: Mapping[str, str], path: str = "config") -> Config:
+def parse_config(
+    text: str, environ: Mapping[str, str], path: str = "config", up: PortAllocator | None = None
+) -> Config:
     """Validate config `text` read from `path` (which places syntax errors and anchors
-    relative template paths).
+    relative template paths); with `up`, as `pilot up` runs it.
 
     Raises:
         ConfigError: every problem found (a ConfigErrors when there are several).
@@ -79,10 +87,12 @@ def parse_config(text: str, environ: Mapping[str, str], path: str = "config") ->
             raise
         errors, config = list(error.errors), error.partial
     config = dataclasses.replace(config, path=os.path.abspath(path), dialect=dialect)
+    if up is not None:
+        config = apply_up(config, raw, up)
     # A check across fields is not reported where a value it reads was already wrong.
     errors += [
         error
-        for error in [*check_config(config), *_check_environment(config, environ)]
+        for error in [*check_config(config, up is not None), *_check_environment(config, environ)]
         if not any(related(error.place, earlier.place) for earlier in errors)
     ]
     if errors:

@@ -37,6 +37,7 @@ from pilot.config.kinds import (
 from pilot.config.ops_model import Control, Telemetry
 from pilot.config.sections import ListOf, MapOf, Obj
 from pilot.config.template_model import Template
+from pilot.config.up_model import Port, UpConfig, UpJob
 from pilot.config.when_model import STARTUP, When
 
 CONTAINERPILOT = "ContainerPilot v3"  # Config.dialect of a file read as ContainerPilot's
@@ -128,7 +129,7 @@ class JobLogging:
 
 
 @dataclass(frozen=True)
-class JobConfig:
+class JobConfig(UpJob):
     """One supervised process: the app, a setup step, a hook or a periodic task."""
 
     name: str = setting(Str(), "unique name; also the event source of the job's events")
@@ -182,7 +183,7 @@ class JobConfig:
         Obj(Health), "how pilot checks the job (exec, http or tcp)", None
     )
     port: int | None = setting(
-        Int(1, 65535), "register the job in Consul as a service on this port", None
+        Port(), 'register the job in Consul as a service on this port ("auto": pilot up)', None
     )
     service: str | None = setting(Str(), "service name (default: the job's name)", None)
     service_id: str | None = setting(
@@ -276,7 +277,7 @@ class ExitCodes:
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(UpConfig):
     """A whole pilot.json5."""
 
     jobs: tuple[JobConfig, ...] = setting(ListOf(Obj(JobConfig)), "the supervised jobs")

@@ -12,6 +12,7 @@ from pilot.config.errors import ConfigError
 from pilot.config.interfaces import check_interface_spec
 from pilot.config.model import Config, JobConfig
 from pilot.config.paths import destination_error
+from pilot.config.up_mode import check_run_mode
 from pilot.config.validate_consul import check_consul_parts, watch_sources
 from pilot.config.validate_templates import check_templates, template_sources
 from pilot.config.validate_when import check_when
@@ -24,12 +25,13 @@ SOCKET_PATH_MAX = 107  # sun_path holds 108 bytes, the last one NUL
 SHORTEST_UNLIMITED_BACKOFF = 0.01  # restarting a crashing job with no delay is a busy loop
 
 
-def check_config(config: Config) -> list[ConfigError]:
-    """Every problem that no single field shows, in the order of the file."""
-    return list(_check_config(config))
+def check_config(config: Config, up: bool = False) -> list[ConfigError]:
+    """Every problem that no single field shows, in the order of the file (`up`: as `pilot up`
+    runs it, with no main job)."""
+    return list(_check_config(config, up))
 
 
-def _check_config(config: Config) -> Iterator[ConfigError]:
+def _check_config(config: Config, up: bool) -> Iterator[ConfigError]:
     if not config.jobs:
         yield ConfigError("jobs", "at least one job is needed")
         return
@@ -73,7 +75,9 @@ def _check_config(config: Config) -> Iterator[ConfigError]:
     for i, job in enumerate(config.jobs):
         yield from check_when(job, f"jobs[{i}].when", sources)
         yield from _check_user(job, f"jobs[{i}]")
-    yield from _check_main(config)
+    if not up:
+        yield from _check_main(config)
+        yield from check_run_mode(config)
     yield from _check_telemetry(config)
     yield from _check_files(config)
     socket = config.control.socket

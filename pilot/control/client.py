@@ -51,7 +51,7 @@ def request(
 def main(argv: list[str]) -> int:
     """Entry point of `pilot ctl`."""
     args = _parser().parse_args(argv)
-    socket_path = args.socket or os.environ.get("PILOT_SOCKET") or _socket_from_config(args)
+    socket_path = find_socket(args.socket, args.config)
     try:
         return _run(args, socket_path)
     except Unreachable as error:
@@ -86,10 +86,11 @@ def _run(args: argparse.Namespace, path: str) -> int:
         status, body = request(
             path, *routes.job_action(args.job, "signal"), {"signal": args.signal}
         )
-    else:
-        status, body = request(path, *routes.job_action(args.job, command))
+    else:  # a rebuild answers once the build is over
+        timeout = 3600.0 if command == "rebuild" else 30.0
+        status, body = request(path, *routes.job_action(args.job, command), timeout=timeout)
     if status != 200:
-        print(f"pilot ctl: {_error_text(body)}", file=sys.stderr)
+        print(f"pilot ctl: {error_text(body)}", file=sys.stderr)
         return EXIT_ANSWERED_ERROR
     if command in ("status", "ping"):
         sys.stdout.write(body.decode())
@@ -121,6 +122,10 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("pairs", nargs="+", metavar="K=V")
     for name in ("restart", "stop", "start"):
         sub.add_parser(name, help=f"{name} a job").add_argument("job")
+    sub.add_parser(
+        "rebuild",
+        help="run a job's build while it keeps serving, then restart it if the build worked",
+    ).add_argument("job")
     signal_ = sub.add_parser("signal", help="send a signal to a job's process group")
     signal_.add_argument("job")
     signal_.add_argument("signal")
@@ -140,21 +145,33 @@ def _pairs(items: list[str], last_equals: bool) -> dict[str, str] | None:
     return pairs
 
 
-def _socket_from_config(args: argparse.Namespace) -> str:
+def find_socket(given: str | None, config: str | None) -> str:
+    """The control socket: `given` (--socket), else $PILOT_SOCKET, else that of the config
+    file `config` (a `pilot up` stack's `.pilot/pilot.sock` beside it, or its
+    `control.socket`), else the stack of ./pilot.json5, else the default."""
+    if given:
+        return given
+    if os.environ.get("PILOT_SOCKET"):
+        return os.environ["PILOT_SOCKET"]
     from pilot.config.ops_model import default_socket
 
-    if args.config:
+    for path in (config, None if config else "pilot.json5"):
+        if not path or not os.path.isfile(path):
+            continue
+        stack = os.path.join(os.path.dirname(os.path.abspath(path)), ".pilot", "pilot.sock")
+        if os.path.exists(stack):
+            return stack
         from pilot.config.errors import ConfigError
         from pilot.config.load import load_config
 
         try:
-            return load_config(args.config).control.path
+            return load_config(path, up=lambda _key, _place: 1).control.path
         except ConfigError:
             pass
     return default_socket()
 
 
-def _error_text(body: bytes) -> str:
+def error_text(body: bytes) -> str:
     try:
         return str(json.loads(body)["error"])
     except (ValueError, KeyError, TypeError):

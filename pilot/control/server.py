@@ -22,6 +22,8 @@ from pilot.interface.http import (
 )
 from pilot.log import Log
 
+LONGEST_LOG_WAIT = 60.0  # seconds a `pilot logs -f` poll may be held
+
 
 class SocketInUse(Exception):
     """Another pilot answers on the socket path."""
@@ -99,6 +101,9 @@ class ControlServer:
             reason = parse_qs(request.query).get("reason", [None])[0]
             await commands.maintenance(path == routes.MAINTENANCE_ON[1], reason)
             return ok
+        if path == routes.LOGS[1]:
+            _allow(request, routes.LOGS)
+            return json_response(await commands.logs(*_logs_query(request.query)))
         job_action = routes.parse_job_action(path)
         if job_action is None:
             raise HTTPError(404, f"no endpoint {request.path}")
@@ -110,6 +115,8 @@ class ControlServer:
             await commands.stop_job(name)
         elif action == "start":
             await commands.start_job(name)
+        elif action == "rebuild":
+            await commands.rebuild_job(name)
         elif action == "signal":
             body = request.json()
             sent = commands.signal_job(name, body.get("signal") if isinstance(body, dict) else None)
@@ -117,6 +124,33 @@ class ControlServer:
         else:
             raise HTTPError(404, f"no action {action!r} ({', '.join(routes.JOB_ACTIONS)})")
         return ok
+
+
+def _logs_query(query: str) -> tuple[list[str], int, int | None, float | None, float]:
+    """(jobs, after, last, since, wait) of /v1/logs?job=A&job=B&after=N&n=N&since=T&wait=S."""
+    values = parse_qs(query)
+
+    def number(key: str, kind: type[int] | type[float]) -> float | None:
+        raw = values.get(key, [None])[0]
+        if raw is None:
+            return None
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise HTTPError(400, f"{key}: {raw!r} is not a number") from None
+        if not 0 <= value < 1e12:
+            raise HTTPError(400, f"{key}: out of range")
+        return value
+
+    last = number("n", int)
+    wait = min(number("wait", float) or 0.0, LONGEST_LOG_WAIT)
+    return (
+        values.get("job", []),
+        int(number("after", int) or 0),
+        None if last is None else int(last),
+        number("since", float),
+        wait,
+    )
 
 
 def _allow(request: Request, route: tuple[str, str]) -> None:

@@ -12,7 +12,8 @@ RELOAD = ("POST", "/v3/reload")
 PUTMETRIC = ("POST", "/v3/metric")
 MAINTENANCE_ON = ("POST", "/v3/maintenance/enable")
 MAINTENANCE_OFF = ("POST", "/v3/maintenance/disable")
-JOB_ACTIONS = ("restart", "stop", "start", "signal")
+LOGS = ("GET", "/v1/logs")  # ?job=NAME (repeated), n, since (seconds ago), after, wait
+JOB_ACTIONS = ("restart", "stop", "start", "signal", "rebuild")
 PING_ALIASES = ("/v1/ping",)
 
 

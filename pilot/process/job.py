@@ -164,7 +164,9 @@ class Job:
             return  # a restart is already on its way: it is the run this trigger asks for
         if self.state.active:
             if self.config.periodic:
-                self._log.warn(f"{self.name}: previous run still going, skipping this one")
+                self._log.warn(
+                    f"{self.name}: previous run still going, skipping this one", job=self.name
+                )
             elif self.intent is Intent.SUPERVISE:
                 self.intent = Intent.RUN_AGAIN
             return
@@ -254,7 +256,7 @@ class Job:
         try:
             process = self._spawner(self._spawn_request())
         except SpawnError as error:
-            self._log.error(f"{self.name}: {error}")
+            self._log.error(f"{self.name}: {error}", job=self.name)
             self._finish_run(error.exit_code, 0.0, spawned=False)
             return
         self._process = process
@@ -271,7 +273,7 @@ class Job:
         if timeout is not None:
             self._run_timer = self._clock.call_later(timeout, self._on_run_timeout)
         self._set_state(JobState.RUNNING)
-        self._log.info(f"{self.name} started", pid=process.pid)
+        self._log.info(f"{self.name} started", pid=process.pid, job=self.name)
         self._emit(Code.STARTED, self.name)
 
     def _spawn_request(self) -> SpawnRequest:
@@ -312,7 +314,7 @@ class Job:
                 timer.cancel()
         self._run_timer = self._kill_timer = None
         code = exit_code(status)
-        self._log.info(f"{self.name} exited", code=code, pid=process.pid)
+        self._log.info(f"{self.name} exited", code=code, pid=process.pid, job=self.name)
         self._finish_run(code, self._clock.time() - self._run_started, spawned=True)
 
     def _finish_run(self, code: int, uptime: float, spawned: bool) -> None:
@@ -340,7 +342,7 @@ class Job:
             self.restarts += 1
             delay = self._backoff.delay_after_run(uptime)
             self._set_state(JobState.BACKOFF)
-            self._log.info(f"{self.name} restarting in {delay:.2g}s", code=code)
+            self._log.info(f"{self.name} restarting in {delay:.2g}s", code=code, job=self.name)
             self._schedule_restart(delay)
             return
         if cfg.periodic and self.intent.accepts_runs and self.runs <= self._restarts_left:
@@ -367,7 +369,9 @@ class Job:
                 # SIGKILLed members die asynchronously: the next run starts on a clean slate.
                 self._restart_timer = self._clock.call_later(_GROUP_POLL, self._restart)
                 return
-            self._log.warn(f"{self.name}: processes of its last run outlived SIGKILL")
+            self._log.warn(
+                f"{self.name}: processes of its last run outlived SIGKILL", job=self.name
+            )
         self._start_run()
 
     def _previous_group_alive(self) -> bool:

@@ -1,0 +1,41 @@
+"""`logs_dir`: each job's output (and pilot's lines about it) also goes to `<dir>/<job>.log`,
+rotated at MAX_BYTES with BACKUPS old files kept."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from logging.handlers import RotatingFileHandler
+
+MAX_BYTES = 10 << 20
+BACKUPS = 3
+
+
+class LogFiles:
+    """A `Log` tap writing one rotated file per job."""
+
+    def __init__(self, directory: str) -> None:
+        os.makedirs(directory, exist_ok=True)
+        self.directory = directory
+        self._files: dict[str, RotatingFileHandler] = {}
+
+    def write(self, job: str, stream: str, text: str) -> None:
+        """Append one line to the job's file (`stream` "pilot" marks pilot's own lines)."""
+        handler = self._files.get(job)
+        if handler is None:
+            path = os.path.join(self.directory, f"{job}.log")
+            handler = RotatingFileHandler(path, maxBytes=MAX_BYTES, backupCount=BACKUPS)
+            self._files[job] = handler
+        now = time.time()
+        stamp = (
+            time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(now)) + f".{int(now % 1 * 1000):03d}"
+        )
+        marker = "pilot: " if stream == "pilot" else ""
+        record = logging.makeLogRecord({"msg": f"{stamp} {marker}{text}", "levelno": logging.INFO})
+        handler.emit(record)
+
+    def close(self) -> None:
+        for handler in self._files.values():
+            handler.close()
+        self._files.clear()

@@ -1,0 +1,136 @@
+"""Stable ports for `pilot up`: each `port: "auto"` (and the embedded registry's HTTP and DNS
+ports) is picked once and kept in `.pilot/ports.json` beside the config, so restarts of a
+service or of the whole stack find it at the same address."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import tempfile
+
+from pilot.config.errors import ConfigError
+from pilot.config.up_mode import LOOPBACK, REGISTRY_DNS
+
+STATE_DIR = ".pilot"
+
+
+class PortState:
+    """The ports kept for one stack, in `<state_dir>/ports.json`."""
+
+    def __init__(self, state_dir: str) -> None:
+        self.path = os.path.join(state_dir, "ports.json")
+        self.state_dir = state_dir
+        self.kept: dict[str, int] = _read(self.path)
+        self._given: set[int] = set()
+
+    def allocate(self, key: str, place: str) -> int:
+        """The port kept for `key`, or a new free one (kept from now on).
+
+        Raises:
+            ConfigError: at `place`, when the kept port is taken by another process.
+        """
+        udp = key == REGISTRY_DNS
+        port = self.kept.get(key)
+        if port is not None and port not in self._given:
+            if not _free(port, udp):
+                holder = holder_pid(port)
+                who = f"process {holder} ({_command(holder)})" if holder else "another process"
+                raise ConfigError(
+                    place,
+                    f"port {port}, kept for {key} in {self.path}, is taken by {who}: stop it, "
+                    f"or delete the entry to get another port",
+                )
+        else:
+            port = _pick(udp, self._given)
+            self.kept[key] = port
+            self._write()
+        self._given.add(port)
+        return port
+
+    def _write(self) -> None:
+        os.makedirs(self.state_dir, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=self.state_dir, prefix=".ports.")
+        try:
+            with os.fdopen(fd, "w") as file:
+                json.dump(self.kept, file, indent=2, sort_keys=True)
+                file.write("\n")
+            os.replace(temp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
+
+
+def _read(path: str) -> dict[str, int]:
+    try:
+        with open(path) as file:
+            data = json.load(file)
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {
+        str(key): value
+        for key, value in data.items()
+        if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 65536
+    }
+
+
+def _free(port: int, udp: bool) -> bool:
+    """Whether a server could listen on loopback `port` now (TCP, and UDP too with `udp`)."""
+    kinds = (socket.SOCK_STREAM, socket.SOCK_DGRAM) if udp else (socket.SOCK_STREAM,)
+    for kind in kinds:
+        with socket.socket(socket.AF_INET, kind) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((LOOPBACK, port))
+            except OSError:
+                return False
+    return True
+
+
+def _pick(udp: bool, taken: set[int]) -> int:
+    """A port free now on loopback (TCP, and UDP with `udp`), not one given out already."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.bind((LOOPBACK, 0))
+            port = int(probe.getsockname()[1])
+        if port not in taken and _free(port, udp):
+            return port
+
+
+def holder_pid(port: int) -> int | None:
+    """The pid of a process holding TCP or UDP `port`, when /proc lets us find it."""
+    inodes: set[str] = set()
+    for table in ("tcp", "tcp6", "udp", "udp6"):
+        try:
+            with open(f"/proc/net/{table}") as file:
+                rows = file.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if len(fields) > 9 and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])
+    inodes.discard("0")
+    if not inodes:
+        return None
+    targets = {f"socket:[{inode}]" for inode in inodes}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    if os.readlink(f"/proc/{pid}/fd/{fd}") in targets:
+                        return int(pid)
+    return None
+
+
+def _command(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as file:
+            argv = file.read().split(b"\0")
+    except OSError:
+        return "?"
+    return " ".join(arg.decode(errors="replace") for arg in argv if arg)[:80] or "?"

@@ -1,0 +1,110 @@
+"""`pilot up`: the supervisor as a developer's stack. Several services from one file, on the
+embedded registry (HTTP and DNS) unless `consul` is set, at ports kept across restarts, each
+told its own port (`PORT`) and where the others are (`<NAME>_ADDR`, `<NAME>_URL`,
+`CONSUL_HTTP_ADDR`, `CONSUL_DNS_ADDR`), rebuilt one at a time on request or on file changes;
+it runs until Ctrl-C."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+from pilot.app.filewatch import watch_files
+from pilot.app.ports import STATE_DIR, PortState
+from pilot.app.supervisor import Supervisor
+from pilot.config.model import Config, JobConfig
+from pilot.config.ops_model import Control
+from pilot.config.validate import SOCKET_PATH_MAX
+
+DEFAULT_CONFIG = "pilot.json5"
+
+
+def prepare(path: str) -> PortState:
+    """Enter the config file's directory (paths in the file are relative to it) and open the
+    stack's kept ports, in `.pilot/` beside the file."""
+    base = os.path.dirname(os.path.abspath(path))
+    os.chdir(base)
+    return PortState(os.path.join(base, STATE_DIR))
+
+
+def stack_config(config: Config) -> Config:
+    """The control socket defaults to `.pilot/pilot.sock` beside the file (one per stack), so
+    that `pilot ctl` and `pilot logs` run there find it."""
+    if config.control.socket is not None:
+        return config
+    socket = up_socket(config.path)
+    if len(os.fsencode(socket)) > SOCKET_PATH_MAX:
+        return config  # too deep for a unix socket: the default one
+    return dataclasses.replace(config, control=Control(socket=socket))
+
+
+def up_socket(config_path: str) -> str:
+    """Where `pilot up` of the config at `config_path` listens by default."""
+    return os.path.join(os.path.dirname(os.path.abspath(config_path)), STATE_DIR, "pilot.sock")
+
+
+def env_name(service: str) -> str:
+    """`api-v2` → `API_V2`, the stem of `API_V2_ADDR` and `API_V2_URL`."""
+    return "".join(c if c.isalnum() else "_" for c in service.upper())
+
+
+def own_port(job: JobConfig) -> dict[str, str]:
+    """`PORT`: the port a job with one listens on."""
+    return {} if job.port is None else {"PORT": str(job.port)}
+
+
+class Stack(Supervisor):
+    """A supervisor that runs until stopped (no main job) and tells each job where the
+    services of the stack are."""
+
+    async def run(self) -> int:
+        if self.config.consul.embedded:
+            os.environ.pop("CONSUL_HTTP_ADDR", None)  # the stack's registry, not the shell's
+        self.environment.sources.append(self.addresses)
+        self.environment.job_sources.append(own_port)
+        for job in self.config.jobs:
+            if job.watch is not None:
+                self.spawn_task(
+                    watch_files(
+                        job.name,
+                        job.watch,
+                        os.path.dirname(self.config.path),
+                        self.builds.rebuild,
+                        self.log,
+                    )
+                )
+        self.log.info(
+            f"pilot up: {len(self.config.jobs)} jobs; Ctrl-C stops them; "
+            f"pilot ctl and pilot logs use {self.config.control.path}"
+        )
+        return await super().run()
+
+    def addresses(self) -> dict[str, str]:
+        """`<NAME>_ADDR` (host:port) and `<NAME>_URL` of every service, the registry's
+        `CONSUL_HTTP_ADDR` and, when it answers DNS, `CONSUL_DNS_ADDR`."""
+        from pilot.consul.addresses import resolve_address
+
+        env: dict[str, str] = {}
+        for job in self.config.jobs:
+            if job.port is None:
+                continue
+            host = resolve_address(job.interfaces)
+            host = f"[{host}]" if ":" in host else host
+            name = env_name(job.service_name)
+            env[f"{name}_ADDR"] = f"{host}:{job.port}"
+            env[f"{name}_URL"] = f"http://{host}:{job.port}"
+        registry = self.registry
+        if registry is not None:
+            env["CONSUL_HTTP_ADDR"] = registry.address
+            if registry.dns is not None:
+                env["CONSUL_DNS_ADDR"] = registry.dns.address
+        elif self.discovery is not None:
+            target = self.discovery.target
+            env["CONSUL_HTTP_ADDR"] = target.url
+        return env
+
+    def _check_done(self) -> None:
+        """A stack runs until it is stopped, whatever its jobs do."""
+
+    def _exit_code(self) -> int:
+        return 0

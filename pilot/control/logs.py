@@ -1,0 +1,116 @@
+"""`pilot logs [NAME...] [-f] [-n N] [--since DURATION]`: the output of one job, or several,
+from the bounded buffer the running pilot keeps, over its control socket."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+from pilot.control.client import (
+    EXIT_ANSWERED_ERROR,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    Unreachable,
+    error_text,
+    find_socket,
+    request,
+)
+from pilot.interface import routes
+
+FOLLOW_WAIT = 25.0  # seconds one long poll of -f is held
+
+
+def main(argv: list[str]) -> int:
+    """Entry point of `pilot logs`."""
+    args = _parser().parse_args(argv)
+    since = None
+    if args.since is not None:
+        from pilot.config.durations import parse_duration
+
+        try:
+            since = time.time() - parse_duration(args.since)
+        except ValueError:
+            print(f"pilot logs: --since {args.since!r} is not a duration like 5m", file=sys.stderr)
+            return EXIT_ANSWERED_ERROR
+    path = find_socket(args.socket, args.config)
+    query: list[tuple[str, Any]] = [("job", name) for name in args.names]
+    if args.n is not None:
+        query.append(("n", args.n))
+    if since is not None:
+        query.append(("since", since))
+    following = False
+    try:
+        after = _print_batch(path, query, args.names)
+        while args.follow and after is not None:
+            following = True
+            query = [*(("job", name) for name in args.names), ("after", after)]
+            after = _print_batch(path, [*query, ("wait", FOLLOW_WAIT)], args.names)
+    except Unreachable as error:
+        if following:  # pilot stopped
+            return EXIT_OK
+        print(f"pilot logs: {error}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    except KeyboardInterrupt:
+        return EXIT_OK
+    return EXIT_OK if after is not None else EXIT_ANSWERED_ERROR
+
+
+def _print_batch(path: str, query: list[tuple[str, Any]], names: list[str]) -> int | None:
+    """Fetch and print one batch; the number to continue after, or None on an error."""
+    method, url = routes.LOGS
+    status, body = request(path, method, f"{url}?{urlencode(query)}", timeout=FOLLOW_WAIT + 10)
+    if status != 200:
+        print(f"pilot logs: {error_text(body)}", file=sys.stderr)
+        return None
+    answer = json.loads(body)
+    width = max((len(line["job"]) for line in answer["lines"]), default=0)
+    width = max([width, *(len(name) for name in names), 5])
+    colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    out = []
+    for line in answer["lines"]:
+        out.append(_format(line, width, colour))
+    if out:
+        sys.stdout.write("\n".join(out) + "\n")
+        sys.stdout.flush()
+    return int(answer["next"])
+
+
+_COLOURS = ("36", "33", "32", "35", "34", "31", "96", "93", "92", "95")
+
+
+def _format(line: dict[str, Any], width: int, colour: bool) -> str:
+    """`time name | text` as pilot's own merged stream prints it; pilot's lines about the job
+    are labelled `pilot`."""
+    moment = float(line["time"])
+    stamp = time.strftime("%H:%M:%S", time.localtime(moment)) + f".{int(moment % 1 * 1000):03d}"
+    name = "pilot" if line["stream"] == "pilot" else str(line["job"])
+    label = f"{stamp} {name.ljust(width)} |"
+    if colour:
+        code = _COLOURS[sum(map(ord, name)) % len(_COLOURS)]
+        label = f"\x1b[{code}m{label}\x1b[0m"
+    return f"{label} {line['text']}"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pilot logs",
+        description="Print the output of jobs of a running pilot (all jobs when none is named), "
+        "from the lines it keeps (the last 2000 of each job).",
+    )
+    parser.add_argument("names", nargs="*", metavar="NAME", help="a job's name")
+    parser.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    parser.add_argument("-n", type=int, metavar="N", help="only the last N lines")
+    parser.add_argument("--since", metavar="DURATION", help='only lines of the last "5m", "1h"')
+    parser.add_argument("--socket", help="control socket (default: $PILOT_SOCKET, or the config's)")
+    parser.add_argument(
+        "-c",
+        "--config",
+        default=os.environ.get("PILOT_CONFIG"),
+        help="read the socket path from this config (default: ./pilot.json5's stack)",
+    )
+    return parser

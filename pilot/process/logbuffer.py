@@ -1,0 +1,81 @@
+"""The recent output of every job, kept by the running pilot for `pilot logs`: a bounded ring
+per job, lines numbered in one sequence across jobs so that several jobs' lines merge in order."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+LINES_PER_JOB = 2000
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One line: `stream` is "stdout", "stderr", or "pilot" (pilot's own line about the job)."""
+
+    seq: int
+    time: float
+    job: str
+    stream: str
+    text: str
+
+
+class LogBuffer:
+    """The last LINES_PER_JOB lines of each job; lives on the event loop."""
+
+    def __init__(self, lines_per_job: int = LINES_PER_JOB) -> None:
+        self._size = lines_per_job
+        self._jobs: dict[str, deque[LogLine]] = {}
+        self._seq = 0
+        self._changed = asyncio.Event()
+
+    @property
+    def last_seq(self) -> int:
+        return self._seq
+
+    def add(self, job: str, stream: str, text: str) -> None:
+        """Keep one line (a `Log` tap)."""
+        self._seq += 1
+        ring = self._jobs.get(job)
+        if ring is None:
+            ring = self._jobs[job] = deque(maxlen=self._size)
+        ring.append(LogLine(self._seq, time.time(), job, stream, text))
+        self._changed.set()
+
+    def lines(
+        self,
+        jobs: Iterable[str] = (),
+        after: int = 0,
+        last: int | None = None,
+        since: float | None = None,
+    ) -> list[LogLine]:
+        """The kept lines of `jobs` (all jobs when empty), in order: those numbered above
+        `after`, written at or after time `since`, at most the `last` ones."""
+        names = list(jobs) or list(self._jobs)
+        picked = [
+            line
+            for name in names
+            for line in self._jobs.get(name, ())
+            if line.seq > after and (since is None or line.time >= since)
+        ]
+        picked.sort(key=lambda line: line.seq)
+        if last is None:
+            return picked
+        return picked[-last:] if last > 0 else []
+
+    async def wait(self, after: int, timeout: float) -> None:
+        """Return once a line numbered above `after` is kept, or after `timeout` seconds."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self._seq <= after:
+            self._changed.clear()
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return
+            try:
+                async with asyncio.timeout(remaining):
+                    await self._changed.wait()
+            except TimeoutError:
+                return
