@@ -28,7 +28,8 @@ ROOT = HERE.parent
 
 
 def build(out: Path) -> None:
-    """Build the bundle into `out` (replaced if it exists): `out/pilot` is the command."""
+    """Build the bundle into `out` (replaced if it exists): `out/pilot` is the command,
+    `out/containerpilot` its ContainerPilot-compatible one."""
     try:
         bundler = f"pyinstaller=={version('pyinstaller')}"
     except PackageNotFoundError:
@@ -60,6 +61,7 @@ def build(out: Path) -> None:
             shutil.rmtree(out)
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(work / "dist" / "pilot", out)
+    (out / "containerpilot").symlink_to("pilot")
 
 
 def main() -> None:

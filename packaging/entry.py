@@ -1,7 +1,12 @@
-"""The bundle's entry script: the `pilot` command."""
+"""The bundle's entry script: the `pilot` command, or `containerpilot` when started by that name
+(the bundle's `containerpilot` is a link to `pilot`)."""
 
+import os
 import sys
 
-from pilot.cli import main
+if os.path.basename(sys.argv[0]) == "containerpilot":
+    from pilot.containerpilot_cli import main
+else:
+    from pilot.cli import main
 
 sys.exit(main())

@@ -397,3 +397,13 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def test_bundled_containerpilot_is_containerpilots_command_line(
+    bundle: Path, bare: list[BareImage], tmp_path: Path
+) -> None:
+    """The bundle's `containerpilot`, a link to its `pilot`, answers ContainerPilot's -version."""
+    image = BareImage(bundle, tmp_path, [f"{BUNDLE_DIR}/containerpilot", "-version"])
+    bare.append(image)
+    assert image.wait() == 0, image.output
+    assert f"Version: {version('pilot-supervisor')} (pilot" in image.output
