@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from pilot.log import Log
 
 _ERRNO = re.compile(r"\[Errno -?\d+\] ([^\"')]+)")
+_SSL = re.compile(r"\[SSL: [A-Z_]+\] ([^(\"']+)")
 REPEAT_FIRST, REPEAT_MAX = 10.0, 300.0  # seconds between "still unreachable" lines
 
 
@@ -30,7 +31,8 @@ def describe(error: BaseException, secrets: Iterable[str | None] = ()) -> str:
     if isinstance(error, requests.Timeout):
         reason = "timed out"
     elif isinstance(error, requests.exceptions.SSLError):
-        reason = "TLS error: " + _errno_reason(text, "handshake failed")
+        match = _SSL.search(text)
+        reason = "TLS: " + (match.group(1).strip() if match else "handshake failed")
     elif isinstance(error, requests.ConnectionError):
         if "NameResolutionError" in text or "Failed to resolve" in text:
             reason = "name not resolved"

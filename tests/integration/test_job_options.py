@@ -59,11 +59,18 @@ def test_logging_level_warn_hides_pilots_info_lines(pilot: Callable[..., Pilot])
     assert re.search(r"app\s*\| job-output$", p.raw("stdout").decode(), re.MULTILINE)
 
 
-def test_sigwinch_reaches_the_main_job_only(pilot: Callable[..., Pilot], tmp_path: Path) -> None:
-    """SIGWINCH to pilot goes to the main job and not to another job."""
+def test_sigwinch_reaches_the_terminal_job_only(
+    pilot: Callable[..., Pilot], tmp_path: Path
+) -> None:
+    """SIGWINCH to pilot goes to the job that has the terminal and not to another job."""
     config = {
         "jobs": [
-            {"name": "app", "main": True, "exec": [*SIGNAL_RECORDER, str(tmp_path / "app")]},
+            {
+                "name": "app",
+                "main": True,
+                "terminal": True,
+                "exec": [*SIGNAL_RECORDER, str(tmp_path / "app")],
+            },
             {
                 "name": "side",
                 "exec": [*SIGNAL_RECORDER, str(tmp_path / "side")],

@@ -78,11 +78,14 @@ def test_children_start_with_default_signals_and_empty_mask(tmp_path: Path) -> N
     assert "SigIgn:\t0000000000000000" in result.stdout
 
 
-def test_main_job_gets_the_terminal(tmp_path: Path) -> None:
-    """With a terminal, the main job is its foreground process group and sees it as stdin."""
+def test_a_job_with_terminal_gets_the_terminal(tmp_path: Path) -> None:
+    """With a terminal, the job that asks for it (`terminal: true`) is its foreground process
+    group and sees it as stdin."""
     config = tmp_path / "pilot.json5"
     probe = "import os; print('fg', os.tcgetpgrp(0) == os.getpgrp(), os.isatty(1), flush=True)"
-    config.write_text(f'{{jobs: [{{name: "app", exec: ["{PYTHON}", "-c", "{probe}"]}}]}}')
+    config.write_text(
+        f'{{jobs: [{{name: "app", terminal: true, exec: ["{PYTHON}", "-c", "{probe}"]}}]}}'
+    )
     pid, master = pty.fork()
     if pid == 0:  # the child is a session leader with the pty as its controlling terminal
         os.environ["PYTHONPATH"] = str(REPO)
