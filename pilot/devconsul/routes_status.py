@@ -247,29 +247,16 @@ class StatusRoutes:
         }
 
     def keyring(self, request: Request) -> Response:
-        """/v1/operator/keyring: gossip encryption is off, so every pool answers an error."""
+        """/v1/operator/keyring: without gossip encryption every node of each pool (WAN, then
+        LAN) fails the operation, and Consul answers the collected errors (a 500, for a
+        listing too)."""
         agent, datacenter = self.registry.agent, self.registry.datacenter
-        pools = [(True, f"{agent.node}.{datacenter}"), (False, agent.node)]
-        if request.method == "GET":
-            body = [
-                {
-                    "WAN": wan,
-                    "Datacenter": datacenter,
-                    "Segment": "",
-                    "Messages": {node: NO_KEYRING},
-                    "Keys": None,
-                    "PrimaryKeys": None,
-                    "NumNodes": 1,
-                    "Error": f"1 error occurred:\n\t* {node}: {NO_KEYRING}\n\n",
-                }
-                for wan, node in pools
-            ]
-            return Response(body=body)
-        errors = [
-            f"{'WAN' if wan else datacenter + ' (LAN)'} error: 1 error occurred:\n\t* "
-            f"{node}: {NO_KEYRING}\n\n"
-            for wan, node in pools
-        ]
+        errors = []
+        for pool, node in (
+            ("WAN", f"{agent.node}.{datacenter}"),
+            (f"{datacenter} (LAN)", agent.node),
+        ):
+            errors += [f"{pool} error: 1/1 nodes reported failure", f"{node}: {NO_KEYRING}"]
         items = "".join(f"\t* {e}\n" for e in errors)
         raise ConsulError(500, f"{len(errors)} errors occurred:\n{items}\n")
 
