@@ -30,6 +30,7 @@ from pilot.devconsul.views import kv_json
 MAX_OPS = 64  # maxTxnOps
 MAX_REQUEST = 512 * 1024  # txn_max_req_len (and kv_max_value_size)
 WRITES = frozenset({"set", "cas", "lock", "unlock", "delete", "delete-tree", "delete-cas"})
+READ_META = {"X-Consul-KnownLeader": "true", "X-Consul-LastContact": "0"}
 KV_OP = Struct(
     "KVTxnOp",
     {
@@ -93,9 +94,11 @@ def apply(registry: Registry, request: Request) -> Response:
                 kv.tombstones.update(saved[1])
                 txn.topics.clear()
                 txn.wakes.clear()
+    # A transaction of reads only is Txn.Read, answered with its query meta headers.
+    meta = {} if any(op.verb in WRITES for op in ops) else READ_META
     if errors:
-        return Response(409, body={"Results": None, "Errors": errors})
-    return Response(body={"Results": results or None, "Errors": None})
+        return Response(409, body={"Results": None, "Errors": errors}, headers=dict(meta))
+    return Response(body={"Results": results or None, "Errors": None}, headers=dict(meta))
 
 
 def _decode(request: Request) -> list[KVOp]:

@@ -130,3 +130,14 @@ def test_limits_and_bad_bodies(api: Api) -> None:
     bad_value = api.put("/v1/txn", json=[{"KV": {"Verb": "set", "Key": "a", "Value": "!!"}}])
     assert bad_value.text == "Failed to parse body: illegal base64 data at input byte 0"
     assert api.get("/v1/txn").status_code == 405
+
+
+def test_read_only_transactions_carry_query_meta(api: Api) -> None:
+    """A transaction of reads only answers KnownLeader and LastContact, as Txn.Read does."""
+    api.put("/v1/kv/r", data=b"1")
+    read = api.put("/v1/txn", json=[kv("get", "r")])
+    assert (read.headers["X-Consul-Knownleader"], read.headers["X-Consul-Lastcontact"]) == (
+        "true",
+        "0",
+    )
+    assert "X-Consul-Knownleader" not in api.put("/v1/txn", json=[kv("set", "r", b"2")]).headers
