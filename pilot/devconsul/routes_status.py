@@ -178,8 +178,11 @@ class StatusRoutes:
         raise ConsulError(500, "consul-dev: the only server cannot leave its Raft configuration")
 
     def transfer_leader(self, request: Request) -> Response:
-        """POST /v1/operator/raft/transfer-leader: there is no other server to lead."""
-        raise ConsulError(500, "cannot find peer")
+        """POST /v1/operator/raft/transfer-leader[?id=]: there is no other server to lead
+        (raft's error, through Consul's gRPC client)."""
+        peer = request.param("id")
+        reason = f"Could not find address for server id {peer}" if peer else "cannot find peer"
+        raise ConsulError(500, f"rpc error: code = Unknown desc = {reason}")
 
     def autopilot(self, request: Request) -> Response:
         """GET or PUT (`?cas=`) /v1/operator/autopilot/configuration."""

@@ -128,7 +128,10 @@ def test_raft(api: Api) -> None:
     unknown = api.delete("/v1/operator/raft/peer", address="10.0.0.1:8300")
     assert unknown.text == 'address "10.0.0.1:8300" was not found in the Raft configuration'
     transfer = api.http.post(api.url + "/v1/operator/raft/transfer-leader", timeout=5)
-    assert transfer.status_code == 500
+    assert (transfer.status_code, transfer.text) == (
+        500,
+        "rpc error: code = Unknown desc = cannot find peer",
+    )
 
 
 def test_autopilot(api: Api) -> None:
