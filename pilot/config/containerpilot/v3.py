@@ -7,20 +7,16 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from pilot.config.containerpilot import v3_sections as sections
 from pilot.config.containerpilot.decode import Decoder
 from pilot.config.containerpilot.keys import (
-    CONSUL,
     HEALTH,
     JOB,
-    LOGGING,
-    METRIC,
-    TELEMETRY,
-    TLS,
     TOP,
     V2_KEYS,
-    WATCH,
     WHEN,
 )
+from pilot.config.containerpilot.v3_sections import DEFAULT_INTERFACES, SERVICE_NAME
 from pilot.config.durations import format_duration
 from pilot.config.errors import ConfigError, ConfigErrors
 from pilot.events import Code
@@ -35,11 +31,9 @@ EVENT_CODES = {  # the codes ContainerPilot accepts in once/each, all of them al
 }  # fmt: skip
 INTERNAL_CODES = {"timerExpired", "error", "quit"}
 SIGNAL_SOURCES = ("SIGHUP", "SIGUSR2")
-DEFAULT_INTERFACES = ["eth0:inet", "inet"]
 DEFAULT_SOCKET = "/var/run/containerpilot.socket"
 DEFAULT_STOP_TIMEOUT = 5
 IDLE_EXEC = ["sleep", "2147483647"]  # a job without exec: nothing runs, it only advertises
-SERVICE_NAME = re.compile(r"[a-z][a-zA-Z0-9\-]+")
 _NATIVE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 
 
@@ -77,11 +71,11 @@ class _Translator:
         if raw.get("consul") in (None, ""):
             d.fail("consul", "is required: ContainerPilot has no discovery backend without it")
         else:
-            native["consul"] = self.consul(raw["consul"])
+            native["consul"] = sections.consul(d, self.notes, raw["consul"])
         stop = d.integer(raw.get("stopTimeout"), "stopTimeout") or DEFAULT_STOP_TIMEOUT
         native["stop_timeout"] = max(stop, 0)
         if "logging" in raw:
-            native["logging"] = self.logging(raw["logging"])
+            native["logging"] = sections.logging(d, self.notes, raw["logging"])
         control = d.table(raw.get("control"), "control", ("socket",)) or {}
         native["control"] = {
             "socket": d.string(control.get("socket"), "control.socket") or DEFAULT_SOCKET
@@ -94,75 +88,16 @@ class _Translator:
         if main is not None:
             main["main"] = True
         watches = [
-            self.watch(w, f"watches[{i}]")
+            sections.watch(d, w, f"watches[{i}]")
             for i, w in enumerate(d.items(raw.get("watches"), "watches"))
         ]
         if watches:
             native["watches"] = [w for w in watches if w is not None]
         if raw.get("telemetry") is not None:
-            native["telemetry"] = self.telemetry(raw["telemetry"])
+            native["telemetry"] = sections.telemetry(d, raw["telemetry"])
         if d.errors:
             raise ConfigErrors(d.errors) if len(d.errors) > 1 else d.errors[0]
         return Translation(native, self.notes)
-
-    def consul(self, value: Any) -> Any:
-        d = self.d
-        if isinstance(value, str):
-            return value
-        table = d.table(value, "consul", CONSUL)
-        if table is None:
-            return None
-        out: dict[str, Any] = {
-            "address": d.string(table.get("address"), "consul.address") or "127.0.0.1:8500"
-        }
-        scheme = d.string(table.get("scheme"), "consul.scheme")
-        if scheme:
-            out["scheme"] = scheme
-        token = d.string(table.get("token"), "consul.token")
-        if token:
-            out["token"] = token
-        tls = d.table(table.get("tls"), "consul.tls", TLS) or {}
-        names = {
-            "cafile": "ca_file",
-            "clientcert": "cert_file",
-            "clientkey": "key_file",
-            "servername": "server_name",
-        }
-        mapped: dict[str, Any] = {
-            names[k]: d.string(v, f"consul.tls.{k}") for k, v in tls.items() if k in names
-        }
-        if tls.get("capath"):
-            self.notes.append(("consul.tls.capath", "a CA directory is not read; use cafile"))
-        # ContainerPilot's code verifies the agent's certificate only when told (verify: true).
-        mapped["verify"] = bool(d.boolean(tls.get("verify"), "consul.tls.verify"))
-        out["tls"] = mapped
-        return out
-
-    def logging(self, value: Any) -> dict[str, str]:
-        d = self.d
-        table = d.table(value, "logging", LOGGING) or {}
-        level = (d.string(table.get("level"), "logging.level") or "INFO").lower()
-        levels = {
-            "debug": "debug",
-            "info": "info",
-            "warn": "warn",
-            "warning": "warn",
-            "error": "error",
-            "fatal": "error",
-            "panic": "error",
-        }
-        if level not in levels:
-            d.fail(
-                "logging.level",
-                f"unknown level {level!r}: DEBUG, INFO, WARN, ERROR, FATAL or PANIC",
-            )
-        fmt = (d.string(table.get("format"), "logging.format") or "default").lower()
-        if fmt not in ("default", "text", "json"):
-            d.fail("logging.format", f"unknown format {fmt!r}: default, text or json")
-        output = d.string(table.get("output"), "logging.output") or "stdout"
-        if output not in ("stdout", "stderr"):
-            self.notes.append(("logging.output", f"pilot logs to stderr, not to {output!r}"))
-        return {"level": levels.get(level, "info"), "format": "json" if fmt == "json" else "text"}
 
     def job_names(self, jobs: list[Any]) -> dict[str, str]:
         """ContainerPilot names (free-form unless advertised; empty: the exec's argv[0]) to
@@ -357,51 +292,6 @@ class _Translator:
             )
         else:
             out["restarts"] = count or "never"
-
-    def watch(self, raw: Any, place: str) -> dict[str, Any] | None:
-        d = self.d
-        table = d.table(raw, place, WATCH)
-        if table is None:
-            return None
-        name = d.string(table.get("name"), f"{place}.name") or ""
-        if not SERVICE_NAME.fullmatch(name):
-            d.fail(f"{place}.name", f"{name!r} is not a service name: ^[a-z][a-zA-Z0-9-]+$")
-        interval = d.integer(table.get("interval"), f"{place}.interval")
-        if not interval or interval < 1:
-            d.fail(f"{place}.interval", "must be > 0 (whole seconds)")
-        out: dict[str, Any] = {"name": name, "service": name, "passing": True}
-        tag = d.string(table.get("tag"), f"{place}.tag")
-        if tag:
-            out["tags"] = [tag]
-        dc = d.string(table.get("dc"), f"{place}.dc")
-        if dc:
-            out["datacenter"] = dc
-        return out
-
-    def telemetry(self, raw: Any) -> dict[str, Any]:
-        d = self.d
-        table = d.table(raw, "telemetry", TELEMETRY) or {}
-        out: dict[str, Any] = {"port": d.integer(table.get("port"), "telemetry.port") or 9090}
-        out["interfaces"] = (
-            d.strings(table.get("interfaces"), "telemetry.interfaces") or DEFAULT_INTERFACES
-        )
-        out["metrics"] = []
-        for i, metric in enumerate(d.items(table.get("metrics"), "telemetry.metrics")):
-            spec = d.table(metric, f"telemetry.metrics[{i}]", METRIC)
-            if spec is None:
-                continue
-            parts = [d.string(spec.get(k), f"telemetry.metrics[{i}].{k}") or "" for k in METRIC[:3]]
-            kind = d.string(spec.get("type"), f"telemetry.metrics[{i}].type") or ""
-            if kind not in ("counter", "gauge", "histogram", "summary"):
-                d.fail(f"telemetry.metrics[{i}].type", f"invalid metric type: {kind}")
-            entry = {"name": "_".join(part for part in parts if part), "type": kind}
-            help_text = d.string(spec.get("help"), f"telemetry.metrics[{i}].help")
-            if help_text:
-                entry["help"] = help_text
-            out["metrics"].append(entry)
-        out["service"] = "containerpilot"
-        out["tags"] = d.strings(table.get("tags"), "telemetry.tags") or []
-        return out
 
     @staticmethod
     def main_job(jobs: list[dict[str, Any]]) -> dict[str, Any] | None:
