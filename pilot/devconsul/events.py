@@ -18,6 +18,7 @@ from pilot.devconsul.store import Store, Watch
 
 BUFFER = 256  # userEventBuffer
 SIZE_LIMIT = 512  # serf's UserEventSizeLimit
+MSGPACK_OVERHEAD = 112  # an encoded UserEvent's keys, ID and headers
 TOPIC = "user-events"
 
 
@@ -79,7 +80,11 @@ class Events:
                 patterns[kind] = re.compile(text) if text else None
             except re.error as error:
                 raise ConsulError(500, f"Invalid {kind} filter: {error}") from None
-        size = len("consul:event:") + len(event.name) + len(event.payload)
+        # serf's check: the prefixed name plus the event as the agent encodes it (msgpack of
+        # its fields: about 112 bytes of keys and headers, then the values).
+        values = (event.name, event.node_filter, event.service_filter, event.tag_filter)
+        size = len("consul:event:" + event.name) + MSGPACK_OVERHEAD + len(event.payload)
+        size += sum(len(value.encode()) for value in values)
         if size > SIZE_LIMIT:
             raise ConsulError(
                 500, f"user event exceeds configured limit of {SIZE_LIMIT} bytes before encoding"
