@@ -140,11 +140,14 @@ def test_every_job_is_told_where_the_services_are(
     CONSUL_DNS_ADDR, and the registry's HTTP and DNS answers agree with them."""
     config = stack(tmp_path, "api", "store")
     config["jobs"].append(
-        {"name": "printer", "exec": python_job("""
+        {
+            "name": "printer",
+            "exec": python_job("""
             import json, os
             json.dump(dict(os.environ), open("printer.env", "w"))
             import time; time.sleep(600)
-        """)}
+        """),
+        }
     )
     config["jobs"][1]["service"] = "store-db"
     p = up(pilot, config)
