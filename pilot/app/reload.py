@@ -5,7 +5,6 @@ once). Watches and templates are diffed the same way. A bad config changes nothi
 
 from __future__ import annotations
 
-import asyncio
 import os
 from typing import TYPE_CHECKING
 
@@ -13,6 +12,7 @@ from pilot.config.errors import ConfigError, ConfigErrors
 from pilot.config.load import load_config
 from pilot.config.model import Config
 from pilot.interface.commands import CommandError
+from pilot.process.threads import in_thread
 from pilot.render.envfiles import DecodedFile, decode_files, exported_paths, write_files
 from pilot.render.sources import check_template_sources
 
@@ -31,7 +31,7 @@ async def reload_config(app: Supervisor) -> None:
     environ = {**os.environ, **app.environment.overrides}
     try:
         # Off the loop: a large config must not stall signals, the control socket or jobs.
-        new, files = await asyncio.to_thread(_read, app.config.path, environ)
+        new, files = await in_thread(lambda: _read(app.config.path, environ), "reload")
     except ConfigError as error:
         app.log.error(f"reload rejected, nothing changed: {error}")
         raise CommandError(400, f"reload rejected: {error}") from None

@@ -4,10 +4,8 @@ check the result, put the old file back if the check fails, then act on the chan
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -18,6 +16,7 @@ from pilot.consul.watch import Query, WatchHub
 from pilot.events import Code, template_source
 from pilot.health.checks import CheckResult
 from pilot.log import Log
+from pilot.process.threads import in_thread
 from pilot.render.language import MISSING, Lookups, TemplateLookupError
 from pilot.render.output import replace_output
 from pilot.render.quiescence import Quiescence
@@ -167,7 +166,10 @@ class TemplateRunner:
             self._base_dir,
             own_services=self._own_services,
         )
-        rendering = self._render_off_loop(lookups)
+        # Off the loop, so that a slow template never stalls signals, the control socket or jobs.
+        rendering = in_thread(
+            lambda: str(self._compiled.render(**lookups.functions())), f"render {self.config.name}"
+        )
         try:
             text = await asyncio.wait_for(asyncio.shield(rendering), self.config.render_timeout)
         except TimeoutError:
@@ -203,30 +205,6 @@ class TemplateRunner:
             )
             return
         await self._apply(text.encode("utf-8"))
-
-    def _render_off_loop(self, lookups: Lookups) -> asyncio.Future[str]:
-        """Render on a thread of its own, so that a slow template never stalls the loop (the
-        control socket, signals, jobs); its result comes back on the loop."""
-        loop, result = self._loop, self._loop.create_future()
-
-        def settle(text: str | None, error: BaseException | None) -> None:
-            if result.done():
-                return
-            if error is not None:
-                result.set_exception(error)
-            else:
-                result.set_result(text or "")
-
-        def render() -> None:
-            try:
-                text, error = self._compiled.render(**lookups.functions()), None
-            except Exception as failure:
-                text, error = None, failure
-            with contextlib.suppress(RuntimeError):  # the loop is closed: pilot is exiting
-                loop.call_soon_threadsafe(settle, text, error)
-
-        threading.Thread(target=render, name=f"render {self.config.name}", daemon=True).start()
-        return result
 
     async def _apply(self, data: bytes) -> None:
         outcome = await replace_output(self.config, data, self._actions.run_command)
