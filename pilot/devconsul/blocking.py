@@ -70,30 +70,35 @@ def block(store: Store, request: Request, query: Callable[[], Result]) -> Result
     """Evaluate `query` under the store's lock, waiting as Consul's blocking queries do."""
     min_index, timeout = wait_params(request)
     store.lock.acquire()
-    result = query()
-    if min_index == 0:
-        store.lock.release()
-        return result
-    deadline = time.monotonic() + timeout
-    not_found = False
-    key = _memo_key(request)
-    while True:  # the lock is held here
-        if not result.found:
-            if not_found:
-                min_index = result.index  # still missing: only its appearance counts
-            not_found = True
-        if result.index > min_index:
+    held = True
+    try:
+        result = query()
+        if min_index == 0:
+            return result
+        deadline = time.monotonic() + timeout
+        key = _memo_key(request)
+        not_found = False
+        while True:  # the lock is held here
+            if not result.found:
+                if not_found:
+                    min_index = result.index  # still missing: only its appearance counts
+                not_found = True
+            if result.index > min_index:
+                return result
+            held = False  # wait_unlocked releases it
+            if not store.wait_unlocked(result.watch, deadline):
+                return result
+            # Woken by a write: the watchers of this query share one answer computed after
+            # it, and take it without queueing for the lock.
+            shared: Result | None = store.memo.get(key)
+            if shared is not None and shared.found and shared.index > min_index:
+                return shared
+            store.lock.acquire()
+            held = True
+            result = store.memo.get(key) or store.memo.setdefault(key, query())
+    finally:
+        if held:
             store.lock.release()
-            return result
-        if not store.wait_unlocked(result.watch, deadline):
-            return result
-        # Woken by a write: the watchers of this query share one answer computed after it,
-        # and take it without queueing for the lock.
-        shared: Result | None = store.memo.get(key)
-        if shared is not None and shared.found and shared.index > min_index:
-            return shared
-        store.lock.acquire()
-        result = store.memo.get(key) or store.memo.setdefault(key, query())
 
 
 def _memo_key(request: Request) -> str:

@@ -3,7 +3,15 @@ is watched and on nothing else, and the full wait for an equal or future index."
 
 from __future__ import annotations
 
+import threading
+
+import pytest
+
+from pilot.devconsul.blocking import Result, block
+from pilot.devconsul.request import ConsulError, Request
+from pilot.devconsul.store import Store, Watch
 from tests.devconsul.conftest import Api
+from tests.helpers import wait_for
 
 
 def test_watch_on_a_wakes_on_a_change_to_a_and_not_to_b(api: Api) -> None:
@@ -155,3 +163,37 @@ def test_a_write_is_seen_by_earlier_queries_and_not_by_later_ones(api: Api) -> N
     api.register({"Name": "o", "ID": "o3"})
     assert late.wait(5) and late.index > early.index
     assert len(late.response.json()) == 3  # type: ignore[union-attr]
+
+
+def test_a_failing_query_leaves_the_lock_free() -> None:
+    """A query that raises, first or after a wake-up, releases the store's lock."""
+    store = Store()
+
+    def failing() -> Result:
+        raise ConsulError(500, "broken")
+
+    for params in ({}, {"index": ["1"], "wait": ["1s"]}):
+        with pytest.raises(ConsulError):
+            block(store, Request("GET", "/v1/x", params, b""), failing)
+        assert store.lock.acquire(timeout=1), "the lock was left held"
+        store.lock.release()
+    calls: list[int] = []
+
+    def fails_after_a_wake() -> Result:
+        calls.append(1)
+        if len(calls) > 1:
+            raise ConsulError(500, "broken")
+        return Result(1, [], Watch(frozenset({"t"})))
+
+    def write_once_blocked() -> None:
+        wait_for(lambda: store.blocked == 1, 5, message="the query blocked")
+        with store.write() as txn:
+            txn.touch("t")
+
+    writer = threading.Thread(target=write_once_blocked)
+    writer.start()
+    request = Request("GET", "/v1/y", {"index": ["5"], "wait": ["5s"]}, b"")
+    with pytest.raises(ConsulError):
+        block(store, request, fails_after_a_wake)
+    writer.join()
+    assert store.lock.acquire(timeout=1), "the lock was left held"
