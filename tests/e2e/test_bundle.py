@@ -28,7 +28,7 @@ import pytest
 
 from tests.helpers import PYTHON, REPO, require, require_pid_namespace, wait_for
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # the first test also builds
 
 BUNDLE_DIR = "/opt/pilot"
 BUILD = [PYTHON, str(REPO / "packaging" / "build_bundle.py"), "--out"]

@@ -23,7 +23,7 @@ import pytest
 
 from tests.helpers import PYTHON, REPO, require, wait_for
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # the first test also builds
 
 VERSION = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
 SHIPPED = {f"pilot/templates/nginx/{name}.conf.j2" for name in ("site", "upstreams", "locations")}
