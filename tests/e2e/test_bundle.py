@@ -173,7 +173,7 @@ class BareImage:
 
 
 @pytest.fixture
-def bare(bundle: Path, tmp_path: Path) -> Iterator[list[BareImage]]:
+def bare(bundle: Path) -> Iterator[list[BareImage]]:
     """Starts BareImage instances; whatever is left of them is killed afterwards."""
     started: list[BareImage] = []
     yield started
