@@ -174,7 +174,7 @@ class BareImage:
 
 @pytest.fixture
 def bare(bundle: Path) -> Iterator[list[BareImage]]:
-    """Starts BareImage instances; whatever is left of them is killed afterwards."""
+    """The BareImage instances a test starts: whatever is left of them is killed afterwards."""
     started: list[BareImage] = []
     yield started
     for image in started:
