@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 
+from pilot.devconsul.dns_options import DnsOptions
 from pilot.devconsul.durations import SECOND, parse_go_duration
 from pilot.devconsul.script_runner import run_in_process_group
 from pilot.devconsul.server import DevConsul
@@ -29,6 +30,16 @@ def _parser() -> argparse.ArgumentParser:
         default="127.0.0.1:8600",
         help="HOST:PORT of the DNS interface, UDP and TCP (default: 127.0.0.1:8600, as "
         "`consul agent -dev`; off: none)",
+    )
+    parser.add_argument(
+        "--dns-only-passing",
+        action="store_true",
+        help="DNS answers leave out instances with a warning too (dns_config.only_passing)",
+    )
+    parser.add_argument(
+        "--dns-enable-truncate",
+        action="store_true",
+        help="set TC on DNS answers that were cut (dns_config.enable_truncate)",
     )
     parser.add_argument(
         "--enable-script-checks",
@@ -86,6 +97,9 @@ def main(argv: list[str]) -> int:
             args.dev_fast_reaper,
             args.datacenter,
             dns=dns,
+            dns_options=DnsOptions(
+                only_passing=args.dns_only_passing, enable_truncate=args.dns_enable_truncate
+            ),
             script_checks=scripts,
             run_script=run_in_process_group if scripts else None,
         )

@@ -11,7 +11,6 @@ from __future__ import annotations
 import ipaddress
 import random
 import time
-from dataclasses import dataclass
 
 import dns.exception
 import dns.flags
@@ -28,6 +27,7 @@ from dns.name import Name
 from dns.rdatatype import RdataType
 
 from pilot.devconsul.catalog import CRITICAL, WARNING, Node, Service
+from pilot.devconsul.dns_options import DnsOptions
 from pilot.devconsul.registry import Registry
 
 A, AAAA, SRV, SOA, ANY = (
@@ -42,19 +42,6 @@ DEFAULT_UDP_SIZE = 512  # defaultMaxUDPSize
 MAX_UDP_DATAGRAM = 4096  # maxUDPDatagramSize
 MAX_UDP_ANSWER_LIMIT = 8  # maxUDPAnswerLimit
 MAX_TCP_SIZE = 65535
-
-
-@dataclass(frozen=True)
-class DnsOptions:
-    """Consul's dns_config, with its defaults."""
-
-    domain: str = "consul."
-    node_ttl: int = 0
-    service_ttl: int = 0
-    udp_answer_limit: int = 3
-    enable_truncate: bool = False
-    only_passing: bool = False
-    node_meta_txt: bool = True
 
 
 class _NoSuchName(Exception):
@@ -106,7 +93,7 @@ class Answerer:
         if wire and len(wire) <= max_size and answers <= limit:
             return wire  # the common case: it fits as it is
         self._trim(response, max_size, limit)
-        if udp and self.options.enable_truncate:
+        if self.options.enable_truncate:
             response.flags |= dns.flags.TC
         return response.to_wire(max_size=MAX_TCP_SIZE)
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from pilot.devconsul.agent import AgentOptions
 from pilot.devconsul.catalog import DATACENTER
+from pilot.devconsul.dns_options import DnsOptions
 from pilot.devconsul.handler import make_handler
 from pilot.devconsul.monitor import Monitors
 from pilot.devconsul.registry import Registry
@@ -78,6 +79,7 @@ class DevConsul:
             never starts a process itself (see `script_runner` for `pilot consul-dev`'s).
         dns: "host:port" of the DNS interface (UDP and TCP; port 0 picks a free one), or None
             for none: embedded in pilot it is off unless asked for.
+        dns_options: Consul's dns_config (`only_passing`, `enable_truncate`, TTLs...).
 
     Raises:
         OSError: an address cannot be bound.
@@ -91,6 +93,7 @@ class DevConsul:
         fast_reaper: bool = False,
         datacenter: str = DATACENTER,
         dns: str | None = None,
+        dns_options: DnsOptions | None = None,
         script_checks: str = "",
         run_script: ScriptRunner | None = None,
     ) -> None:
@@ -105,11 +108,11 @@ class DevConsul:
         self.registry.agent.run_script = run_script
         self.dns: DnsServer | None = None
         if dns is not None:
-            from pilot.devconsul.dns_answers import Answerer, DnsOptions
+            from pilot.devconsul.dns_answers import Answerer
             from pilot.devconsul.dns_server import DnsServer
 
             dns_host, dns_port = split_listen(dns)
-            answerer = Answerer(self.registry, datacenter, DnsOptions())
+            answerer = Answerer(self.registry, datacenter, dns_options or DnsOptions())
             self.dns = DnsServer(dns_host, dns_port, answerer)
         router = Router(datacenter)
         for add in (

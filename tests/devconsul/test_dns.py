@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +15,7 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
+from pilot.devconsul.dns_options import DnsOptions
 from pilot.devconsul.server import DevConsul
 from tests.devconsul.conftest import Api
 from tests.helpers import require
@@ -203,3 +205,36 @@ def test_tcp_answers_are_cut_at_64_kib(registry: DevConsul, http: Api) -> None:
     response = ask(registry, "huge.service.consul", "SRV", tcp=True)
     assert 100 < len(records(response)) < 900
     assert len(response.to_wire()) <= 65535
+
+
+def test_only_passing_and_enable_truncate() -> None:
+    """With dns_config's only_passing a warning instance is left out; with enable_truncate a
+    cut answer has TC set."""
+    options = DnsOptions(only_passing=True, enable_truncate=True)
+    dev = DevConsul("127.0.0.1:0", node="node1", dns="127.0.0.1:0", dns_options=options)
+    dev.start()
+    try:
+        http = Api(dev)
+        check = {"TTL": "30s", "Status": "warning"}
+        http.register({"Name": "w", "ID": "w1", "Address": "10.0.0.1", "Check": check})
+        http.register({"Name": "w", "ID": "w2", "Address": "10.0.0.2"})
+        assert [r.split()[-1] for r in records(ask(dev, "w.service.consul"))] == ["10.0.0.2"]
+        for n in range(5):
+            http.register({"Name": "t", "ID": f"t{n}", "Address": f"10.0.1.{n + 1}"})
+        cut = ask(dev, "t.service.consul")
+        assert len(records(cut)) == 3 and cut.flags & dns.flags.TC
+    finally:
+        dev.stop()
+
+
+def test_registry_without_dns_does_not_load_dnspython() -> None:
+    """The registry imports dnspython only when DNS is on (start-up stays light)."""
+    code = (
+        "import sys; from pilot.devconsul.server import DevConsul; "
+        "d = DevConsul('127.0.0.1:0'); d.start(); d.stop(); "
+        "print(any(m == 'dns' or m.startswith('dns.') for m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True
+    )
+    assert out.stdout.strip() == "False"
