@@ -21,6 +21,7 @@ import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 import dns.rdtypes.IN.SRV
+import dns.reversename
 import dns.rrset
 from dns.message import Message
 from dns.name import Name
@@ -42,6 +43,7 @@ DEFAULT_UDP_SIZE = 512  # defaultMaxUDPSize
 MAX_UDP_DATAGRAM = 4096  # maxUDPDatagramSize
 MAX_UDP_ANSWER_LIMIT = 8  # maxUDPAnswerLimit
 MAX_TCP_SIZE = 65535
+REVERSE_ZONES = (dns.name.from_text("in-addr.arpa."), dns.name.from_text("ip6.arpa."))
 
 
 class _NoSuchName(Exception):
@@ -67,12 +69,16 @@ class Answerer:
         response.flags |= dns.flags.AA
         response.flags &= ~dns.flags.RA
         question = query.question[0]
-        if not question.name.is_subdomain(self.domain):
+        reverse = any(question.name.is_subdomain(zone) for zone in REVERSE_ZONES)
+        if not reverse and not question.name.is_subdomain(self.domain):
             response.set_rcode(dns.rcode.REFUSED)  # no recursors
             response.flags &= ~dns.flags.AA
             return response.to_wire()
         try:
-            self._dispatch(question.name, question.rdtype, response)
+            if reverse:
+                self._pointer(question.name, response)
+            else:
+                self._dispatch(question.name, question.rdtype, response)
         except _NoSuchName:
             response.set_rcode(dns.rcode.NXDOMAIN)
             response.answer.clear()
@@ -124,6 +130,25 @@ class Answerer:
                 self._node(name, rdtype, ".".join(parts), response)
             else:
                 self._addr(name, rdtype, parts, response)
+
+    def _pointer(self, name: Name, response: Message) -> None:
+        """A reverse lookup: the nodes with that address, else the services with it."""
+        try:
+            address = ipaddress.ip_address(dns.reversename.to_address(name))
+        except (ValueError, dns.exception.SyntaxError):
+            raise _NoSuchName from None
+        domain = f"{self.datacenter}.{self.options.domain}"
+        with self.registry.store.lock:
+            catalog = self.registry.catalog
+            nodes = sorted(n.name for n in catalog.nodes.values() if _same(n.address, address))
+            targets = [f"{node}.node.{domain}" for node in nodes]
+            if not targets:
+                names = {s.name for s in catalog.services.values() if _same(s.address, address)}
+                targets = [f"{service}.service.{domain}" for service in sorted(names)]
+        if not targets:
+            raise _NoSuchName
+        for target in targets:
+            _add(response.answer, name, self.options.node_ttl, dns.rdatatype.PTR, target)
 
     def _service(self, name: Name, rdtype: RdataType, parts: list[str], response: Message) -> None:
         tag = ""
@@ -301,6 +326,13 @@ def _fits(response: Message, max_size: int) -> bool:
 
 def _targets(records: list[tuple[Name, dns.rdata.Rdata, int]]) -> set[Name]:
     return {rdata.target for _, rdata, _ in records if isinstance(rdata, dns.rdtypes.IN.SRV.SRV)}
+
+
+def _same(text: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    try:
+        return ipaddress.ip_address(text) == address
+    except ValueError:
+        return False
 
 
 def _txt_escape(text: str) -> str:

@@ -238,3 +238,16 @@ def test_registry_without_dns_does_not_load_dnspython() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True
     )
     assert out.stdout.strip() == "False"
+
+
+def test_reverse_lookups(registry: DevConsul, http: Api) -> None:
+    """PTR of the node's address names the node; of a service's own address, the service;
+    of an unknown address, NXDOMAIN."""
+    http.register({"Name": "db", "Address": "10.9.8.7"})
+    assert records(ask(registry, "1.0.0.127.in-addr.arpa", "PTR")) == [
+        "1.0.0.127.in-addr.arpa. 0 PTR node1.node.dc1.consul."
+    ]
+    assert records(ask(registry, "7.8.9.10.in-addr.arpa", "PTR")) == [
+        "7.8.9.10.in-addr.arpa. 0 PTR db.service.dc1.consul."
+    ]
+    assert ask(registry, "9.9.9.9.in-addr.arpa", "PTR").rcode() == dns.rcode.NXDOMAIN
