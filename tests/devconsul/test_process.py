@@ -134,3 +134,16 @@ def test_cli_serves_dns_where_told() -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_cli_leaves_on_agent_leave() -> None:
+    """PUT /v1/agent/leave answers 200, then `pilot consul-dev` exits 0, as an agent leaves."""
+    proc = _start(("-m", "pilot", "consul-dev"), "--listen", "127.0.0.1:0")
+    try:
+        assert proc.stdout is not None
+        url = "http://" + proc.stdout.readline().strip()
+        assert requests.put(url + "/v1/agent/leave", timeout=5).status_code == 200
+        assert proc.wait(10) == 0
+    finally:
+        proc.kill()
+        proc.wait()
