@@ -45,9 +45,7 @@ if TYPE_CHECKING:  # imported when the config uses Consul, to keep start-up ligh
     from pilot.telemetry.server import TelemetryServer
 
 
-async def supervise(
-    config: Config, files: list[DecodedFile], log: Log, stack: bool = False
-) -> int:
+async def supervise(config: Config, files: list[DecodedFile], log: Log, stack: bool = False) -> int:
     """Run one pilot on the running loop (a `pilot up` stack with `stack`); returns the code
     pilot exits with."""
     if stack:
@@ -112,6 +110,7 @@ class Supervisor:
             self.log.error(f"cannot start: {error}")
             await self._close()
             return 2
+        await self.before_startup()
         for job in self.jobs.values():
             self.triggers.arm(job)
         self.bus.publish(Code.STARTUP, GLOBAL)
@@ -119,6 +118,9 @@ class Supervisor:
         code = await self._finished
         await self._close()
         return code
+
+    async def before_startup(self) -> None:
+        """What must be ready before `startup` (nothing, unless a subclass says so)."""
 
     async def _close(self) -> None:
         self.reaper.reap()

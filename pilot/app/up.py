@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from typing import TYPE_CHECKING
 
 from pilot.app.filewatch import watch_files
 from pilot.app.ports import STATE_DIR, PortState
@@ -15,8 +16,12 @@ from pilot.app.supervisor import Supervisor
 from pilot.config.model import Config, JobConfig
 from pilot.config.ops_model import Control
 from pilot.config.validate import SOCKET_PATH_MAX
+from pilot.interface.status import Resolution, Status
 
-DEFAULT_CONFIG = "pilot.json5"
+if TYPE_CHECKING:
+    from pilot.app.remote import RemoteServices
+
+REMOTE_FIRST_WAIT = 10.0  # seconds the jobs wait for the remote Consul's first answers
 
 
 def prepare(path: str) -> PortState:
@@ -57,6 +62,8 @@ class Stack(Supervisor):
     """A supervisor that runs until stopped (no main job) and tells each job where the
     services of the stack are."""
 
+    remote: RemoteServices | None = None
+
     async def run(self) -> int:
         if self.config.consul.embedded:
             os.environ.pop("CONSUL_HTTP_ADDR", None)  # the stack's registry, not the shell's
@@ -93,6 +100,13 @@ class Stack(Supervisor):
             name = env_name(job.service_name)
             env[f"{name}_ADDR"] = f"{host}:{job.port}"
             env[f"{name}_URL"] = f"http://{host}:{job.port}"
+        if self.remote is not None:
+            for name in self.remote.names:
+                instances = self.remote.instances.get(name)
+                if instances:
+                    first = instances[0]
+                    env[f"{env_name(name)}_ADDR"] = f"{first.address}:{first.port}"
+                    env[f"{env_name(name)}_URL"] = f"http://{first.address}:{first.port}"
         registry = self.registry
         if registry is not None:
             env["CONSUL_HTTP_ADDR"] = registry.address
@@ -102,6 +116,51 @@ class Stack(Supervisor):
             target = self.discovery.target
             env["CONSUL_HTTP_ADDR"] = target.url
         return env
+
+    def start_discovery(self) -> None:
+        """The registry, then the remote services copied into it."""
+        super().start_discovery()
+        remote = self.config.remote
+        assert self.discovery is not None
+        if remote is not None:
+            from pilot.app.remote import RemoteServices
+
+            local = {job.service_name for job in self.config.jobs if job.port is not None}
+            names = [name for name in remote.services if name not in local]
+            if names:
+                self.remote = RemoteServices(remote, names, self.discovery.target, self.log)
+                self.remote.start()
+
+    async def before_startup(self) -> None:
+        """Jobs start once every remote service has been answered for (at most
+        REMOTE_FIRST_WAIT), so that their environment holds its address."""
+        if self.remote is not None and not await self.remote.answered(REMOTE_FIRST_WAIT):
+            missing = ", ".join(n for n in self.remote.names if n not in self.remote.instances)
+            self.log.warn(f"no answer yet from the remote Consul for {missing}; starting anyway")
+
+    def status(self) -> Status:
+        """The supervisor's status, with where each service of the stack resolves."""
+        status = super().status()
+        resolutions = [
+            Resolution(
+                job.service_name,
+                "local",
+                self.addresses().get(f"{env_name(job.service_name)}_ADDR"),
+            )
+            for job in self.config.jobs
+            if job.port is not None
+        ]
+        if self.remote is not None:
+            for name in self.remote.names:
+                instances = self.remote.instances.get(name) or ()
+                address = f"{instances[0].address}:{instances[0].port}" if instances else None
+                resolutions.append(Resolution(name, "remote" if instances else "nowhere", address))
+        return dataclasses.replace(status, resolutions=tuple(resolutions))
+
+    async def _close(self) -> None:
+        if self.remote is not None:
+            self.remote.close()
+        await super()._close()
 
     def _check_done(self) -> None:
         """A stack runs until it is stopped, whatever its jobs do."""

@@ -212,6 +212,10 @@ def _print_status(status: dict[str, Any]) -> None:
         ],
     )
     _table(
+        ("STACK SERVICE", "RESOLVES", "ADDRESS"),
+        [(r["service"], r["source"], r["address"]) for r in status.get("resolutions", [])],
+    )
+    _table(
         ("WATCH", "INSTANCES", "HEALTHY", "UPDATES"),
         [
             (w["name"], w["instances"], {True: "yes", False: "no"}.get(w["healthy"]), w["updates"])

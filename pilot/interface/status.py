@@ -26,6 +26,15 @@ class JobStatus:
 
 
 @dataclass(frozen=True)
+class Resolution:
+    """Where a service of a `pilot up` stack resolves: "local", "remote" or "nowhere"."""
+
+    service: str
+    source: str
+    address: str | None  # host:port of its first instance
+
+
+@dataclass(frozen=True)
 class Status:
     """Everything a running pilot reports about itself (never a token)."""
 
@@ -37,6 +46,7 @@ class Status:
     watches: tuple[WatchStatus, ...] = ()
     templates: tuple[TemplateStatus, ...] = ()
     consul_errors: tuple[tuple[str, int], ...] = ()
+    resolutions: tuple[Resolution, ...] = ()  # pilot up only
 
     def to_json(self) -> dict[str, Any]:
         """The JSON document of `/v1/status` and `pilot ctl status --json`."""

@@ -144,7 +144,8 @@ def test_every_job_is_told_where_the_services_are(
             "name": "printer",
             "exec": python_job("""
             import json, os
-            json.dump(dict(os.environ), open("printer.env", "w"))
+            json.dump(dict(os.environ), open("printer.tmp", "w"))
+            os.rename("printer.tmp", "printer.env")
             import time; time.sleep(600)
         """),
         }
