@@ -152,9 +152,7 @@ class SelfRoutes:
         """GET /v1/agent/metrics: go-metrics' JSON; `?format=prometheus` the Prometheus text
         when a retention time is set (Consul answers 415 otherwise)."""
         gauges = self._gauges()
-        if request.param("format") == "prometheus" or "openmetrics-text" in (
-            request.param("accept") or ""
-        ):
+        if request.param("format") == "prometheus":
             if self.registry.prometheus_retention <= 0:
                 raise ConsulError(
                     415, "Prometheus is not enabled since its retention time is not positive"
