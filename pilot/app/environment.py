@@ -15,11 +15,15 @@ class Environment:
     `env`, and variables set at run time (`putenv`), in that order of precedence."""
 
     def __init__(
-        self, exports: Mapping[str, str], running_pids: Callable[[], Mapping[str, int]]
+        self,
+        exports: Mapping[str, str],
+        running_pids: Callable[[], Mapping[str, int]],
+        prefixes: tuple[str, ...] = ("PILOT",),
     ) -> None:
         self._base = dict(os.environ)
         self._exports = dict(exports)
         self._running_pids = running_pids
+        self._prefixes = prefixes  # of <PREFIX>_<JOB>_PID (a ContainerPilot config: both)
         self.overrides: dict[str, str] = {}
         self.sources: list[Callable[[], Mapping[str, str]]] = []
         self.job_sources: list[Callable[[JobConfig], Mapping[str, str]]] = []
@@ -44,7 +48,8 @@ class Environment:
         env.update(self._exports)
         env["PILOT_PID"] = str(os.getpid())
         for name, pid in self._running_pids().items():
-            env[f"PILOT_{name.upper().replace('-', '_')}_PID"] = str(pid)
+            for prefix in self._prefixes:
+                env[f"{prefix}_{name.upper().replace('-', '_')}_PID"] = str(pid)
         for source in self.sources:
             env.update(source())
         for job_source in self.job_sources:

@@ -23,7 +23,7 @@ from pilot.app.signals import (
 )
 from pilot.app.triggers import Triggers
 from pilot.config.errors import ConfigError
-from pilot.config.model import Config, JobConfig
+from pilot.config.model import CONTAINERPILOT, Config, JobConfig
 from pilot.control.server import ControlServer, SocketInUse
 from pilot.events import GLOBAL, Code, EventBus
 from pilot.health.jobs import JobHealth
@@ -74,7 +74,11 @@ class Supervisor:
         self._loop = asyncio.get_running_loop()
         self.reaper = Reaper(on_orphan=self._on_orphan)
         self.bus = EventBus(log)
-        self.environment = Environment(exported_paths(files), self._running_pids)
+        self.environment = Environment(
+            exported_paths(files),
+            self._running_pids,
+            ("PILOT", "CONTAINERPILOT") if config.dialect == CONTAINERPILOT else ("PILOT",),
+        )
         self._terminal = _foreground_terminal()
         self.health = JobHealth(self.bus, self.reaper, self.environment.for_job, log)
         self.health.set_jobs(config.jobs)

@@ -28,6 +28,7 @@ from tests.helpers import (
 )
 
 CONTAINERPILOT = [PYTHON, "-m", "pilot.containerpilot_cli"]
+APP_PID = "echo app $CONTAINERPILOT_PID >> {log}; exec sleep 1000"
 MIXED = '{{ .MODE | default "dev" }} {{ .KV }} {{ env "KV" }}'  # rendered into one argument
 
 
@@ -97,12 +98,15 @@ def test_health_and_registration(
     pilot: Callable[..., Pilot], registry: Registry, tmp_path: Path
 ) -> None:
     """A job with a port registers as <name>-<hostname> at its interface's address, passing
-    once its health exec passes; jobs see CONTAINERPILOT_<JOB>_IP and CONTAINERPILOT_PID;
+    once its health exec passes; jobs see CONTAINERPILOT_<JOB>_IP, CONTAINERPILOT_<JOB>_PID
+    and CONTAINERPILOT_PID;
     a stop deregisters it."""
     env_file = tmp_path / "env"
     body = f"""jobs: [{{ name: "app", port: 8080, interfaces: ["static:127.0.0.9"], tags: ["v1"],
       exec: {sh(f"env | grep ^CONTAINERPILOT_ | sort > {env_file}; exec sleep 1000")},
-      health: {{ exec: "true", interval: 1, ttl: 5 }} }}]"""
+      when: {{ source: "side", once: "healthy" }},
+      health: {{ exec: "true", interval: 1, ttl: 5 }} }},
+      {{ name: "side", exec: "sleep 1000", health: {{ exec: "true", interval: 1, ttl: 5 }} }}]"""
     p = pilot(v3(tmp_path, body, registry))
     entries = wait_for(lambda: registry.instances("app", passing=True), 10, message="passing")
     service = entries[0]["Service"]
@@ -111,6 +115,8 @@ def test_health_and_registration(
     env = wait_for(lambda: read_lines(env_file), 5, message="env")
     assert "CONTAINERPILOT_APP_IP=127.0.0.9" in env
     assert f"CONTAINERPILOT_PID={p.pilot_pid}" in env
+    side = next(job for job in p.status()["jobs"] if job["name"] == "side")
+    assert f"CONTAINERPILOT_SIDE_PID={side['pid']}" in env
     p.signal(signal.SIGTERM)
     p.wait(15)
     assert registry.instances("app") == []
@@ -357,7 +363,7 @@ def test_containerpilot_as_the_entrypoint(tmp_path: Path) -> None:
     path.write_text(
         v3(
             tmp_path,
-            f"""jobs: [{{ name: "app", exec: {sh(f"echo app $CONTAINERPILOT_PID >> {log}; exec sleep 1000")} }},
+            f"""jobs: [{{ name: "app", exec: {sh(APP_PID.format(log=log))} }},
             {{ name: "preStop", exec: {sh(f"echo preStop >> {log}")},
                when: {{ source: "app", once: "stopping" }} }}]""",
         )
