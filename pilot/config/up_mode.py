@@ -18,7 +18,9 @@ from pilot.config.up_model import AUTO_PORT
 PortAllocator = Callable[[str, str], int]
 REGISTRY_HTTP, REGISTRY_DNS = "@consul", "@dns"  # no job name holds '@'
 LOOPBACK = "127.0.0.1"
-DEFAULT_CHECK_INTERVAL = 1.0
+# The default check: a TCP connect on loopback costs microseconds, and a service is found
+# passing within a quarter second of listening; the TTL leaves room for a busy laptop.
+DEFAULT_CHECK_INTERVAL, DEFAULT_CHECK_TTL = 0.25, 3.0
 
 
 def apply_up(config: Config, raw: Mapping[str, Any], allocate: PortAllocator) -> Config:
@@ -43,7 +45,9 @@ def _up_job(job: JobConfig, place: str, allocate: PortAllocator) -> JobConfig:
         if not job.interfaces:
             changes["interfaces"] = (f"static:{LOOPBACK}",)
         if job.health is None:
-            changes["health"] = Health(tcp=f"{LOOPBACK}:{port}", interval=DEFAULT_CHECK_INTERVAL)
+            changes["health"] = Health(
+                tcp=f"{LOOPBACK}:{port}", interval=DEFAULT_CHECK_INTERVAL, ttl=DEFAULT_CHECK_TTL
+            )
     return dataclasses.replace(job, **changes) if changes else job
 
 
