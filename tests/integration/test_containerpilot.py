@@ -387,3 +387,31 @@ def test_containerpilot_as_the_entrypoint(tmp_path: Path) -> None:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(5)
+
+
+@pytest.mark.slow
+def test_containerpilots_own_tasks_fixture(pilot: Callable[..., Pilot], tmp_path: Path) -> None:
+    """ContainerPilot's integration test test_tasks, on its fixture: restarts "5" means six
+    runs, a 100ms timeout kills each of six runs, a task without restarts keeps running."""
+    task = tmp_path / "task.sh"
+    task.write_text('#!/bin/sh\necho run >> "$2"\nsleep "$1"\n')
+    task.chmod(0o755)
+
+    def job(n: int, seconds: str, extra: str) -> str:
+        return (
+            f'{{ name: "task{n}", exec: ["{task}", "{seconds}", "{tmp_path}/task{n}.txt"], '
+            f"{extra} }}"
+        )
+
+    body = f"""jobs: [
+      {job(1, "0.2", 'when: { interval: "500ms" }, restarts: "5"')},
+      {job(2, "0.2", 'timeout: "500ms", when: { interval: "500ms" }, restarts: "5"')},
+      {job(3, "2", 'timeout: "100ms", when: { interval: "500ms" }, restarts: "5"')},
+      {job(4, "0", 'when: { interval: "1000ms" }')},
+    ]"""
+    p = pilot(v3(tmp_path, body))
+    for n in (1, 2, 3):
+        wait_for(lambda n=n: len(read_lines(tmp_path / f"task{n}.txt")) == 6, 15, message=f"{n}")
+    wait_for(lambda: len(read_lines(tmp_path / "task4.txt")) > 1, 5, message="task4 again")
+    wait_for(lambda: p.output.count("task3 timed out") == 6, 5, message="6 timeouts")
+    assert p.output.count("task1 timed out") == p.output.count("task2 timed out") == 0

@@ -3,6 +3,7 @@ with ContainerPilot's keys, types, defaults and refusals (those of its 3.8 loade
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -297,7 +298,7 @@ class _Translator:
     def main_job(jobs: list[dict[str, Any]]) -> dict[str, Any] | None:
         """The job pilot exits with: ContainerPilot has none (it runs until every job is over),
         so the long-running app: the first advertised job with its own exec, else the last job
-        that is neither periodic nor a hook."""
+        that is neither periodic nor a hook, else the periodic job that runs the longest."""
         hooks = (Code.STOPPING, Code.STOPPED, Code.SHUTDOWN)
         apps = [
             job
@@ -310,7 +311,16 @@ class _Translator:
         advertised = [job for job in apps if "port" in job]
         if advertised:
             return advertised[0]
-        return apps[-1] if apps else (jobs[0] if jobs else None)
+        if apps:
+            return apps[-1]
+        periodic = [job for job in jobs if "interval" in job.get("when", {})]
+        return max(periodic, key=_runs, default=jobs[0] if jobs else None)
+
+
+def _runs(job: dict[str, Any]) -> float:
+    """How many times a periodic job runs (restarts unset or "unlimited": for ever)."""
+    restarts = job.get("restarts", "unlimited")
+    return math.inf if restarts == "unlimited" else 0 if restarts == "never" else int(restarts)
 
 
 def _argv(value: Any) -> list[str] | None:
