@@ -21,7 +21,7 @@ class OnChange:
 
 
 @dataclass(frozen=True)
-class Quiet:
+class TemplateWait:
     """Quiescence: render once changes have stopped for `min`, but no later than `max`."""
 
     min: float = setting(Duration(), "quiet time before rendering", 0.0)
@@ -64,7 +64,9 @@ class Template:
     on_change: tuple[OnChange, ...] = setting(
         ListOf(Obj(OnChange)), "actions after a render that changed the file", ()
     )
-    wait: Quiet = setting(Obj(Quiet), "quiescence", Quiet())
+    wait: TemplateWait = setting(
+        Obj(TemplateWait), "quiescence: when to render after changes", TemplateWait()
+    )
     min_instances: tuple[tuple[str, int], ...] = setting(
         MapOf(Int(minimum=0)), "keep the last file while a service has fewer passing instances", ()
     )

@@ -22,6 +22,8 @@ from pilot.render.output import replace_output
 from pilot.render.quiescence import Quiescence
 
 WAITING_LOG_EVERY = 10.0
+# Runs a render away from the loop: (work, thread name) -> its future result.
+Offload = Callable[[Callable[[], str], str], "asyncio.Future[str]"]
 
 
 class Actions(Protocol):
@@ -72,14 +74,15 @@ class TemplateRunner:
         environ: Mapping[str, str],
         base_dir: str,
         own_services: frozenset[str] = frozenset(),
+        offload: Offload = in_thread,
     ) -> None:
         self.config, self._compiled, self._hub, self._actions = config, compiled, hub, actions
         self._emit, self._log, self._environ, self._base_dir = emit, log, environ, base_dir
-        self._own_services = own_services
+        self._own_services, self._offload = own_services, offload
         self.source = template_source(config.name)
         self.stats = RenderStats()
         self._loop = asyncio.get_running_loop()
-        self.quiet = Quiescence(
+        self.quiescence = Quiescence(
             config.wait.min,
             config.wait.longest,
             self._loop.time,
@@ -120,7 +123,7 @@ class TemplateRunner:
     def close(self) -> None:
         """Stop following data; a render under way is cancelled."""
         self._closed = True
-        self.quiet.cancel()
+        self.quiescence.cancel()
         if self._task is not None:
             self._task.cancel()
         if self._waiting_timer is not None:
@@ -131,7 +134,7 @@ class TemplateRunner:
 
     def _on_data(self, data: Any) -> None:
         if self.rendered_once:
-            self.quiet.change()
+            self.quiescence.change()
         else:
             self._render_soon()  # the first render is never delayed
 
@@ -167,7 +170,7 @@ class TemplateRunner:
             own_services=self._own_services,
         )
         # Off the loop, so that a slow template never stalls signals, the control socket or jobs.
-        rendering = in_thread(
+        rendering = self._offload(
             lambda: str(self._compiled.render(**lookups.functions())), f"render {self.config.name}"
         )
         try:

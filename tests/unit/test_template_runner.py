@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from pilot.config.template_model import Quiet, Template
+from pilot.config.template_model import Template, TemplateWait
 from pilot.consul.watch import Instance, Query
 from pilot.health.checks import CheckResult
 from pilot.log import Log
@@ -85,7 +85,7 @@ class Harness:
             dest=str(self.tmp_path / name),
             name=name,
             contents=contents,
-            wait=Quiet(min=minimum, max=maximum),
+            wait=TemplateWait(min=minimum, max=maximum),
         )
         runner = TemplateRunner(
             config,
@@ -96,6 +96,7 @@ class Harness:
             Log("debug", stderr=io.StringIO()),
             {},
             str(self.tmp_path),
+            offload=inline,
         )
         self.runners.append(runner)
         return runner
@@ -113,6 +114,17 @@ class Harness:
         """Move the clock on: the timers now due fire."""
         self.now += seconds
         await self.settle()
+
+
+def inline(work: Callable[[], str], name: str) -> asyncio.Future[str]:
+    """Render on the loop, at once: these tests are about when renders happen, on a fake
+    clock, not about where they run."""
+    future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    try:
+        future.set_result(work())
+    except Exception as error:
+        future.set_exception(error)
+    return future
 
 
 def run(tmp_path: Path, body: Callable[[Harness], Awaitable[None]]) -> None:
@@ -149,7 +161,7 @@ def test_first_render_is_not_delayed_by_wait_min(tmp_path: Path) -> None:
         # Once rendered, a change does wait for min.
         h.hub.answer(service("later"), (instance("later", "10.0.0.3"),))
         await h.settle()
-        assert h.text("late") == "10.0.0.2\n" and late.quiet.pending
+        assert h.text("late") == "10.0.0.2\n" and late.quiescence.pending
         await h.advance(3600)
         assert h.text("late") == "10.0.0.3\n"
 
