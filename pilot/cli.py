@@ -98,8 +98,7 @@ def _parser() -> argparse.ArgumentParser:
     up = sub.add_parser(
         "up",
         help="run a development stack: embedded registry, kept ports, addresses injected",
-        description="run the jobs of a config as a development stack until Ctrl-C "
-        "(see docs/up.md)",
+        description="run a config's jobs as a development stack until Ctrl-C (docs/up.md)",
     )
     up.add_argument(
         "-c",
@@ -192,10 +191,11 @@ def cmd_up(args: argparse.Namespace) -> int:
     if not os.path.isfile(args.config):
         print(f"pilot up: no {args.config}: give -c FILE", file=sys.stderr)
         return 2
-    loaded = _load(args, prepare(args.config).allocate)
+    ports = prepare(args.config).allocate
+    loaded = _load(args, ports)
     if loaded is None:
         return 2
-    _supervise(stack_config(loaded[0]), loaded[1], stack=True)
+    _supervise(stack_config(loaded[0]), loaded[1], ports)
 
 
 def cmd_single(argv: list[str]) -> int:
@@ -213,14 +213,16 @@ def cmd_single(argv: list[str]) -> int:
     _supervise(config, [])
 
 
-def _supervise(config: Config, files: list[DecodedFile], stack: bool = False) -> NoReturn:
+def _supervise(
+    config: Config, files: list[DecodedFile], ports: PortAllocator | None = None
+) -> NoReturn:
     import asyncio
 
     from pilot.app.supervisor import supervise
     from pilot.log import Log
 
     log = Log(config.logging.level, config.logging.format, tuple(job.name for job in config.jobs))
-    _exit_now(asyncio.run(supervise(config, files, log, stack)))
+    _exit_now(asyncio.run(supervise(config, files, log, ports)))
 
 
 def _exit_now(code: int) -> NoReturn:

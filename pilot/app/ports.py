@@ -23,7 +23,7 @@ class PortState:
         self.path = os.path.join(state_dir, "ports.json")
         self.state_dir = state_dir
         self.kept: dict[str, int] = _read(self.path)
-        self._given: set[int] = set()
+        self._given: dict[int, str] = {}  # port -> key, given out by this pilot
 
     def allocate(self, key: str, place: str) -> int:
         """The port kept for `key`, or a new free one (kept from now on).
@@ -33,6 +33,8 @@ class PortState:
         """
         udp = key == REGISTRY_DNS
         port = self.kept.get(key)
+        if port is not None and self._given.get(port) == key:
+            return port  # ours already (a reload): our own job may be listening on it
         if port is not None and port not in self._given:
             if not _free(port, udp):
                 holder = holder_pid(port)
@@ -46,7 +48,7 @@ class PortState:
             port = _pick(udp, self._given)
             self.kept[key] = port
             self._write()
-        self._given.add(port)
+        self._given[port] = key
         return port
 
     def _write(self) -> None:
@@ -91,7 +93,7 @@ def _free(port: int, udp: bool) -> bool:
     return True
 
 
-def _pick(udp: bool, taken: set[int]) -> int:
+def _pick(udp: bool, taken: dict[int, str]) -> int:
     """A port free now on loopback (TCP, and UDP with `udp`), not one given out already."""
     while True:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:

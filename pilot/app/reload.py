@@ -9,7 +9,6 @@ import os
 from typing import TYPE_CHECKING
 
 from pilot.config.errors import ConfigError, ConfigErrors
-from pilot.config.load import load_config
 from pilot.config.model import Config
 from pilot.interface.commands import CommandError
 from pilot.process.threads import in_thread
@@ -31,7 +30,7 @@ async def reload_config(app: Supervisor) -> None:
     environ = {**os.environ, **app.environment.overrides}
     try:
         # Off the loop: a large config must not stall signals, the control socket or jobs.
-        new, files = await in_thread(lambda: _read(app.config.path, environ), "reload")
+        new, files = await in_thread(lambda: _read(app, app.config.path, environ), "reload")
     except ConfigError as error:
         app.log.error(f"reload rejected, nothing changed: {error}")
         raise CommandError(400, f"reload rejected: {error}") from None
@@ -52,13 +51,13 @@ async def reload_config(app: Supervisor) -> None:
     app.log.info("config reloaded")
 
 
-def _read(path: str, environ: dict[str, str]) -> tuple[Config, list[DecodedFile]]:
-    """Load, check and decode the config file at `path`.
+def _read(app: Supervisor, path: str, environ: dict[str, str]) -> tuple[Config, list[DecodedFile]]:
+    """Load (as `app` runs it), check and decode the config file at `path`.
 
     Raises:
         ConfigError: every problem found (a ConfigErrors when there are several).
     """
-    new = load_config(path, environ)
+    new = app.load(path, environ)
     problems = check_template_sources(new)
     try:
         files = decode_files(new.files, environ)

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pilot
@@ -23,7 +23,9 @@ from pilot.app.signals import (
 )
 from pilot.app.triggers import Triggers
 from pilot.config.errors import ConfigError
+from pilot.config.load import load_config
 from pilot.config.model import CONTAINERPILOT, Config, JobConfig
+from pilot.config.up_mode import PortAllocator
 from pilot.control.server import ControlServer, SocketInUse
 from pilot.events import GLOBAL, Code, EventBus
 from pilot.health.jobs import JobHealth
@@ -45,13 +47,15 @@ if TYPE_CHECKING:  # imported when the config uses Consul, to keep start-up ligh
     from pilot.telemetry.server import TelemetryServer
 
 
-async def supervise(config: Config, files: list[DecodedFile], log: Log, stack: bool = False) -> int:
-    """Run one pilot on the running loop (a `pilot up` stack with `stack`); returns the code
-    pilot exits with."""
-    if stack:
+async def supervise(
+    config: Config, files: list[DecodedFile], log: Log, ports: PortAllocator | None = None
+) -> int:
+    """Run one pilot on the running loop (a `pilot up` stack keeping its ports with `ports`);
+    returns the code pilot exits with."""
+    if ports is not None:
         from pilot.app.up import Stack
 
-        return await Stack(config, files, log).run()
+        return await Stack(config, files, log, ports).run()
     return await Supervisor(config, files, log).run()
 
 
@@ -122,6 +126,14 @@ class Supervisor:
         code = await self._finished
         await self._close()
         return code
+
+    def load(self, path: str, environ: Mapping[str, str]) -> Config:
+        """Read the config file as this pilot runs it (for a reload).
+
+        Raises:
+            ConfigError: every problem of the file.
+        """
+        return load_config(path, environ)
 
     async def before_startup(self) -> None:
         """What must be ready before `startup` (nothing, unless a subclass says so)."""

@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from pilot.app.filewatch import watch_files
 from pilot.app.ports import STATE_DIR, PortState
 from pilot.app.supervisor import Supervisor
+from pilot.config.load import load_config
 from pilot.config.model import Config, JobConfig
 from pilot.config.ops_model import Control
+from pilot.config.up_mode import PortAllocator
 from pilot.config.validate import SOCKET_PATH_MAX
 from pilot.interface.status import Resolution, Status
+from pilot.log import Log
+from pilot.render.envfiles import DecodedFile
 
 if TYPE_CHECKING:
     from pilot.app.remote import RemoteServices
@@ -63,6 +68,16 @@ class Stack(Supervisor):
     services of the stack are."""
 
     remote: RemoteServices | None = None
+
+    def __init__(
+        self, config: Config, files: list[DecodedFile], log: Log, ports: PortAllocator
+    ) -> None:
+        super().__init__(config, files, log)
+        self.ports = ports
+
+    def load(self, path: str, environ: Mapping[str, str]) -> Config:
+        """Read the config file as `pilot up` does, its ports kept (a reload)."""
+        return stack_config(load_config(path, environ, up=self.ports))
 
     async def run(self) -> int:
         if self.config.consul.embedded:

@@ -168,3 +168,21 @@ def test_every_job_is_told_where_the_services_are(
     [srv] = [record for rrset in answer.answer for record in rrset]
     assert srv.port == kept["store"]
     assert "store listening" in p.output
+
+
+def test_reload_keeps_the_ports_and_the_untouched_jobs(
+    pilot: Callable[..., Pilot], tmp_path: Path
+) -> None:
+    """`pilot ctl reload` of a stack reads the file as pilot up does: a new service gets a new
+    kept port, the others keep theirs and their pids."""
+    config = stack(tmp_path, "api")
+    p = up(pilot, config)
+    wait_for(lambda: all_passing(tmp_path, "api"), 15, message="api passing")
+    before, first = pids(p), ports(tmp_path)
+    config["jobs"].append({"name": "web", "exec": [*SERVICE, "web"], "port": "auto"})
+    p.config_path.write_text(json.dumps(config))
+    result = p.ctl("reload")
+    assert result.returncode == 0, result.stderr
+    wait_for(lambda: all_passing(tmp_path, "api", "web"), 15, message="web passing")
+    assert pids(p)["api"] == before["api"]
+    assert ports(tmp_path)["api"] == first["api"] and "web" in ports(tmp_path)
