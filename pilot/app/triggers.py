@@ -124,7 +124,9 @@ class Triggers:
         self._fired.add(job.name)
         when = job.config.when
         waited = " and ".join(f"{source}.{'|'.join(codes)}" for source, codes in when.events)
-        self._log.warn(f"{job.name}: gave up waiting for {waited} after {when.timeout:g}s")
+        self._log.warn(
+            f"{job.name}: gave up waiting for {waited} after {when.timeout:g}s", job=job.name
+        )
         job.give_up()
 
     def _tick(self, job: Job, due: float, seq: int) -> None:

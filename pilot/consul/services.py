@@ -261,7 +261,7 @@ class _ServiceSync:
                 return  # changed meanwhile: the loop registers the new one next
             self.registered = True
             self.registrar._log.info(
-                f"registered {record.id}", address=record.address, port=record.port
+                f"registered {record.id}", address=record.address, port=record.port, job=record.job
             )
         wanted = self.registrar.maintenance
         if wanted != self.maintenance_applied:

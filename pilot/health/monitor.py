@@ -91,6 +91,7 @@ class HealthMonitor:
             log(
                 f"{self.job.name} is {'healthy' if result.passing else 'unhealthy'}",
                 output=result.output[:200],
+                job=self.job.name,
             )
             self._emit(Code.HEALTHY if result.passing else Code.UNHEALTHY, self.job.name)
         self._passed_once = self._passed_once or result.passing
