@@ -56,6 +56,8 @@ class Builds:
             job = app.job(name)  # a reload during the build may have replaced it
             if job is None:
                 raise CommandError(404, f"no job named {name!r}")
+            if app.shutting_down:
+                raise CommandError(422, "pilot is shutting down: not restarting")
             if job.held:
                 job.release()
             else:

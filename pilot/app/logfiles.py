@@ -1,5 +1,5 @@
-"""`logs_dir`: each job's output (and pilot's lines about it) also goes to `<dir>/<job>.log`,
-rotated at MAX_BYTES with BACKUPS old files kept."""
+"""What pilot keeps of its jobs' output: the recent lines of each (for `pilot logs`) and, with
+`logs_dir`, a file per job, `<dir>/<job>.log`, rotated at MAX_BYTES with BACKUPS old files."""
 
 from __future__ import annotations
 
@@ -8,8 +8,22 @@ import os
 import time
 from logging.handlers import RotatingFileHandler
 
+from pilot.config.model import Config
+from pilot.log import Log
+from pilot.process.logbuffer import LogBuffer
+
 MAX_BYTES = 10 << 20
 BACKUPS = 3
+
+
+def keep_logs(config: Config, log: Log) -> LogBuffer:
+    """Tap `log` for the recent lines of each job (returned) and the files of `logs_dir`."""
+    buffer = LogBuffer()
+    log.taps.append(buffer.add)
+    if config.logs_dir is not None:
+        directory = os.path.join(os.path.dirname(config.path), config.logs_dir)
+        log.taps.append(LogFiles(directory).write)
+    return buffer
 
 
 class LogFiles:
@@ -34,8 +48,3 @@ class LogFiles:
         marker = "pilot: " if stream == "pilot" else ""
         record = logging.makeLogRecord({"msg": f"{stamp} {marker}{text}", "levelno": logging.INFO})
         handler.emit(record)
-
-    def close(self) -> None:
-        for handler in self._files.values():
-            handler.close()
-        self._files.clear()

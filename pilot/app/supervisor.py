@@ -14,6 +14,7 @@ import pilot
 from pilot.app.build import Builds
 from pilot.app.commands import SupervisorCommands
 from pilot.app.environment import Environment
+from pilot.app.logfiles import keep_logs
 from pilot.app.shutdown import Shutdown
 from pilot.app.signals import (
     EVENT_SIGNALS,
@@ -33,7 +34,6 @@ from pilot.interface.status import JobStatus, Status
 from pilot.log import Log
 from pilot.process.job import Job
 from pilot.process.limits import raise_fd_limit
-from pilot.process.logbuffer import LogBuffer
 from pilot.process.reaper import Reaper, become_subreaper
 from pilot.render.envfiles import DecodedFile, exported_paths, write_files
 
@@ -68,13 +68,7 @@ class Supervisor:
 
     def __init__(self, config: Config, files: list[DecodedFile], log: Log) -> None:
         self.config, self._files, self.log = config, files, log
-        self.logs = LogBuffer()  # what `pilot logs` shows
-        log.taps.append(self.logs.add)
-        if config.logs_dir is not None:
-            from pilot.app.logfiles import LogFiles
-
-            base = os.path.dirname(config.path)
-            log.taps.append(LogFiles(os.path.join(base, config.logs_dir)).write)
+        self.logs = keep_logs(config, log)
         self._loop = asyncio.get_running_loop()
         self.reaper = Reaper(on_orphan=self._on_orphan)
         self.bus = EventBus(log)
@@ -128,11 +122,7 @@ class Supervisor:
         return code
 
     def load(self, path: str, environ: Mapping[str, str]) -> Config:
-        """Read the config file as this pilot runs it (for a reload).
-
-        Raises:
-            ConfigError: every problem of the file.
-        """
+        """Read the config file as this pilot runs it (a reload); raises ConfigError."""
         return load_config(path, environ)
 
     async def before_startup(self) -> None:
