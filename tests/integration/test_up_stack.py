@@ -137,7 +137,7 @@ def test_every_job_is_told_where_the_services_are(
     pilot: Callable[..., Pilot], tmp_path: Path
 ) -> None:
     """Each job gets <NAME>_ADDR and <NAME>_URL of every service, CONSUL_HTTP_ADDR and
-    CONSUL_DNS_ADDR, and the registry's HTTP and DNS answers agree with them."""
+    CONSUL_DNS_ADDR, and the registry's HTTP and DNS answers and templates agree with them."""
     config = stack(tmp_path, "api", "store")
     config["jobs"].append(
         {
@@ -151,6 +151,13 @@ def test_every_job_is_told_where_the_services_are(
         }
     )
     config["jobs"][1]["service"] = "store-db"
+    config["templates"] = [
+        {
+            "name": "addresses",
+            "contents": "{% for i in service('store-db') %}{{i.address}}:{{i.port}}{% endfor %}",
+            "dest": str(tmp_path / "addresses.txt"),
+        }
+    ]
     p = up(pilot, config)
     wait_for(lambda: all_passing(tmp_path, "api", "store-db"), 15, message="both passing")
     wait_for(lambda: (tmp_path / "printer.env").exists(), 10, message="printer's environment")
@@ -167,6 +174,9 @@ def test_every_job_is_told_where_the_services_are(
     answer = dns.query.udp(query, "127.0.0.1", timeout=5, port=kept["@dns"])
     [srv] = [record for rrset in answer.answer for record in rrset]
     assert srv.port == kept["store"]
+    template = tmp_path / "addresses.txt"
+    wait_for(lambda: template.exists() and template.read_text(), 10, message="template")
+    assert template.read_text() == env["STORE_DB_ADDR"]
     assert "store listening" in p.output
 
 
