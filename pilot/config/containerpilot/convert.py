@@ -50,7 +50,7 @@ def convert(
                 break
             for n in culprits:
                 marked = marked.replace(_MARK.format(n), originals[n])
-                notes.append((f"{variables[n]}", "rendered with the current environment"))
+                notes.append((variables[n], "rendered with the current environment"))
     notes = [(f, what) for f, what in notes if not what.startswith("rendered")]
     notes.append((filename, "every template action was rendered with the current environment"))
     return _convert(text, environ, filename, app, notes, [])
