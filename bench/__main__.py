@@ -10,6 +10,7 @@ import time
 
 from bench import (
     common,
+    devconsul_perf,
     forwarding,
     idle_cpu,
     importtime,
@@ -33,6 +34,7 @@ QUICK = [
     (render_scale.main, ["--repeat", "5", "--runs", "1", "--watchers", "10"]),
     (memory.main, ["--runs", "1", "--settle", "3", "--samples", "4"]),
     (idle_cpu.main, ["--seconds", "15", "--settle", "3"]),
+    (devconsul_perf.main, ["--runs", "3", "--seconds", "2"]),
 ]
 FULL = [
     (importtime.main, []),
@@ -45,6 +47,7 @@ FULL = [
     (render_scale.main, []),
     (memory.main, []),
     (idle_cpu.main, []),
+    (devconsul_perf.main, []),
 ]
 
 
