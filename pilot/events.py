@@ -1,6 +1,6 @@
 """The one table of events `(code, source)`, and the bus that delivers them in order.
 
-Validation, triggers, publishers, metrics and the README's table all read `SOURCES` and `Code`
+Validation, triggers, publishers, metrics and the docs' table (docs/configuration.md) read `SOURCES` and `Code`
 from here; no other module spells an event code.
 """
 
@@ -49,7 +49,7 @@ SIGNAL_SOURCES = frozenset({Code.SIGHUP.value, Code.SIGUSR1.value, Code.SIGUSR2.
 class SourceKind:
     """One row of the table: a kind of source, how it is named, the codes it emits."""
 
-    source: str  # how the README names it
+    source: str  # how the docs name it
     codes: tuple[Code, ...]
     notes: str = ""
 
@@ -110,7 +110,7 @@ def template_source(name: str) -> str:
 
 
 def markdown_table() -> str:
-    """The table as the README shows it."""
+    """The table as docs/configuration.md shows it."""
     rows = ["| source | codes |", "|---|---|"]
     for kind in SOURCES.values():
         codes = ", ".join(f"`{code.value}`" for code in kind.codes)

@@ -1,4 +1,4 @@
-"""The one table of events: every part of pilot and the README read it from pilot/events.py."""
+"""The one table of events: every part of pilot and the docs read it from pilot/events.py."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from pilot.events import SOURCES, Code, markdown_table
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_readme_shows_the_table_of_pilot_events() -> None:
-    """README's events table is the one pilot/events.py renders, row for row."""
-    assert markdown_table() in (REPO / "README.md").read_text()
+def test_the_docs_show_the_table_of_pilot_events() -> None:
+    """The configuration reference's events table is the one pilot/events.py renders."""
+    assert markdown_table() in (REPO / "docs" / "configuration.md").read_text()
 
 
 def test_every_code_belongs_to_a_source() -> None:
