@@ -1,7 +1,7 @@
 """The one table of events `(code, source)`, and the bus that delivers them in order.
 
-Validation, triggers, publishers, metrics and the docs' table (docs/configuration.md) read `SOURCES` and `Code`
-from here; no other module spells an event code.
+Validation, triggers, publishers, metrics and the table in docs/configuration.md read
+`SOURCES` and `Code` from here; no other module spells an event code.
 """
 
 from __future__ import annotations
