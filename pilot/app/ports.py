@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import socket
 import tempfile
 
@@ -14,6 +15,7 @@ from pilot.config.errors import ConfigError
 from pilot.config.up_mode import LOOPBACK, REGISTRY_DNS
 
 STATE_DIR = ".pilot"
+FIRST_PICK = 10000  # automatic ports are picked from here up to the ephemeral range
 
 
 class PortState:
@@ -94,13 +96,29 @@ def _free(port: int, udp: bool) -> bool:
 
 
 def _pick(udp: bool, taken: dict[int, str]) -> int:
-    """A port free now on loopback (TCP, and UDP with `udp`), not one given out already."""
+    """A port free now on loopback (TCP, and UDP with `udp`), not one given out already: below
+    the kernel's ephemeral range when it can, so that no outgoing connection takes it while
+    its service restarts."""
+    low = _ephemeral_start()
+    candidates = random.sample(range(FIRST_PICK, low), min(100, max(0, low - FIRST_PICK)))
+    for port in candidates:
+        if port not in taken and _free(port, udp):
+            return port
     while True:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             probe.bind((LOOPBACK, 0))
             port = int(probe.getsockname()[1])
         if port not in taken and _free(port, udp):
             return port
+
+
+def _ephemeral_start() -> int:
+    """The first port of the kernel's ephemeral range (Linux's default when unreadable)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as file:
+            return int(file.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 def holder_pid(port: int) -> int | None:
