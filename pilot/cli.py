@@ -184,12 +184,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_up(args: argparse.Namespace) -> int:
     """Run a development stack until Ctrl-C (docs/up.md)."""
     from pilot.app.signals import reset_inherited_signals
-    from pilot.app.up import prepare, stack_config
+    from pilot.app.up import already_up, prepare, stack_config
 
     reset_inherited_signals()
     args.config = os.path.abspath(args.config)
     if not os.path.isfile(args.config):
         print(f"pilot up: no {args.config}: give -c FILE", file=sys.stderr)
+        return 2
+    if already_up(args.config):
+        print(f"pilot up: already running for {args.config}", file=sys.stderr)
         return 2
     ports = prepare(args.config).allocate
     loaded = _load(args, ports)

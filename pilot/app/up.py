@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import socket
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -35,6 +36,17 @@ def prepare(path: str) -> PortState:
     base = os.path.dirname(os.path.abspath(path))
     os.chdir(base)
     return PortState(os.path.join(base, STATE_DIR))
+
+
+def already_up(path: str) -> bool:
+    """Whether a `pilot up` of the config at `path` answers on its default socket."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1)
+        try:
+            probe.connect(up_socket(path))
+        except OSError:
+            return False
+        return True
 
 
 def stack_config(config: Config) -> Config:

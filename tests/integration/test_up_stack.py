@@ -83,13 +83,16 @@ def test_up_runs_the_stack_on_the_embedded_registry(
     pilot: Callable[..., Pilot], tmp_path: Path
 ) -> None:
     """Without `consul`, pilot up starts the embedded registry, registers every service there
-    (passing through a default TCP check), and Ctrl-C stops the stack with exit code 0."""
-    p = up(pilot, stack(tmp_path, "api", "web"))
+    (passing through a default TCP check), a second pilot up of the same file is refused, and
+    Ctrl-C stops the stack with exit code 0."""
+    p = up(pilot, {**stack(tmp_path, "api", "web"), "control": {}})
     wait_for(lambda: all_passing(tmp_path, "api", "web"), 15, message="both passing")
     kept = ports(tmp_path)
     consul = f"127.0.0.1:{kept['@consul']}"
     [entry] = passing(consul, "api")
     assert (entry["Service"]["Address"], entry["Service"]["Port"]) == ("127.0.0.1", kept["api"])
+    second = up(pilot, {**stack(tmp_path, "api", "web"), "control": {}})
+    assert second.wait(15) == 2 and "already running" in second.output
     p.signal(signal.SIGINT)
     assert p.wait(15) == 0
     assert "api exited" in p.output and "web exited" in p.output
