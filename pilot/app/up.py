@@ -54,10 +54,10 @@ def stack_config(config: Config) -> Config:
     that `pilot ctl` and `pilot logs` run there find it."""
     if config.control.socket is not None:
         return config
-    socket = up_socket(config.path)
-    if len(os.fsencode(socket)) > SOCKET_PATH_MAX:
+    path = up_socket(config.path)
+    if len(os.fsencode(path)) > SOCKET_PATH_MAX:
         return config  # too deep for a unix socket: the default one
-    return dataclasses.replace(config, control=Control(socket=socket))
+    return dataclasses.replace(config, control=Control(socket=path))
 
 
 def up_socket(config_path: str) -> str:
@@ -167,12 +167,10 @@ class Stack(Supervisor):
 
     def status(self) -> Status:
         """The supervisor's status, with where each service of the stack resolves."""
-        status = super().status()
+        status, addresses = super().status(), self.addresses()
         resolutions = [
             Resolution(
-                job.service_name,
-                "local",
-                self.addresses().get(f"{env_name(job.service_name)}_ADDR"),
+                job.service_name, "local", addresses.get(f"{env_name(job.service_name)}_ADDR")
             )
             for job in self.config.jobs
             if job.port is not None
