@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import Callable
 from typing import Any
 
 from pilot.config.consul_model import ConsulConfig
@@ -18,7 +19,7 @@ from pilot.consul.watch import Instance, Query, WatchHub
 from pilot.log import Log
 
 REMOTE_NODE = "remote"
-CHECK_PREFIX = "remote:"
+ID_PREFIX = "remote:"  # of the copies' service IDs: remote:<node>:<id>
 
 
 def remote_target(remote: Remote) -> ConsulTarget:
@@ -34,7 +35,8 @@ class RemoteServices:
 
     def __init__(self, remote: Remote, names: list[str], local: ConsulTarget, log: Log) -> None:
         self._log, self.names = log, names
-        self._remote = ConsulCalls(remote_target(remote), log)
+        target = remote_target(remote)
+        self._remote = ConsulCalls(target, log)
         self._hub = WatchHub(self._remote, log, self._on_error)
         self._local = ConsulCalls(local, log)
         self.instances: dict[str, tuple[Instance, ...]] = {}
@@ -43,7 +45,7 @@ class RemoteServices:
         self._sync: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._answers = asyncio.Event()
-        self._where = remote_target(remote).url
+        self._where = target.url
 
     def start(self) -> None:
         """Start the blocking queries, and the task that copies their answers."""
@@ -70,7 +72,7 @@ class RemoteServices:
         self._remote.close()
         self._local.close()
 
-    def _answer(self, name: str) -> Any:
+    def _answer(self, name: str) -> Callable[[tuple[Instance, ...]], None]:
         def deliver(instances: tuple[Instance, ...]) -> None:
             if instances != self.instances.get(name):
                 self._log.info(
@@ -106,7 +108,7 @@ class RemoteServices:
 
     def _mirror(self, client: Any, *, name: str, instances: tuple[Instance, ...]) -> None:
         """Runs on a worker: register the remote instances of `name`, deregister the rest."""
-        wanted = {f"{CHECK_PREFIX}{i.node}:{i.id}": i for i in instances}
+        wanted = {f"{ID_PREFIX}{i.node}:{i.id}": i for i in instances}
         for service_id, instance in wanted.items():
             client.catalog.register(
                 REMOTE_NODE,
