@@ -71,9 +71,7 @@ def _print_batch(path: str, query: list[tuple[str, Any]], names: list[str]) -> i
     width = max((len(line["job"]) for line in answer["lines"]), default=0)
     width = max([width, *(len(name) for name in names), 5])
     colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-    out = []
-    for line in answer["lines"]:
-        out.append(_format(line, width, colour))
+    out = [_format(line, width, colour) for line in answer["lines"]]
     if out:
         sys.stdout.write("\n".join(out) + "\n")
         sys.stdout.flush()
