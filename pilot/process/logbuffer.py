@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 LINES_PER_JOB = 2000
+BYTES_PER_JOB = 1 << 20  # a job printing 64 KiB lines keeps its last 1 MiB, not 128 MiB
 
 
 @dataclass(frozen=True)
@@ -24,11 +25,15 @@ class LogLine:
 
 
 class LogBuffer:
-    """The last LINES_PER_JOB lines of each job; lives on the event loop."""
+    """The last LINES_PER_JOB lines of each job, at most BYTES_PER_JOB of text; lives on the
+    event loop."""
 
-    def __init__(self, lines_per_job: int = LINES_PER_JOB) -> None:
-        self._size = lines_per_job
+    def __init__(
+        self, lines_per_job: int = LINES_PER_JOB, bytes_per_job: int = BYTES_PER_JOB
+    ) -> None:
+        self._size, self._bytes = lines_per_job, bytes_per_job
         self._jobs: dict[str, deque[LogLine]] = {}
+        self._held: dict[str, int] = {}  # characters of text kept per job
         self._seq = 0
         self._changed = asyncio.Event()
 
@@ -41,8 +46,12 @@ class LogBuffer:
         self._seq += 1
         ring = self._jobs.get(job)
         if ring is None:
-            ring = self._jobs[job] = deque(maxlen=self._size)
+            ring = self._jobs[job] = deque()
         ring.append(LogLine(self._seq, time.time(), job, stream, text))
+        held = self._held.get(job, 0) + len(text)
+        while len(ring) > self._size or (held > self._bytes and len(ring) > 1):
+            held -= len(ring.popleft().text)
+        self._held[job] = held
         self._changed.set()
 
     def lines(

@@ -85,3 +85,13 @@ def test_log_buffer_filters_by_job_number_age_and_count() -> None:
     assert buffer.lines(["api"], last=0) == []
     assert [line.text for line in buffer.lines(["web"], after=buffer.last_seq - 2)] == ["web 4"]
     assert buffer.lines(since=buffer.lines()[-1].time + 60) == []
+
+
+def test_log_buffer_bounds_the_text_kept_per_job() -> None:
+    """Long lines are kept up to the byte bound: the oldest go first, the newest always stays."""
+    buffer = LogBuffer(lines_per_job=100, bytes_per_job=250)
+    for i in range(5):
+        buffer.add("api", "stdout", f"{i}" * 100)
+    assert [line.text[0] for line in buffer.lines()] == ["3", "4"]
+    buffer.add("api", "stdout", "x" * 1000)
+    assert [line.text[0] for line in buffer.lines()] == ["x"]
