@@ -21,7 +21,8 @@ class Builds:
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def rebuild(self, name: str) -> None:
-        """Build job `name` (when it has a `build`) and restart it if the build succeeded.
+        """Build job `name` (when it has a `build`) and restart it if the build succeeded; a
+        job stopped through ctl starts.
 
         Raises:
             CommandError(404): no such job; CommandError(422): the build failed (the old
@@ -62,3 +63,12 @@ class Builds:
                 job.release()
             else:
                 await job.restart()
+
+    async def on_change(self, name: str) -> None:
+        """`rebuild` for a watch: a job stopped through ctl is left alone (its developer may be
+        running it in a debugger, on its port)."""
+        job = self._supervisor.job(name)
+        if job is not None and job.held:
+            self._supervisor.log.info(f"{name} is stopped (pilot ctl stop): not rebuilt", job=name)
+            return
+        await self.rebuild(name)

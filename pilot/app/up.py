@@ -103,7 +103,7 @@ class Stack(Supervisor):
                         job.name,
                         job.watch,
                         os.path.dirname(self.config.path),
-                        self.builds.rebuild,
+                        self.builds.on_change,
                         self.log,
                     )
                 )

@@ -59,7 +59,7 @@ def test_a_change_under_watch_rebuilds_once_per_burst(
     pilot: Callable[..., Pilot], tmp_path: Path
 ) -> None:
     """Saving several files under `watch.paths` at once runs one build and one restart;
-    ignored files and the other service are left alone."""
+    ignored files, the other service and a job stopped through ctl are left alone."""
     (tmp_path / "src").mkdir()
     config = stack(tmp_path, "api", "web")
     config["jobs"][0].update(
@@ -77,6 +77,10 @@ def test_a_change_under_watch_rebuilds_once_per_burst(
     holds(lambda: read_lines(tmp_path / "builds.log") == ["built"], 1.0, message="one build")
     assert pids(p)["web"] == before["web"]
     assert "src/module0.py and 4 more changed" in p.output
+    assert p.ctl("stop", "api").returncode == 0  # e.g. to run it in a debugger instead
+    (tmp_path / "src" / "module0.py").write_text("x = 10\n")
+    p.wait_for_output("api is stopped \\(pilot ctl stop\\): not rebuilt", 10)
+    assert read_lines(tmp_path / "builds.log") == ["built"] and pids(p)["api"] is None
 
 
 def test_rebuild_without_a_build_restarts_under_pilot_run(
