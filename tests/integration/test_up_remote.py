@@ -4,6 +4,7 @@ stack's registry; a local service of the same name wins."""
 from __future__ import annotations
 
 import signal
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import dns.message
 import dns.query
 import dns.rdatatype
+import pytest
 
 from tests.helpers import Pilot, Registry, python_job, wait_for
 from tests.integration.test_up_stack import env_of, passing, ports, stack
@@ -88,3 +90,23 @@ def test_remote_services_resolve_through_variables_registry_and_dns(
     wait_for(lambda: not passing(consul, "quotes"), 10, message="quotes gone")
     p.signal(signal.SIGTERM)
     assert p.wait(15) == 0
+
+
+@pytest.mark.slow
+def test_an_unreachable_remote_delays_the_jobs_ten_seconds_at_most(
+    pilot: Callable[..., Pilot], tmp_path: Path
+) -> None:
+    """With the remote Consul down, the jobs start after the 10 s wait, with a warning, and
+    the remote service resolves nowhere."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    cfg = stack(tmp_path, "api")
+    cfg["jobs"].append({"name": "printer", "exec": PRINTER})
+    cfg["remote"] = {"consul": f"http://127.0.0.1:{port}", "services": ["quotes"]}
+    p = pilot(cfg, command="up")
+    p.wait_for_output("no answer yet from the remote Consul for quotes; starting anyway", 15)
+    wait_for(lambda: (tmp_path / "printer.env").exists(), 10, message="printer's environment")
+    assert "QUOTES_URL" not in env_of(tmp_path, "printer")
+    [quotes] = [r for r in p.status()["resolutions"] if r["service"] == "quotes"]
+    assert quotes["source"] == "nowhere"
