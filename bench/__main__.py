@@ -21,6 +21,7 @@ from bench import (
     render_scale,
     startup,
     stop,
+    up_devstack,
 )
 
 QUICK = [
@@ -35,6 +36,7 @@ QUICK = [
     (memory.main, ["--runs", "1", "--settle", "3", "--samples", "4"]),
     (idle_cpu.main, ["--seconds", "15", "--settle", "3"]),
     (devconsul_perf.main, ["--runs", "3", "--seconds", "2"]),
+    (up_devstack.main, ["--runs", "3"]),
 ]
 FULL = [
     (importtime.main, []),
@@ -48,6 +50,7 @@ FULL = [
     (memory.main, []),
     (idle_cpu.main, []),
     (devconsul_perf.main, []),
+    (up_devstack.main, []),
 ]
 
 

@@ -21,6 +21,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from bench import common
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "devstack"
 SERVICES = ("store", "api", "web")
@@ -118,17 +120,28 @@ def main(argv: list[str] | None = None) -> int:
         _stop(proc)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    for title, values in (
-        ("pilot up → store, api, web passing", ups),
-        ("api.py saved → new api serving", changes),
-        ("pilot ctl rebuild api → api serving again", rebuilds),
-    ):
-        cold = f" (first, ports picked: {values[0] * 1000:.0f} ms)" if values is ups else ""
-        print(
-            f"{title}: median {statistics.median(values) * 1000:.0f} ms, "
-            f"min {min(values) * 1000:.0f}, max {max(values) * 1000:.0f} "
-            f"over {len(values)} runs{cold}"
+    figures = (
+        (
+            f"`pilot up` → store, api, web passing (first run, ports picked: {ups[0] * 1000:.0f})",
+            ups,
+        ),
+        ("`api.py` saved → new api serving", changes),
+        ("`pilot ctl rebuild api` → api serving again", rebuilds),
+    )
+    rows = [
+        (
+            title,
+            f"{statistics.median(v) * 1000:.0f}",
+            f"{min(v) * 1000:.0f}",
+            f"{max(v) * 1000:.0f}",
         )
+        for title, v in figures
+    ]
+    common.emit(
+        "up_devstack",
+        "## pilot up\n\n" + common.table(("figure", "median ms", "min", "max"), rows),
+        {"up": ups, "saved_to_serving": changes, "rebuild_to_serving": rebuilds},
+    )
     return 0
 
 
