@@ -7,6 +7,7 @@ import asyncio
 import time
 from typing import TYPE_CHECKING
 
+from pilot.config.up_model import DEFAULT_BUILD_TIMEOUT
 from pilot.interface.commands import CommandError
 
 if TYPE_CHECKING:
@@ -41,9 +42,8 @@ class Builds:
                 from pilot.health.checks import exec_check
 
                 env = app.environment.for_job(job.config)
-                result = await exec_check(
-                    build, job.config.build_timeout, app.reaper, env, job.config.cwd
-                )
+                timeout = job.config.build_timeout or DEFAULT_BUILD_TIMEOUT
+                result = await exec_check(build, timeout, app.reaper, env, job.config.cwd)
                 for line in result.output.splitlines():
                     app.log.job_line(name, "stderr", f"[build] {line}")
                 if not result.passing:

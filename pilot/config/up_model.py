@@ -1,6 +1,6 @@
 """Config settings for a developer's stack (`pilot up`): automatic ports, builds, file watches,
 services resolved from a remote Consul, per-service log files. `JobConfig` and `Config` inherit
-them (keyword-only fields, so they come after the others)."""
+them (keyword-only fields, so that the required fields of those classes may follow)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pilot.config.kinds import Argv, Duration, Int, Json, Str, Url, setting
 from pilot.config.sections import ListOf, Obj
 
 AUTO_PORT = 0  # how `port: "auto"` is stored until `pilot up` assigns the kept port
+DEFAULT_BUILD_TIMEOUT = 600.0
 
 
 class Port(Int):
@@ -77,7 +78,9 @@ class UpJob:
         "while it runs, and is restarted only when it succeeds",
         None,
     )
-    build_timeout: float = setting(Duration(positive=True), "bound on one build", 600.0)
+    build_timeout: float | None = setting(
+        Duration(positive=True), "bound on one build (default: 10m)", None
+    )
     watch: FileWatch | None = setting(
         Obj(FileWatch), "rebuild and restart on changes of these files (pilot up)", None
     )
