@@ -60,6 +60,7 @@ def main() -> int:
         **os.environ,
         "CONSUL": REGISTRY,
         "NGINX_PREFIX": str(prefix),
+        "PILOT_UPSTREAMS": "backend",
         "NGINX_PORT": str(NGINX_PORT),
         "NGINX_LISTEN": f"127.0.0.1:{NGINX_PORT}",
         "NGINX_INTERFACE": "static:127.0.0.1",

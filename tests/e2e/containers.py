@@ -150,6 +150,7 @@ def nginx_container(
         {
             "CONSUL": registry,
             "NGINX_PREFIX": str(prefix),
+            "PILOT_UPSTREAMS": "backend",
             "NGINX_PORT": str(port),
             "NGINX_LISTEN": f"{address}:{port}",
             "NGINX_HEALTH_HOST": address,
