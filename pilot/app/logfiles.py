@@ -3,14 +3,16 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import time
-from logging.handlers import RotatingFileHandler
+from typing import TYPE_CHECKING
 
 from pilot.config.model import Config
 from pilot.log import Log
 from pilot.process.logbuffer import LogBuffer
+
+if TYPE_CHECKING:  # logging.handlers imports pickle, queue and socket: only with logs_dir
+    from logging.handlers import RotatingFileHandler
 
 MAX_BYTES = 10 << 20
 BACKUPS = 3
@@ -36,6 +38,9 @@ class LogFiles:
 
     def write(self, job: str, stream: str, text: str) -> None:
         """Append one line to the job's file (`stream` "pilot" marks pilot's own lines)."""
+        import logging
+        from logging.handlers import RotatingFileHandler
+
         handler = self._files.get(job)
         if handler is None:
             path = os.path.join(self.directory, f"{job}.log")
