@@ -11,7 +11,6 @@ from collections.abc import Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pilot
-from pilot.app.build import Builds
 from pilot.app.commands import SupervisorCommands
 from pilot.app.environment import Environment
 from pilot.app.logfiles import keep_logs
@@ -26,7 +25,6 @@ from pilot.app.triggers import Triggers
 from pilot.config.errors import ConfigError
 from pilot.config.load import load_config
 from pilot.config.model import CONTAINERPILOT, Config, JobConfig
-from pilot.config.up_mode import PortAllocator
 from pilot.control.server import ControlServer, SocketInUse
 from pilot.events import GLOBAL, Code, EventBus
 from pilot.health.jobs import JobHealth
@@ -37,7 +35,9 @@ from pilot.process.limits import raise_fd_limit
 from pilot.process.reaper import Reaper, become_subreaper
 from pilot.render.envfiles import DecodedFile, exported_paths, write_files
 
-if TYPE_CHECKING:  # imported when the config uses Consul, to keep start-up light
+if TYPE_CHECKING:  # imported when the config uses them, to keep start-up light
+    from pilot.app.build import Builds
+    from pilot.config.up_mode import PortAllocator
     from pilot.consul.manager import Discovery
     from pilot.devconsul.server import DevConsul
     from pilot.health.checks import CheckResult
@@ -84,7 +84,7 @@ class Supervisor:
         self.main = self.jobs[config.main_job.name]
         self.triggers = Triggers(self.bus, self.jobs, log)
         self.commands = SupervisorCommands(self)
-        self.builds = Builds(self)
+        self._builds: Builds | None = None
         self.discovery: Discovery | None = None
         self.registry: DevConsul | None = None
         self.templates: Templates | None = None
@@ -220,6 +220,15 @@ class Supervisor:
             )
 
     # What the commands and template actions act through.
+
+    @property
+    def builds(self) -> Builds:
+        """The jobs' builds (`pilot ctl rebuild`, `watch`), set up when first asked for."""
+        if self._builds is None:
+            from pilot.app.build import Builds
+
+            self._builds = Builds(self)
+        return self._builds
 
     def job(self, name: str) -> Job | None:
         """The running job called `name`, if any."""

@@ -7,13 +7,16 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pilot.config.model import JobConfig
 from pilot.events import EXIT_CODES, Code, Event, EventBus
-from pilot.health.checks import CheckResult
-from pilot.health.monitor import HealthMonitor, ResultSink
 from pilot.log import Log
 from pilot.process.reaper import Reaper
+
+if TYPE_CHECKING:  # the checks are imported when a job has one, not on every start
+    from pilot.health.checks import CheckResult
+    from pilot.health.monitor import HealthMonitor, ResultSink
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,8 @@ class JobHealth:
             if wanted.get(name) != monitor.job:
                 monitor.stop()
                 del self._monitors[name]
+        if wanted:
+            from pilot.health.monitor import HealthMonitor
         for name, job in wanted.items():
             if name not in self._monitors:
                 self._monitors[name] = HealthMonitor(
