@@ -50,3 +50,26 @@ def test_health_without_consul_emits_healthy_and_unhealthy(
     )
     jobs = json.loads(p.ctl("status", "--json").stdout)["jobs"]
     assert [job["health"] for job in jobs if job["name"] == "app"] == ["unhealthy"]
+
+
+def test_failures_before_the_first_success_are_not_warnings(
+    pilot: Callable[..., Pilot], tmp_path: Path
+) -> None:
+    """While the app starts (its check fails until it is up), pilot logs no `unhealthy` at
+    info level; once it has passed, a failure is logged."""
+    flag = tmp_path / "up"
+    config = {
+        "jobs": [
+            {
+                "name": "app",
+                "main": True,
+                "exec": ["sh", "-c", f"sleep 1; touch {flag}; exec sleep 300"],
+                "health": {"exec": ["test", "-e", str(flag)], "interval": "200ms", "ttl": "1s"},
+            }
+        ]
+    }
+    p = pilot(config)
+    p.wait_for_output(r"app is healthy", 10)
+    assert "app is unhealthy" not in p.output, p.output
+    flag.unlink()
+    p.wait_for_output(r"app is unhealthy", 10)

@@ -62,3 +62,28 @@ def test_sigterm_during_a_runaway_render_exits_within_stop_timeout(
     p.signal(signal.SIGTERM)
     p.wait(5)
     assert time.monotonic() - sent < 3.0 + 1.0, p.output
+
+
+def test_a_template_that_cannot_be_written_is_render_failed(
+    pilot: Callable[..., Pilot], registry: Registry, tmp_path: Path
+) -> None:
+    """A destination that cannot be written (its directory is a file) is renderFailed with the
+    reason in last_error; pilot and its jobs keep running."""
+    (tmp_path / "not-a-dir").write_text("a file\n")
+    config = {
+        "consul": registry.address,
+        "jobs": [{"name": "app", "exec": ["sleep", "300"], "main": True}],
+        "templates": [{"name": "t", "contents": "x\n", "dest": str(tmp_path / "not-a-dir" / "t")}],
+    }
+    p = pilot(config)
+
+    def failed() -> bool:
+        result = p.ctl("status", "--json")
+        if result.returncode != 0:
+            return False
+        [template] = json.loads(result.stdout)["templates"]
+        return template["failures"] >= 1 and "Not a directory" in (template["last_error"] or "")
+
+    wait_for(failed, 10, message=f"renderFailed with the reason\n{p.output}")
+    assert p.proc.poll() is None
+    assert "Traceback" not in p.output
