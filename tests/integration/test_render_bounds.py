@@ -30,6 +30,15 @@ def config(registry: Registry, tmp_path: Path) -> dict[str, object]:
     }
 
 
+def failed_with(p: Pilot, reason: str) -> bool:
+    """Whether pilot's one template has failed, with `reason` in its last error."""
+    result = p.ctl("status", "--json")
+    if result.returncode != 0:
+        return False
+    [template] = json.loads(result.stdout)["templates"]
+    return bool(template["failures"] >= 1 and reason in (template["last_error"] or ""))
+
+
 def test_a_runaway_render_fails_on_its_bound_and_pilot_stays_responsive(
     pilot: Callable[..., Pilot], registry: Registry, tmp_path: Path
 ) -> None:
@@ -37,15 +46,7 @@ def test_a_runaway_render_fails_on_its_bound_and_pilot_stays_responsive(
     socket answers at once while the runaway render still burns its thread."""
     (tmp_path / "slow.conf").write_text("previous\n")
     p = pilot(config(registry, tmp_path))
-
-    def failed() -> bool:
-        result = p.ctl("status", "--json")
-        if result.returncode != 0:
-            return False
-        [template] = json.loads(result.stdout)["templates"]
-        return template["failures"] >= 1 and "longer than 0.5s" in (template["last_error"] or "")
-
-    wait_for(failed, 10, message=f"renderFailed on the bound\n{p.output}")
+    wait_for(lambda: failed_with(p, "longer than 0.5s"), 10, message=f"renderFailed\n{p.output}")
     started = time.monotonic()
     assert p.ctl("ping").returncode == 0
     assert time.monotonic() - started < 2.0, "the control socket answered slowly"
@@ -76,14 +77,6 @@ def test_a_template_that_cannot_be_written_is_render_failed(
         "templates": [{"name": "t", "contents": "x\n", "dest": str(tmp_path / "not-a-dir" / "t")}],
     }
     p = pilot(config)
-
-    def failed() -> bool:
-        result = p.ctl("status", "--json")
-        if result.returncode != 0:
-            return False
-        [template] = json.loads(result.stdout)["templates"]
-        return template["failures"] >= 1 and "Not a directory" in (template["last_error"] or "")
-
-    wait_for(failed, 10, message=f"renderFailed with the reason\n{p.output}")
+    wait_for(lambda: failed_with(p, "Not a directory"), 10, message=f"renderFailed\n{p.output}")
     assert p.proc.poll() is None
     assert "Traceback" not in p.output
