@@ -161,27 +161,11 @@ class Pilot:
     @property
     def pilot_pid(self) -> int:
         """pilot's pid as seen from here (the child of unshare when it is PID 1)."""
-        if not self.pid1:
-            return self.proc.pid
-
-        def child() -> int | None:
-            children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
-            try:
-                pids = children.read_text().split()
-            except OSError:
-                return None
-            return int(pids[0]) if pids else None
-
-        return int(wait_for(child, 5, message="pilot under unshare"))
+        return unshared_child(self.proc.pid) if self.pid1 else self.proc.pid
 
     def in_namespace(self, *argv: str) -> subprocess.CompletedProcess[str]:
         """Run a command inside pilot's PID namespace (as `docker exec` would)."""
-        return subprocess.run(
-            ["nsenter", "-t", str(self.pilot_pid), "-p", "-m", *argv],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
+        return in_pid_namespace(self.pilot_pid, argv)
 
     def signal(self, signum: int) -> None:
         os.kill(self.pilot_pid, signum)
@@ -246,6 +230,27 @@ class Pilot:
         for stream in (self.proc.stdout, self.proc.stderr):
             if stream is not None:
                 stream.close()
+
+
+def unshared_child(unshare_pid: int) -> int:
+    """The pid (as seen from here) of the process `unshare --fork` started: PID 1 inside."""
+
+    def child() -> int | None:
+        children = Path(f"/proc/{unshare_pid}/task/{unshare_pid}/children")
+        try:
+            pids = children.read_text().split()
+        except OSError:
+            return None
+        return int(pids[0]) if pids else None
+
+    return int(wait_for(child, 5, message="pilot under unshare"))
+
+
+def in_pid_namespace(pid: int, argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+    """Run `argv` in the PID and mount namespaces of `pid` (as `docker exec` would)."""
+    return subprocess.run(
+        ["nsenter", "-t", str(pid), "-p", "-m", *argv], capture_output=True, text=True, timeout=10
+    )
 
 
 def read_lines(path: Path) -> list[str]:

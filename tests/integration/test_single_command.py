@@ -15,8 +15,10 @@ from tests.helpers import (
     PYTHON,
     REPO,
     SIGNAL_RECORDER,
+    in_pid_namespace,
     read_lines,
     require_pid_namespace,
+    unshared_child,
     wait_for,
 )
 from tests.integration.test_pid1 import COUNT_PROCESSES
@@ -48,24 +50,10 @@ class Single:
     @property
     def pilot_pid(self) -> int:
         """pilot's pid outside the namespace (inside, it is 1)."""
-
-        def child() -> int | None:
-            path = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
-            try:
-                pids = path.read_text().split()
-            except OSError:
-                return None
-            return int(pids[0]) if pids else None
-
-        return int(wait_for(child, 5, message="pilot under unshare"))
+        return unshared_child(self.proc.pid)
 
     def in_namespace(self, *argv: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["nsenter", "-t", str(self.pilot_pid), "-p", "-m", *argv],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
+        return in_pid_namespace(self.pilot_pid, argv)
 
     def wait(self) -> int:
         return self.proc.wait(timeout=20)
