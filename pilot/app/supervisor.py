@@ -10,7 +10,6 @@ import signal
 from collections.abc import Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
-import pilot
 from pilot.app.commands import SupervisorCommands
 from pilot.app.environment import Environment
 from pilot.app.logfiles import keep_logs
@@ -21,6 +20,7 @@ from pilot.app.signals import (
     SHUTDOWN_SIGNALS,
     install_handlers,
 )
+from pilot.app.snapshot import snapshot
 from pilot.app.triggers import Triggers
 from pilot.config.errors import ConfigError
 from pilot.config.load import load_config
@@ -28,7 +28,7 @@ from pilot.config.model import CONTAINERPILOT, Config, JobConfig
 from pilot.control.server import ControlServer, SocketInUse
 from pilot.events import GLOBAL, Code, EventBus
 from pilot.health.jobs import JobHealth
-from pilot.interface.status import JobStatus, Status
+from pilot.interface.status import Status
 from pilot.log import Log
 from pilot.process.job import Job
 from pilot.process.limits import raise_fd_limit
@@ -239,32 +239,8 @@ class Supervisor:
         self.environment.overrides.update(values)
 
     def status(self) -> Status:
-        """A frozen snapshot of everything this pilot runs, built here and nowhere else."""
-        health = self.health.statuses()
-        elections = self.discovery.election_statuses() if self.discovery else {}
-        jobs = []
-        for name, job in self.jobs.items():
-            checked = health.get(name)
-            election = elections.get(name)
-            jobs.append(
-                JobStatus(
-                    job.statistics(),
-                    health=checked.healthy if checked else None,
-                    role=election.role if election else None,
-                    leader=election.leader if election else None,
-                )
-            )
-        discovery = self.discovery
-        return Status(
-            version=pilot.__version__,
-            pid=os.getpid(),
-            maintenance=self.maintenance,
-            jobs=tuple(jobs),
-            services=discovery.registrar.statuses() if discovery else (),
-            watches=discovery.watch_statuses() if discovery else (),
-            templates=self.templates.statuses() if self.templates else (),
-            consul_errors=tuple(sorted(discovery.errors.items())) if discovery else (),
-        )
+        """A frozen snapshot of everything this pilot runs (built by `app.snapshot` only)."""
+        return snapshot(self)
 
     async def set_maintenance(self, enable: bool, reason: str | None) -> None:
         """Maintenance: services in Consul maintenance mode, checks run but are not reported."""

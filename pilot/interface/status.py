@@ -7,7 +7,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pilot.process.job import JobStats
+from pilot.process.states import JobStats
 
 if TYPE_CHECKING:  # only for annotations: `pilot run` without Consul imports none of them
     from pilot.consul.manager import WatchStatus

@@ -13,8 +13,6 @@ import os
 import signal
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import IO, Any, Protocol
 
 from pilot.config.model import JobConfig
 from pilot.events import Code
@@ -22,57 +20,14 @@ from pilot.log import Log
 from pilot.process.backoff import Backoff
 from pilot.process.output import PipeReader
 from pilot.process.reaper import exit_code
-from pilot.process.spawn import SpawnError, SpawnRequest, spawn
-from pilot.process.states import Intent, JobState, check_transition
+from pilot.process.seams import Clock, ExitWatcher, Process, Signaller, Spawner, Timer
+from pilot.process.spawn import SpawnError, SpawnRequest, give_terminal, spawn
+from pilot.process.states import Intent, JobState, JobStats, check_transition
 
 Emit = Callable[[str, str], object]
 # How long a restart waits for the SIGKILLed rest of the previous run's process group to die.
 _GROUP_EXIT_GRACE = 1.0
 _GROUP_POLL = 0.005
-
-
-class Timer(Protocol):
-    def cancel(self) -> None: ...
-
-
-class Clock(Protocol):
-    """Monotonic time and timers: the running loop, or a fake one in tests."""
-
-    def time(self) -> float: ...
-
-    def call_later(self, delay: float, callback: Callable[..., object], *args: Any) -> Timer: ...
-
-
-class Process(Protocol):
-    """What the job needs of a spawned process (a `subprocess.Popen`)."""
-
-    pid: int
-    returncode: int | Any
-    stdout: IO[bytes] | None
-    stderr: IO[bytes] | None
-
-
-class ExitWatcher(Protocol):
-    """The reaper: hands a pid's wait status to a callback once it exits."""
-
-    def watch(self, pid: int, callback: Callable[[int], None]) -> None: ...
-
-
-Spawner = Callable[[SpawnRequest], Process]
-Signaller = Callable[[int, int], None]  # (process group, signal), like os.killpg
-
-
-@dataclass(frozen=True)
-class JobStats:
-    """A snapshot of a job, for status output and metrics."""
-
-    name: str
-    state: JobState
-    pid: int | None
-    runs: int
-    restarts: int
-    last_exit: int | None
-    started_at: float | None
 
 
 class Job:
@@ -268,7 +223,7 @@ class Job:
                 self._reader(process.stderr.fileno(), "stderr"),
             ]
         if self._terminal is not None:
-            _give_terminal(self._terminal, process.pid)
+            give_terminal(self._terminal, process.pid)
         timeout = self.config.run_timeout
         if timeout is not None:
             self._run_timer = self._clock.call_later(timeout, self._on_run_timeout)
@@ -438,14 +393,3 @@ class Job:
     def _set_state(self, new: JobState) -> None:
         check_transition(self.state, new)
         self.state = new
-
-
-def _give_terminal(fd: int, pgid: int) -> None:
-    """Make `pgid` the terminal's foreground group; pilot ignores SIGTTOU just for this call."""
-    previous = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
-    try:
-        os.tcsetpgrp(fd, pgid)
-    except OSError:
-        pass  # no controlling terminal after all; the job still runs
-    finally:
-        signal.signal(signal.SIGTTOU, previous)

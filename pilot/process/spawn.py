@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import pwd
+import signal
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -93,3 +94,14 @@ def passwd_entry(user: str) -> pwd.struct_passwd:
         KeyError: no such user.
     """
     return pwd.getpwuid(int(user)) if user.isascii() and user.isdigit() else pwd.getpwnam(user)
+
+
+def give_terminal(fd: int, pgid: int) -> None:
+    """Make `pgid` the terminal's foreground group; pilot ignores SIGTTOU just for this call."""
+    previous = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+    try:
+        os.tcsetpgrp(fd, pgid)
+    except OSError:
+        pass  # no controlling terminal after all; the job still runs
+    finally:
+        signal.signal(signal.SIGTTOU, previous)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 
 
 class JobState(enum.Enum):
@@ -77,3 +78,16 @@ def check_transition(old: JobState, new: JobState) -> None:
     """Raise TransitionError unless `old` may become `new`."""
     if new not in ALLOWED[old]:
         raise TransitionError(f"job cannot go from {old.value} to {new.value}")
+
+
+@dataclass(frozen=True)
+class JobStats:
+    """A snapshot of a job, for status output and metrics."""
+
+    name: str
+    state: JobState
+    pid: int | None
+    runs: int
+    restarts: int
+    last_exit: int | None
+    started_at: float | None
