@@ -30,7 +30,7 @@ def check_templates(config: Config) -> Iterator[ConfigError]:
         elif dest in dests:
             yield ConfigError(f"{place}.dest", f"also written by {dests[dest]}")
         dests.setdefault(dest, place)
-        if error is None or template.name is not None:  # else the name is that dest's
+        if error is None or template.name != os.path.basename(template.dest.rstrip("/")):
             yield from _check_name(template.name, place, names)
         if (template.source is None) == (template.contents is None):
             yield ConfigError(place, "needs exactly one of source or contents")

@@ -66,6 +66,31 @@ def logged_registry(tmp_path: Path) -> Iterator[LoggedRegistry]:
     instance.stop()
 
 
+def watch_config(registry: str, changes: Path, spec: dict[str, str]) -> dict[str, object]:
+    """A pilot with watch `w` (`spec`) and a job that appends a line to `changes` on each
+    `changed` of it."""
+    return {
+        "consul": registry,
+        "jobs": [
+            {"name": "main", "main": True, "exec": ["sleep", "300"]},
+            {
+                "name": "on-change",
+                "exec": ["sh", "-c", f"echo changed >> {changes}"],
+                "when": {"source": "watch.w", "each": "changed"},
+            },
+        ],
+        "watches": [{"name": "w", "wait": POLL_WAIT, **spec}],
+    }
+
+
+def updates(p: Pilot) -> int:
+    """The watch's count of answers (0 while the control socket is not up)."""
+    try:
+        return int(p.status()["watches"][0]["updates"])
+    except OSError:
+        return 0
+
+
 WATCHES = {
     "key": ({"key": "cfg/flag"}, "/v1/kv/cfg/flag"),
     "prefix": ({"prefix": "cfg/"}, "/v1/kv/cfg/"),
@@ -87,38 +112,16 @@ def test_watch_reports_its_first_answer_once_while_nothing_changes(
     )
     spec, path = WATCHES[kind]
     changes = tmp_path / "changes"
-    p = pilot(
-        {
-            "consul": logged_registry.address,
-            "jobs": [
-                {"name": "main", "main": True, "exec": ["sleep", "300"]},
-                {
-                    "name": "on-change",
-                    "exec": ["sh", "-c", f"echo changed >> {changes}"],
-                    "when": {"source": "watch.w", "each": "changed"},
-                },
-            ],
-            "watches": [{"name": "w", "wait": POLL_WAIT, **spec}],
-        }
-    )
+    p = pilot(watch_config(logged_registry.address, changes, spec))
 
-    def updates() -> int:
-        return int(p.status()["watches"][0]["updates"])
-
-    def answered() -> bool:
-        try:
-            return updates() >= 1
-        except OSError:  # the control socket is not up yet
-            return False
-
-    wait_for(answered, 10, message=f"the watch's first answer\n{p.output}")
+    wait_for(lambda: updates(p) >= 1, 10, message=f"the watch's first answer\n{p.output}")
     wait_for(lambda: read_lines(changes), 5, message=f"the job run by `changed`\n{p.output}")
     first_poll = logged_registry.blocking_polls(path)
     samples: list[tuple[int, int, int]] = []
 
     def quiet_for_enough_polls() -> bool:
         polls = logged_registry.blocking_polls(path) - first_poll
-        samples.append((polls, updates(), len(read_lines(changes))))
+        samples.append((polls, updates(p), len(read_lines(changes))))
         assert samples[-1][1:] == (1, 1), (
             f"after {polls} quiet long polls the watch has {samples[-1][1]} answers and "
             f"`changed` ran {samples[-1][2]} times (want 1 and 1)\n{p.output}"
@@ -135,37 +138,18 @@ def test_a_new_answer_with_the_same_content_emits_no_changed(
     """A write that leaves a key watch's content as it was is a new answer but no `changed`."""
     logged_registry.put("/v1/kv/cfg/flag", "on")
     changes = tmp_path / "changes"
-    p = pilot(
-        {
-            "consul": logged_registry.address,
-            "jobs": [
-                {"name": "main", "main": True, "exec": ["sleep", "300"]},
-                {
-                    "name": "on-change",
-                    "exec": ["sh", "-c", f"echo changed >> {changes}"],
-                    "when": {"source": "watch.w", "each": "changed"},
-                },
-            ],
-            "watches": [{"name": "w", "key": "cfg/flag", "wait": POLL_WAIT}],
-        }
-    )
+    p = pilot(watch_config(logged_registry.address, changes, {"key": "cfg/flag"}))
 
-    def updates() -> int:
-        try:
-            return int(p.status()["watches"][0]["updates"])
-        except OSError:  # the control socket is not up yet
-            return 0
-
-    wait_for(lambda: updates() == 1, 10, message=f"the watch's first answer\n{p.output}")
+    wait_for(lambda: updates(p) == 1, 10, message=f"the watch's first answer\n{p.output}")
     wait_for(lambda: read_lines(changes), 5, message=f"the job run by `changed`\n{p.output}")
     logged_registry.put("/v1/kv/cfg/flag?flags=7", "on")  # a new ModifyIndex, the same value
-    wait_for(lambda: updates() == 2, 5, message="the watch's second answer")
+    wait_for(lambda: updates(p) == 2, 5, message="the watch's second answer")
     holds(
-        lambda: updates() == 2 and read_lines(changes) == ["changed"],
+        lambda: updates(p) == 2 and read_lines(changes) == ["changed"],
         0.7,
         message="one answer more and still one `changed`",
     )
     logged_registry.put("/v1/kv/cfg/flag", "off")  # then a real change, which must run the job
-    wait_for(lambda: updates() == 3, 5, message="the watch's third answer")
+    wait_for(lambda: updates(p) == 3, 5, message="the watch's third answer")
     wait_for(lambda: len(read_lines(changes)) == 2, 5, message="`changed` for the new value")
     assert read_lines(changes) == ["changed", "changed"], "one `changed` per new content"
