@@ -19,6 +19,7 @@ COMMANDS = (
     "run",
     "up",
     "logs",
+    "traffic",
     "validate",
     "render",
     "schema",
@@ -46,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
         from pilot.control.logs import main as logs
 
         return logs(args_list[1:])
+    if args_list and args_list[0] == "traffic":
+        from pilot.control.traffic import main as traffic
+
+        return traffic(args_list[1:])
     if args_list and args_list[0] in ("convert", "import"):
         from pilot.config.containerpilot.migrate import main as migrate
 
@@ -127,6 +132,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("import", help="write pilot.json5 for a supervisord config")
     sub.add_parser("ctl", help="control a running pilot (see `pilot ctl --help`)")
     sub.add_parser("logs", help="the output of one job or several (see `pilot logs --help`)")
+    sub.add_parser(
+        "traffic", help="monitored HTTP exchanges of pilot up (see `pilot traffic --help`)"
+    )
     sub.add_parser(
         "consul-dev",
         help="run the embedded Consul-compatible registry (see `pilot consul-dev --help`)",

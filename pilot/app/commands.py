@@ -12,6 +12,7 @@ from pilot.interface.commands import CommandError
 from pilot.interface.status import Status
 
 if TYPE_CHECKING:
+    from pilot.app.monitor import TrafficMonitor
     from pilot.app.supervisor import Supervisor
     from pilot.process.job import Job
 
@@ -115,6 +116,45 @@ class SupervisorCommands:
             "lines": [dataclasses.asdict(line) for line in lines],
             "next": max(after, mark),
         }
+
+    async def traffic(
+        self, services: list[str], after: int, last: int | None, wait: float, whole: bool
+    ) -> dict[str, Any]:
+        """The monitored exchanges of `services` (all when empty), oldest first, numbered
+        above `after`: `{"exchanges": [...], "next": N}`, summaries unless `whole`. With
+        `wait`, hold the answer until one comes (`pilot traffic -f`)."""
+        store = self._traffic().store
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while True:
+            mark = store.last_id
+            chosen = store.select(services, after, last)
+            remaining = deadline - loop.time()
+            if chosen or remaining <= 0:
+                break
+            await store.wait(mark, remaining)
+        return {
+            "exchanges": [
+                exchange.to_json() if whole else exchange.summary() for exchange in chosen
+            ],
+            "next": max(after, mark),
+            "services": store.services(),
+        }
+
+    def exchange(self, exchange_id: int) -> dict[str, Any]:
+        """Everything recorded of exchange `exchange_id`."""
+        exchange = self._traffic().store.get(exchange_id)
+        if exchange is None:
+            raise CommandError(404, f"no exchange {exchange_id} (kept: the last of each service)")
+        return exchange.to_json()
+
+    def _traffic(self) -> TrafficMonitor:
+        traffic = self._supervisor.traffic
+        if traffic is None:
+            raise CommandError(
+                404, "no traffic monitor: set `monitor: true` in the config (pilot up)"
+            )
+        return traffic
 
     def _job(self, name: str) -> Job:
         job = self._supervisor.job(name)

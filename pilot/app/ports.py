@@ -12,10 +12,11 @@ import socket
 import tempfile
 
 from pilot.config.errors import ConfigError
-from pilot.config.up_mode import LOOPBACK, REGISTRY_DNS
+from pilot.config.up_mode import CALLBACK_SUFFIX, LOOPBACK, REGISTRY_DNS
 
 STATE_DIR = ".pilot"
 FIRST_PICK = 10000  # automatic ports are picked from here up to the ephemeral range
+RELAY_PORTS = (20000, 30000)  # where a callback's port on the relay is picked
 
 
 class PortState:
@@ -33,6 +34,8 @@ class PortState:
         Raises:
             ConfigError: at `place`, when the kept port is taken by another process.
         """
+        if key.endswith(CALLBACK_SUFFIX):
+            return self._relay_port(key)
         udp = key == REGISTRY_DNS
         port = self.kept.get(key)
         if port is not None and self._given.get(port) == key:
@@ -51,6 +54,15 @@ class PortState:
             self.kept[key] = port
             self._write()
         self._given[port] = key
+        return port
+
+    def _relay_port(self, key: str) -> int:
+        """The port kept for `key` on a relay (a callback's), picked at random the first time:
+        it is the relay's, so nothing here can say whether it is free."""
+        port = self.kept.get(key)
+        if port is None:
+            port = self.kept[key] = random.randrange(*RELAY_PORTS)
+            self._write()
         return port
 
     def _write(self) -> None:

@@ -8,7 +8,7 @@ import contextlib
 import os
 import signal
 from collections.abc import Coroutine, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pilot.app.commands import SupervisorCommands
 from pilot.app.environment import Environment
@@ -35,16 +35,23 @@ from pilot.process.limits import raise_fd_limit
 from pilot.process.reaper import Reaper, become_subreaper
 from pilot.render.envfiles import DecodedFile, exported_paths, write_files
 
+
+class Server(Protocol):
+    """What pilot serves besides its jobs (control socket, telemetry, traffic monitor): closed
+    at exit, in the order started."""
+
+    async def close(self) -> None: ...
+
+
 if TYPE_CHECKING:  # imported when the config uses them, to keep start-up light
     from pilot.app.build import Builds
+    from pilot.app.monitor import TrafficMonitor
     from pilot.config.up_mode import PortAllocator
     from pilot.consul.manager import Discovery
     from pilot.devconsul.server import DevConsul
     from pilot.health.checks import CheckResult
     from pilot.render.manager import Templates
-    from pilot.telemetry.advertise import Advertiser
     from pilot.telemetry.metrics import Metrics
-    from pilot.telemetry.server import TelemetryServer
 
 
 async def supervise(
@@ -89,8 +96,9 @@ class Supervisor:
         self.registry: DevConsul | None = None
         self.templates: Templates | None = None
         self.metrics: Metrics | None = None
+        self.traffic: TrafficMonitor | None = None  # pilot up's, when a service is monitored
         self.maintenance = False
-        self._servers: list[ControlServer | TelemetryServer | Advertiser] = []
+        self._servers: list[Server] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._reload_lock = asyncio.Lock()
         self._shutdown: Shutdown | None = None

@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING
 from pilot.app.filewatch import watch_files
 from pilot.app.ports import STATE_DIR, PortState
 from pilot.app.supervisor import Supervisor
+from pilot.config.callback_jobs import callback_url
 from pilot.config.load import load_config
 from pilot.config.model import Config, JobConfig
 from pilot.config.ops_model import Control
 from pilot.config.up_mode import PortAllocator
+from pilot.config.up_model import Monitor
 from pilot.config.validate import SOCKET_PATH_MAX
 from pilot.interface.status import Resolution, Status
 from pilot.log import Log
@@ -71,8 +73,9 @@ def env_name(service: str) -> str:
 
 
 def own_port(job: JobConfig) -> dict[str, str]:
-    """`PORT`: the port a job with one listens on."""
-    return {} if job.port is None else {"PORT": str(job.port)}
+    """`PORT`: the port a job with one listens on (a monitored one: behind its proxy)."""
+    port = job.upstream_port or job.port
+    return {} if port is None else {"PORT": str(port)}
 
 
 class Stack(Supervisor):
@@ -127,6 +130,8 @@ class Stack(Supervisor):
             name = env_name(job.service_name)
             env[f"{name}_ADDR"] = f"{host}:{job.port}"
             env[f"{name}_URL"] = f"http://{host}:{job.port}"
+            if job.callback is not None:
+                env[f"{name}_CALLBACK_URL"] = callback_url(job.callback, job.callback.port)
         if self.remote is not None:
             for name in self.remote.names:
                 instances = self.remote.instances.get(name)
@@ -143,6 +148,27 @@ class Stack(Supervisor):
             target = self.discovery.target
             env["CONSUL_HTTP_ADDR"] = target.url
         return env
+
+    async def _start_servers(self) -> None:
+        """The control socket, telemetry, and the traffic monitor when a service is monitored
+        (before any job starts, so that no call to a monitored service goes unseen)."""
+        await super()._start_servers()
+        from pilot.app.monitor import monitored
+
+        if monitored(self.config):
+            from pilot.app.monitor import TrafficMonitor
+
+            self.traffic = TrafficMonitor(
+                self.config.monitor or Monitor(), self._running_pids, self.log
+            )
+            self._servers.append(self.traffic)
+            await self.traffic.start(self.config)
+
+    async def reload(self) -> None:
+        """A reload, and the monitor's proxies follow the monitored jobs' ports."""
+        await super().reload()
+        if self.traffic is not None:
+            await self.traffic.apply(self.config)
 
     def start_discovery(self) -> None:
         """The registry, then the remote services copied into it."""

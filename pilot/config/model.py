@@ -35,9 +35,10 @@ from pilot.config.kinds import (
     setting,
 )
 from pilot.config.ops_model import Control, Telemetry
+from pilot.config.ports_kind import Port
 from pilot.config.sections import ListOf, MapOf, Obj
 from pilot.config.template_model import Template
-from pilot.config.up_model import Port, UpConfig, UpJob
+from pilot.config.up_model import UpConfig, UpJob
 from pilot.config.when_model import STARTUP, When
 
 CONTAINERPILOT = "ContainerPilot v3"  # Config.dialect of a file read as ContainerPilot's

@@ -4,37 +4,35 @@ them (keyword-only fields, so that the required fields of those classes may foll
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import re
+from dataclasses import dataclass, field
 
+from pilot.config.callback_model import Callback
 from pilot.config.consul_model import ConsulTLS, Token
 from pilot.config.errors import ConfigError
-from pilot.config.kinds import Argv, Duration, Int, Json, Str, Url, setting
+from pilot.config.kinds import Argv, Bool, Duration, Int, Json, Str, Url, setting
 from pilot.config.sections import ListOf, Obj
 
-AUTO_PORT = 0  # how `port: "auto"` is stored until `pilot up` assigns the kept port
 DEFAULT_BUILD_TIMEOUT = 600.0
+DEFAULT_MONITOR_LISTEN = "127.0.0.1:4040"
+_HOST_PORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]]+):([0-9]{1,5})")
 
 
-class Port(Int):
-    """A TCP port, or "auto" (stored as AUTO_PORT): `pilot up` picks a free one and keeps it."""
+class HostPort(Str):
+    """ "host:port" (an IPv6 host in brackets); port 0 lets the system pick one."""
 
-    def __init__(self) -> None:
-        super().__init__(1, 65535)
+    def parse(self, value: Json, place: str) -> str:
+        text = super().parse(value, place)
+        match = _HOST_PORT.fullmatch(text)
+        if match is None or int(match.group(2)) > 65535:
+            raise ConfigError(place, f'{text!r} is not "host:port"')
+        return text
 
-    def parse(self, value: Json, place: str) -> int:
-        if value == "auto":
-            return AUTO_PORT
-        try:
-            return super().parse(value, place)
-        except ConfigError as error:
-            raise ConfigError(place, f'{error.message} (or "auto")') from None
 
-    def dump(self, value: Any) -> Json:
-        return "auto" if value == AUTO_PORT else value
-
-    def schema(self) -> dict[str, Json]:
-        return {"oneOf": [{"const": "auto"}, super().schema()]}
+def split_host_port(text: str) -> tuple[str, int]:
+    """("host", port) of a "host:port" that HostPort accepted (brackets of IPv6 removed)."""
+    host, _, port = text.rpartition(":")
+    return host.strip("[]"), int(port)
 
 
 @dataclass(frozen=True)
@@ -68,6 +66,39 @@ class Remote:
     tls: ConsulTLS = setting(Obj(ConsulTLS), "TLS settings", ConsulTLS())
 
 
+def _monitor_shorthand(value: Json, place: str) -> Json:
+    """`monitor: true` is `{}` (every service), `false` is `{services: false}`."""
+    if isinstance(value, bool):
+        return {} if value else {"services": False}
+    raise ConfigError(place, f"must be true, false or an object, not {value!r}")
+
+
+@dataclass(frozen=True)
+class Monitor:
+    """The traffic monitor: a recording HTTP proxy in front of services, and a page that shows
+    what they exchanged."""
+
+    services: bool = setting(
+        Bool(), "monitor every service with a port (a job's own `monitor` wins)", True
+    )
+    listen: str = setting(
+        HostPort(), "where the monitor page listens (keep it on loopback)", DEFAULT_MONITOR_LISTEN
+    )
+    body_limit: int = setting(
+        Int(0, 16 << 20), "bytes of each request and response body kept", 64 << 10
+    )
+    keep: int = setting(Int(1, 1_000_000), "exchanges kept per service (the oldest go)", 1000)
+    unmask: tuple[str, ...] = setting(
+        ListOf(Str(), single_ok=True),
+        'credential headers recorded as they are, e.g. ["Authorization"] (default: '
+        "Authorization, Proxy-Authorization, Cookie and Set-Cookie are masked)",
+        (),
+    )
+
+
+MONITOR_SECTION = Obj(Monitor, _monitor_shorthand)
+
+
 @dataclass(frozen=True, kw_only=True)
 class UpJob:
     """A job's settings for development: its build, and the files that trigger it."""
@@ -84,6 +115,18 @@ class UpJob:
     watch: FileWatch | None = setting(
         Obj(FileWatch), "rebuild and restart on changes of these files (pilot up)", None
     )
+    monitor: bool | None = setting(
+        Bool(),
+        "serve the port through the traffic monitor's recording proxy; the job listens on "
+        "$PORT (pilot up; default: the top-level monitor's `services`)",
+        None,
+    )
+    callback: Callback | None = setting(
+        Obj(Callback),
+        "a URL on a relay that reaches this service, through a supervised `ssh -R` (pilot up)",
+        None,
+    )
+    upstream_port: int | None = field(default=None)  # where a monitored job itself listens
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,6 +135,11 @@ class UpConfig:
 
     remote: Remote | None = setting(
         Obj(Remote), "services resolved from a remote Consul (pilot up)", None
+    )
+    monitor: Monitor | None = setting(
+        MONITOR_SECTION,
+        "the traffic monitor (pilot up): true, or {services, listen, body_limit, keep, unmask}",
+        None,
     )
     logs_dir: str | None = setting(
         Str(),

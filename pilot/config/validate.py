@@ -12,7 +12,7 @@ from pilot.config.errors import ConfigError
 from pilot.config.interfaces import check_interface_spec
 from pilot.config.model import Config, JobConfig
 from pilot.config.paths import destination_error
-from pilot.config.up_mode import check_run_mode
+from pilot.config.up_mode import check_run_mode, check_up_mode
 from pilot.config.validate_consul import check_consul_parts, watch_sources
 from pilot.config.validate_templates import check_templates, template_sources
 from pilot.config.validate_when import check_when
@@ -75,7 +75,9 @@ def _check_config(config: Config, up: bool) -> Iterator[ConfigError]:
     for i, job in enumerate(config.jobs):
         yield from check_when(job, f"jobs[{i}].when", sources)
         yield from _check_user(job, f"jobs[{i}]")
-    if not up:
+    if up:
+        yield from check_up_mode(config)
+    else:
         yield from _check_main(config)
         yield from check_run_mode(config)
     yield from _check_telemetry(config)

@@ -104,6 +104,15 @@ class ControlServer:
         if path == routes.LOGS[1]:
             _allow(request, routes.LOGS)
             return json_response(await commands.logs(*_logs_query(request.query)))
+        if path == routes.TRAFFIC[1]:
+            _allow(request, routes.TRAFFIC)
+            return json_response(await commands.traffic(*_traffic_query(request.query)))
+        if path.startswith(routes.EXCHANGE_PREFIX):
+            _allow(request, routes.TRAFFIC)
+            number = path.removeprefix(routes.EXCHANGE_PREFIX)
+            if not number.isdigit():
+                raise HTTPError(404, f"no exchange {number!r}")
+            return json_response(commands.exchange(int(number)))
         job_action = routes.parse_job_action(path)
         if job_action is None:
             raise HTTPError(404, f"no endpoint {request.path}")
@@ -126,21 +135,41 @@ class ControlServer:
         return ok
 
 
+def _number(
+    values: dict[str, list[str]], key: str, kind: type[int] | type[float]
+) -> float | None:
+    """The query parameter `key` as a number from 0, or None when absent (400 when wrong)."""
+    raw = values.get(key, [None])[0]
+    if raw is None:
+        return None
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise HTTPError(400, f"{key}: {raw!r} is not a number") from None
+    if not 0 <= value < 1e12:
+        raise HTTPError(400, f"{key}: out of range")
+    return value
+
+
+def _traffic_query(query: str) -> tuple[list[str], int, int | None, float, bool]:
+    """(services, after, last, wait, whole) of /v1/traffic?service=A&after=N&n=N&wait=S&whole=1."""
+    values = parse_qs(query)
+    last = _number(values, "n", int)
+    return (
+        values.get("service", []),
+        int(_number(values, "after", int) or 0),
+        None if last is None else int(last),
+        min(_number(values, "wait", float) or 0.0, LONGEST_LOG_WAIT),
+        values.get("whole", ["0"])[0] not in ("0", ""),
+    )
+
+
 def _logs_query(query: str) -> tuple[list[str], int, int | None, float | None, float]:
     """(jobs, after, last, since, wait) of /v1/logs?job=A&job=B&after=N&n=N&since=T&wait=S."""
     values = parse_qs(query)
 
     def number(key: str, kind: type[int] | type[float]) -> float | None:
-        raw = values.get(key, [None])[0]
-        if raw is None:
-            return None
-        try:
-            value = kind(raw)
-        except ValueError:
-            raise HTTPError(400, f"{key}: {raw!r} is not a number") from None
-        if not 0 <= value < 1e12:
-            raise HTTPError(400, f"{key}: out of range")
-        return value
+        return _number(values, key, kind)
 
     last = number("n", int)
     wait = min(number("wait", float) or 0.0, LONGEST_LOG_WAIT)

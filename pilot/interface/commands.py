@@ -42,3 +42,9 @@ class Commands(Protocol):
     async def logs(
         self, jobs: list[str], after: int, last: int | None, since: float | None, wait: float
     ) -> dict[str, Any]: ...
+
+    async def traffic(
+        self, services: list[str], after: int, last: int | None, wait: float, whole: bool
+    ) -> dict[str, Any]: ...
+
+    def exchange(self, exchange_id: int) -> dict[str, Any]: ...

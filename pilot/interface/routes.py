@@ -13,6 +13,8 @@ PUTMETRIC = ("POST", "/v3/metric")
 MAINTENANCE_ON = ("POST", "/v3/maintenance/enable")
 MAINTENANCE_OFF = ("POST", "/v3/maintenance/disable")
 LOGS = ("GET", "/v1/logs")  # ?job=NAME (repeated), n, since (seconds ago), after, wait
+TRAFFIC = ("GET", "/v1/traffic")  # ?service=NAME (repeated), n, after, wait, whole
+EXCHANGE_PREFIX = "/v1/traffic/"  # + an exchange's number
 JOB_ACTIONS = ("restart", "stop", "start", "signal", "rebuild")
 PING_ALIASES = ("/v1/ping",)
 

@@ -13,7 +13,7 @@ import pytest
 from pilot.app.ports import PortState
 from pilot.config.errors import ConfigError
 from pilot.config.load import parse_config
-from pilot.config.up_model import AUTO_PORT, Port
+from pilot.config.ports_kind import AUTO_PORT, Port
 from pilot.process.logbuffer import LogBuffer
 
 STACK = """{ jobs: [
