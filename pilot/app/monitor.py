@@ -5,11 +5,12 @@ page that shows them. Imported only when the config monitors a service."""
 from __future__ import annotations
 
 import contextlib
+import errno
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from pilot.config.model import Config, JobConfig
-from pilot.config.up_model import Monitor, split_host_port
+from pilot.config.up_model import DEFAULT_MONITOR_LISTEN, Monitor, split_host_port
 from pilot.log import Log
 from pilot.process.threads import in_thread
 from pilot.traffic.peers import socket_owner
@@ -39,12 +40,26 @@ class TrafficMonitor:
         Raises:
             OSError: a port cannot be listened on.
         """
-        host, port = split_host_port(self.settings.listen)
-        self.page = MonitorPage(host, port, self.store, self._log)
-        await self.page.start()
+        self.page = await self._serve_page()
         await self.apply(config)
         names = ", ".join(sorted(self._proxies)) or "none yet"
         self._log.info(f"traffic monitor on http://{self.page.address}/ (monitoring {names})")
+
+    async def _serve_page(self) -> MonitorPage:
+        """The page on `listen`; on the default address, the next free port of the ten after
+        it when another stack has it (as ngrok does with 4040)."""
+        host, port = split_host_port(self.settings.listen)
+        tries = 10 if self.settings.listen == DEFAULT_MONITOR_LISTEN else 1
+        for attempt in range(tries):
+            page = MonitorPage(host, port + attempt, self.store, self._log)
+            try:
+                await page.start()
+                return page
+            except OSError as error:
+                failure = error
+                if error.errno != errno.EADDRINUSE:
+                    break
+        raise OSError(failure.errno, f"monitor.listen {host}:{port}: {failure.strerror}")
 
     async def apply(self, config: Config) -> None:
         """Proxies for the monitored jobs of `config`: new ones started, those whose ports

@@ -206,7 +206,12 @@ class Stack(Supervisor):
                 instances = self.remote.instances.get(name) or ()
                 address = f"{instances[0].address}:{instances[0].port}" if instances else None
                 resolutions.append(Resolution(name, "remote" if instances else "nowhere", address))
-        return dataclasses.replace(status, resolutions=tuple(resolutions))
+        page = self.traffic.page if self.traffic is not None else None
+        return dataclasses.replace(
+            status,
+            resolutions=tuple(resolutions),
+            monitor=None if page is None else f"http://{page.address}/",
+        )
 
     async def _close(self) -> None:
         if self.remote is not None:

@@ -215,6 +215,8 @@ def _print_status(status: dict[str, Any]) -> None:
         ("STACK SERVICE", "RESOLVES", "ADDRESS"),
         [(r["service"], r["source"], r["address"]) for r in status.get("resolutions", [])],
     )
+    if status.get("monitor"):
+        print(f"\ntraffic monitor: {status['monitor']} (and `pilot traffic`)")
     _table(
         ("WATCH", "INSTANCES", "HEALTHY", "UPDATES"),
         [

@@ -47,6 +47,7 @@ class Status:
     templates: tuple[TemplateStatus, ...] = ()
     consul_errors: tuple[tuple[str, int], ...] = ()
     resolutions: tuple[Resolution, ...] = ()  # pilot up only
+    monitor: str | None = None  # pilot up: the URL of the traffic monitor's page
 
     def to_json(self) -> dict[str, Any]:
         """The JSON document of `/v1/status` and `pilot ctl status --json`."""
