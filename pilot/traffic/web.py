@@ -144,6 +144,8 @@ class MonitorPage:
                 pass
         except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
             pass  # the client went away, or was too slow
+        except asyncio.CancelledError:  # by close(): end quietly (asyncio 3.11 would log it)
+            pass
         except Exception as error:  # a bug of pilot's: one line, not asyncio's traceback
             self._log.error(f"traffic monitor: {client.peer}: {_one_line(error)}")
         finally:

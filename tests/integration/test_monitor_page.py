@@ -4,6 +4,7 @@ what it refuses (other hosts, other methods, oversized requests, too many connec
 from __future__ import annotations
 
 import asyncio
+import http
 import http.client
 import io
 import json
@@ -83,7 +84,7 @@ def exchange(
         request_body=Body(body_limit),
         client_service=client_service,
         status=status,
-        reason="" if status is None else "OK",
+        reason="" if status is None else http.HTTPStatus(status).phrase,
         response_headers=[]
         if status is None
         else [("content-type", content_type), ("content-length", str(len(body)))],
