@@ -14,7 +14,7 @@ from pilot.config.ports_kind import AUTO_PORT, Port
 from pilot.config.sections import MapOf
 
 _HOST_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")  # what ssh takes for a host name
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s]+")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
 # Options pilot sets itself, and ssh takes the first value given of each: a user's could not
 # win, and one that cleared forwardings or asked for a password would break the callback.
 PILOT_OPTIONS = frozenset({"exitonforwardfailure", "batchmode", "clearallforwardings"})
@@ -45,11 +45,12 @@ def split_destination(text: str) -> Destination:
     host, port = _split_port(hostport) if uri else (hostport, None)
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
-        _ipv6(host)
+        if not _ipv6(host):
+            raise ValueError(f"{host!r} is not an IPv6 address")
     elif ":" in host:
         if uri:
             raise ValueError('an IPv6 address goes in brackets: "ssh://user@[2001:db8::1]:22"')
-        if not _ipv6(host, strict=False):
+        if not _ipv6(host):
             hint = '(to give a port write "ssh://user@host:port")'
             raise ValueError(f"{host!r} is not a host name or address {hint}")
     elif not _HOST_NAME.fullmatch(host):
@@ -67,13 +68,10 @@ def _split_port(hostport: str) -> tuple[str, int | None]:
     return head, int(tail)
 
 
-def _ipv6(host: str, strict: bool = True) -> bool:
-    """Whether `host` is an IPv6 address; raises ValueError instead of False when `strict`."""
+def _ipv6(host: str) -> bool:
     try:
         ipaddress.IPv6Address(host)
     except ValueError:
-        if strict:
-            raise ValueError(f"{host!r} is not an IPv6 address") from None
         return False
     return True
 
@@ -99,7 +97,7 @@ class BindAddress(Str):
 
     def parse(self, value: Json, place: str) -> str:
         text = super().parse(value, place)
-        if text != "*" and not _HOST_NAME.fullmatch(text) and not _ipv6(text, strict=False):
+        if text != "*" and not _HOST_NAME.fullmatch(text) and not _ipv6(text):
             raise ConfigError(place, f'must be an IP address, a host name or "*", not {text!r}')
         return text
 
