@@ -89,6 +89,10 @@ class _Refusal(Exception):
         self.status, self.message = status, message
 
 
+def _text(status: int, message: str) -> _Answer:
+    return _Answer(status, f"{message}\n".encode(), "text/plain; charset=utf-8")
+
+
 def _json(value: Any) -> _Answer:
     return _Answer(200, json.dumps(value, separators=(",", ":")).encode(), "application/json")
 
@@ -128,6 +132,7 @@ class MonitorPage:
         for task in self._connections:
             task.cancel()
         await asyncio.gather(*self._connections, return_exceptions=True)
+        await self._server.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Answer the requests of one connection, or close it at once when too many are open."""
@@ -175,11 +180,11 @@ class MonitorPage:
             raise
         except Exception as error:  # a bug of pilot's: one line, and a 500
             self._log.error(f"traffic monitor: {client.peer}: {_one_line(error)}")
-            return _Answer(500, b"internal error (see pilot's log)\n", "text/plain")
+            return _text(500, "internal error (see pilot's log)")
 
     def _refused_answer(self, refusal: _Refusal, client: _Client) -> _Answer:
         self._log.debug(f"traffic monitor: {client.peer}: {refusal.status} {refusal.message}")
-        return _Answer(refusal.status, f"{refusal.message}\n".encode(), "text/plain; charset=utf-8")
+        return _text(refusal.status, refusal.message)
 
     async def _route(self, request: h11.Request, client: _Client) -> _Answer:
         host = _header(request, b"host")
@@ -315,6 +320,8 @@ class _Client:
             ("Content-Length", str(len(answer.body))),
             *SECURITY_HEADERS,
         ]
+        if answer.status == 405:
+            headers.append(("Allow", "GET"))
         data = self.conn.send(
             h11.Response(status_code=status, headers=headers, reason=status.phrase)
         )
@@ -384,7 +391,15 @@ def _host_allowed(host: str, bound: str) -> bool:
         address = ipaddress.ip_address(name)
     except ValueError:
         return False
-    return address.is_loopback or bound in ("", "0.0.0.0", "::")
+    return address.is_loopback or _unspecified(bound)
+
+
+def _unspecified(host: str) -> bool:
+    """Whether `host` means every address of the machine."""
+    try:
+        return not host or ipaddress.ip_address(host.strip("[]")).is_unspecified
+    except ValueError:
+        return False
 
 
 def _number(query: dict[str, list[str]], name: str, default: _N, kind: Callable[[str], _N]) -> _N:
