@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -268,14 +269,15 @@ def test_pilot_up_serves_the_page_at_monitor_listen(
     """`pilot up` with the monitor: requests to a service show up on the page at the
     configured `monitor.listen`, live, and in detail."""
     page = browser
+    listen = f"127.0.0.1:{_free_port()}"
     p = pilot(
         {
-            "monitor": {"listen": "127.0.0.1:0"},
+            "monitor": {"listen": listen},
             "jobs": [{"name": "api", "exec": SERVICE, "port": "auto", "monitor": True}],
         },
         command="up",
     )
-    url = p.wait_for_output(r"traffic monitor on (http://127\.0\.0\.1:\d+)/", 20).group(1)
+    p.wait_for_output(f"traffic monitor on http://{re.escape(listen)}/", 20)
     kept = tmp_path / ".pilot" / "ports.json"
     port = wait_for(lambda: kept.exists() and json.loads(kept.read_text()).get("api"), 10)
 
@@ -286,7 +288,7 @@ def test_pilot_up_serves_the_page_at_monitor_listen(
             return False
 
     wait_for(lambda: call("/first"), 20, message="api answering through the proxy")
-    page.goto(url)
+    page.goto(f"http://{listen}/")
     page.wait_for_selector("tr.exchange[data-url='/first']")
     assert call("/orders?id=7")
     page.wait_for_selector("tr.exchange[data-url='/orders?id=7']")  # no reload
@@ -297,3 +299,9 @@ def test_pilot_up_serves_the_page_at_monitor_listen(
         r'\{\n  "path": "/orders\?id=7",\n  "ok": true\n\}', page.text_content("#response-body pre")
     )
     page.screenshot(path=str(artifact("monitor-page-up.png")), full_page=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
