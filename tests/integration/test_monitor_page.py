@@ -125,6 +125,12 @@ def ids(answer: dict[str, Any]) -> list[int]:
     return [summary["id"] for summary in answer["exchanges"]]
 
 
+def test_a_port_in_use_raises_oserror(running: RunningPage) -> None:
+    other = web.MonitorPage("127.0.0.1", running.port, TrafficStore(), Log())
+    with pytest.raises(OSError):
+        running.call(other.start())
+
+
 def test_page_and_its_files_are_served_with_the_security_headers(running: RunningPage) -> None:
     """The page, its script and its style, each with its content type; every answer (an error
     too) forbids caching, sniffing, framing and referrers, allows this origin only, no CORS."""
