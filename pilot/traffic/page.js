@@ -31,10 +31,7 @@
   }
 
   function writeUrl() {
-    const query = new URLSearchParams();
-    for (const [name, input] of Object.entries(inputs)) {
-      if (input.value.trim()) query.set(name, input.value.trim());
-    }
+    const query = filterQuery();
     const search = query.toString() ? `?${query}` : "";
     history.replaceState(null, "", `${location.pathname}${search}${selected ? `#${selected}` : ""}`);
   }
@@ -77,7 +74,7 @@
           first = true;
           continue;
         }
-        setServices(data.services);
+        data.services.forEach(ensureOption);
         addRows(data.exchanges);
         after = data.last;
         first = false;
@@ -113,10 +110,6 @@
     option.value = option.textContent = name;
     const later = [...select.options].slice(1).find((other) => other.value > name);
     select.insertBefore(option, later || null);
-  }
-
-  function setServices(names) {
-    for (const name of names) ensureOption(name);
   }
 
   // `exchanges` come newest first; they go above the rows already shown.
