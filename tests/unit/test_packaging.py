@@ -1,10 +1,12 @@
-"""What the distribution ships: the shipped templates as package data of `pilot.templates`."""
+"""What the distribution ships: the shipped templates and the monitor page as package data."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 import tomllib
+
+import pytest
 
 from pilot.templates import shipped_template
 from tests.helpers import REPO
@@ -13,16 +15,19 @@ PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 TEMPLATES = REPO / "pilot" / "templates"
 
 
-def test_every_shipped_template_is_package_data() -> None:
-    """Every file under pilot/templates/ matches a package-data pattern of pilot.templates."""
-    patterns = PYPROJECT["tool"]["setuptools"]["package-data"]["pilot.templates"]
+@pytest.mark.parametrize("package", ["pilot.templates", "pilot.traffic"])
+def test_every_data_file_is_package_data(package: str) -> None:
+    """Every file of the package that is not Python (the shipped templates, the monitor page)
+    matches one of its package-data patterns, so the wheel carries it."""
+    patterns = PYPROJECT["tool"]["setuptools"]["package-data"][package]
+    folder = REPO.joinpath(*package.split("."))
     on_disk = {
         path
-        for path in TEMPLATES.rglob("*")
-        if path.is_file() and path.suffix not in (".py", ".pyc")
+        for path in folder.rglob("*")
+        if path.is_file() and path.suffix not in (".py", ".pyc") and "__pycache__" not in path.parts
     }
-    assert on_disk, "no shipped template found"
-    matched = {path for pattern in patterns for path in TEMPLATES.glob(pattern)}
+    assert on_disk, f"no data file found in {package}"
+    matched = {path for pattern in patterns for path in folder.glob(pattern)}
     assert on_disk <= matched, f"not in [tool.setuptools.package-data]: {on_disk - matched}"
 
 
