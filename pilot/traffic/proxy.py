@@ -2,7 +2,9 @@
 passes each HTTP/1.1 exchange on to the service's internal port, and records it in a
 TrafficStore. HTTP is parsed and framed by h11 on both sides: the proxy is a server to the
 client and a client to the service, with one upstream connection per client connection (opened
-at its first request, kept while both sides keep theirs alive).
+at its first request, kept while both sides keep theirs alive; a request without a body of an
+idempotent method is sent again, once, on a new connection when the service closed the kept
+one without answering).
 
 Bodies stream through chunk by chunk; only their first `body_limit` bytes are kept. Framing is
 kept: a Content-Length body goes on with its length, a chunked one chunked (a response ended by
@@ -23,6 +25,7 @@ import asyncio
 import http
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, NoReturn
 
 import h11
 
@@ -43,6 +46,7 @@ CONNECT_TIMEOUT = 10.0  # seconds to connect to the service
 CLOSE_TIMEOUT = 5.0  # seconds a client has to take the last bytes before they are dropped
 READ_SIZE = 64 << 10
 REFUSALS_LOGGED_EVERY = 60.0
+IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
 
 Address = tuple[str, int]
 Identify = Callable[[Address, Address], Awaitable[str | None]]
@@ -176,8 +180,9 @@ class _Upstream:
         except (OSError, h11.LocalProtocolError):
             self.broken = True
 
-    async def next_event(self) -> h11.Event:
-        """The next event from the service.
+    async def next_event(self, before_waiting: Callable[[], Awaitable[None]]) -> h11.Event:
+        """The next event from the service; `before_waiting` is awaited before each wait for
+        its bytes.
 
         Raises:
             _UpstreamFailure: the service closed the connection or sent malformed HTTP.
@@ -186,6 +191,7 @@ class _Upstream:
             while True:
                 event = self.h11.next_event()
                 if event is h11.NEED_DATA:
+                    await before_waiting()
                     try:
                         data = await self.reader.read(READ_SIZE)
                     except OSError:
@@ -217,6 +223,7 @@ class _Client:
         self.proxy, self.reader, self.writer = proxy, reader, writer
         self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
         self.upstream: _Upstream | None = None
+        self.unsent: list[bytes] = []  # for the client, kept back by _send
         peer = writer.get_extra_info("peername")
         host, port = str(peer[0]), int(peer[1])
         self.name = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -247,9 +254,7 @@ class _Client:
         """Close both connections; with `graceful`, once the client has had the last bytes
         (or CLOSE_TIMEOUT has passed)."""
         if self.identity is not None:
-            if self.identity.done() and not self.identity.cancelled():
-                self.identity.exception()  # retrieved: asyncio need not report it
-            self.identity.cancel()
+            _discard(self.identity)
         self._drop_upstream()
         if not graceful:
             self.writer.transport.abort()
@@ -306,6 +311,7 @@ class _Client:
         Raises:
             _Failure: the exchange broke off.
         """
+        reused = self.upstream is not None
         upstream = await self._connect(exchange)
         if upstream is None:
             return None
@@ -313,10 +319,46 @@ class _Client:
         if not any(name == b"host" for name, _ in request.headers):  # an HTTP/1.0 client's
             host, port = self.proxy.upstream
             headers.append((b"Host", f"{host}:{port}".encode()))
-        await upstream.send(
-            h11.Request(method=request.method, target=request.target, headers=headers)
-        )
-        upload = asyncio.ensure_future(self._upload(upstream, exchange))
+        forward = h11.Request(method=request.method, target=request.target, headers=headers)
+        await upstream.send(forward)
+        try:
+            first = self._poll()
+        except _ClientFailure as failure:
+            await self._client_failed(failure, exchange)
+        if isinstance(first, h11.EndOfMessage):  # no body (a GET): the response is all there is
+            retry = reused and request.method in IDEMPOTENT
+            switch = await self._exchange_bodiless(upstream, forward, exchange, retry)
+        else:
+            switch = await self._exchange_body(upstream, exchange, first)
+        if switch is not None:
+            await self._send(switch)
+        return switch
+
+    async def _exchange_bodiless(
+        self, upstream: _Upstream, forward: h11.Request, exchange: Exchange, retry: bool
+    ) -> Switch | None:
+        """End the request `forward` and relay its response; with `retry`, send it once more
+        on a new connection when the service closed its kept-alive one without answering (it
+        may have closed it, idle, just as the request went out)."""
+        await upstream.send(h11.EndOfMessage())
+        try:
+            return await self._download(upstream, exchange)
+        except _UpstreamFailure as failure:
+            if not (retry and exchange.status is None):
+                return await self._upstream_failed(failure, exchange, None)
+        self._drop_upstream()
+        upstream_again = await self._connect(exchange)
+        if upstream_again is None:
+            return None
+        await upstream_again.send(forward)
+        return await self._exchange_bodiless(upstream_again, forward, exchange, retry=False)
+
+    async def _exchange_body(
+        self, upstream: _Upstream, exchange: Exchange, first: h11.Event | None
+    ) -> Switch | None:
+        """Pass the request's body on while its response comes back (the service may answer
+        before the body's end, or ask for it with 100 Continue)."""
+        upload = asyncio.ensure_future(self._upload(upstream, exchange, first))
         download = asyncio.ensure_future(self._download(upstream, exchange))
         try:
             await asyncio.wait((upload, download), return_when=asyncio.FIRST_EXCEPTION)
@@ -326,23 +368,34 @@ class _Client:
             raise
         failure = upload.exception() if upload.done() else None
         if failure is not None:
-            download.cancel()
-            self._drop_upstream()
-            if isinstance(failure, _ClientFailure) and failure.status is not None:
-                await self._answer_error(failure.status, str(failure), True, exchange)
-            raise failure
+            _discard(download)
+            await self._client_failed(failure, exchange)
         failure = download.exception()
-        if failure is None:
-            switch = download.result()
-            await upload  # what is left of the request (its answer came early)
-            if switch is not None:
-                await self._send(switch)
-            return switch
+        if failure is not None:
+            return await self._upstream_failed(failure, exchange, upload)
+        await upload  # what is left of the request (its answer came early)
+        return download.result()
+
+    async def _client_failed(self, failure: BaseException, exchange: Exchange) -> NoReturn:
+        """Break the exchange off for the client's `failure`, answering it when it is due an
+        error status."""
+        self._drop_upstream()
+        if isinstance(failure, _ClientFailure) and failure.status is not None:
+            await self._answer_error(failure.status, str(failure), True, exchange)
+        raise failure
+
+    async def _upstream_failed(
+        self, failure: BaseException, exchange: Exchange, upload: asyncio.Future[None] | None
+    ) -> Switch | None:
+        """Answer 502 for the service's `failure` when nothing was relayed yet (once the
+        request is in, so that the connection may go on); else break the exchange off."""
         self._drop_upstream()
         if not isinstance(failure, _UpstreamFailure) or self.h11.our_state is not h11.SEND_RESPONSE:
-            upload.cancel()
+            if upload is not None:
+                _discard(upload)
             raise failure
-        await upload  # nothing relayed yet: the client gets a 502 once its request is in
+        if upload is not None:
+            await upload
         exchange.error = str(failure)
         await self._answer_error(502, str(failure), False, exchange)
         return None
@@ -359,17 +412,20 @@ class _Client:
         except (OSError, TimeoutError) as error:
             exchange.error = f"cannot connect to the service at {host}:{port}: {_why(error)}"
             waiting = self.h11.they_are_waiting_for_100_continue  # for a body it will not send
-            if not waiting:
+            if self.h11.their_state is h11.SEND_BODY and not waiting:
                 await self._upload(None, exchange)
             await self._answer_error(502, exchange.error, waiting, exchange)
             return None
         self.upstream = _Upstream(reader, writer)
         return self.upstream
 
-    async def _upload(self, upstream: _Upstream | None, exchange: Exchange) -> None:
-        """Pass the request body on to `upstream` (only record it without one)."""
+    async def _upload(
+        self, upstream: _Upstream | None, exchange: Exchange, first: h11.Event | None = None
+    ) -> None:
+        """Pass the request body on to `upstream` (only record it without one), from its
+        `first` event when that was taken already."""
         while True:
-            event = await self._next_event()
+            event, first = first or await self._next_event(), None
             if isinstance(event, h11.Data):
                 exchange.request_body.add(event.data)
             elif not isinstance(event, h11.EndOfMessage):
@@ -385,7 +441,7 @@ class _Client:
         if upstream.broken:  # the request's head could not be sent
             raise _UpstreamFailure("the service closed the connection")
         while True:
-            event = await upstream.next_event()
+            event = await upstream.next_event(self._flush)
             if isinstance(event, h11.InformationalResponse) and event.status_code != 101:
                 await self._send(event)  # 100 Continue, 103 Early Hints
             elif isinstance(event, h11.InformationalResponse | h11.Response):
@@ -398,10 +454,10 @@ class _Client:
                 if upstream.h11.their_state is h11.SWITCHED_PROTOCOL:
                     exchange.upgrade = _upgrade(exchange)
                     return event
-                await self._send(event)
+                await self._send(event, flush=False)
             elif isinstance(event, h11.Data):
                 exchange.response_body.add(event.data)
-                await self._send(event)
+                await self._send(event, flush=False)
             elif isinstance(event, h11.EndOfMessage):
                 if self.h11.their_http_version != b"1.1":
                     event = h11.EndOfMessage()  # no trailers without chunked framing
@@ -435,27 +491,37 @@ class _Client:
             _ClientFailure: the client closed mid-request, sent malformed HTTP, or was silent
                 for IDLE_TIMEOUT.
         """
+        while (event := self._poll()) is None:
+            try:
+                async with asyncio.timeout(IDLE_TIMEOUT):
+                    data = await self.reader.read(READ_SIZE)
+            except TimeoutError:
+                raise _ClientFailure(f"the client was silent for {IDLE_TIMEOUT:g}s") from None
+            except OSError:
+                data = b""
+            self.h11.receive_data(data)
+        return event
+
+    def _poll(self) -> h11.Event | None:
+        """The client's next event when what was read holds it, else None.
+
+        Raises:
+            _ClientFailure: the client closed mid-request or sent malformed HTTP.
+        """
         try:
-            while True:
-                event = self.h11.next_event()
-                if event is not h11.NEED_DATA:
-                    assert isinstance(event, h11.Event)  # never PAUSED: a cycle at a time
-                    return event
-                try:
-                    async with asyncio.timeout(IDLE_TIMEOUT):
-                        data = await self.reader.read(READ_SIZE)
-                except TimeoutError:
-                    raise _ClientFailure(f"the client was silent for {IDLE_TIMEOUT:g}s") from None
-                except OSError:
-                    data = b""
-                self.h11.receive_data(data)
+            event = self.h11.next_event()
         except h11.RemoteProtocolError as error:
             if self.reader.at_eof():
                 raise _ClientFailure("the client closed the connection mid-request") from None
             raise _ClientFailure(f"malformed request: {error}", error.error_status_hint) from None
+        if event is h11.NEED_DATA:
+            return None
+        assert isinstance(event, h11.Event)  # never PAUSED: a cycle at a time
+        return event
 
-    async def _send(self, event: h11.Event) -> None:
-        """Send `event` to the client.
+    async def _send(self, event: h11.Event, flush: bool = True) -> None:
+        """Send `event` to the client; without `flush`, only once more is to be sent, or
+        the next wait for the service (one write for a response that came in one read).
 
         Raises:
             _ClientFailure: the client is gone.
@@ -466,11 +532,25 @@ class _Client:
         except h11.LocalProtocolError as error:
             raise _UpstreamFailure(f"the service's answer cannot be relayed: {error}") from None
         if data:
-            try:
-                self.writer.write(data)
-                await self.writer.drain()
-            except OSError:
-                raise _ClientFailure("the client closed the connection mid-response") from None
+            self.unsent.append(data)
+        if flush:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        """Write what `_send` kept back.
+
+        Raises:
+            _ClientFailure: the client is gone.
+        """
+        if not self.unsent:
+            return
+        data = b"".join(self.unsent)
+        self.unsent.clear()
+        try:
+            self.writer.write(data)
+            await self.writer.drain()
+        except OSError:
+            raise _ClientFailure("the client closed the connection mid-response") from None
 
     async def _answer_error(
         self, status: int, why: str, close: bool, exchange: Exchange | None = None
@@ -491,8 +571,10 @@ class _Client:
         if self.h11.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
             return
         try:
-            await self._send(h11.Response(status_code=status, headers=headers, reason=reason))
-            await self._send(h11.Data(data=body))
+            await self._send(
+                h11.Response(status_code=status, headers=headers, reason=reason), False
+            )
+            await self._send(h11.Data(data=body), flush=False)
             await self._send(h11.EndOfMessage())
         except _Failure:
             pass
@@ -513,6 +595,13 @@ class _Client:
             self.upstream.broken = True
             self.upstream.close(graceful)
             self.upstream = None
+
+
+def _discard(task: asyncio.Future[Any]) -> None:
+    """Cancel `task`, or take its exception when it is done (asyncio would report it)."""
+    if task.done() and not task.cancelled():
+        task.exception()
+    task.cancel()
 
 
 async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

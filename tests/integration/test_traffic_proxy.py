@@ -51,6 +51,7 @@ class Upstream:
     seen: list[Seen] = field(default_factory=list)
     connections: int = 0
     closed: threading.Event = field(default_factory=threading.Event)  # a WebSocket ended
+    hung_up: threading.Event = field(default_factory=threading.Event)  # /bye closed its socket
 
     @property
     def port(self) -> int:
@@ -108,6 +109,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.flush()
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
+        elif self.path == "/bye":  # answers as if to keep the connection, then closes it
+            self._answer(b"bye")
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            self.upstream.hung_up.set()
         else:
             self._answer(b"hello " + self.path.encode(), ("Set-Cookie", "session=s3cret"))
 
@@ -282,6 +288,23 @@ def test_keep_alive_uses_one_upstream_connection(
     assert {e.client for e in exchanges} == {f"127.0.0.1:{local[1]}"}
     assert upstream.connections == 1
     assert {seen.connection for seen in upstream.seen} == {1}
+
+
+def test_a_connection_the_service_closed_is_reopened(
+    proxy: Callable[..., Running], upstream: Upstream
+) -> None:
+    running = proxy()
+    conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=10)
+    conn.request("GET", "/bye")
+    assert conn.getresponse().read() == b"bye"
+    assert upstream.hung_up.wait(10)
+    for path in ("/again", "/and-again"):
+        conn.request("GET", path)
+        assert conn.getresponse().read() == b"hello " + path.encode()
+    conn.close()
+
+    assert [e.status for e in running.exchanges(3)] == [200, 200, 200]
+    assert [seen.connection for seen in upstream.seen] == [1, 2, 2]
 
 
 def test_chunked_bodies_pass_byte_exact(proxy: Callable[..., Running], upstream: Upstream) -> None:

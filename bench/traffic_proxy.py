@@ -1,0 +1,318 @@
+"""Traffic monitor: what the recording proxy (pilot/traffic/proxy.py) adds in front of a service.
+
+The service is nginx answering every GET with a fixed 1 KiB body (a Python asyncio server with
+--upstream python, or when nginx or root is missing). The proxy runs as `pilot up` runs it: a
+process of its own (one event loop), a TrafficStore, `identify` asking /proc in a thread for
+each new connection. (a) Latency: sequential GETs over one keep-alive connection (a raw socket,
+TCP_NODELAY), direct to the service and through the proxy, in alternating blocks of 200;
+p50/p99 and the proxy's p50 over direct. (b) Throughput: `wrk -t2 -c16 -d5s`, direct and
+proxied alternately, median of --runs; the proxy's CPU time per request. (c) Memory: a
+TrafficStore holding exchanges as the proxy records them (a browser-like request's 10 headers,
+6 response headers), traced with tracemalloc, for the MEMORY_CASES body sizes; and the
+RSS growth of a proxy process (keep 10,000) over 10,000 proxied GETs of 1 KiB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import shutil
+import socket
+import subprocess
+import time
+import tracemalloc
+from pathlib import Path
+
+from bench import common, configs
+
+BODY = b"x" * 1024
+REQUEST = b"GET /api/items?page=1 HTTP/1.1\r\nHost: bench\r\nUser-Agent: bench\r\n\r\n"
+BLOCK = 200  # requests per alternating latency block
+# (exchanges, request body bytes, response body bytes) kept in a store: typical GETs and POSTs,
+# and the worst case of the defaults (a service's 1000 exchanges, both bodies at the limit)
+MEMORY_CASES = [(10_000, 0, 1024), (10_000, 1024, 1024), (1000, 64 << 10, 64 << 10)]
+
+PROXY = """
+import asyncio, sys
+from pilot.log import Log
+from pilot.traffic.peers import socket_owner
+from pilot.traffic.proxy import RecordingProxy
+from pilot.traffic.store import TrafficStore
+
+async def identify(client, server):
+    pid = await asyncio.to_thread(socket_owner, client, server)
+    return None if pid is None else str(pid)
+
+async def main():
+    upstream, keep = int(sys.argv[1]), int(sys.argv[2])
+    proxy = RecordingProxy("bench", ("127.0.0.1", 0), ("127.0.0.1", upstream),
+                           TrafficStore(keep), Log("warn"), identify=identify)
+    await proxy.start()
+    print(proxy.address[1], flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+PYTHON_UPSTREAM = """
+import asyncio, sys
+ANSWER = (b"HTTP/1.1 200 OK\\r\\nContent-Type: text/plain\\r\\nContent-Length: 1024\\r\\n\\r\\n"
+          + b"x" * 1024)
+
+class Server(asyncio.Protocol):
+    def connection_made(self, transport):
+        self.transport, self.buffer = transport, b""
+    def data_received(self, data):
+        self.buffer += data
+        while b"\\r\\n\\r\\n" in self.buffer:
+            _, _, self.buffer = self.buffer.partition(b"\\r\\n\\r\\n")
+            self.transport.write(ANSWER)
+
+async def main():
+    server = await asyncio.get_running_loop().create_server(Server, "127.0.0.1", int(sys.argv[1]))
+    await server.serve_forever()
+
+asyncio.run(main())
+"""
+
+
+def nginx_argv(directory: Path, port: int) -> list[str]:
+    prefix = directory / "nginx"
+    (prefix / "tmp").mkdir(parents=True)
+    conf = prefix / "nginx.conf"
+    conf.write_text(f"""user root;
+worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/tmp/client_body;
+    proxy_temp_path {prefix}/tmp/proxy;
+    fastcgi_temp_path {prefix}/tmp/fastcgi;
+    uwsgi_temp_path {prefix}/tmp/uwsgi;
+    scgi_temp_path {prefix}/tmp/scgi;
+    keepalive_requests 1000000;
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{ default_type text/plain; return 200 "{BODY.decode()}"; }}
+    }}
+}}
+""")
+    return ["nginx", "-p", str(prefix), "-c", str(conf), "-g", "daemon off;"]
+
+
+def start_proxy(upstream: int, keep: int) -> tuple[subprocess.Popen[bytes], int]:
+    proc = common.spawn(
+        [common.PYTHON, "-c", PROXY, str(upstream), str(keep)],
+        cwd=common.REPO,
+        stdout=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline().decode().strip()
+    assert line.isdigit(), f"the proxy did not start: {line!r}"
+    return proc, int(line)
+
+
+def answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+            sock.sendall(REQUEST)
+            return sock.recv(12).startswith(b"HTTP/1.1 200")
+    except OSError:
+        return False
+
+
+class Client:
+    """One keep-alive connection sending REQUEST and reading each answer whole."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buffer = b""
+
+    def get(self) -> float:
+        began = time.perf_counter()
+        self.sock.sendall(REQUEST)
+        while b"\r\n\r\n" not in self.buffer:
+            self.buffer += self.sock.recv(65536)
+        head, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
+        match = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+        assert match and head.startswith(b"HTTP/1.1 200"), head
+        length = int(match[1])
+        while len(self.buffer) < length:
+            self.buffer += self.sock.recv(65536)
+        self.buffer = self.buffer[length:]
+        return time.perf_counter() - began
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def latency(ports: dict[str, int], requests: int) -> dict[str, list[float]]:
+    clients = {name: Client(port) for name, port in ports.items()}
+    for client in clients.values():
+        for _ in range(BLOCK):  # warm up
+            client.get()
+    results: dict[str, list[float]] = {name: [] for name in ports}
+    for _ in range(requests // BLOCK):
+        order = list(clients)
+        random.shuffle(order)
+        for name in order:
+            results[name] += [clients[name].get() for _ in range(BLOCK)]
+    for client in clients.values():
+        client.close()
+    return results
+
+
+def wrk(port: int, seconds: int) -> float:
+    """Requests per second `wrk -t2 -c16` measured against `port`."""
+    out = subprocess.run(
+        ["wrk", "-t2", "-c16", f"-d{seconds}s", f"http://127.0.0.1:{port}/"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    assert match, out
+    return float(match[1])
+
+
+def store_memory(count: int, request_body: int, response_body: int) -> int:
+    """Bytes traced for a TrafficStore holding `count` exchanges with bodies of these sizes."""
+    from pilot.traffic.store import Body, Exchange, TrafficStore, mask_headers
+
+    request_head = (
+        b"Host: localhost:8080\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Firefox/128"
+        b"\nAccept: application/json, text/plain, */*\nAccept-Language: en-GB,en;q=0.5\n"
+        b"Accept-Encoding: gzip, deflate, br\nReferer: http://localhost:8080/\n"
+        b"Connection: keep-alive\nCookie: session=0123456789abcdef\nSec-Fetch-Mode: cors\n"
+        b"Priority: u=0"
+    )
+    response_head = (
+        b"Server: uvicorn\nDate: Wed, 02 Dec 2026 16:00:00 GMT\nContent-Type: application/json"
+        b"\nContent-Length: 1024\nCache-Control: no-store\nX-Request-Id: 0f1e2d3c4b5a69788796"
+    )
+    request_bytes, response_bytes = os.urandom(request_body), os.urandom(response_body)
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    store = TrafficStore(keep=count)
+    for i in range(count):
+        # as the proxy makes them: every string decoded afresh from the bytes read
+        exchange = Exchange(
+            service="api",
+            started=time.time(),
+            client=f"127.0.0.1:{40000 + i % 20000}",
+            method=b"GET".decode("latin-1"),
+            url=f"/api/items?page={i}",
+            http_version=b"1.1".decode("latin-1"),
+            request_headers=mask_headers(_headers(request_head), frozenset()),
+            request_body=Body(64 << 10),
+        )
+        exchange.request_body.add(request_bytes)
+        exchange.status, exchange.reason = 200, b"OK".decode("latin-1")
+        exchange.response_headers = mask_headers(_headers(response_head), frozenset())
+        exchange.response_body = Body(64 << 10)
+        exchange.response_body.add(response_bytes)
+        exchange.duration = 0.001
+        store.add(exchange)
+    used = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    assert len(store.select()) == count
+    return used
+
+
+def _headers(block: bytes) -> list[tuple[str, str]]:
+    pairs = [line.split(b": ", 1) for line in block.split(b"\n")]
+    return [(name.decode("latin-1"), value.decode("latin-1")) for name, value in pairs]
+
+
+def main(argv: list[str] | None = None) -> dict[str, object]:
+    parser = argparse.ArgumentParser(prog="python -m bench.traffic_proxy", description=__doc__)
+    parser.add_argument("--requests", type=int, default=5000, help="latency GETs per target")
+    parser.add_argument("--runs", type=int, default=3, help="wrk runs per target")
+    parser.add_argument("--seconds", type=int, default=5, help="length of a wrk run")
+    parser.add_argument("--upstream", choices=["nginx", "python"], default="nginx")
+    args = parser.parse_args(argv)
+    use_nginx = args.upstream == "nginx" and shutil.which("nginx") and os.geteuid() == 0
+    if not shutil.which("wrk"):
+        print("# skipping throughput: apt-get install -y wrk")
+    data: dict[str, object] = {"upstream": "nginx" if use_nginx else "python"}
+    with common.workdir("traffic") as directory:
+        port = configs.free_port()
+        service = common.spawn(
+            nginx_argv(directory, port)
+            if use_nginx
+            else [common.PYTHON, "-c", PYTHON_UPSTREAM, str(port)]
+        )
+        procs = [service]
+        try:
+            assert common.wait_for(lambda: answers(port), 20, 0.01), "the service did not start"
+            proxy, proxy_port = start_proxy(port, 1000)
+            procs.append(proxy)
+            ports = {"direct": port, "proxied": proxy_port}
+            timings = latency(ports, args.requests)
+            rates: dict[str, list[float]] = {name: [] for name in ports}
+            cpu_per_request: list[float] = []
+            if shutil.which("wrk"):
+                for _ in range(args.runs):
+                    rates["direct"].append(wrk(port, args.seconds))
+                    cpu = common.cpu_seconds(proxy.pid)
+                    began = time.monotonic()
+                    rates["proxied"].append(wrk(proxy_port, args.seconds))
+                    served = rates["proxied"][-1] * (time.monotonic() - began)
+                    cpu_per_request.append((common.cpu_seconds(proxy.pid) - cpu) / served)
+            fresh, fresh_port = start_proxy(port, 10_000)
+            procs.append(fresh)
+            client = Client(fresh_port)
+            client.get()
+            rss_before = common.rss_kib(fresh.pid)
+            for _ in range(10_000):
+                client.get()
+            rss_growth = common.rss_kib(fresh.pid) - rss_before
+            client.close()
+        finally:
+            for proc in procs:
+                common.stop(proc, 5)
+    memory = [
+        (count, request, response, store_memory(count, request, response))
+        for count, request, response in MEMORY_CASES
+    ]
+    data.update(latency=timings, wrk=rates, cpu_per_request=cpu_per_request, memory=memory)
+
+    def row(name: str) -> list[object]:
+        values = timings[name]
+        base = common.median(timings["direct"])
+        rate = common.median(rates[name]) if rates[name] else float("nan")
+        return [
+            name,
+            len(values),
+            f"{common.median(values) * 1e6:.0f}",
+            f"{common.percentile(values, 99) * 1e6:.0f}",
+            f"{(common.median(values) - base) * 1e6:.0f}",
+            f"{rate:.0f}",
+        ]
+
+    text = common.table(
+        ["target", "GETs", "p50 µs", "p99 µs", "p50 over direct µs", "wrk -t2 -c16 req/s"],
+        [row(name) for name in timings],
+    )
+    text += (
+        f"\n\nProxy CPU per request under wrk: {common.median(cpu_per_request) * 1e6:.0f} µs. "
+        f"Proxy RSS growth over 10,000 recorded GETs of 1 KiB: {rss_growth / 1024:.1f} MiB.\n\n"
+    )
+    text += common.table(
+        ["exchanges", "request body", "response body", "traced MiB", "per exchange KiB"],
+        [
+            [f"{count:,}", request, response, f"{used / 2**20:.1f}", f"{used / count / 1024:.2f}"]
+            for count, request, response, used in memory
+        ],
+    )
+    common.emit("traffic_proxy", "## Traffic monitor\n\n" + text, data)
+    return data
+
+
+if __name__ == "__main__":
+    main()
