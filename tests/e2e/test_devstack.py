@@ -86,8 +86,8 @@ def test_devstack(
 ) -> None:
     """Requests flow web → api → store; editing api.py rebuilds and restarts api alone on the
     same port; a broken build keeps the old api; `pilot ctl rebuild api` restarts only api;
-    `pilot logs api` shows only api's lines; the remote quotes service is reached through
-    QUOTES_URL; Ctrl-C stops the stack."""
+    `pilot logs api` shows only api's lines; `pilot traffic` shows who called whom; the remote
+    quotes service is reached through QUOTES_URL; Ctrl-C stops the stack."""
     for name in ("store.py", "api.py", "web.py", "dnsfind.py"):
         shutil.copy(EXAMPLE / name, tmp_path / name)
     registry.put(
@@ -142,6 +142,18 @@ def test_devstack(
         label, _, text = line.split(" ", 1)[1].partition(" | ")
         assert label.strip() in ("api", "pilot"), line
         assert not text.startswith(("web:", "store:")), line
+
+    traffic = subprocess.run(  # the monitor saw every call between the services
+        [PYTHON, "-m", "pilot", "traffic", "api", "store"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if k != "PILOT_SOCKET"}
+        | {"PYTHONPATH": str(REPO)},
+    )
+    assert any("web → api  GET /items  200" in line for line in traffic.stdout.splitlines())
+    assert any("api → store  GET /" in line for line in traffic.stdout.splitlines())
 
     p.signal(signal.SIGINT)
     assert p.wait(20) == 0
