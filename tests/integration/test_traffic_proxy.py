@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import http.client
 import http.server
@@ -22,6 +23,7 @@ from typing import Any, TypeVar
 import pytest
 
 from pilot.log import Log
+from pilot.traffic import proxy as proxy_module
 from pilot.traffic.peers import socket_owner
 from pilot.traffic.proxy import RecordingProxy
 from pilot.traffic.store import MASKED, Exchange, TrafficStore
@@ -52,6 +54,7 @@ class Upstream:
     connections: int = 0
     closed: threading.Event = field(default_factory=threading.Event)  # a WebSocket ended
     hung_up: threading.Event = field(default_factory=threading.Event)  # /bye closed its socket
+    release: threading.Event = field(default_factory=threading.Event)  # /stream may end
 
     @property
     def port(self) -> int:
@@ -109,6 +112,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.flush()
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
+        elif self.path == "/stream":  # the first chunk, and the rest once the test says so
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.write(b"5\r\nfirst\r\n")
+            self.wfile.flush()
+            self.upstream.release.wait(10)
+            self.wfile.write(b"4\r\nlast\r\n0\r\n\r\n")
         elif self.path == "/bye":  # answers as if to keep the connection, then closes it
             self._answer(b"bye")
             self.close_connection = True
@@ -329,6 +340,20 @@ def test_chunked_bodies_pass_byte_exact(proxy: Callable[..., Running], upstream:
     assert header(exchange.response_headers, "Transfer-Encoding") == "chunked"
 
 
+def test_a_response_streams_through(proxy: Callable[..., Running], upstream: Upstream) -> None:
+    running = proxy()
+    conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=10)
+    conn.request("GET", "/stream")
+    response = conn.getresponse()
+    assert response.read(5) == b"first"
+    assert not upstream.release.is_set()  # the first chunk came while the rest was held back
+    upstream.release.set()
+    assert response.read() == b"last"
+    conn.close()
+    [exchange] = running.exchanges(1)
+    assert bytes(exchange.response_body.kept) == b"firstlast"
+
+
 def test_bodies_over_the_limit_are_cut(proxy: Callable[..., Running], upstream: Upstream) -> None:
     running = proxy(body_limit=1000)
     body = os.urandom(300_000)
@@ -515,6 +540,32 @@ def test_close_ends_open_connections(proxy: Callable[..., Running]) -> None:
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", running.port), timeout=10)
     sock.close()
+
+
+def test_connections_are_bounded(
+    proxy: Callable[..., Running], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past MAX_CONNECTIONS, a new connection is closed at once; one silent for IDLE_TIMEOUT
+    is closed."""
+    monkeypatch.setattr(proxy_module, "MAX_CONNECTIONS", 2)
+    monkeypatch.setattr(proxy_module, "IDLE_TIMEOUT", 0.5)
+    running = proxy()
+    held = [socket.create_connection(("127.0.0.1", running.port), timeout=10) for _ in range(2)]
+    with (
+        socket.create_connection(("127.0.0.1", running.port), timeout=10) as third,
+        contextlib.suppress(ConnectionResetError),  # closed unread: a reset is as good
+    ):
+        assert third.recv(100) == b""
+    wait_for(lambda: "2 connections open" in running.log_text.getvalue(), message="a warning")
+    began = time.monotonic()
+    for sock in held:
+        assert sock.recv(100) == b""  # silent too long
+        sock.close()
+    assert time.monotonic() - began < 5
+    conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=10)
+    conn.request("GET", "/")
+    assert conn.getresponse().read() == b"hello /"
+    conn.close()
 
 
 def test_socket_owner_finds_this_process() -> None:
