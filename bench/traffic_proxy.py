@@ -182,16 +182,17 @@ def wrk(port: int, seconds: int) -> float:
 
 def store_memory(count: int, request_body: int, response_body: int) -> int:
     """Bytes traced for a TrafficStore holding `count` exchanges with bodies of these sizes."""
+    from pilot.traffic.proxy import decode_headers
     from pilot.traffic.store import Body, Exchange, TrafficStore, mask_headers
 
-    request_head = (
+    request_head = _pairs(
         b"Host: localhost:8080\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Firefox/128"
         b"\nAccept: application/json, text/plain, */*\nAccept-Language: en-GB,en;q=0.5\n"
         b"Accept-Encoding: gzip, deflate, br\nReferer: http://localhost:8080/\n"
         b"Connection: keep-alive\nCookie: session=0123456789abcdef\nSec-Fetch-Mode: cors\n"
         b"Priority: u=0"
     )
-    response_head = (
+    response_head = _pairs(
         b"Server: uvicorn\nDate: Wed, 02 Dec 2026 16:00:00 GMT\nContent-Type: application/json"
         b"\nContent-Length: 1024\nCache-Control: no-store\nX-Request-Id: 0f1e2d3c4b5a69788796"
     )
@@ -208,12 +209,12 @@ def store_memory(count: int, request_body: int, response_body: int) -> int:
             method=b"GET".decode("latin-1"),
             url=f"/api/items?page={i}",
             http_version=b"1.1".decode("latin-1"),
-            request_headers=mask_headers(_headers(request_head), frozenset()),
+            request_headers=mask_headers(decode_headers(request_head), frozenset()),
             request_body=Body(64 << 10),
         )
         exchange.request_body.add(request_bytes)
         exchange.status, exchange.reason = 200, b"OK".decode("latin-1")
-        exchange.response_headers = mask_headers(_headers(response_head), frozenset())
+        exchange.response_headers = mask_headers(decode_headers(response_head), frozenset())
         exchange.response_body = Body(64 << 10)
         exchange.response_body.add(response_bytes)
         exchange.duration = 0.001
@@ -224,9 +225,8 @@ def store_memory(count: int, request_body: int, response_body: int) -> int:
     return used
 
 
-def _headers(block: bytes) -> list[tuple[str, str]]:
-    pairs = [line.split(b": ", 1) for line in block.split(b"\n")]
-    return [(name.decode("latin-1"), value.decode("latin-1")) for name, value in pairs]
+def _pairs(block: bytes) -> list[tuple[bytes, bytes]]:
+    return [(name, value) for name, value in (line.split(b": ", 1) for line in block.split(b"\n"))]
 
 
 def main(argv: list[str] | None = None) -> dict[str, object]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import http
+import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, NoReturn
@@ -278,7 +279,7 @@ class _Client:
             url=request.target.decode("latin-1"),
             http_version=request.http_version.decode("latin-1"),
             request_headers=mask_headers(
-                _decoded(request.headers.raw_items()), self.proxy.unmasked
+                decode_headers(request.headers.raw_items()), self.proxy.unmasked
             ),
             request_body=Body(self.proxy.body_limit),
         )
@@ -448,7 +449,7 @@ class _Client:
                 exchange.status = event.status_code
                 exchange.reason = event.reason.decode("latin-1")
                 exchange.response_headers = mask_headers(
-                    _decoded(event.headers.raw_items()), self.proxy.unmasked
+                    decode_headers(event.headers.raw_items()), self.proxy.unmasked
                 )
                 exchange.response_body = Body(self.proxy.body_limit)
                 if upstream.h11.their_state is h11.SWITCHED_PROTOCOL:
@@ -614,8 +615,12 @@ async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         pass
 
 
-def _decoded(headers: Iterable[tuple[bytes, bytes]]) -> Headers:
-    return [(name.decode("latin-1"), value.decode("latin-1")) for name, value in headers]
+def decode_headers(headers: Iterable[tuple[bytes, bytes]]) -> Headers:
+    """`headers` as text for the record, each name interned: the same few names recur in
+    every exchange a store keeps."""
+    return [
+        (sys.intern(name.decode("latin-1")), value.decode("latin-1")) for name, value in headers
+    ]
 
 
 def _upgrade(exchange: Exchange) -> str:
