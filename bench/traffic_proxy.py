@@ -4,9 +4,10 @@ The service is nginx answering every GET with a fixed 1 KiB body (a Python async
 --upstream python, or when nginx or root is missing). The proxy runs as `pilot up` runs it: a
 process of its own (one event loop), a TrafficStore, `identify` asking /proc in a thread for
 each new connection. (a) Latency: sequential GETs over one keep-alive connection (a raw socket,
-TCP_NODELAY), direct to the service and through the proxy, in alternating blocks of 200;
-p50/p99 and the proxy's p50 over direct. (b) Throughput: `wrk -t2 -c16 -d5s`, direct and
-proxied alternately, median of --runs; the proxy's CPU time per request. (c) Memory: a
+TCP_NODELAY), direct to the service, through a bare asyncio byte relay (the floor of any
+Python proxy: nothing parsed, nothing recorded) and through the proxy, in alternating blocks of
+200; p50/p99 and each p50 over direct. (b) Throughput: `wrk -t2 -c16 -d5s` against each, in a
+fresh random order each round, median of --runs; the proxy's CPU time per request. (c) Memory: a
 TrafficStore holding exchanges as the proxy records them (a browser-like request's 10 headers,
 6 response headers), traced with tracemalloc, for the MEMORY_CASES body sizes; and the
 RSS growth of a proxy process (keep 10,000) over 10,000 proxied GETs of 1 KiB.
@@ -52,6 +53,27 @@ async def main():
     await proxy.start()
     print(proxy.address[1], flush=True)
     await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+# The floor of any proxy in Python: asyncio streams passing bytes both ways, nothing parsed.
+RELAY = """
+import asyncio, sys
+
+async def pipe(reader, writer):
+    while data := await reader.read(65536):
+        writer.write(data)
+        await writer.drain()
+
+async def relay(reader, writer):
+    upstream = await asyncio.open_connection("127.0.0.1", int(sys.argv[1]))
+    await asyncio.gather(pipe(reader, upstream[1]), pipe(upstream[0], writer))
+
+async def main():
+    server = await asyncio.start_server(relay, "127.0.0.1", 0)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    await server.serve_forever()
 
 asyncio.run(main())
 """
@@ -104,9 +126,12 @@ http {{
     return ["nginx", "-p", str(prefix), "-c", str(conf), "-g", "daemon off;"]
 
 
-def start_proxy(upstream: int, keep: int) -> tuple[subprocess.Popen[bytes], int]:
+def start_proxy(
+    upstream: int, keep: int, script: str = PROXY
+) -> tuple[subprocess.Popen[bytes], int]:
+    """A proxy (or `script`, given the same arguments) in front of `upstream`, and its port."""
     proc = common.spawn(
-        [common.PYTHON, "-c", PROXY, str(upstream), str(keep)],
+        [common.PYTHON, "-c", script, str(upstream), str(keep)],
         cwd=common.REPO,
         stdout=subprocess.PIPE,
     )
@@ -251,19 +276,21 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         try:
             assert common.wait_for(lambda: answers(port), 20, 0.01), "the service did not start"
             proxy, proxy_port = start_proxy(port, 1000)
-            procs.append(proxy)
-            ports = {"direct": port, "proxied": proxy_port}
+            relay, relay_port = start_proxy(port, 0, RELAY)
+            procs += [proxy, relay]
+            ports = {"direct": port, "asyncio relay": relay_port, "proxied": proxy_port}
             timings = latency(ports, args.requests)
             rates: dict[str, list[float]] = {name: [] for name in ports}
             cpu_per_request: list[float] = []
             if shutil.which("wrk"):
                 for _ in range(args.runs):
-                    rates["direct"].append(wrk(port, args.seconds))
-                    cpu = common.cpu_seconds(proxy.pid)
-                    began = time.monotonic()
-                    rates["proxied"].append(wrk(proxy_port, args.seconds))
-                    served = rates["proxied"][-1] * (time.monotonic() - began)
-                    cpu_per_request.append((common.cpu_seconds(proxy.pid) - cpu) / served)
+                    for name in random.sample(list(ports), len(ports)):
+                        cpu = common.cpu_seconds(proxy.pid)
+                        began = time.monotonic()
+                        rates[name].append(wrk(ports[name], args.seconds))
+                        if name == "proxied":
+                            served = rates[name][-1] * (time.monotonic() - began)
+                            cpu_per_request.append((common.cpu_seconds(proxy.pid) - cpu) / served)
             fresh, fresh_port = start_proxy(port, 10_000)
             procs.append(fresh)
             client = Client(fresh_port)
