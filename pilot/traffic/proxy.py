@@ -44,6 +44,7 @@ MAX_CONNECTIONS = 256  # client connections open at once
 MAX_HEAD = 64 << 10  # bytes of a request or response head
 IDLE_TIMEOUT = 60.0  # seconds a client may stay silent while a request (or its body) is due
 CONNECT_TIMEOUT = 10.0  # seconds to connect to the service
+IDENTIFY_TIMEOUT = 2.0  # seconds an exchange's record waits for `identify`'s answer
 CLOSE_TIMEOUT = 5.0  # seconds a client has to take the last bytes before they are dropped
 READ_SIZE = 64 << 10
 REFUSALS_LOGGED_EVERY = 60.0
@@ -521,8 +522,9 @@ class _Client:
         return event
 
     async def _send(self, event: h11.Event, flush: bool = True) -> None:
-        """Send `event` to the client; without `flush`, only once more is to be sent, or
-        the next wait for the service (one write for a response that came in one read).
+        """Send `event` to the client; without `flush`, its bytes wait for the next flush
+        (the next wait for the service, or the response's end): one write for a response that
+        came in one read.
 
         Raises:
             _ClientFailure: the client is gone.
@@ -581,13 +583,18 @@ class _Client:
             pass
 
     async def _identity(self) -> str | None:
-        """The calling local service's name, as `identify` tells (None when it fails)."""
+        """The calling local service's name, as `identify` tells (None when it fails or has
+        not told within IDENTIFY_TIMEOUT)."""
         if self.identity is None:
             return None
         try:
-            return await self.identity
+            if self.identity.done():
+                return self.identity.result()
+            return await asyncio.wait_for(self.identity, IDENTIFY_TIMEOUT)
         except Exception as error:
-            self.proxy.log.debug(f"traffic {self.proxy.service}: {self.name}: {_one_line(error)}")
+            self.proxy.log.debug(
+                f"traffic {self.proxy.service}: {self.name}: identify: {_one_line(error)}"
+            )
             self.identity = None
             return None
 

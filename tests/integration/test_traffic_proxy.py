@@ -516,17 +516,25 @@ def test_identify_names_the_calling_service(proxy: Callable[..., Running]) -> No
     assert asked == [(local, ("127.0.0.1", running.port))]  # once per connection
 
 
-def test_a_failing_identify_leaves_the_exchange_alone(proxy: Callable[..., Running]) -> None:
+@pytest.mark.parametrize("failure", ["raises", "hangs"])
+def test_a_failing_identify_leaves_the_exchange_alone(
+    proxy: Callable[..., Running], monkeypatch: pytest.MonkeyPatch, failure: str
+) -> None:
+    monkeypatch.setattr(proxy_module, "IDENTIFY_TIMEOUT", 0.2)
+
     async def identify(client: tuple[str, int], server: tuple[str, int]) -> str | None:
+        if failure == "hangs":
+            await asyncio.Event().wait()
         raise RuntimeError("no /proc here")
 
     running = proxy(identify=identify)
     conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=10)
-    conn.request("GET", "/")
-    assert conn.getresponse().read() == b"hello /"
+    for _ in range(2):
+        conn.request("GET", "/")
+        assert conn.getresponse().read() == b"hello /"
     conn.close()
-    [exchange] = running.exchanges(1)
-    assert exchange.client_service is None and exchange.status == 200
+    exchanges = running.exchanges(2)
+    assert [(e.client_service, e.status) for e in exchanges] == [(None, 200)] * 2
 
 
 def test_close_ends_open_connections(proxy: Callable[..., Running]) -> None:
