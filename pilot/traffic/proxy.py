@@ -444,6 +444,13 @@ class _Client:
             raise _UpstreamFailure("the service closed the connection")
         while True:
             event = await upstream.next_event(self._flush)
+            if isinstance(event, h11.InformationalResponse | h11.Response):
+                # a head of its own: h11 sends HTTP/1.1, whatever the service's version
+                event = type(event)(
+                    status_code=event.status_code,
+                    headers=event.headers.raw_items(),
+                    reason=event.reason,
+                )
             if isinstance(event, h11.InformationalResponse) and event.status_code != 101:
                 await self._send(event)  # 100 Continue, 103 Early Hints
             elif isinstance(event, h11.InformationalResponse | h11.Response):

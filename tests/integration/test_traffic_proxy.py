@@ -120,6 +120,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.flush()
             self.upstream.release.wait(10)
             self.wfile.write(b"4\r\nlast\r\n0\r\n\r\n")
+        elif self.path == "/http10":  # an HTTP/1.0 answer, its body ended by closing
+            self.wfile.write(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nold server")
+            self.close_connection = True
         elif self.path == "/bye":  # answers as if to keep the connection, then closes it
             self._answer(b"bye")
             self.close_connection = True
@@ -316,6 +319,22 @@ def test_a_connection_the_service_closed_is_reopened(
 
     assert [e.status for e in running.exchanges(3)] == [200, 200, 200]
     assert [seen.connection for seen in upstream.seen] == [1, 2, 2]
+
+
+def test_an_http_1_0_answer_reaches_an_http_1_1_client_chunked(
+    proxy: Callable[..., Running], upstream: Upstream
+) -> None:
+    running = proxy()
+    conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=10)
+    conn.request("GET", "/http10")
+    response = conn.getresponse()
+    assert response.getheader("Transfer-Encoding") == "chunked"
+    assert response.read() == b"old server"
+    conn.request("GET", "/next")  # the client's connection goes on, the service's is new
+    assert conn.getresponse().read() == b"hello /next"
+    conn.close()
+    assert [e.status for e in running.exchanges(2)] == [200, 200]
+    assert [seen.connection for seen in upstream.seen] == [1, 2]
 
 
 def test_chunked_bodies_pass_byte_exact(proxy: Callable[..., Running], upstream: Upstream) -> None:
