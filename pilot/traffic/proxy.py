@@ -261,9 +261,16 @@ class _Client:
         if not graceful:
             self.writer.transport.abort()
             return
-        self.writer.close()
         try:
             async with asyncio.timeout(CLOSE_TIMEOUT):
+                if self.h11.their_state in (h11.SEND_BODY, h11.ERROR):
+                    # Answered before its request was all read (an error): what it still sends
+                    # is read and dropped until it closes, as closing on unread bytes resets
+                    # the connection, and the client may lose the answer.
+                    self.writer.write_eof()
+                    while await self.reader.read(READ_SIZE):
+                        pass
+                self.writer.close()
                 await self.writer.wait_closed()
         except (OSError, TimeoutError):
             self.writer.transport.abort()

@@ -502,6 +502,10 @@ def test_malformed_and_old_requests(proxy: Callable[..., Running], upstream: Ups
         head, _ = read_head(sock)
         assert head.startswith(b"HTTP/1.1 400 ")
     with socket.create_connection(("127.0.0.1", running.port), timeout=10) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: app\r\nX-Big: " + b"x" * 300_000)
+        head, _ = read_head(sock)  # not lost to a reset, though the rest was never read
+        assert head.startswith(b"HTTP/1.1 431 ")
+    with socket.create_connection(("127.0.0.1", running.port), timeout=10) as sock:
         sock.sendall(b"GET /old HTTP/1.0\r\n\r\n")  # no Host, no keep-alive
         response = b""
         while chunk := sock.recv(65536):
