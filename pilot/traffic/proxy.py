@@ -17,7 +17,8 @@ closed unread, with a warning at most every REFUSALS_LOGGED_EVERY seconds), head
 MAX_HEAD bytes (else 431 to the client, 502 for the service's), and a client silent for
 IDLE_TIMEOUT while a request or the rest of its body is due is closed. A response may take as
 long as the service likes (long polls, event streams) and a pipe may stay idle: each holds one
-of the MAX_CONNECTIONS until either side closes."""
+of the MAX_CONNECTIONS until either side closes (a client gone while the service is silent is
+noticed when the service next sends)."""
 
 from __future__ import annotations
 
