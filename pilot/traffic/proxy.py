@@ -233,7 +233,8 @@ class _Client:
         self.identity: asyncio.Future[str | None] | None = None
         if proxy.identify is not None:
             local = writer.get_extra_info("sockname")
-            # Asked at once, while the caller's socket surely exists; awaited when recording.
+            # Asked at once, and answered before the first response is relayed: a caller may
+            # close its socket as soon as it has the answer, and then it cannot be found.
             self.identity = asyncio.ensure_future(
                 proxy.identify((host, port), (str(local[0]), int(local[1])))
             )
@@ -462,6 +463,7 @@ class _Client:
             if isinstance(event, h11.InformationalResponse) and event.status_code != 101:
                 await self._send(event)  # 100 Continue, 103 Early Hints
             elif isinstance(event, h11.InformationalResponse | h11.Response):
+                await self._identity()  # while the caller waits: its socket is surely there
                 exchange.status = event.status_code
                 exchange.reason = event.reason.decode("latin-1")
                 exchange.response_headers = mask_headers(
@@ -583,6 +585,7 @@ class _Client:
         ]
         reason = http.HTTPStatus(status).phrase
         if exchange is not None:
+            await self._identity()  # while the caller waits: its socket is surely there
             exchange.status, exchange.reason, exchange.response_headers = status, reason, headers
             exchange.response_body = Body(self.proxy.body_limit)
             exchange.response_body.add(body)

@@ -14,6 +14,8 @@ import io
 import logging
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -537,6 +539,33 @@ def test_identify_names_the_calling_service(proxy: Callable[..., Running]) -> No
     exchanges = running.exchanges(2)
     assert [e.client_service for e in exchanges] == [f"pid {os.getpid()}"] * 2
     assert asked == [(local, ("127.0.0.1", running.port))]  # once per connection
+
+
+def test_a_caller_that_hangs_up_at_once_is_still_identified(
+    proxy: Callable[..., Running],
+) -> None:
+    """A process that makes one request and exits is found: the response waits for identify
+    (the caller's socket is gone once it has its answer)."""
+
+    async def identify(client: tuple[str, int], server: tuple[str, int]) -> str | None:
+        return str(await asyncio.to_thread(socket_owner, client, server))
+
+    running = proxy(identify=identify)
+    caller = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import urllib.request, sys; "
+            "print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())",
+            f"http://127.0.0.1:{running.port}/once",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    out, _ = caller.communicate(timeout=30)
+    assert out == "hello /once\n"
+    [exchange] = running.exchanges(1)
+    assert exchange.client_service == str(caller.pid)
 
 
 @pytest.mark.parametrize("failure", ["raises", "hangs"])
