@@ -175,7 +175,9 @@ class TrafficStore:
             if exchange.id > after
         ]
         chosen.sort(key=lambda exchange: exchange.id)
-        return chosen[-last:] if last is not None and last >= 0 else chosen
+        if last is None:
+            return chosen
+        return chosen[len(chosen) - last :] if last > 0 else []
 
     def get(self, exchange_id: int) -> Exchange | None:
         """The kept exchange numbered `exchange_id`."""

@@ -106,6 +106,7 @@ def test_the_store_numbers_exchanges_as_they_end_and_keeps_the_last_of_each_serv
     assert [e.id for e in store.select()] == [2, 3, 4]  # api's first went: its ring holds 2
     assert [e.id for e in store.select(["api"])] == [2, 4]
     assert [e.id for e in store.select(after=2, last=1)] == [4]
+    assert store.select(last=0) == []
     assert store.get(3) is not None and store.get(1) is None
     assert store.services() == ["api", "web"]
 

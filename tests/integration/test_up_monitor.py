@@ -1,0 +1,195 @@
+"""`pilot up` with the traffic monitor: a monitored service listens on an internal port behind
+pilot's recording proxy, callers do not change, and `pilot traffic` lists, follows, shows and
+exports what they exchanged."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from tests.helpers import REPO, Pilot, python_job, wait_for
+
+# An HTTP service: writes its environment to <name>.env; GET /call asks $API_URL/hello (so a
+# call between two services of the stack goes through api's proxy); anything else answers
+# JSON naming the service and the path.
+SERVICE = python_job("""
+    import http.server, json, os, sys, urllib.request
+    name = sys.argv[1]
+    json.dump(dict(os.environ), open(name + ".env", "w"))
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        def do_GET(self):
+            if self.path == "/call":
+                body = urllib.request.urlopen(os.environ["API_URL"] + "/hello").read()
+            else:
+                body = json.dumps({"service": name, "path": self.path}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        def log_message(self, *args):
+            pass
+    http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
+""")
+
+
+def stack(tmp_path: Path, **monitor: Any) -> dict[str, Any]:
+    return {
+        "monitor": {"listen": "127.0.0.1:0", **monitor},
+        "jobs": [
+            {"name": name, "exec": [*SERVICE, name], "port": "auto"} for name in ("api", "web")
+        ],
+        "control": {"socket": str(tmp_path / "pilot.sock")},
+    }
+
+
+def kept(tmp_path: Path) -> dict[str, int]:
+    path = tmp_path / ".pilot" / "ports.json"
+    return dict(json.loads(path.read_text())) if path.exists() else {}
+
+
+def env_of(tmp_path: Path, name: str) -> dict[str, str]:
+    path = tmp_path / f"{name}.env"
+    return dict(json.loads(path.read_text())) if path.exists() else {}
+
+
+def traffic(p: Pilot, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pilot", "traffic", "--socket", str(p.socket), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        cwd=p.workdir,
+    )
+
+
+def exchanges(p: Pilot, *names: str) -> list[dict[str, Any]]:
+    out = traffic(p, "--json", *names)
+    assert out.returncode == 0, out.stderr
+    return [json.loads(line) for line in out.stdout.splitlines()]
+
+
+def serving(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2).status_code == 200
+    except requests.ConnectionError:
+        return False
+
+
+def started(pilot: Callable[..., Pilot], tmp_path: Path, **monitor: Any) -> Pilot:
+    p = pilot(stack(tmp_path, **monitor), command="up")
+    wait_for(
+        lambda: all(
+            name in kept(tmp_path) and serving(f"http://127.0.0.1:{kept(tmp_path)[name]}/")
+            for name in ("api", "web")
+        ),
+        15,
+        message="api and web serving through their proxies",
+    )
+    return p
+
+
+def test_a_monitored_service_is_served_by_the_proxy_and_its_exchanges_recorded(
+    pilot: Callable[..., Pilot], tmp_path: Path
+) -> None:
+    """The service listens on its internal port (`PORT`); its advertised port, `API_URL` and
+    the registration are the proxy's; a call from another service of the stack is recorded
+    with that service's name, and `pilot traffic` lists it."""
+    p = started(pilot, tmp_path)
+    ports = kept(tmp_path)
+    api_env = env_of(tmp_path, "api")
+    assert api_env["PORT"] == str(ports["api@monitor"]) != str(ports["api"])
+    assert api_env["API_URL"] == f"http://127.0.0.1:{ports['api']}"
+    direct = requests.get(f"http://127.0.0.1:{ports['api@monitor']}/direct", timeout=5)
+    assert direct.json() == {"service": "api", "path": "/direct"}
+    called = requests.get(f"http://127.0.0.1:{ports['web']}/call", timeout=5)
+    assert called.json() == {"service": "api", "path": "/hello"}
+    wait_for(
+        lambda: any(e["url"] == "/hello" for e in exchanges(p, "api")), 10, message="recorded"
+    )
+    [hello] = [e for e in exchanges(p, "api") if e["url"] == "/hello"]
+    assert (hello["service"], hello["method"], hello["status"]) == ("api", "GET", 200)
+    assert hello["client_service"] == "web"
+    assert json.loads(hello["response"]["body"]["text"]) == {"service": "api", "path": "/hello"}
+    assert not any(e["url"] == "/direct" for e in exchanges(p))  # not through the proxy
+    web_calls = [e for e in exchanges(p, "web") if e["url"] == "/call"]
+    assert web_calls and web_calls[0]["client_service"] is None  # the test is no service
+    listing = traffic(p)
+    assert listing.returncode == 0
+    assert any("web → api  GET /hello  200" in line for line in listing.stdout.splitlines())
+    page = p.status()["monitor"]
+    assert page.startswith("http://127.0.0.1:") and "traffic monitor: " + page in p.ctl(
+        "status"
+    ).stdout
+    assert "text/html" in requests.get(page, timeout=5).headers["Content-Type"]
+    consul = f"127.0.0.1:{ports['@consul']}"
+    [entry] = requests.get(f"http://{consul}/v1/health/service/api?passing", timeout=5).json()
+    assert entry["Service"]["Port"] == ports["api"]  # registered at the proxy
+    p.signal(signal.SIGTERM)
+    assert p.wait(15) == 0
+
+
+def test_pilot_traffic_follows_shows_one_whole_and_exports_har(
+    pilot: Callable[..., Pilot], tmp_path: Path
+) -> None:
+    """`-f` prints an exchange made after it started; `show ID` prints headers and the body
+    pretty-printed, with Authorization masked; `--har` writes a HAR 1.2 file."""
+    p = started(pilot, tmp_path)
+    api = f"http://127.0.0.1:{kept(tmp_path)['api']}"
+    follow = subprocess.Popen(
+        [sys.executable, "-m", "pilot", "traffic", "-f", "--socket", str(p.socket), "api"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    try:
+        wait_for(lambda: traffic(p).returncode == 0, 10, message="pilot traffic answers")
+        requests.get(f"{api}/followed", headers={"Authorization": "Bearer s3cret"}, timeout=5)
+        assert follow.stdout is not None
+        # the earlier exchanges come first; the read is bounded by the test's timeout
+        line = next(line for line in follow.stdout if "/followed" in line)
+        assert "GET /followed  200" in line
+    finally:
+        follow.kill()
+        follow.wait()
+    [followed] = [e for e in exchanges(p, "api") if e["url"] == "/followed"]
+    shown = traffic(p, "show", str(followed["id"]))
+    assert shown.returncode == 0, shown.stderr
+    assert "GET /followed HTTP/1.1" in shown.stdout and "HTTP/1.1 200" in shown.stdout
+    assert "Authorization: [masked]" in shown.stdout and "s3cret" not in shown.stdout
+    assert '{\n  "service": "api",\n  "path": "/followed"\n}' in shown.stdout
+    har = tmp_path / "api.har"
+    assert traffic(p, "--har", str(har), "api").returncode == 0
+    log = json.loads(har.read_text())["log"]
+    assert log["version"] == "1.2"
+    assert any(
+        entry["request"]["url"] == f"{api}/followed" and entry["response"]["status"] == 200
+        for entry in log["entries"]
+    )
+    missing = traffic(p, "show", "999999")
+    assert missing.returncode == 1 and "no exchange 999999" in missing.stderr
+    p.signal(signal.SIGTERM)
+    assert p.wait(15) == 0
+
+
+def test_without_a_monitor_pilot_traffic_says_how_to_get_one(
+    pilot: Callable[..., Pilot], tmp_path: Path
+) -> None:
+    config = {**stack(tmp_path), "monitor": False}
+    p = pilot(config, command="up")
+    wait_for(lambda: "api" in kept(tmp_path), 15, message="api's port kept")
+    wait_for(lambda: p.socket.exists(), 10, message="control socket")
+    out = traffic(p)
+    assert out.returncode == 1 and "monitor: true" in out.stderr
+    p.signal(signal.SIGTERM)
+    assert p.wait(15) == 0
