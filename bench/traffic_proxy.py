@@ -3,14 +3,17 @@
 The service is nginx answering every GET with a fixed 1 KiB body (a Python asyncio server with
 --upstream python, or when nginx or root is missing). The proxy runs as `pilot up` runs it: a
 process of its own (one event loop), a TrafficStore, `identify` asking /proc in a thread for
-each new connection. (a) Latency: sequential GETs over one keep-alive connection (a raw socket,
-TCP_NODELAY), direct to the service, through a bare asyncio byte relay (the floor of any
-Python proxy: nothing parsed, nothing recorded) and through the proxy, in alternating blocks of
-200; p50/p99 and each p50 over direct. (b) Throughput: `wrk -t2 -c16 -d5s` against each, in a
-fresh random order each round, median of --runs; the proxy's CPU time per request. (c) Memory: a
-TrafficStore holding exchanges as the proxy records them (a browser-like request's 10 headers,
-6 response headers), traced with tracemalloc, for the MEMORY_CASES body sizes; and the
-RSS growth of a proxy process (keep 10,000) over 10,000 proxied GETs of 1 KiB.
+each new connection. Targets: the service directly, a bare asyncio byte relay (the floor of
+any Python proxy: nothing parsed, nothing recorded), and the proxy.
+
+(a) Latency: sequential GETs over one keep-alive connection (a raw socket, TCP_NODELAY), in
+alternating blocks of 200: p50/p99 and each p50 over direct; and the p50 of GETs each on a new
+connection, connect to answer (the proxy's first answer on a connection waits for `identify`).
+(b) Throughput: `wrk -t2 -c16 -d5s` against each, in a fresh random order each round, median of
+--runs; the proxy's CPU time per request. (c) Memory: a TrafficStore holding exchanges as the
+proxy records them (a browser-like request's 10 headers, 6 response headers), traced with
+tracemalloc, for the MEMORY_CASES body sizes; and the RSS growth of a proxy process (keep
+10,000) over 10,000 proxied GETs of 1 KiB.
 """
 
 from __future__ import annotations
@@ -192,6 +195,20 @@ def latency(ports: dict[str, int], requests: int) -> dict[str, list[float]]:
     return results
 
 
+def fresh_connections(ports: dict[str, int], requests: int) -> dict[str, list[float]]:
+    """Seconds from connect to the whole answer, a new connection for each GET (the targets
+    in a fresh random order each round)."""
+
+    def once(name: str) -> float:
+        began = time.perf_counter()
+        client = Client(ports[name])
+        client.get()
+        client.close()
+        return time.perf_counter() - began
+
+    return common.alternate(list(ports), requests, once)
+
+
 def wrk(port: int, seconds: int) -> float:
     """Requests per second `wrk -t2 -c16` measured against `port`."""
     out = subprocess.run(
@@ -305,6 +322,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
             procs += [proxy, relay]
             ports = {"direct": port, "asyncio relay": relay_port, "proxied": proxy_port}
             timings = latency(ports, args.requests)
+            per_connection = fresh_connections(ports, args.requests // 10)
             rates: dict[str, list[float]] = {name: [] for name in ports}
             cpu_per_request: list[float] = []
             if shutil.which("wrk"):
@@ -335,6 +353,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     h11_alone = h11_cost()
     data.update(
         latency=timings,
+        fresh_connections=per_connection,
         wrk=rates,
         cpu_per_request=cpu_per_request,
         h11_per_request=h11_alone,
@@ -351,11 +370,20 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
             f"{common.median(values) * 1e6:.0f}",
             f"{common.percentile(values, 99) * 1e6:.0f}",
             f"{(common.median(values) - base) * 1e6:.0f}",
+            f"{common.median(per_connection[name]) * 1e6:.0f}",
             f"{rate:.0f}",
         ]
 
     text = common.table(
-        ["target", "GETs", "p50 µs", "p99 µs", "p50 over direct µs", "wrk -t2 -c16 req/s"],
+        [
+            "target",
+            "GETs",
+            "p50 µs",
+            "p99 µs",
+            "p50 over direct µs",
+            "new connection each: p50 µs",
+            "wrk -t2 -c16 req/s",
+        ],
         [row(name) for name in timings],
     )
     text += (

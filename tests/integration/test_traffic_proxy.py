@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import errno
 import hashlib
 import http.client
 import http.server
@@ -25,6 +26,7 @@ from typing import Any, TypeVar
 import pytest
 
 from pilot.log import Log
+from pilot.traffic import peers
 from pilot.traffic import proxy as proxy_module
 from pilot.traffic.peers import socket_owner
 from pilot.traffic.proxy import RecordingProxy
@@ -628,14 +630,30 @@ def test_connections_are_bounded(
     conn.close()
 
 
-def test_socket_owner_finds_this_process() -> None:
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
+@pytest.mark.parametrize("lookup", ["sock_diag", "/proc/net/tcp"])
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+def test_socket_owner_finds_this_process(
+    monkeypatch: pytest.MonkeyPatch, lookup: str, host: str
+) -> None:
+    if lookup == "/proc/net/tcp":
+
+        def no_netlink(*args: object) -> None:
+            raise OSError(errno.EPROTONOSUPPORT, "no sock_diag here")
+
+        monkeypatch.setattr(peers, "_diag_inode", no_netlink)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as server:
+        try:
+            server.bind((host, 0))
+        except OSError:
+            pytest.skip(f"no {host} here")
         server.listen()
-        with socket.create_connection(server.getsockname(), timeout=10) as client:
+        with socket.create_connection(server.getsockname()[:2], timeout=10) as client:
             accepted, _ = server.accept()
             with accepted:
-                assert socket_owner(client.getsockname(), client.getpeername()) == os.getpid()
+                mine = client.getsockname()[:2], client.getpeername()[:2]
+                assert peers.socket_owner(*mine) == os.getpid()
                 # the other end is ours too; an unknown pair is nobody's
-                assert socket_owner(accepted.getsockname(), accepted.getpeername()) == os.getpid()
-                assert socket_owner(("127.0.0.1", 1), ("127.0.0.1", 2)) is None
+                theirs = accepted.getsockname()[:2], accepted.getpeername()[:2]
+                assert peers.socket_owner(*theirs) == os.getpid()
+                assert peers.socket_owner((host, 1), (host, 2)) is None
