@@ -21,6 +21,7 @@ from bench import (
     render_scale,
     startup,
     stop,
+    traffic_proxy,
     up_devstack,
 )
 
@@ -37,6 +38,7 @@ QUICK = [
     (idle_cpu.main, ["--seconds", "15", "--settle", "3"]),
     (devconsul_perf.main, ["--runs", "3", "--seconds", "2"]),
     (up_devstack.main, ["--runs", "3"]),
+    (traffic_proxy.main, ["--requests", "1000", "--runs", "1", "--seconds", "2"]),
 ]
 FULL = [
     (importtime.main, []),
@@ -51,6 +53,7 @@ FULL = [
     (idle_cpu.main, []),
     (devconsul_perf.main, []),
     (up_devstack.main, []),
+    (traffic_proxy.main, []),
 ]
 
 

@@ -28,7 +28,7 @@ def mask_headers(headers: Iterable[tuple[str, str]], unmasked: frozenset[str]) -
     ]
 
 
-@dataclass
+@dataclass(slots=True)
 class Body:
     """The first `limit` bytes of a message body, and its whole size."""
 
@@ -73,7 +73,7 @@ def _utf8_prefix(raw: bytes) -> str | None:
     return None
 
 
-@dataclass
+@dataclass(slots=True)
 class Exchange:
     """One request through the proxy and what came of it. `status` is None when no response
     arrived (`error` says why); `upgrade` names the protocol a 101 switched to (its frames are
