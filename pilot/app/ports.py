@@ -13,6 +13,7 @@ import tempfile
 
 from pilot.config.errors import ConfigError
 from pilot.config.up_mode import CALLBACK_SUFFIX, LOOPBACK, REGISTRY_DNS
+from pilot.process.sockets import socket_holder
 
 STATE_DIR = ".pilot"
 FIRST_PICK = 10000  # automatic ports are picked from here up to the ephemeral range
@@ -135,7 +136,7 @@ def _ephemeral_start() -> int:
 
 def holder_pid(port: int) -> int | None:
     """The pid of a process holding TCP or UDP `port`, when /proc lets us find it."""
-    inodes: set[str] = set()
+    inodes: set[int] = set()
     for table in ("tcp", "tcp6", "udp", "udp6"):
         try:
             with open(f"/proc/net/{table}") as file:
@@ -144,19 +145,11 @@ def holder_pid(port: int) -> int | None:
             continue
         for row in rows:
             fields = row.split()
+            # inode 0: a socket no process holds any more (TIME_WAIT)
             if len(fields) > 9 and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                inodes.add(fields[9])
-    inodes.discard("0")
-    if not inodes:
-        return None
-    targets = {f"socket:[{inode}]" for inode in inodes}
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        with contextlib.suppress(OSError):
-            for fd in os.listdir(f"/proc/{pid}/fd"):
-                with contextlib.suppress(OSError):
-                    if os.readlink(f"/proc/{pid}/fd/{fd}") in targets:
-                        return int(pid)
-    return None
+                inodes.add(int(fields[9]))
+    inodes.discard(0)
+    return socket_holder(inodes)
 
 
 def _command(pid: int) -> str:

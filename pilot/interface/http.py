@@ -91,20 +91,40 @@ def serve_connection(handler: Handler, name: str, limit: int, log: Log) -> Conne
     return _Connections(handler, name, limit, log).serve
 
 
+class Refusals:
+    """The connections a server closed unread because `limit` were open, said in the log at
+    most once every REFUSALS_LOGGED_EVERY seconds (a flood must not flood the log too)."""
+
+    def __init__(self, name: str, limit: int, log: Log) -> None:
+        self.name, self.limit, self._log = name, limit, log
+        self.count = 0
+        self._logged: float | None = None
+
+    def note(self) -> None:
+        """Count one refused connection, and say so when the last line is old enough."""
+        self.count += 1
+        now = time.monotonic()
+        if self._logged is None or now - self._logged >= REFUSALS_LOGGED_EVERY:
+            self._logged = now
+            self._log.warn(
+                f"{self.name}: {self.limit} connections open, new ones are closed at once "
+                f"({self.count} so far)"
+            )
+
+
 class _Connections:
     """The connections of one server."""
 
     def __init__(self, handler: Handler, name: str, limit: int, log: Log) -> None:
         self._handler, self._name, self._limit, self._log = handler, name, limit, log
         self._open = 0
-        self._refused = 0
-        self._refusal_logged: float | None = None
+        self._refusals = Refusals(name, limit, log)
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Answer one request, or close the connection at once when `limit` are open."""
         if self._open >= self._limit:
             writer.transport.abort()
-            self._note_refusal()
+            self._refusals.note()
             return
         self._open += 1
         peer = _peer(writer)
@@ -172,17 +192,6 @@ class _Connections:
             self._log.debug(f"{self._name}: closed {peer}: answer not read within {DEADLINE:g}s")
             return False
         return True
-
-    def _note_refusal(self) -> None:
-        self._refused += 1
-        now = time.monotonic()
-        if self._refusal_logged is None or now - self._refusal_logged >= REFUSALS_LOGGED_EVERY:
-            self._refusal_logged = now
-            self._log.warn(
-                f"{self._name}: {self._limit} connections open, new ones are closed at once "
-                f"({self._refused} so far)"
-            )
-
 
 async def _read_request(reader: asyncio.StreamReader) -> Request:
     lines = await _read_head(reader)

@@ -4,12 +4,13 @@ process holding that socket among the /proc/<pid>/fd links."""
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import ipaddress
 import os
 import socket
 import struct
+
+from pilot.process.sockets import socket_holder
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -39,16 +40,7 @@ def socket_owner(client: tuple[str, int], server: tuple[str, int]) -> int | None
         inode = _diag_inode((local, client[1]), (remote, server[1]))
     except OSError:
         inode = _proc_inode((local, client[1]), (remote, server[1]))
-    if inode is None:
-        return None
-    target = f"socket:[{inode}]"
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        with contextlib.suppress(OSError):
-            for fd in os.listdir(f"/proc/{pid}/fd"):
-                with contextlib.suppress(OSError):
-                    if os.readlink(f"/proc/{pid}/fd/{fd}") == target:
-                        return int(pid)
-    return None
+    return None if inode is None else socket_holder((inode,))
 
 
 def _address(host: str) -> Address:

@@ -15,7 +15,7 @@ as it opens; the connection's first answer waits for it (at most IDENTIFY_TIMEOU
 caller that hangs up once answered can no longer be found.
 
 What a client can hold is bounded: at most MAX_CONNECTIONS client connections at once (more are
-closed unread, with a warning at most every REFUSALS_LOGGED_EVERY seconds), heads of at most
+closed unread, with a warning at most once a minute), heads of at most
 MAX_HEAD bytes (else 431 to the client, 502 for the service's), and a client silent for
 IDLE_TIMEOUT while a request or the rest of its body is due is closed. A response may take as
 long as the service likes (long polls, event streams) and a pipe may stay idle: each holds one
@@ -33,6 +33,7 @@ from typing import Any, NoReturn
 
 import h11
 
+from pilot.interface.http import Refusals
 from pilot.log import Log
 from pilot.traffic.store import (
     DEFAULT_BODY_LIMIT,
@@ -50,7 +51,6 @@ CONNECT_TIMEOUT = 10.0  # seconds to connect to the service
 IDENTIFY_TIMEOUT = 2.0  # seconds an exchange's record waits for `identify`'s answer
 CLOSE_TIMEOUT = 5.0  # seconds a client has to take the last bytes before they are dropped
 READ_SIZE = 64 << 10
-REFUSALS_LOGGED_EVERY = 60.0
 IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
 
 Address = tuple[str, int]
@@ -80,8 +80,7 @@ class RecordingProxy:
         self.body_limit, self.unmasked, self.identify = body_limit, unmasked, identify
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._refused = 0
-        self._refusal_logged: float | None = None
+        self._refusals = Refusals(f"traffic {service}", MAX_CONNECTIONS, log)
 
     @property
     def address(self) -> Address:
@@ -111,7 +110,7 @@ class RecordingProxy:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if len(self._tasks) >= MAX_CONNECTIONS:
             writer.transport.abort()
-            self._note_refusal()
+            self._refusals.note()
             return
         task = asyncio.current_task()
         assert task is not None
@@ -128,16 +127,6 @@ class RecordingProxy:
             await client.close(graceful=False)
         finally:
             self._tasks.discard(task)
-
-    def _note_refusal(self) -> None:
-        self._refused += 1
-        now = time.monotonic()
-        if self._refusal_logged is None or now - self._refusal_logged >= REFUSALS_LOGGED_EVERY:
-            self._refusal_logged = now
-            self.log.warn(
-                f"traffic {self.service}: {MAX_CONNECTIONS} connections open, new ones are "
-                f"closed at once ({self._refused} so far)"
-            )
 
 
 class _Failure(Exception):

@@ -32,7 +32,6 @@ import ipaddress
 import json
 import math
 import re
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -40,6 +39,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import h11
 
+from pilot.interface.http import Refusals
 from pilot.log import Log
 from pilot.traffic.store import Exchange, TrafficStore
 
@@ -51,7 +51,6 @@ LINGER = 1.0  # seconds to discard the rest of a request answered before it was 
 LONGEST_WAIT = 25.0  # seconds a long poll may be held
 DEFAULT_COUNT = 200
 MOST = 1000
-REFUSALS_LOGGED_EVERY = 60.0  # seconds: at most one log line about refused connections
 
 ASSETS = {  # path → (file beside this module, content type)
     "/": ("page.html", "text/html; charset=utf-8"),
@@ -105,8 +104,7 @@ class MonitorPage:
         self._server: asyncio.Server | None = None
         self._assets: dict[str, _Answer] = {}
         self._connections: set[asyncio.Task[None]] = set()
-        self._refused = 0
-        self._refusal_logged: float | None = None
+        self._refusals = Refusals("traffic monitor", MAX_CONNECTIONS, log)
 
     @property
     def address(self) -> str:
@@ -138,7 +136,7 @@ class MonitorPage:
         """Answer the requests of one connection, or close it at once when too many are open."""
         if len(self._connections) >= MAX_CONNECTIONS:
             writer.transport.abort()
-            self._note_refusal()
+            self._refusals.note()
             return
         task = asyncio.current_task()
         assert task is not None
@@ -239,16 +237,6 @@ class MonitorPage:
                 "services": store.services(),
             }
         )
-
-    def _note_refusal(self) -> None:
-        self._refused += 1
-        now = time.monotonic()
-        if self._refusal_logged is None or now - self._refusal_logged >= REFUSALS_LOGGED_EVERY:
-            self._refusal_logged = now
-            self._log.warn(
-                f"traffic monitor: {MAX_CONNECTIONS} connections open, new ones are closed at "
-                f"once ({self._refused} so far)"
-            )
 
 
 @dataclass(frozen=True)
