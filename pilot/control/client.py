@@ -97,15 +97,20 @@ def _run(args: argparse.Namespace, path: str) -> int:
     return EXIT_OK
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pilot ctl", description="Control a running pilot.")
+def socket_options(parser: argparse.ArgumentParser) -> None:
+    """`--socket` and `-c/--config`, which say where the control socket is (`find_socket`)."""
     parser.add_argument("--socket", help="control socket (default: $PILOT_SOCKET, or the config's)")
     parser.add_argument(
         "-c",
         "--config",
         default=os.environ.get("PILOT_CONFIG"),
-        help="read the socket path from this config",
+        help="read the socket path from this config (default: ./pilot.json5's stack)",
     )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pilot ctl", description="Control a running pilot.")
+    socket_options(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     status = sub.add_parser("status", help="jobs, services, watches, templates")
     status.add_argument("--json", action="store_true", help="the raw JSON document")

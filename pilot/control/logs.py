@@ -19,6 +19,7 @@ from pilot.control.client import (
     error_text,
     find_socket,
     request,
+    socket_options,
 )
 from pilot.interface import routes
 
@@ -104,11 +105,5 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     parser.add_argument("-n", type=int, metavar="N", help="only the last N lines")
     parser.add_argument("--since", metavar="DURATION", help='only lines of the last "5m", "1h"')
-    parser.add_argument("--socket", help="control socket (default: $PILOT_SOCKET, or the config's)")
-    parser.add_argument(
-        "-c",
-        "--config",
-        default=os.environ.get("PILOT_CONFIG"),
-        help="read the socket path from this config (default: ./pilot.json5's stack)",
-    )
+    socket_options(parser)
     return parser

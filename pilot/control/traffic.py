@@ -20,6 +20,7 @@ from pilot.control.client import (
     error_text,
     find_socket,
     request,
+    socket_options,
 )
 from pilot.interface import routes
 
@@ -221,11 +222,5 @@ def _parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="one JSON object per exchange (whole), per line"
     )
     parser.add_argument("--har", metavar="FILE", help="write them as HAR 1.2 to FILE (- : stdout)")
-    parser.add_argument("--socket", help="control socket (default: $PILOT_SOCKET, or the config's)")
-    parser.add_argument(
-        "-c",
-        "--config",
-        default=os.environ.get("PILOT_CONFIG"),
-        help="read the socket path from this config (default: ./pilot.json5's stack)",
-    )
+    socket_options(parser)
     return parser
