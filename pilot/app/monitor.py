@@ -114,11 +114,6 @@ class TrafficMonitor:
         return None
 
 
-def monitored(config: Config) -> bool:
-    """Whether `config` puts the traffic monitor in front of any service."""
-    return any(job.upstream_port is not None for job in config.jobs)
-
-
 def _key(job: JobConfig) -> tuple[Any, ...]:
     return (job.service_name, job.interfaces, job.port, job.upstream_port)
 

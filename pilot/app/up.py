@@ -22,6 +22,7 @@ from pilot.config.ops_model import Control
 from pilot.config.up_mode import PortAllocator
 from pilot.config.up_model import Monitor
 from pilot.config.validate import SOCKET_PATH_MAX
+from pilot.interface.commands import CommandError
 from pilot.interface.status import Resolution, Status
 from pilot.log import Log
 from pilot.render.envfiles import DecodedFile
@@ -153,22 +154,29 @@ class Stack(Supervisor):
         """The control socket, telemetry, and the traffic monitor when a service is monitored
         (before any job starts, so that no call to a monitored service goes unseen)."""
         await super()._start_servers()
-        from pilot.app.monitor import monitored
+        await self._follow_monitor()
 
-        if monitored(self.config):
-            from pilot.app.monitor import TrafficMonitor
+    async def reload(self) -> None:
+        """A reload; the monitor's proxies follow the monitored jobs (the monitor starts when
+        a reload monitors the first service)."""
+        await super().reload()
+        try:
+            await self._follow_monitor()
+        except OSError as error:
+            self.log.error(f"traffic monitor: {error}")
+            raise CommandError(500, f"reloaded, but the traffic monitor: {error}") from None
+
+    async def _follow_monitor(self) -> None:
+        if self.traffic is not None:
+            await self.traffic.apply(self.config)
+        elif any(job.upstream_port is not None for job in self.config.jobs):
+            from pilot.app.monitor import TrafficMonitor  # h11 and the proxy: only when used
 
             self.traffic = TrafficMonitor(
                 self.config.monitor or Monitor(), self._running_pids, self.log
             )
             self._servers.append(self.traffic)
             await self.traffic.start(self.config)
-
-    async def reload(self) -> None:
-        """A reload, and the monitor's proxies follow the monitored jobs' ports."""
-        await super().reload()
-        if self.traffic is not None:
-            await self.traffic.apply(self.config)
 
     def start_discovery(self) -> None:
         """The registry, then the remote services copied into it."""

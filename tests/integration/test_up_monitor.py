@@ -193,3 +193,26 @@ def test_without_a_monitor_pilot_traffic_says_how_to_get_one(
     assert out.returncode == 1 and "monitor: true" in out.stderr
     p.signal(signal.SIGTERM)
     assert p.wait(15) == 0
+
+
+def test_a_reload_that_monitors_a_service_starts_the_monitor(
+    pilot: Callable[..., Pilot], tmp_path: Path
+) -> None:
+    """A stack started without the monitor gets it from a reload that turns it on: the
+    service restarts on its internal port and its advertised port is the proxy's."""
+    config = {**stack(tmp_path), "monitor": False}
+    p = pilot(config, command="up")
+    wait_for(lambda: "api" in kept(tmp_path), 15, message="api's port kept")
+    api = f"http://127.0.0.1:{kept(tmp_path)['api']}"
+    wait_for(lambda: serving(f"{api}/"), 15, message="api serving on its own port")
+    p.config_path.write_text(json.dumps({**config, "monitor": {"listen": "127.0.0.1:0"}}))
+    assert p.ctl("reload").returncode == 0
+    wait_for(
+        lambda: env_of(tmp_path, "api").get("PORT") == str(kept(tmp_path).get("api@monitor")),
+        15,
+        message="api restarted on its internal port",
+    )
+    wait_for(lambda: serving(f"{api}/after-reload"), 15, message="api serving through the proxy")
+    assert any(e["url"] == "/after-reload" for e in exchanges(p, "api"))
+    p.signal(signal.SIGTERM)
+    assert p.wait(15) == 0
