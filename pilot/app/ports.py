@@ -13,7 +13,7 @@ import tempfile
 
 from pilot.config.errors import ConfigError
 from pilot.config.up_mode import CALLBACK_SUFFIX, LOOPBACK, REGISTRY_DNS
-from pilot.process.sockets import socket_holder
+from pilot.process.sockets import socket_holder, socket_rows
 
 STATE_DIR = ".pilot"
 FIRST_PICK = 10000  # automatic ports are picked from here up to the ephemeral range
@@ -136,19 +136,12 @@ def _ephemeral_start() -> int:
 
 def holder_pid(port: int) -> int | None:
     """The pid of a process holding TCP or UDP `port`, when /proc lets us find it."""
-    inodes: set[int] = set()
-    for table in ("tcp", "tcp6", "udp", "udp6"):
-        try:
-            with open(f"/proc/net/{table}") as file:
-                rows = file.read().splitlines()[1:]
-        except OSError:
-            continue
-        for row in rows:
-            fields = row.split()
-            # inode 0: a socket no process holds any more (TIME_WAIT)
-            if len(fields) > 9 and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                inodes.add(int(fields[9]))
-    inodes.discard(0)
+    inodes = {
+        inode
+        for table in ("tcp", "tcp6", "udp", "udp6")
+        for local, _, inode in socket_rows(table)
+        if int(local.rsplit(":", 1)[1], 16) == port
+    }
     return socket_holder(inodes)
 
 

@@ -10,7 +10,7 @@ import os
 import socket
 import struct
 
-from pilot.process.sockets import socket_holder
+from pilot.process.sockets import socket_holder, socket_rows
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -90,18 +90,10 @@ def _proc_inode(local: tuple[Address, int], remote: tuple[Address, int]) -> int 
     """The inode of the TCP socket from `local` to `remote`, from /proc/net/tcp and tcp6."""
     here, there = _proc_forms(*local), _proc_forms(*remote)
     for table in ("tcp", "tcp6"):
-        if table not in here or table not in there:
-            continue
-        try:
-            with open(f"/proc/net/{table}") as file:
-                rows = file.read().splitlines()[1:]
-        except OSError:
-            continue
-        for row in rows:
-            fields = row.split()
-            # inode 0: a socket no process holds any more (TIME_WAIT)
-            if fields[1:3] == [here[table], there[table]] and fields[9:] and fields[9] != "0":
-                return int(fields[9])
+        if table in here and table in there:
+            for mine, theirs, inode in socket_rows(table):
+                if (mine, theirs) == (here[table], there[table]):
+                    return inode
     return None
 
 
