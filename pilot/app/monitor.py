@@ -18,8 +18,6 @@ from pilot.traffic.proxy import RecordingProxy
 from pilot.traffic.store import TrafficStore
 from pilot.traffic.web import MonitorPage
 
-LONGEST_WAIT = 60.0  # seconds a `pilot traffic -f` poll may be held
-
 
 class TrafficMonitor:
     """The proxies of the monitored services and the page; `running_pids` names the pid of
