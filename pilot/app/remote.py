@@ -15,11 +15,13 @@ from pilot.config.consul_model import ConsulConfig
 from pilot.config.up_model import Remote
 from pilot.consul.calls import ConsulCalls
 from pilot.consul.client import ConsulTarget, resolve_target
+from pilot.consul.errors import describe
 from pilot.consul.watch import Instance, Query, WatchHub
 from pilot.log import Log
 
 REMOTE_NODE = "remote"
 ID_PREFIX = "remote:"  # of the copies' service IDs: remote:<node>:<id>
+FORGET_WAIT = 3.0  # seconds the stack's exit waits to take the copies out of an agent
 
 
 def remote_target(remote: Remote) -> ConsulTarget:
@@ -65,12 +67,32 @@ class RemoteServices:
             return False
         return True
 
-    def close(self) -> None:
+    async def close(self, forget: bool) -> None:
+        """Stop following the remote Consul; with `forget`, first take the copies out of the
+        local registry (an agent that outlives the stack would go on serving them), waiting
+        at most FORGET_WAIT for it."""
         self._hub.close()
         if self._sync is not None:
             self._sync.cancel()
+        if forget and any(self._mirrored.values()):
+            try:
+                async with asyncio.timeout(FORGET_WAIT):
+                    await self._local.call(self._forget)
+            except Exception as error:  # the stack stops anyway; say what stays behind
+                left = sorted(i for ids in self._mirrored.values() for i in ids)
+                self._log.warn(
+                    f"remote copies left in the local registry ({', '.join(left)})",
+                    error=describe(error),
+                )
         self._remote.close()
         self._local.close()
+
+    def _forget(self, client: Any) -> None:
+        """Runs on a worker: deregister every copy."""
+        for name, ids in self._mirrored.items():
+            for service_id in sorted(ids):
+                client.catalog.deregister(REMOTE_NODE, service_id=service_id)
+            self._mirrored[name] = set()
 
     def _answer(self, name: str) -> Callable[[tuple[Instance, ...]], None]:
         def deliver(instances: tuple[Instance, ...]) -> None:

@@ -222,8 +222,8 @@ class Stack(Supervisor):
         )
 
     async def _close(self) -> None:
-        if self.remote is not None:
-            self.remote.close()
+        if self.remote is not None:  # an embedded registry goes with the stack, an agent stays
+            await self.remote.close(forget=not self.config.consul.embedded)
         await super()._close()
 
     def _check_done(self) -> None:

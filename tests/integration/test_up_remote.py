@@ -110,3 +110,23 @@ def test_an_unreachable_remote_delays_the_jobs_ten_seconds_at_most(
     assert "QUOTES_URL" not in env_of(tmp_path, "printer")
     [quotes] = [r for r in p.status()["resolutions"] if r["service"] == "quotes"]
     assert quotes["source"] == "nowhere"
+
+
+def test_copies_in_an_agent_that_outlives_the_stack_are_taken_out_at_exit(
+    pilot: Callable[..., Pilot], registry: Registry, tmp_path: Path
+) -> None:
+    """With `consul` set (an agent that stays when the stack stops), the remote services the
+    stack copied into it are deregistered when the stack stops; the agent's own remain."""
+    local = Registry()
+    try:
+        remote_instance(registry, "quotes", 7001)
+        remote_instance(local, "ledger", 7100)  # the agent's own, not the stack's
+        cfg = {**config(tmp_path, registry), "consul": local.url}
+        p = pilot(cfg, command="up")
+        wait_for(lambda: passing(local.address, "quotes"), 15, message="quotes copied")
+        p.signal(signal.SIGTERM)
+        assert p.wait(15) == 0
+        assert local.get("/v1/catalog/service/quotes") == []
+        assert [s["ServicePort"] for s in local.get("/v1/catalog/service/ledger")] == [7100]
+    finally:
+        local.stop()
