@@ -76,6 +76,20 @@ def page(root: Path) -> str:
     return answer.text if answer.ok else ""
 
 
+def beside(root: Path, *args: str) -> list[str]:
+    """The output lines of `pilot ARGS` run beside pilot.json5 (no socket option needed)."""
+    done = subprocess.run(
+        [PYTHON, "-m", "pilot", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=root,
+        env={k: v for k, v in os.environ.items() if k != "PILOT_SOCKET"}
+        | {"PYTHONPATH": str(REPO)},
+    )
+    return done.stdout.splitlines()
+
+
 def pids(p: Pilot) -> dict[str, int]:
     return {job["name"]: job["pid"] for job in p.status()["jobs"]}
 
@@ -127,33 +141,16 @@ def test_devstack(
     assert (pids(p)["web"], pids(p)["store"]) == (before["web"], before["store"])
     assert kept(tmp_path)["api"] == api_port
 
-    shown = subprocess.run(  # run beside pilot.json5: no socket option needed
-        [PYTHON, "-m", "pilot", "logs", "api"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        cwd=tmp_path,
-        env={k: v for k, v in os.environ.items() if k != "PILOT_SOCKET"}
-        | {"PYTHONPATH": str(REPO)},
-    )
-    lines = shown.stdout.splitlines()
+    lines = beside(tmp_path, "logs", "api")
     assert any('api: "GET /items' in line for line in lines)
     for line in lines:
         label, _, text = line.split(" ", 1)[1].partition(" | ")
         assert label.strip() in ("api", "pilot"), line
         assert not text.startswith(("web:", "store:")), line
 
-    traffic = subprocess.run(  # the monitor saw every call between the services
-        [PYTHON, "-m", "pilot", "traffic", "api", "store"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        cwd=tmp_path,
-        env={k: v for k, v in os.environ.items() if k != "PILOT_SOCKET"}
-        | {"PYTHONPATH": str(REPO)},
-    )
-    assert any("web → api  GET /items  200" in line for line in traffic.stdout.splitlines())
-    assert any("api → store  GET /" in line for line in traffic.stdout.splitlines())
+    calls = beside(tmp_path, "traffic", "api", "store")  # the monitor saw every call
+    assert any("web → api  GET /items  200" in line for line in calls)
+    assert any("api → store  GET /" in line for line in calls)
 
     p.signal(signal.SIGINT)
     assert p.wait(20) == 0
