@@ -14,7 +14,13 @@ from typing import IO, Any
 LEVELS = {"debug": 10, "info": 20, "warn": 30, "error": 40}
 # (job, stream, text): stream is "stdout", "stderr", or "pilot" for pilot's own lines
 Tap = Callable[[str, str, str], None]
-_COLOURS = ("36", "33", "32", "35", "34", "31", "96", "93", "92", "95")
+# the colours of names on a terminal
+COLOURS = ("36", "33", "32", "35", "34", "31", "96", "93", "92", "95")
+
+
+def clock_text(moment: float) -> str:
+    """`HH:MM:SS.mmm` of `moment` in local time, as every line of pilot's log starts."""
+    return time.strftime("%H:%M:%S", time.localtime(moment)) + f".{int(moment % 1 * 1000):03d}"
 
 
 class Log:
@@ -43,7 +49,7 @@ class Log:
             id(stream): allowed and _isatty(stream) for stream in (self.stdout, self.stderr)
         }
         self._colours = {
-            name: _COLOURS[i % len(_COLOURS)] for i, name in enumerate(("pilot", *names))
+            name: COLOURS[i % len(COLOURS)] for i, name in enumerate(("pilot", *names))
         }
 
     def debug(self, message: str, **fields: Any) -> None:
@@ -101,9 +107,7 @@ class Log:
 
     def _prefix(self, name: str, out: IO[str]) -> str:
         """`time name |`, in the name's colour when `out` is a terminal."""
-        now = time.time()
-        stamp = time.strftime("%H:%M:%S", time.localtime(now)) + f".{int(now % 1 * 1000):03d}"
-        label = f"{stamp} {name.ljust(self.width)} |"
+        label = f"{clock_text(time.time())} {name.ljust(self.width)} |"
         colour = self._colours.get(name) if self._coloured.get(id(out)) else None
         return f"\x1b[{colour}m{label}\x1b[0m " if colour else label + " "
 

@@ -22,6 +22,7 @@ from pilot.control.client import (
     socket_options,
 )
 from pilot.interface import routes
+from pilot.log import COLOURS, clock_text
 
 FOLLOW_WAIT = 25.0  # seconds one long poll of -f is held
 
@@ -79,18 +80,14 @@ def _print_batch(path: str, query: list[tuple[str, Any]], names: list[str]) -> i
     return int(answer["next"])
 
 
-_COLOURS = ("36", "33", "32", "35", "34", "31", "96", "93", "92", "95")
-
-
 def _format(line: dict[str, Any], width: int, colour: bool) -> str:
     """`time name | text` as pilot's own merged stream prints it; pilot's lines about the job
     are labelled `pilot`."""
-    moment = float(line["time"])
-    stamp = time.strftime("%H:%M:%S", time.localtime(moment)) + f".{int(moment % 1 * 1000):03d}"
+    stamp = clock_text(float(line["time"]))
     name = "pilot" if line["stream"] == "pilot" else str(line["job"])
     label = f"{stamp} {name.ljust(width)} |"
     if colour:
-        code = _COLOURS[sum(map(ord, name)) % len(_COLOURS)]
+        code = COLOURS[sum(map(ord, name)) % len(COLOURS)]
         label = f"\x1b[{code}m{label}\x1b[0m"
     return f"{label} {line['text']}"
 

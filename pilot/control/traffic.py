@@ -23,6 +23,7 @@ from pilot.control.client import (
     socket_options,
 )
 from pilot.interface import routes
+from pilot.log import clock_text
 
 FOLLOW_WAIT = 25.0  # seconds one long poll of -f is held
 
@@ -127,8 +128,7 @@ _STATUS_COLOURS = {"2": "32", "3": "36", "4": "33", "5": "31"}
 def summary_line(exchange: dict[str, Any], colour: bool = False) -> str:
     """One exchange on one line: number, time, caller → service, request line, status,
     duration and response size."""
-    moment = float(exchange["time"])
-    stamp = time.strftime("%H:%M:%S", time.localtime(moment)) + f".{int(moment % 1 * 1000):03d}"
+    stamp = clock_text(float(exchange["time"]))
     caller = exchange.get("client_service") or exchange["client"]
     status = _status_text(exchange)
     if colour and exchange["status"] is not None:
