@@ -54,7 +54,7 @@ def pilot_argv() -> list[str]:
 PILOT_FINALISING = [
     PYTHON,
     "-c",
-    "import sys; import pilot.cli as cli; "
+    "import sys; import pilot.cli.pilot as cli; "
     "cli._exit_now = lambda code: sys.exit(code); sys.exit(cli.main())",
 ]
 

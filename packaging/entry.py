@@ -5,8 +5,8 @@ import os
 import sys
 
 if os.path.basename(sys.argv[0]) == "containerpilot":
-    from pilot.containerpilot_cli import main
+    from pilot.cli.containerpilot import main
 else:
-    from pilot.cli import main
+    from pilot.cli.pilot import main
 
 sys.exit(main())

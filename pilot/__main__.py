@@ -2,6 +2,6 @@
 
 import sys
 
-from pilot.cli import main
+from pilot.cli.pilot import main
 
 sys.exit(main())

@@ -12,9 +12,9 @@ from pilot.interface.commands import CommandError
 from pilot.interface.status import Status
 
 if TYPE_CHECKING:
-    from pilot.app.monitor import TrafficMonitor
     from pilot.app.supervisor import Supervisor
     from pilot.process.job import Job
+    from pilot.traffic.monitor import TrafficMonitor
 
 
 class SupervisorCommands:

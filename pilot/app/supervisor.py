@@ -45,24 +45,16 @@ class Server(Protocol):
 
 if TYPE_CHECKING:  # imported when the config uses them, to keep start-up light
     from pilot.app.build import Builds
-    from pilot.app.monitor import TrafficMonitor
-    from pilot.config.up_mode import PortAllocator
     from pilot.consul.manager import Discovery
     from pilot.devconsul.server import DevConsul
     from pilot.health.checks import CheckResult
     from pilot.render.manager import Templates
     from pilot.telemetry.metrics import Metrics
+    from pilot.traffic.monitor import TrafficMonitor
 
 
-async def supervise(
-    config: Config, files: list[DecodedFile], log: Log, ports: PortAllocator | None = None
-) -> int:
-    """Run one pilot on the running loop (a `pilot up` stack keeping its ports with `ports`);
-    returns the code pilot exits with."""
-    if ports is not None:
-        from pilot.app.up import Stack
-
-        return await Stack(config, files, log, ports).run()
+async def supervise(config: Config, files: list[DecodedFile], log: Log) -> int:
+    """Run one pilot on the running loop; returns the code pilot exits with."""
     return await Supervisor(config, files, log).run()
 
 

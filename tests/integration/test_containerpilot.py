@@ -27,7 +27,7 @@ from tests.helpers import (
     wait_for,
 )
 
-CONTAINERPILOT = [PYTHON, "-m", "pilot.containerpilot_cli"]
+CONTAINERPILOT = [PYTHON, "-m", "pilot.cli.containerpilot"]
 APP_PID = "echo app $CONTAINERPILOT_PID >> {log}; exec sleep 1000"
 MIXED = '{{ .MODE | default "dev" }} {{ .KV }} {{ env "KV" }}'  # rendered into one argument
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from pilot.cli.containerpilot import UsageError, config_path, parse_flags
 from pilot.config.containerpilot.convert import convert
 from pilot.config.load import parse_config
-from pilot.containerpilot_cli import UsageError, config_path, parse_flags
 from tests.helpers import require
 
 REPO = Path(__file__).resolve().parents[2]
@@ -114,7 +114,7 @@ def test_template_prints_the_rendered_config(tmp_path: Path) -> None:
     source.write_text('{ consul: "{{ .C }}:8500" }')
     argv = ["-template", "-config", str(source), "-out", str(out)]
     result = subprocess.run(
-        [sys.executable, "-m", "pilot.containerpilot_cli", *argv],
+        [sys.executable, "-m", "pilot.cli.containerpilot", *argv],
         env={"C": "here", "PYTHONPATH": str(REPO)},
         capture_output=True,
         text=True,
@@ -126,7 +126,7 @@ def test_template_prints_the_rendered_config(tmp_path: Path) -> None:
 
 def test_version_and_usage() -> None:
     """-version prints ContainerPilot's two lines; an unknown flag is exit 2 with usage."""
-    run = [sys.executable, "-m", "pilot.containerpilot_cli"]
+    run = [sys.executable, "-m", "pilot.cli.containerpilot"]
     version = subprocess.run([*run, "-version"], capture_output=True, text=True, check=False)
     assert version.returncode == 0 and version.stdout.startswith("Version: ")
     bad = subprocess.run([*run, "-bogus"], capture_output=True, text=True, check=False)

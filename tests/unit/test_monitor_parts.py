@@ -8,10 +8,10 @@ import json
 
 import pytest
 
+from pilot.cli.har import har_log
+from pilot.cli.traffic import summary_line, whole_text
 from pilot.config.errors import ConfigError
 from pilot.config.load import parse_config
-from pilot.control.har import har_log
-from pilot.control.traffic import summary_line, whole_text
 from pilot.traffic.store import MASKED, Body, Exchange, TrafficStore, mask_headers
 
 STACK = """{ monitor: MONITOR, jobs: [

@@ -43,8 +43,8 @@ def test_distribution_name_and_command() -> None:
     project = PYPROJECT["project"]
     assert project["name"] == "pilot-supervisor"
     assert project["scripts"] == {
-        "pilot": "pilot.cli:main",
-        "containerpilot": "pilot.containerpilot_cli:main",
+        "pilot": "pilot.cli.pilot:main",
+        "containerpilot": "pilot.cli.containerpilot:main",
     }
     assert "data-files" not in PYPROJECT["tool"]["setuptools"]
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from pilot.app.ports import PortState
 from pilot.config.errors import ConfigError
 from pilot.config.load import parse_config
 from pilot.config.ports_kind import AUTO_PORT, Port
 from pilot.process.logbuffer import LogBuffer
+from pilot.up.ports import PortState
 
 STACK = """{ jobs: [
   { name: "api", exec: "api", port: "auto", build: "make api", watch: { paths: "src" } },

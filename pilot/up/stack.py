@@ -12,8 +12,6 @@ import socket
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from pilot.app.filewatch import watch_files
-from pilot.app.ports import STATE_DIR, PortState
 from pilot.app.supervisor import Supervisor
 from pilot.config.callback_jobs import callback_url
 from pilot.config.load import load_config
@@ -26,9 +24,11 @@ from pilot.interface.commands import CommandError
 from pilot.interface.status import Resolution, Status
 from pilot.log import Log
 from pilot.render.envfiles import DecodedFile
+from pilot.up.filewatch import watch_files
+from pilot.up.ports import STATE_DIR, PortState
 
 if TYPE_CHECKING:
-    from pilot.app.remote import RemoteServices
+    from pilot.up.remote import RemoteServices
 
 REMOTE_FIRST_WAIT = 10.0  # seconds the jobs wait for the remote Consul's first answers
 
@@ -77,6 +77,14 @@ def own_port(job: JobConfig) -> dict[str, str]:
     """`PORT`: the port a job with one listens on (a monitored one: behind its proxy)."""
     port = job.upstream_port or job.port
     return {} if port is None else {"PORT": str(port)}
+
+
+async def supervise_stack(
+    config: Config, files: list[DecodedFile], log: Log, ports: PortAllocator
+) -> int:
+    """Run a `pilot up` stack keeping its ports with `ports` on the running loop; returns the
+    code pilot exits with."""
+    return await Stack(config, files, log, ports).run()
 
 
 class Stack(Supervisor):
@@ -170,7 +178,7 @@ class Stack(Supervisor):
         if self.traffic is not None:
             await self.traffic.apply(self.config)
         elif any(job.upstream_port is not None for job in self.config.jobs):
-            from pilot.app.monitor import TrafficMonitor  # h11 and the proxy: only when used
+            from pilot.traffic.monitor import TrafficMonitor  # h11 and the proxy: only when used
 
             self.traffic = TrafficMonitor(
                 self.config.monitor or Monitor(), self._running_pids, self.log
@@ -184,7 +192,7 @@ class Stack(Supervisor):
         remote = self.config.remote
         assert self.discovery is not None
         if remote is not None:
-            from pilot.app.remote import RemoteServices
+            from pilot.up.remote import RemoteServices
 
             local = {job.service_name for job in self.config.jobs if job.port is not None}
             names = [name for name in remote.services if name not in local]

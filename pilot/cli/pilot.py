@@ -40,15 +40,15 @@ def main(argv: list[str] | None = None) -> int:
         code: int = consul_dev(args_list[1:])
         return code
     if args_list and args_list[0] == "ctl":
-        from pilot.control.client import main as ctl
+        from pilot.cli.ctl import main as ctl
 
         return ctl(args_list[1:])
     if args_list and args_list[0] == "logs":
-        from pilot.control.logs import main as logs
+        from pilot.cli.logs import main as logs
 
         return logs(args_list[1:])
     if args_list and args_list[0] == "traffic":
-        from pilot.control.traffic import main as traffic
+        from pilot.cli.traffic import main as traffic
 
         return traffic(args_list[1:])
     if args_list and args_list[0] in ("convert", "import"):
@@ -192,7 +192,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_up(args: argparse.Namespace) -> int:
     """Run a development stack until Ctrl-C (docs/up.md)."""
     from pilot.app.signals import reset_inherited_signals
-    from pilot.app.up import already_up, prepare, stack_config
+    from pilot.up.stack import already_up, prepare, stack_config
 
     reset_inherited_signals()
     args.config = os.path.abspath(args.config)
@@ -229,11 +229,16 @@ def _supervise(
 ) -> NoReturn:
     import asyncio
 
-    from pilot.app.supervisor import supervise
     from pilot.log import Log
 
     log = Log(config.logging.level, config.logging.format, tuple(job.name for job in config.jobs))
-    _exit_now(asyncio.run(supervise(config, files, log, ports)))
+    if ports is None:
+        from pilot.app.supervisor import supervise
+
+        _exit_now(asyncio.run(supervise(config, files, log)))
+    from pilot.up.stack import supervise_stack
+
+    _exit_now(asyncio.run(supervise_stack(config, files, log, ports)))
 
 
 def _exit_now(code: int) -> NoReturn:

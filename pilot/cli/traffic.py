@@ -12,7 +12,7 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
-from pilot.control.client import (
+from pilot.cli.ctl import (
     EXIT_ANSWERED_ERROR,
     EXIT_OK,
     EXIT_UNREACHABLE,
@@ -108,7 +108,7 @@ def _show(path: str, number: int, as_json: bool) -> None:
 
 def _export(path: str, names: list[str], target: str, last: int | None) -> None:
     from pilot import __version__
-    from pilot.control.har import har_log
+    from pilot.cli.har import har_log
 
     exchanges = _select(path, names, 0, last, 0.0, True)["exchanges"]
     text = json.dumps(har_log(exchanges, __version__), indent=2) + "\n"

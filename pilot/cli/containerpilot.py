@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     if not path:
         print("-config flag is required", file=sys.stderr)
         return 1
-    from pilot.cli import main as pilot_main
+    from pilot.cli.pilot import main as pilot_main
 
     return pilot_main(["run", "-c", path])
 
@@ -143,7 +143,7 @@ def _render(path: str, out: str) -> int:
 def _call(path: str, action: str, argument: object = None) -> int:
     """One request to the running pilot: its socket is PILOT_SOCKET (set for pilot's jobs), else
     the `control.socket` of the config (ContainerPilot's default /var/run/containerpilot.socket)."""
-    from pilot.control.client import Unreachable, request
+    from pilot.cli.ctl import Unreachable, request
     from pilot.interface import routes
 
     socket_path = os.environ.get("PILOT_SOCKET") or _socket_of(path)

@@ -11,7 +11,7 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
-from pilot.control.client import (
+from pilot.cli.ctl import (
     EXIT_ANSWERED_ERROR,
     EXIT_OK,
     EXIT_UNREACHABLE,
