@@ -11,13 +11,13 @@ from pilot.config.up_model import DEFAULT_BUILD_TIMEOUT
 from pilot.interface.commands import CommandError
 
 if TYPE_CHECKING:
-    from pilot.app.supervisor import Supervisor
+    from pilot.app.view import PilotView
 
 
 class Builds:
     """The builds of one pilot: one at a time per job."""
 
-    def __init__(self, supervisor: Supervisor) -> None:
+    def __init__(self, supervisor: PilotView) -> None:
         self._supervisor = supervisor
         self._locks: dict[str, asyncio.Lock] = {}
 

@@ -12,7 +12,7 @@ from pilot.interface.commands import CommandError
 from pilot.interface.status import Status
 
 if TYPE_CHECKING:
-    from pilot.app.supervisor import Supervisor
+    from pilot.app.view import PilotView
     from pilot.process.job import Job
     from pilot.traffic.monitor import TrafficMonitor
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 class SupervisorCommands:
     """The operations of one running pilot."""
 
-    def __init__(self, supervisor: Supervisor) -> None:
+    def __init__(self, supervisor: PilotView) -> None:
         self._supervisor = supervisor
 
     def status(self) -> Status:

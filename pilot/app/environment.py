@@ -19,14 +19,28 @@ class Environment:
         exports: Mapping[str, str],
         running_pids: Callable[[], Mapping[str, int]],
         prefixes: tuple[str, ...] = ("PILOT",),
+        sources: tuple[Callable[[], Mapping[str, str]], ...] = (),
+        job_sources: tuple[Callable[[JobConfig], Mapping[str, str]], ...] = (),
     ) -> None:
         self._base = dict(os.environ)
         self._exports = dict(exports)
         self._running_pids = running_pids
         self._prefixes = prefixes  # of <PREFIX>_<JOB>_PID (a ContainerPilot config: both)
-        self.overrides: dict[str, str] = {}
-        self.sources: list[Callable[[], Mapping[str, str]]] = []
-        self.job_sources: list[Callable[[JobConfig], Mapping[str, str]]] = []
+        self._sources, self._job_sources = sources, job_sources
+        self._overrides: dict[str, str] = {}
+
+    @property
+    def overrides(self) -> dict[str, str]:
+        """The variables set at run time (a copy)."""
+        return dict(self._overrides)
+
+    def put(self, values: Mapping[str, str]) -> None:
+        """Set variables for every next run (`putenv`)."""
+        self._overrides.update(values)
+
+    def put_default(self, name: str, value: str) -> None:
+        """Set `name` unless it was set at run time already."""
+        self._overrides.setdefault(name, value)
 
     def set_exports(self, exports: Mapping[str, str]) -> None:
         """Replace the exported file paths (after a reload)."""
@@ -37,9 +51,9 @@ class Environment:
         env = dict(self._base)
         env.update(self._exports)
         env["PILOT_PID"] = str(os.getpid())
-        for source in self.sources:
+        for source in self._sources:
             env.update(source())
-        env.update(self.overrides)
+        env.update(self._overrides)
         return env
 
     def for_job(self, job: JobConfig) -> dict[str, str]:
@@ -50,14 +64,14 @@ class Environment:
         for name, pid in self._running_pids().items():
             for prefix in self._prefixes:
                 env[f"{prefix}_{name.upper().replace('-', '_')}_PID"] = str(pid)
-        for source in self.sources:
+        for source in self._sources:
             env.update(source())
-        for job_source in self.job_sources:
+        for job_source in self._job_sources:
             env.update(job_source(job))
         if job.user is not None:
             env.update(_identity(job.user))
         env.update(dict(job.env))
-        env.update(self.overrides)
+        env.update(self._overrides)
         return env
 
 

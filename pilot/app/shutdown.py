@@ -20,13 +20,21 @@ class Shutdown:
     everything left."""
 
     def __init__(
-        self, jobs: list[Job], bus: EventBus, triggers: Triggers, log: Log, stop_timeout: float
+        self,
+        jobs: list[Job],
+        bus: EventBus,
+        triggers: Triggers,
+        log: Log,
+        stop_timeout: float,
+        deregister: Callable[[], Awaitable[float]] | None = None,
+        release: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
+        """`deregister` (steps 1-2) takes the services out of Consul and returns how long to
+        drain; `release` gives up leadership once the jobs are down."""
         self._jobs, self._bus, self._triggers, self._log = jobs, bus, triggers, log
         self._stop_timeout = stop_timeout
         self._forced = asyncio.Event()
-        self.deregister: Callable[[], Awaitable[float]] | None = None
-        self.release: Callable[[], Awaitable[None]] | None = None
+        self._deregister, self._release = deregister, release
 
     async def run(self) -> None:
         """The whole sequence, never longer than stop_timeout (then everything is SIGKILLed)."""
@@ -66,13 +74,12 @@ class Shutdown:
     async def _sequence(self) -> None:
         hooks = self._triggers.hooks
         workers = [job for job in self._jobs if job.name not in hooks]
-        self._triggers.shutting_down = True
-        self._triggers.disarm_all()
+        self._triggers.begin_shutdown()
         for job in workers:
             job.retire()  # no restarts, no new runs; a running process keeps running
         self._bus.publish(Code.SHUTDOWN, GLOBAL)
-        if self.deregister is not None:
-            drain = await self.deregister()  # steps 1-2: out of Consul first, then drain
+        if self._deregister is not None:
+            drain = await self._deregister()  # steps 1-2: out of Consul first, then drain
             if drain > 0 and not self.forced:
                 self._log.info(f"draining for {drain:g}s")
                 with contextlib.suppress(TimeoutError):
@@ -91,8 +98,8 @@ class Shutdown:
         for job in workers:
             await job.stop()  # jobs in backoff or exited end as STOPPED
             self._bus.publish(Code.STOPPED, job.name)
-        if self.release is not None:
-            await self.release()  # leadership goes only once this instance's jobs are down
+        if self._release is not None:
+            await self._release()  # leadership goes only once this instance's jobs are down
         await self._wait_hooks()
 
     async def _wait_hooks(self) -> None:

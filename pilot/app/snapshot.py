@@ -3,22 +3,31 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import pilot
+from pilot.health.jobs import JobHealth
 from pilot.interface.status import JobStatus, Status
+from pilot.process.job import Job
 
 if TYPE_CHECKING:
-    from pilot.app.supervisor import Supervisor
+    from pilot.consul.manager import Discovery
+    from pilot.render.manager import Templates
 
 
-def snapshot(supervisor: Supervisor) -> Status:
+def snapshot(
+    jobs_by_name: Mapping[str, Job],
+    job_health: JobHealth,
+    discovery: Discovery | None,
+    templates: Templates | None,
+    maintenance: bool,
+) -> Status:
     """Jobs (with their health and election role), registrations, watches and templates."""
-    health = supervisor.health.statuses()
-    discovery = supervisor.discovery
+    health = job_health.statuses()
     elections = discovery.election_statuses() if discovery else {}
     jobs = []
-    for name, job in supervisor.jobs.items():
+    for name, job in jobs_by_name.items():
         checked = health.get(name)
         election = elections.get(name)
         jobs.append(
@@ -29,11 +38,10 @@ def snapshot(supervisor: Supervisor) -> Status:
                 leader=election.leader if election else None,
             )
         )
-    templates = supervisor.templates
     return Status(
         version=pilot.__version__,  # package metadata: read when status is asked for
         pid=os.getpid(),
-        maintenance=supervisor.maintenance,
+        maintenance=maintenance,
         jobs=tuple(jobs),
         services=discovery.registrar.statuses() if discovery else (),
         watches=discovery.watch_statuses() if discovery else (),

@@ -13,6 +13,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pilot.app.commands import SupervisorCommands
 from pilot.app.environment import Environment
 from pilot.app.logfiles import keep_logs
+from pilot.app.mode import Mode, ModeFactory
+from pilot.app.plan import ReloadPlan, plan_reload
+from pilot.app.reload import read_reload, write_reload_files
 from pilot.app.shutdown import Shutdown
 from pilot.app.signals import (
     EVENT_SIGNALS,
@@ -23,11 +26,11 @@ from pilot.app.signals import (
 from pilot.app.snapshot import snapshot
 from pilot.app.triggers import Triggers
 from pilot.config.errors import ConfigError
-from pilot.config.load import load_config
 from pilot.config.model import CONTAINERPILOT, Config, JobConfig
 from pilot.control.server import ControlServer, SocketInUse
 from pilot.events import GLOBAL, Code, EventBus
 from pilot.health.jobs import JobHealth
+from pilot.interface.commands import CommandError
 from pilot.interface.status import Status
 from pilot.log import Log
 from pilot.process.job import Job
@@ -48,6 +51,7 @@ if TYPE_CHECKING:  # imported when the config uses them, to keep start-up light
     from pilot.consul.manager import Discovery
     from pilot.devconsul.server import DevConsul
     from pilot.health.checks import CheckResult
+    from pilot.process.logbuffer import LogBuffer
     from pilot.render.manager import Templates
     from pilot.telemetry.metrics import Metrics
     from pilot.traffic.monitor import TrafficMonitor
@@ -61,34 +65,39 @@ async def supervise(config: Config, files: list[DecodedFile], log: Log) -> int:
 class Supervisor:
     """One pilot: supervises the jobs of `config`, then returns the code pilot exits with.
 
-    Built on the running loop (see `supervise`). Control and telemetry see it only through
-    `commands` and the `status()` snapshot.
+    Built on the running loop (see `supervise`); what a kind of pilot adds (`pilot up`'s
+    stack) is its `mode`, built by `mode(self)`. Control and telemetry see it only through
+    `commands` and the `status()` snapshot; its helpers through `PilotView`. Only the
+    supervisor assigns its fields.
     """
 
-    def __init__(self, config: Config, files: list[DecodedFile], log: Log) -> None:
-        self.config, self._files, self.log = config, files, log
-        self.logs = keep_logs(config, log)
+    def __init__(
+        self, config: Config, files: list[DecodedFile], log: Log, mode: ModeFactory = Mode
+    ) -> None:
+        self._config, self._files, self._log = config, files, log
+        self._logs = keep_logs(config, log)
         self._loop = asyncio.get_running_loop()
-        self.reaper = Reaper(on_orphan=self._on_orphan)
+        self._reaper = Reaper(on_orphan=self._on_orphan)
         self.bus = EventBus(log)
-        self.environment = Environment(
+        self.mode = mode(self)
+        self._environment = Environment(
             exported_paths(files),
-            self._running_pids,
+            self.running_pids,
             ("PILOT", "CONTAINERPILOT") if config.dialect == CONTAINERPILOT else ("PILOT",),
+            sources=(self._consul_environment, *self.mode.environment_sources()),
+            job_sources=self.mode.job_environment_sources(),
         )
         self._terminal = _foreground_terminal()
-        self.health = JobHealth(self.bus, self.reaper, self.environment.for_job, log)
+        self.health = JobHealth(self.bus, self._reaper, self._environment.for_job, log)
         self.health.set_jobs(config.jobs)
         self.jobs: dict[str, Job] = {cfg.name: self.make_job(cfg) for cfg in config.jobs}
-        self.main = self.jobs[config.main_job.name]
         self.triggers = Triggers(self.bus, self.jobs, log)
         self.commands = SupervisorCommands(self)
         self._builds: Builds | None = None
-        self.discovery: Discovery | None = None
-        self.registry: DevConsul | None = None
+        self._discovery: Discovery | None = None
+        self._embedded_registry: DevConsul | None = None
         self.templates: Templates | None = None
-        self.metrics: Metrics | None = None
-        self.traffic: TrafficMonitor | None = None  # pilot up's, when a service is monitored
+        self._metrics: Metrics | None = None
         self.maintenance = False
         self._servers: list[Server] = []
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -104,15 +113,17 @@ class Supervisor:
         if os.getpid() != 1 and not become_subreaper():
             self.log.warn("cannot become a child subreaper: orphans of jobs will not be reaped")
         try:
+            await self.mode.prepare()
             if self.config.uses_consul:
                 self.start_discovery()
             await self._start_servers()
+            await self.mode.servers_started()
             write_files(self._files)  # last: a config that cannot start writes nothing
         except (ConfigError, SocketInUse, ValueError, LookupError, OSError) as error:
             self.log.error(f"cannot start: {error}")
             await self._close()
             return 2
-        await self.before_startup()
+        await self.mode.before_startup()
         for job in self.jobs.values():
             self.triggers.arm(job)
         self.bus.publish(Code.STARTUP, GLOBAL)
@@ -121,26 +132,72 @@ class Supervisor:
         await self._close()
         return code
 
-    def load(self, path: str, environ: Mapping[str, str]) -> Config:
-        """Read the config file as this pilot runs it (a reload); raises ConfigError."""
-        return load_config(path, environ)
+    # What the helpers read (PilotView).
 
-    async def before_startup(self) -> None:
-        """What must be ready before `startup` (nothing, unless a subclass says so)."""
+    @property
+    def config(self) -> Config:
+        """The config this pilot runs (the last one a reload applied)."""
+        return self._config
+
+    @property
+    def log(self) -> Log:
+        """pilot's own log."""
+        return self._log
+
+    @property
+    def reaper(self) -> Reaper:
+        """The one owner of waitpid."""
+        return self._reaper
+
+    @property
+    def environment(self) -> Environment:
+        """The environment each run of a job starts with."""
+        return self._environment
+
+    @property
+    def logs(self) -> LogBuffer:
+        """The jobs' kept output (`pilot logs`)."""
+        return self._logs
+
+    @property
+    def main(self) -> Job:
+        """The job whose end ends pilot (derived from the config)."""
+        return self.jobs[self.config.main_job.name]
+
+    @property
+    def discovery(self) -> Discovery | None:
+        """Consul: registrations, watches, elections (when the config uses Consul)."""
+        return self._discovery
+
+    @property
+    def registry(self) -> DevConsul | None:
+        """The embedded Consul-compatible registry (`consul: "embedded"`)."""
+        return self._embedded_registry
+
+    @property
+    def metrics(self) -> Metrics | None:
+        """Prometheus metrics (when telemetry is configured)."""
+        return self._metrics
+
+    @property
+    def traffic(self) -> TrafficMonitor | None:
+        """pilot up's traffic monitor, when a service is monitored."""
+        return self.mode.traffic
 
     async def _close(self) -> None:
         self.reaper.reap()
         for task in self._tasks:
             task.cancel()
+        await self.mode.close()
         for server in self._servers:
             await server.close()
         self.health.close()
         if self.templates is not None:
             self.templates.close()
-        if self.discovery is not None:
-            self.discovery.close()
-        if self.registry is not None:
-            self.registry.stop()
+        if self._discovery is not None:
+            self._discovery.close()
+        if self._embedded_registry is not None:
+            self._embedded_registry.stop()
 
     # Parts started when the config asks for them.
 
@@ -155,20 +212,24 @@ class Supervisor:
         if self.config.consul.embedded:
             from pilot.devconsul.server import DevConsul
 
-            self.registry = DevConsul(self.config.consul.listen, dns=self.config.consul.dns)
-            self.registry.start()
-            embedded = self.registry.address
+            registry = DevConsul(self.config.consul.listen, dns=self.config.consul.dns)
+            registry.start()
+            self._embedded_registry = registry
+            embedded = registry.address
             self.log.info(f"embedded Consul-compatible registry on {embedded}")
         target = resolve_target(self.config.consul, os.environ, embedded)
         discovery = Discovery(self.config, target, self.bus, self.log)
         self.health.add_listener(
             lambda job, result, _seconds: discovery.report(job, result.passing, result.output)
         )
-        self.environment.sources.append(discovery.environment)
         discovery.start()
-        self.discovery = discovery
+        self._discovery = discovery
         if self.config.templates:
             self.start_templates()
+        self.mode.discovery_started()
+
+    def _consul_environment(self) -> Mapping[str, str]:
+        return {} if self._discovery is None else self._discovery.environment()
 
     def start_templates(self) -> None:
         """Render the config's templates from the discovery's watch hub."""
@@ -185,7 +246,7 @@ class Supervisor:
         control = ControlServer(self.config.control.path, self.commands, self.log)
         await control.start()
         self._servers.append(control)
-        self.environment.overrides.setdefault("PILOT_SOCKET", control.path)
+        self.environment.put_default("PILOT_SOCKET", control.path)
         telemetry = self.config.telemetry
         if telemetry is None:
             return
@@ -193,7 +254,7 @@ class Supervisor:
         from pilot.telemetry.metrics import Metrics
         from pilot.telemetry.server import TelemetryServer
 
-        metrics = self.metrics = Metrics(self.status, telemetry)
+        metrics = self._metrics = Metrics(self.status, telemetry)
         self.bus.subscribe(metrics.on_event)
         self.health.add_listener(
             lambda job, _result, seconds: metrics.check_seconds.labels(job=job).observe(seconds)
@@ -236,11 +297,14 @@ class Supervisor:
 
     def putenv(self, values: dict[str, str]) -> None:
         """Variables for the next run of every job (and of a reloaded config's `${VAR}`)."""
-        self.environment.overrides.update(values)
+        self.environment.put(values)
 
     def status(self) -> Status:
         """A frozen snapshot of everything this pilot runs (built by `app.snapshot` only)."""
-        return snapshot(self)
+        discovery = self._discovery
+        return self.mode.status(
+            snapshot(self.jobs, self.health, discovery, self.templates, self.maintenance)
+        )
 
     async def set_maintenance(self, enable: bool, reason: str | None) -> None:
         """Maintenance: services in Consul maintenance mode, checks run but are not reported."""
@@ -253,11 +317,56 @@ class Supervisor:
             self.discovery.pause_elections(enable)
 
     async def reload(self) -> None:
-        """Re-read the config file and apply only what changed."""
-        from pilot.app.reload import reload_config
+        """Re-read the config file and apply only what changed (`app.plan`); a bad config
+        changes nothing.
 
+        Raises:
+            CommandError(400): the new config is invalid, or changes what only a restart can.
+        """
         async with self._reload_lock:  # a SIGHUP and a ctl reload at once apply one by one
-            await reload_config(self)
+            environ = {**os.environ, **self.environment.overrides}
+            new, files = await read_reload(self.mode.load, self.config.path, environ, self.log)
+            plan = plan_reload(self.config, new)
+            refusal = plan.refusal or ("pilot is shutting down" if self.shutting_down else None)
+            if refusal is not None:
+                self.log.error(f"reload rejected: {refusal}")
+                raise CommandError(400, f"reload rejected: {refusal}")
+            write_reload_files(files, self.log)
+            self.environment.set_exports(exported_paths(files))
+            await self._apply(plan, new)
+            self.log.info("config reloaded")
+            await self.mode.reloaded()
+
+    async def _apply(self, plan: ReloadPlan, new: Config) -> None:
+        self.log.info(
+            "reloading",
+            unchanged=len(plan.unchanged),
+            stopped=len(plan.stopped),
+            started=len(plan.started),
+        )
+        retired = [self.jobs[name] for name in plan.stopped]
+        kept = {name: self.jobs[name] for name in plan.unchanged}
+        self.jobs = dict(kept)  # from now on a retired job ending (even the main) is not noticed
+        if self._discovery is not None:
+            await self._discovery.retire(set(plan.stopped))
+        for job in retired:
+            await job.stop()
+        self._config = new
+        jobs = {cfg.name: kept.get(cfg.name) or self.make_job(cfg) for cfg in new.jobs}
+        self.triggers.replace_jobs(jobs)
+        self.jobs = jobs
+        self.log.configure(new.logging.level, new.logging.format, tuple(jobs))
+        self.health.set_jobs(new.jobs)
+        if self._discovery is not None:
+            self._discovery.reconfigure(new, set(plan.stopped), plan.watches.replaced)
+            if self.templates is not None:
+                self.templates.reconfigure(new, plan.templates.replaced)
+            elif new.templates:
+                self.start_templates()
+        elif new.uses_consul:
+            self.start_discovery()
+        for name in plan.started:
+            self.triggers.arm(self.jobs[name])
 
     def signal_job(self, name: str, signum: int) -> bool:
         """Template action: send `signum` to job `name`'s group; False when it is not running."""
@@ -303,7 +412,8 @@ class Supervisor:
 
     # Signals, exits and the shutdown sequence.
 
-    def _running_pids(self) -> dict[str, int]:
+    def running_pids(self) -> dict[str, int]:
+        """The pid of each running job."""
         return {name: job.pid for name, job in self.jobs.items() if job.pid is not None}
 
     def _on_signal(self, signum: int) -> None:
@@ -345,7 +455,7 @@ class Supervisor:
 
     def _check_done(self) -> None:
         """Shut down once the main job is over for good, or can never start."""
-        if self._shutdown is not None:
+        if self._shutdown is not None or not self.mode.ends_with_main_job:
             return
         main = self.main
         if main.held or main.state.active or self.triggers.may_start_later(main):
@@ -367,12 +477,16 @@ class Supervisor:
                 self._shutdown.force()
             return
         self._shutdown_signal = signum
+        discovery = self._discovery
         shutdown = Shutdown(
-            list(self.jobs.values()), self.bus, self.triggers, self.log, self.config.stop_timeout
+            list(self.jobs.values()),
+            self.bus,
+            self.triggers,
+            self.log,
+            self.config.stop_timeout,
+            deregister=None if discovery is None else self._leave_consul,
+            release=None if discovery is None else discovery.resign_all,
         )
-        if self.discovery is not None:
-            shutdown.deregister = self._leave_consul
-            shutdown.release = self.discovery.resign_all
         self._shutdown = shutdown
         self.spawn_task(self._shut_down(shutdown))
 
@@ -392,6 +506,8 @@ class Supervisor:
         self._finished.set_result(self._exit_code())
 
     def _exit_code(self) -> int:
+        if not self.mode.ends_with_main_job:
+            return 0
         code = self.main.last_exit
         if code is None:
             code = 128 + self._shutdown_signal if self._shutdown_signal else 1

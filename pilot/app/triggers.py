@@ -22,7 +22,7 @@ class Triggers:
         self._fired: set[str] = set()
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self.hooks = self._shutdown_hooks()
-        self.shutting_down = False
+        self._shutting_down = False
         bus.subscribe(self._on_event)
 
     def arm(self, job: Job) -> None:
@@ -49,6 +49,11 @@ class Triggers:
                     timer.cancel()
         self._jobs = jobs
         self.hooks = self._shutdown_hooks()
+
+    def begin_shutdown(self) -> None:
+        """From now on only shutdown hooks start; every timer is cancelled."""
+        self._shutting_down = True
+        self.disarm_all()
 
     def disarm_all(self) -> None:
         """Cancel every timer: periodic runs and `when.timeout`s."""
@@ -93,7 +98,7 @@ class Triggers:
                 continue
             if not when.each and job.name in self._fired:
                 continue
-            if self.shutting_down and job.name not in self.hooks:
+            if self._shutting_down and job.name not in self.hooks:
                 continue
             if when.all is not None and self._happened(job) is None:
                 continue  # some of the events it waits for have not happened yet
@@ -130,7 +135,7 @@ class Triggers:
         job.give_up()
 
     def _tick(self, job: Job, due: float, seq: int) -> None:
-        if self.shutting_down:
+        if self._shutting_down:
             return
         job.trigger(seq)
         interval = job.config.when.interval

@@ -79,8 +79,11 @@ class Discovery:
             if job.leader is not None:
                 self._start_election(job)
 
-    def reconfigure(self, config: Config, replaced_jobs: set[str]) -> None:
-        """After a reload: forget replaced and removed jobs, add new ones, diff the watches."""
+    def reconfigure(
+        self, config: Config, replaced_jobs: set[str], replaced_watches: frozenset[str]
+    ) -> None:
+        """After a reload: forget replaced and removed jobs and watches (the reload plan's),
+        add new ones."""
         new_jobs = {job.name: job for job in config.jobs}
         for name in set(self._addresses) | set(self._registered_jobs):
             if name in replaced_jobs or name not in new_jobs:
@@ -104,8 +107,8 @@ class Discovery:
             if job.leader is not None and name not in self._elections:
                 self._start_election(job)
         wanted = {watch.name: watch for watch in config.watches}
-        for name, watch in self._watch_configs.items():
-            if wanted.get(name) != watch:
+        for name in self._watch_configs:
+            if name in replaced_watches:
                 self.hub.unsubscribe(self._queries.pop(name), self._watches.pop(name).update)
         self._watch_configs = wanted
         for name, watch in wanted.items():

@@ -50,16 +50,16 @@ class Templates:
         for runner in self.runners.values():
             runner.close()
 
-    def reconfigure(self, config: Config) -> None:
-        """After a reload: keep unchanged templates, replace changed ones (config or source
-        text), drop removed ones."""
+    def reconfigure(self, config: Config, replaced: frozenset[str]) -> None:
+        """After a reload: drop the `replaced` templates (removed or changed, the reload
+        plan's) and those whose source text changed; start the new and changed ones."""
         self._own_services = own_services(config)
         wanted = {t.name: t for t in config.templates}
         for label, runner in list(self.runners.items()):
             template = wanted.get(label)
             if (
                 template is None
-                or template != runner.config
+                or label in replaced
                 or (_source_text(template, config.path) != self._sources.get(label))
             ):
                 runner.close()

@@ -12,7 +12,9 @@ import socket
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from pilot.app.mode import JobSource, Mode, Source
 from pilot.app.supervisor import Supervisor
+from pilot.app.view import PilotView
 from pilot.config.callback_jobs import callback_url
 from pilot.config.load import load_config
 from pilot.config.model import Config, JobConfig
@@ -28,6 +30,7 @@ from pilot.up.filewatch import watch_files
 from pilot.up.ports import STATE_DIR, PortState
 
 if TYPE_CHECKING:
+    from pilot.traffic.monitor import TrafficMonitor
     from pilot.up.remote import RemoteServices
 
 REMOTE_FIRST_WAIT = 10.0  # seconds the jobs wait for the remote Consul's first answers
@@ -84,46 +87,50 @@ async def supervise_stack(
 ) -> int:
     """Run a `pilot up` stack keeping its ports with `ports` on the running loop; returns the
     code pilot exits with."""
-    return await Stack(config, files, log, ports).run()
+    return await Supervisor(config, files, log, mode=lambda pilot: Stack(pilot, ports)).run()
 
 
-class Stack(Supervisor):
-    """A supervisor that runs until stopped (no main job) and tells each job where the
-    services of the stack are."""
+class Stack(Mode):
+    """What `pilot up` adds to the supervisor: it runs until stopped (no main job) and tells
+    each job where the services of the stack are."""
 
-    remote: RemoteServices | None = None
+    ends_with_main_job = False
 
-    def __init__(
-        self, config: Config, files: list[DecodedFile], log: Log, ports: PortAllocator
-    ) -> None:
-        super().__init__(config, files, log)
-        self.ports = ports
+    def __init__(self, pilot: PilotView, ports: PortAllocator) -> None:
+        super().__init__(pilot)
+        self._ports = ports
+        self._remote: RemoteServices | None = None
+        self.traffic: TrafficMonitor | None = None
 
     def load(self, path: str, environ: Mapping[str, str]) -> Config:
         """Read the config file as `pilot up` does, its ports kept (a reload)."""
-        return stack_config(load_config(path, environ, up=self.ports))
+        return stack_config(load_config(path, environ, up=self._ports))
 
-    async def run(self) -> int:
-        if self.config.consul.embedded:
+    def environment_sources(self) -> tuple[Source, ...]:
+        return (self.addresses,)
+
+    def job_environment_sources(self) -> tuple[JobSource, ...]:
+        return (own_port,)
+
+    async def prepare(self) -> None:
+        config = self.pilot.config
+        if config.consul.embedded:
             os.environ.pop("CONSUL_HTTP_ADDR", None)  # the stack's registry, not the shell's
-        self.environment.sources.append(self.addresses)
-        self.environment.job_sources.append(own_port)
-        for job in self.config.jobs:
+        for job in config.jobs:
             if job.watch is not None:
-                self.spawn_task(
+                self.pilot.spawn_task(
                     watch_files(
                         job.name,
                         job.watch,
-                        os.path.dirname(self.config.path),
-                        self.builds.on_change,
-                        self.log,
+                        os.path.dirname(config.path),
+                        self.pilot.builds.on_change,
+                        self.pilot.log,
                     )
                 )
-        self.log.info(
-            f"pilot up: {len(self.config.jobs)} jobs; Ctrl-C stops them; "
-            f"pilot ctl and pilot logs use {self.config.control.path}"
+        self.pilot.log.info(
+            f"pilot up: {len(config.jobs)} jobs; Ctrl-C stops them; "
+            f"pilot ctl and pilot logs use {config.control.path}"
         )
-        return await super().run()
 
     def addresses(self) -> dict[str, str]:
         """`<NAME>_ADDR` (host:port) and `<NAME>_URL` of every service, the registry's
@@ -131,7 +138,7 @@ class Stack(Supervisor):
         from pilot.consul.addresses import resolve_address
 
         env: dict[str, str] = {}
-        for job in self.config.jobs:
+        for job in self.pilot.config.jobs:
             if job.port is None:
                 continue
             host = resolve_address(job.interfaces)
@@ -141,85 +148,87 @@ class Stack(Supervisor):
             env[f"{name}_URL"] = f"http://{host}:{job.port}"
             if job.callback is not None:
                 env[f"{name}_CALLBACK_URL"] = callback_url(job.callback, job.callback.port)
-        if self.remote is not None:
-            for name in self.remote.names:
-                instances = self.remote.instances.get(name)
+        if self._remote is not None:
+            for name in self._remote.names:
+                instances = self._remote.instances.get(name)
                 if instances:
                     first = instances[0]
                     env[f"{env_name(name)}_ADDR"] = f"{first.address}:{first.port}"
                     env[f"{env_name(name)}_URL"] = f"http://{first.address}:{first.port}"
-        registry = self.registry
+        registry = self.pilot.registry
+        discovery = self.pilot.discovery
         if registry is not None:
             env["CONSUL_HTTP_ADDR"] = registry.address
             if registry.dns is not None:
                 env["CONSUL_DNS_ADDR"] = registry.dns.address
-        elif self.discovery is not None:
-            target = self.discovery.target
-            env["CONSUL_HTTP_ADDR"] = target.url
+        elif discovery is not None:
+            env["CONSUL_HTTP_ADDR"] = discovery.target.url
         return env
 
-    async def _start_servers(self) -> None:
-        """The control socket, telemetry, and the traffic monitor when a service is monitored
-        (before any job starts, so that no call to a monitored service goes unseen)."""
-        await super()._start_servers()
+    async def servers_started(self) -> None:
+        """The traffic monitor when a service is monitored (before any job starts, so that no
+        call to a monitored service goes unseen)."""
         await self._follow_monitor()
 
-    async def reload(self) -> None:
-        """A reload; the monitor's proxies follow the monitored jobs (the monitor starts when
-        a reload monitors the first service)."""
-        await super().reload()
+    async def reloaded(self) -> None:
+        """The monitor's proxies follow the monitored jobs (the monitor starts when a reload
+        monitors the first service)."""
         try:
             await self._follow_monitor()
         except OSError as error:
-            self.log.error(f"traffic monitor: {error}")
+            self.pilot.log.error(f"traffic monitor: {error}")
             raise CommandError(500, f"reloaded, but the traffic monitor: {error}") from None
 
     async def _follow_monitor(self) -> None:
+        config = self.pilot.config
         if self.traffic is not None:
-            await self.traffic.apply(self.config)
-        elif any(job.upstream_port is not None for job in self.config.jobs):
+            await self.traffic.apply(config)
+        elif any(job.upstream_port is not None for job in config.jobs):
             from pilot.traffic.monitor import TrafficMonitor  # h11 and the proxy: only when used
 
             self.traffic = TrafficMonitor(
-                self.config.monitor or Monitor(), self._running_pids, self.log
+                config.monitor or Monitor(), self.pilot.running_pids, self.pilot.log
             )
-            self._servers.append(self.traffic)
-            await self.traffic.start(self.config)
+            await self.traffic.start(config)
 
-    def start_discovery(self) -> None:
-        """The registry, then the remote services copied into it."""
-        super().start_discovery()
-        remote = self.config.remote
-        assert self.discovery is not None
+    def discovery_started(self) -> None:
+        """The remote services copied into the registry."""
+        config = self.pilot.config
+        discovery = self.pilot.discovery
+        remote = config.remote
+        assert discovery is not None
         if remote is not None:
             from pilot.up.remote import RemoteServices
 
-            local = {job.service_name for job in self.config.jobs if job.port is not None}
+            local = {job.service_name for job in config.jobs if job.port is not None}
             names = [name for name in remote.services if name not in local]
             if names:
-                self.remote = RemoteServices(remote, names, self.discovery.target, self.log)
-                self.remote.start()
+                self._remote = RemoteServices(remote, names, discovery.target, self.pilot.log)
+                self._remote.start()
 
     async def before_startup(self) -> None:
         """Jobs start once every remote service has been answered for (at most
         REMOTE_FIRST_WAIT), so that their environment holds its address."""
-        if self.remote is not None and not await self.remote.answered(REMOTE_FIRST_WAIT):
-            missing = ", ".join(n for n in self.remote.names if n not in self.remote.instances)
-            self.log.warn(f"no answer yet from the remote Consul for {missing}; starting anyway")
+        remote = self._remote
+        if remote is not None and not await remote.answered(REMOTE_FIRST_WAIT):
+            missing = ", ".join(n for n in remote.names if n not in remote.instances)
+            self.pilot.log.warn(
+                f"no answer yet from the remote Consul for {missing}; starting anyway"
+            )
 
-    def status(self) -> Status:
+    def status(self, status: Status) -> Status:
         """The supervisor's status, with where each service of the stack resolves."""
-        status, addresses = super().status(), self.addresses()
+        addresses = self.addresses()
         resolutions = [
             Resolution(
                 job.service_name, "local", addresses.get(f"{env_name(job.service_name)}_ADDR")
             )
-            for job in self.config.jobs
+            for job in self.pilot.config.jobs
             if job.port is not None
         ]
-        if self.remote is not None:
-            for name in self.remote.names:
-                instances = self.remote.instances.get(name) or ()
+        if self._remote is not None:
+            for name in self._remote.names:
+                instances = self._remote.instances.get(name) or ()
                 address = f"{instances[0].address}:{instances[0].port}" if instances else None
                 resolutions.append(Resolution(name, "remote" if instances else "nowhere", address))
         page = self.traffic.page if self.traffic is not None else None
@@ -229,13 +238,10 @@ class Stack(Supervisor):
             monitor=None if page is None else f"http://{page.address}/",
         )
 
-    async def _close(self) -> None:
-        if self.remote is not None:  # an embedded registry goes with the stack, an agent stays
-            await self.remote.close(forget=not self.config.consul.embedded)
-        await super()._close()
-
-    def _check_done(self) -> None:
-        """A stack runs until it is stopped, whatever its jobs do."""
-
-    def _exit_code(self) -> int:
-        return 0
+    async def close(self) -> None:
+        """The remote services (an embedded registry goes with the stack, an agent stays),
+        then the traffic monitor."""
+        if self._remote is not None:
+            await self._remote.close(forget=not self.pilot.config.consul.embedded)
+        if self.traffic is not None:
+            await self.traffic.close()
