@@ -59,14 +59,11 @@ class Builds:
                 raise CommandError(404, f"no job named {name!r}")
             if app.shutting_down:
                 raise CommandError(422, "pilot is shutting down: not restarting")
-            if job.held:
-                job.release()
-            else:
-                await job.restart()
+            await job.restart(requested=True)
 
     async def on_change(self, name: str) -> None:
-        """`rebuild` for a watch: a job stopped through ctl is left alone (its developer may be
-        running it in a debugger, on its port)."""
+        """`rebuild` for a watch, an automatic restart: a job stopped through ctl is left alone
+        and not even built (its developer may be running it in a debugger, on its port)."""
         job = self._supervisor.job(name)
         if job is not None and job.held:
             self._supervisor.log.info(f"{name} is stopped (pilot ctl stop): not rebuilt", job=name)

@@ -66,11 +66,7 @@ class SupervisorCommands:
 
     async def restart_job(self, name: str) -> None:
         """Restart a job now; a job stopped through ctl starts again."""
-        job = self._job(name)
-        if job.held:
-            job.release()
-        else:
-            await job.restart()
+        await self._job(name).restart(requested=True)
 
     async def stop_job(self, name: str) -> None:
         """Stop a job until started again; stopping the main job does not end pilot."""

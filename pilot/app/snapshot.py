@@ -12,8 +12,8 @@ from pilot.interface.status import JobStatus, Status
 from pilot.process.job import Job
 
 if TYPE_CHECKING:
-    from pilot.consul.manager import Discovery
-    from pilot.render.manager import Templates
+    from pilot.consul.discovery import Discovery
+    from pilot.render.templates import Templates
 
 
 def snapshot(

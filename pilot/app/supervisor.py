@@ -48,11 +48,11 @@ class Server(Protocol):
 
 if TYPE_CHECKING:  # imported when the config uses them, to keep start-up light
     from pilot.app.build import Builds
-    from pilot.consul.manager import Discovery
+    from pilot.consul.discovery import Discovery
     from pilot.devconsul.server import DevConsul
     from pilot.health.checks import CheckResult
     from pilot.process.logbuffer import LogBuffer
-    from pilot.render.manager import Templates
+    from pilot.render.templates import Templates
     from pilot.telemetry.metrics import Metrics
     from pilot.traffic.monitor import TrafficMonitor
 
@@ -170,7 +170,7 @@ class Supervisor:
         return self._discovery
 
     @property
-    def registry(self) -> DevConsul | None:
+    def embedded_registry(self) -> DevConsul | None:
         """The embedded Consul-compatible registry (`consul: "embedded"`)."""
         return self._embedded_registry
 
@@ -205,7 +205,7 @@ class Supervisor:
         """Consul: an embedded registry if asked, registrations, watches, elections."""
         from pilot.consul.addresses import check_job_addresses
         from pilot.consul.client import resolve_target
-        from pilot.consul.manager import Discovery
+        from pilot.consul.discovery import Discovery
 
         check_job_addresses(self.config)
         embedded = None
@@ -233,7 +233,7 @@ class Supervisor:
 
     def start_templates(self) -> None:
         """Render the config's templates from the discovery's watch hub."""
-        from pilot.render.manager import Templates
+        from pilot.render.templates import Templates
 
         assert self.discovery is not None
         self.templates = Templates(

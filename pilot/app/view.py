@@ -15,7 +15,7 @@ from pilot.process.reaper import Reaper
 if TYPE_CHECKING:
     from pilot.app.build import Builds
     from pilot.app.environment import Environment
-    from pilot.consul.manager import Discovery
+    from pilot.consul.discovery import Discovery
     from pilot.devconsul.server import DevConsul
     from pilot.process.logbuffer import LogBuffer
     from pilot.telemetry.metrics import Metrics
@@ -38,7 +38,7 @@ class PilotView(Protocol):
     @property
     def discovery(self) -> Discovery | None: ...
     @property
-    def registry(self) -> DevConsul | None: ...
+    def embedded_registry(self) -> DevConsul | None: ...
     @property
     def metrics(self) -> Metrics | None: ...
     @property

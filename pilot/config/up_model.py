@@ -74,7 +74,7 @@ def _monitor_shorthand(value: Json, place: str) -> Json:
 
 
 @dataclass(frozen=True)
-class Monitor:
+class MonitorConfig:
     """The traffic monitor: a recording HTTP proxy in front of services, and a page that shows
     what they exchanged."""
 
@@ -96,7 +96,7 @@ class Monitor:
     )
 
 
-MONITOR_SECTION = Obj(Monitor, _monitor_shorthand)
+MONITOR_SECTION = Obj(MonitorConfig, _monitor_shorthand)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -136,7 +136,7 @@ class UpConfig:
     remote: Remote | None = setting(
         Obj(Remote), "services resolved from a remote Consul (pilot up)", None
     )
-    monitor: Monitor | None = setting(
+    monitor: MonitorConfig | None = setting(
         MONITOR_SECTION,
         "the traffic monitor (pilot up): true, or {services, listen, body_limit, keep, unmask}",
         None,

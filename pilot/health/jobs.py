@@ -15,8 +15,8 @@ from pilot.log import Log
 from pilot.process.reaper import Reaper
 
 if TYPE_CHECKING:  # the checks are imported when a job has one, not on every start
+    from pilot.health.checker import JobChecker, ResultSink
     from pilot.health.checks import CheckResult
-    from pilot.health.monitor import HealthMonitor, ResultSink
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class HealthStatus:
 
 
 class JobHealth:
-    """One monitor per job with `health`; starts it on `started`, stops it on the job's exit."""
+    """One checker per job with `health`; starts it on `started`, stops it on the job's exit."""
 
     def __init__(
         self,
@@ -38,7 +38,7 @@ class JobHealth:
         log: Log,
     ) -> None:
         self._bus, self._reaper, self._environment, self._log = bus, reaper, environment, log
-        self._monitors: dict[str, HealthMonitor] = {}
+        self._checkers: dict[str, JobChecker] = {}
         self._listeners: list[ResultSink] = []
         bus.subscribe(self._on_event)
 
@@ -47,17 +47,17 @@ class JobHealth:
         self._listeners.append(listener)
 
     def set_jobs(self, jobs: Iterable[JobConfig]) -> None:
-        """Check these jobs: monitors of jobs no longer there or changed are stopped."""
+        """Check these jobs: checkers of jobs no longer there or changed are stopped."""
         wanted = {job.name: job for job in jobs if job.health is not None}
-        for name, monitor in list(self._monitors.items()):
-            if wanted.get(name) != monitor.job:
-                monitor.stop()
-                del self._monitors[name]
+        for name, checker in list(self._checkers.items()):
+            if wanted.get(name) != checker.job:
+                checker.stop()
+                del self._checkers[name]
         if wanted:
-            from pilot.health.monitor import HealthMonitor
+            from pilot.health.checker import JobChecker
         for name, job in wanted.items():
-            if name not in self._monitors:
-                self._monitors[name] = HealthMonitor(
+            if name not in self._checkers:
+                self._checkers[name] = JobChecker(
                     job,
                     self._reaper,
                     functools.partial(self._environment, job),
@@ -68,12 +68,12 @@ class JobHealth:
 
     def statuses(self) -> dict[str, HealthStatus]:
         """The health of every checked job."""
-        return {name: HealthStatus(name, m.healthy) for name, m in self._monitors.items()}
+        return {name: HealthStatus(name, m.healthy) for name, m in self._checkers.items()}
 
     def stop_all(self) -> None:
         """Stop every check (shutdown: the services are leaving Consul)."""
-        for monitor in self._monitors.values():
-            monitor.stop()
+        for checker in self._checkers.values():
+            checker.stop()
 
     def close(self) -> None:
         """Stop checking and stop following the bus."""
@@ -81,13 +81,13 @@ class JobHealth:
         self.stop_all()
 
     def _on_event(self, event: Event, seq: int) -> None:
-        monitor = self._monitors.get(event.source)
-        if monitor is None:
+        checker = self._checkers.get(event.source)
+        if checker is None:
             return
         if event.code == Code.STARTED:
-            monitor.start()
+            checker.start()
         elif event.code in EXIT_CODES:
-            monitor.stop(reason=f"{event.source} is not running ({event.code})")
+            checker.stop(reason=f"{event.source} is not running ({event.code})")
 
     def _deliver(self, job: str, result: CheckResult, seconds: float) -> None:
         for listener in self._listeners:

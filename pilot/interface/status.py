@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from pilot.process.states import JobStats
 
 if TYPE_CHECKING:  # only for annotations: `pilot run` without Consul imports none of them
-    from pilot.consul.manager import WatchStatus
+    from pilot.consul.discovery import WatchStatus
     from pilot.consul.services import RegistrationStatus
     from pilot.render.renderer import TemplateStatus
 

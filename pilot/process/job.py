@@ -134,9 +134,14 @@ class Job:
         self.start_seq = seq
         self._start_run()
 
-    async def restart(self) -> None:
-        """Stop the current run (its stop sequence) and start a new one right after. A held or
-        retired job is left alone."""
+    async def restart(self, requested: bool = False) -> None:
+        """Stop the current run (its stop sequence) and start a new one right after. The one
+        rule for a held job: it starts again when someone asks (`requested`: `pilot ctl
+        restart`, `rebuild`), and stays held when the restart is automatic (a template action,
+        a file watch). A retired job is left alone."""
+        if self.held and requested:
+            self.release()
+            return
         if not self.intent.accepts_runs:
             return
         if self.state.alive:

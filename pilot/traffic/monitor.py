@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from pilot.config.model import Config, JobConfig
-from pilot.config.up_model import DEFAULT_MONITOR_LISTEN, Monitor, split_host_port
+from pilot.config.up_model import DEFAULT_MONITOR_LISTEN, MonitorConfig, split_host_port
 from pilot.log import Log
 from pilot.process.threads import in_thread
 from pilot.traffic.peers import socket_owner
@@ -24,7 +24,7 @@ class TrafficMonitor:
     each running job, to tell which local service made a call."""
 
     def __init__(
-        self, settings: Monitor, running_pids: Callable[[], Mapping[str, int]], log: Log
+        self, settings: MonitorConfig, running_pids: Callable[[], Mapping[str, int]], log: Log
     ) -> None:
         self.settings, self._running_pids, self._log = settings, running_pids, log
         self.store = TrafficStore(settings.keep)

@@ -20,7 +20,7 @@ from pilot.config.load import load_config
 from pilot.config.model import Config, JobConfig
 from pilot.config.ops_model import Control
 from pilot.config.up_mode import PortAllocator
-from pilot.config.up_model import Monitor
+from pilot.config.up_model import MonitorConfig
 from pilot.config.validate import SOCKET_PATH_MAX
 from pilot.interface.commands import CommandError
 from pilot.interface.status import Resolution, Status
@@ -155,7 +155,7 @@ class Stack(Mode):
                     first = instances[0]
                     env[f"{env_name(name)}_ADDR"] = f"{first.address}:{first.port}"
                     env[f"{env_name(name)}_URL"] = f"http://{first.address}:{first.port}"
-        registry = self.pilot.registry
+        registry = self.pilot.embedded_registry
         discovery = self.pilot.discovery
         if registry is not None:
             env["CONSUL_HTTP_ADDR"] = registry.address
@@ -187,7 +187,7 @@ class Stack(Mode):
             from pilot.traffic.monitor import TrafficMonitor  # h11 and the proxy: only when used
 
             self.traffic = TrafficMonitor(
-                config.monitor or Monitor(), self.pilot.running_pids, self.pilot.log
+                config.monitor or MonitorConfig(), self.pilot.running_pids, self.pilot.log
             )
             await self.traffic.start(config)
 

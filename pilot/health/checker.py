@@ -15,7 +15,7 @@ from pilot.process.reaper import Reaper
 ResultSink = Callable[[str, CheckResult, float], None]
 
 
-class HealthMonitor:
+class JobChecker:
     """Checks one job: first at once, then every `interval` from the previous start.
 
     `healthy`/`unhealthy` are emitted on transitions only (the first answer counts as one);
