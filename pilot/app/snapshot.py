@@ -36,6 +36,7 @@ def snapshot(
                 health=checked.healthy if checked else None,
                 role=election.role if election else None,
                 leader=election.leader if election else None,
+                check_output=checked.output if checked else None,
             )
         )
     return Status(

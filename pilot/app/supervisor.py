@@ -88,9 +88,12 @@ class Supervisor:
             job_sources=self.mode.job_environment_sources(),
         )
         self._terminal = _foreground_terminal()
-        self.health = JobHealth(self.bus, self._reaper, self._environment.for_job, log)
+        self.health = JobHealth(
+            self.bus, self._reaper, self._environment.for_job, log, self._stopped_by_pilot
+        )
         self.health.set_jobs(config.jobs)
         self.jobs: dict[str, Job] = {cfg.name: self.make_job(cfg) for cfg in config.jobs}
+        self._retiring: dict[str, Job] = {}  # jobs a reload is stopping
         self.triggers = Triggers(self.bus, self.jobs, log)
         self.commands = SupervisorCommands(self)
         self._builds: Builds | None = None
@@ -347,10 +350,12 @@ class Supervisor:
         retired = [self.jobs[name] for name in plan.stopped]
         kept = {name: self.jobs[name] for name in plan.unchanged}
         self.jobs = dict(kept)  # from now on a retired job ending (even the main) is not noticed
+        self._retiring = {job.name: job for job in retired}
         if self._discovery is not None:
             await self._discovery.retire(set(plan.stopped))
         for job in retired:
             await job.stop()
+        self._retiring = {}
         self._config = new
         jobs = {cfg.name: kept.get(cfg.name) or self.make_job(cfg) for cfg in new.jobs}
         self.triggers.replace_jobs(jobs)
@@ -411,6 +416,10 @@ class Supervisor:
         task.add_done_callback(self._tasks.discard)
 
     # Signals, exits and the shutdown sequence.
+
+    def _stopped_by_pilot(self, name: str) -> bool:
+        job = self.jobs.get(name) or self._retiring.get(name)
+        return job is not None and job.stopped_by_pilot
 
     def running_pids(self) -> dict[str, int]:
         """The pid of each running job."""

@@ -55,7 +55,7 @@ def main(argv: list[str]) -> int:
     try:
         return _run(args, socket_path)
     except Unreachable as error:
-        print(f"pilot ctl: {error}", file=sys.stderr)
+        print(f"pilot ctl: {explain(error, socket_path, args.config)}", file=sys.stderr)
         return EXIT_UNREACHABLE
 
 
@@ -63,6 +63,8 @@ def _run(args: argparse.Namespace, path: str) -> int:
     command = args.command
     if command == "status":
         status, body = request(path, *routes.STATUS)
+        if status == 200 and args.job and not args.json:
+            return _print_job(json.loads(body), args.job)
         if status == 200 and not args.json:
             _print_status(json.loads(body))
             return EXIT_OK
@@ -114,6 +116,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     status = sub.add_parser("status", help="jobs, services, watches, templates")
     status.add_argument("--json", action="store_true", help="the raw JSON document")
+    status.add_argument(
+        "job", nargs="?", help="one job in full, with its last health check's whole output"
+    )
     sub.add_parser("ping", help="is pilot there?")
     sub.add_parser("reload", help="re-read the config and apply what changed")
     maintenance = sub.add_parser("maintenance", help="enter or leave maintenance mode")
@@ -176,11 +181,51 @@ def find_socket(given: str | None, config: str | None) -> str:
     return default_socket()
 
 
+def explain(error: Unreachable, path: str, config: str | None) -> str:
+    """What a person needs to hear when the control socket does not answer: when nothing
+    listens there, that no pilot runs for the config (or here), rather than an errno."""
+    if _listening(path):
+        return str(error)
+    for candidate in (config, None if config else "pilot.json5"):
+        if candidate and os.path.isfile(candidate):
+            shown = candidate if os.path.isabs(candidate) else f"./{os.path.normpath(candidate)}"
+            return f"no pilot is running for {shown} (start it with `pilot up` or `pilot run`)"
+    return (
+        f"no pilot is running here (nothing listens on {path}): "
+        "give -c FILE, --socket PATH or run it where its pilot.json5 is"
+    )
+
+
+def _listening(path: str) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1)
+        try:
+            probe.connect(path)
+        except OSError:
+            return False
+        return True
+
+
 def error_text(body: bytes) -> str:
     try:
         return str(json.loads(body)["error"])
     except (ValueError, KeyError, TypeError):
         return body.decode(errors="replace").strip()
+
+
+def _print_job(status: dict[str, Any], name: str) -> int:
+    """One job of the status document, every field, then its last check's whole output."""
+    job = next((job for job in status["jobs"] if job["name"] == name), None)
+    if job is None:
+        print(f"pilot ctl: no job named {name!r}", file=sys.stderr)
+        return EXIT_ANSWERED_ERROR
+    output = job.pop("check_output", None)
+    for key, value in job.items():
+        print(f"{key + ':':<14}{'' if value is None else value}")
+    if output:
+        print("last check output:")
+        print(output.rstrip("\n"))
+    return EXIT_OK
 
 
 def _print_status(status: dict[str, Any]) -> None:

@@ -17,6 +17,7 @@ from pilot.cli.ctl import (
     EXIT_UNREACHABLE,
     Unreachable,
     error_text,
+    explain,
     find_socket,
     request,
     socket_options,
@@ -55,7 +56,7 @@ def main(argv: list[str]) -> int:
     except Unreachable as error:
         if following:  # pilot stopped
             return EXIT_OK
-        print(f"pilot logs: {error}", file=sys.stderr)
+        print(f"pilot logs: {explain(error, path, args.config)}", file=sys.stderr)
         return EXIT_UNREACHABLE
     except KeyboardInterrupt:
         return EXIT_OK

@@ -119,6 +119,11 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print the config normalised (defaults filled in, secrets masked)",
     )
+    validate.add_argument(
+        "--up",
+        action="store_true",
+        help="check it as `pilot up` reads it (the default when only pilot up can run it)",
+    )
     render = sub.add_parser("render", help="render every template once from the live registry")
     render.add_argument(
         "--dry-run", action="store_true", help="print the results instead of writing them"
@@ -253,8 +258,10 @@ def _exit_now(code: int) -> NoReturn:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Check a config: one line saying what it holds, or with --print the config normalised
-    (defaults filled in, unset options left out, secrets masked)."""
-    loaded = _load(args)
+    (defaults filled in, unset options left out, secrets masked). A file only `pilot up` can
+    run (`port: "auto"`, `monitor`, `watch`...) is checked as `pilot up` reads it."""
+    up = args.up or (args.config not in ("-", None) and _only_up_runs(args.config))
+    loaded = _load(args, _dry_ports() if up else None)
     if loaded is None:
         return 2
     config = loaded[0]
@@ -270,11 +277,32 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(f"pilot: {name} is valid, read as {config.dialect}: {summary(config)}")
         print(native_equivalent(args.config), end="")
         return 0
+    if up:
+        print(f"pilot: {name} is valid for pilot up: {summary(config, main=False)}")
+        return 0
     print(f"pilot: {name} is valid: {summary(config)}")
     return 0
 
 
-def summary(config: Config) -> str:
+def _only_up_runs(path: str) -> bool:
+    """Whether the file asks for what only `pilot up` does (`pilot run` refuses it for that)."""
+    from pilot.config.errors import ConfigError
+    from pilot.config.load import load_config
+
+    try:
+        load_config(path)
+    except ConfigError as error:
+        return any("for pilot up" in one.message for one in error.errors)
+    return False
+
+
+def _dry_ports() -> PortAllocator:
+    """Ports for checking a `pilot up` file: distinct, and nothing kept or probed."""
+    given: dict[str, int] = {}
+    return lambda key, _place: given.setdefault(key, 49152 + len(given))
+
+
+def summary(config: Config, main: bool = True) -> str:
     """What a config holds, in a few words: `3 jobs (main: web), 1 watch, 1 template`."""
     counts = [
         (len(config.jobs), "job", "jobs"),
@@ -283,7 +311,8 @@ def summary(config: Config) -> str:
         (len(config.files), "file", "files"),
     ]
     parts = [f"{n} {one if n == 1 else many}" for n, one, many in counts if n or one == "job"]
-    parts[0] += f" (main: {config.main_job.name})"
+    if main:
+        parts[0] += f" (main: {config.main_job.name})"
     return ", ".join(parts)
 
 

@@ -18,6 +18,7 @@ from pilot.cli.ctl import (
     EXIT_UNREACHABLE,
     Unreachable,
     error_text,
+    explain,
     find_socket,
     request,
     socket_options,
@@ -54,7 +55,7 @@ def main(argv: list[str]) -> int:
     except Unreachable as error:
         if following:  # pilot stopped
             return EXIT_OK
-        print(f"pilot traffic: {error}", file=sys.stderr)
+        print(f"pilot traffic: {explain(error, path, args.config)}", file=sys.stderr)
         return EXIT_UNREACHABLE
     except Failed as error:
         print(f"pilot traffic: {error}", file=sys.stderr)

@@ -13,7 +13,7 @@ from pilot.config.errors import ConfigError, ConfigErrors, related
 from pilot.config.model import Config
 from pilot.config.sections import json_object, parse_section
 from pilot.config.substitute import substitute
-from pilot.config.up_mode import PortAllocator, apply_up
+from pilot.config.up_mode import PortAllocator, apply_up, run_time_advice
 from pilot.config.validate import check_config
 
 _JSON5_POSITION = re.compile(r"<string>:(\d+) (.*) at column (\d+)")
@@ -70,7 +70,8 @@ def parse_config(
     if foreign is not None:
         raw, dialect = foreign.translation.native, foreign.name
     else:
-        text, dialect = substitute(text, environ, filename), NATIVE
+        advice = run_time_advice if up is not None else lambda _name: None
+        text, dialect = substitute(text, environ, filename, advice), NATIVE
         try:
             raw = json5.loads(text, object_pairs_hook=json_object)
         except ValueError as error:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from pilot.config.errors import ConfigError
 
@@ -11,8 +11,14 @@ _TOKEN = re.compile(r"\$\$|\$\{([^}]*)\}?")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def substitute(text: str, environ: Mapping[str, str], filename: str = "config") -> str:
-    """Replace every `${...}` in `text` from `environ`.
+def substitute(
+    text: str,
+    environ: Mapping[str, str],
+    filename: str = "config",
+    advice: Callable[[str], str | None] = lambda _name: None,
+) -> str:
+    """Replace every `${...}` in `text` from `environ`; `advice(name)` may replace the advice
+    given when variable `name` is not set.
 
     Raises:
         ConfigError: an unset variable without default, or a malformed `${`, placed by line:column.
@@ -35,7 +41,9 @@ def substitute(text: str, environ: Mapping[str, str], filename: str = "config") 
         if value is not None:
             return value
         raise ConfigError(
-            place, f"environment variable {name} is not set (give a default: ${{{name}:-value}})"
+            place,
+            f"environment variable {name} is not set "
+            f"({advice(name) or f'give a default: ${{{name}:-value}}'})",
         )
 
     return _TOKEN.sub(replace, text)

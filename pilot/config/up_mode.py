@@ -5,6 +5,7 @@ told otherwise, and no main job. `pilot run` refuses what only `pilot up` can do
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -74,6 +75,21 @@ def _up_job(job: JobConfig, place: str, allocate: PortAllocator, stack_monitor: 
             tcp=f"{LOOPBACK}:{listens}", interval=DEFAULT_CHECK_INTERVAL, ttl=DEFAULT_CHECK_TTL
         )
     return dataclasses.replace(job, **changes)
+
+
+_GIVEN_TO_JOBS = re.compile(r"PORT|CONSUL_(HTTP|DNS)_ADDR|[A-Z0-9_]+_(ADDR|URL|CALLBACK_URL)")
+
+
+def run_time_advice(name: str) -> str | None:
+    """Advice for `${name}` unset when the file is read, where `name` is a variable `pilot up`
+    gives each job when it starts (its `PORT`, the services' addresses)."""
+    if not _GIVEN_TO_JOBS.fullmatch(name):
+        return None
+    return (
+        f"pilot up gives {name} to each job when it starts, after the file is read: let the "
+        f'job\'s shell read it, as in `exec: "app --port $${name}", shell: true` '
+        f"($$ is a literal $)"
+    )
 
 
 def monitored_key(job: str) -> str:

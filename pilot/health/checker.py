@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
+from urllib.parse import urlsplit
 
 from pilot.config.model import JobConfig
 from pilot.events import Code
 from pilot.health.checks import CheckResult, exec_check, http_check, tcp_check
 from pilot.log import Log
 from pilot.process.reaper import Reaper
+
+STARTING_GRACE = 5.0  # seconds of failing checks a new run gets before pilot says why
 
 # (job, result, seconds the check took; 0 for a verdict that ran no check)
 ResultSink = Callable[[str, CheckResult, float], None]
@@ -37,12 +40,16 @@ class JobChecker:
         self._emit, self._on_result, self._log = emit, on_result, log
         self._task: asyncio.Task[None] | None = None
         self.healthy: bool | None = None
+        self.last_output = ""
         self._passed_once = False
+        self._said_why = False
+        self._run_started = 0.0
 
     def start(self) -> None:
         """Start checking (the job has just started)."""
         if self._task is None or self._task.done():
-            self._passed_once = False
+            self._passed_once = self._said_why = False
+            self._run_started = asyncio.get_running_loop().time()
             self._task = asyncio.get_running_loop().create_task(self._loop())
 
     def stop(self, reason: str | None = None) -> None:
@@ -52,6 +59,10 @@ class JobChecker:
             self._task = None
         if reason is not None:
             self._record(CheckResult(False, reason), 0.0)
+
+    def forget(self) -> None:
+        """No verdict any more, without a transition (the job was stopped on request)."""
+        self.healthy = None
 
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -83,16 +94,54 @@ class JobChecker:
             return CheckResult(False, f"check could not run: {error}")
 
     def _record(self, result: CheckResult, seconds: float) -> None:
+        self.last_output = result.output
+        starting = not result.passing and not self._passed_once and self._task is not None
         if result.passing != self.healthy:
             self.healthy = result.passing
             # Failures before a run's first success are the app still starting: debug only.
-            starting = not result.passing and not self._passed_once and self._task is not None
             log = self._log.debug if starting else self._log.info
             log(
                 f"{self.job.name} is {'healthy' if result.passing else 'unhealthy'}",
-                output=result.output[:200],
+                output=one_line(result.output),
                 job=self.job.name,
             )
             self._emit(Code.HEALTHY if result.passing else Code.UNHEALTHY, self.job.name)
+        if starting and not self._said_why:
+            self._say_why_if_stuck(result)
         self._passed_once = self._passed_once or result.passing
         self._on_result(self.job.name, result, seconds)
+
+    def _say_why_if_stuck(self, result: CheckResult) -> None:
+        """A run whose check has failed since it started, past a grace for starting up, is
+        worth one line saying so and where pilot looks (a service not listening on its port
+        otherwise fails in silence)."""
+        running = asyncio.get_running_loop().time() - self._run_started
+        if running < max(STARTING_GRACE, 2 * self._health.interval):
+            return
+        self._said_why = True
+        self._log.warn(
+            f"{self.job.name} has not passed its health check in the {running:.0f}s since it "
+            f"started: {one_line(result.output)}{self._hint()}",
+            job=self.job.name,
+        )
+
+    def _hint(self) -> str:
+        health = self._health
+        target = health.tcp or (urlsplit(health.http).netloc if health.http else None)
+        if target is None:
+            return ""
+        port = self._environment().get("PORT")
+        given = f" (its PORT is {port})" if port and not target.endswith(f":{port}") else ""
+        return f"; is it listening on {target}?{given}"
+
+
+def one_line(output: str, width: int = 120) -> str:
+    """A check's output for the log: its first non-empty line, cut to `width` (the whole output
+    is in `pilot ctl status JOB`)."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    first = lines[0]
+    if len(first) > width or len(lines) > 1:
+        return first[: width - 1].rstrip() + "…"
+    return first

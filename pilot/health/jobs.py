@@ -25,6 +25,7 @@ class HealthStatus:
 
     job: str
     healthy: bool | None
+    output: str = ""  # the last check's output, whole
 
 
 class JobHealth:
@@ -36,8 +37,12 @@ class JobHealth:
         reaper: Reaper,
         environment: Callable[[JobConfig], Mapping[str, str]],
         log: Log,
+        stopped_by_pilot: Callable[[str], bool] = lambda _job: False,
     ) -> None:
+        """`stopped_by_pilot(job)` says whether the job's last exit was asked for by pilot (a
+        stop, a restart): that exit is no health verdict."""
         self._bus, self._reaper, self._environment, self._log = bus, reaper, environment, log
+        self._stopped_by_pilot = stopped_by_pilot
         self._checkers: dict[str, JobChecker] = {}
         self._listeners: list[ResultSink] = []
         bus.subscribe(self._on_event)
@@ -68,7 +73,10 @@ class JobHealth:
 
     def statuses(self) -> dict[str, HealthStatus]:
         """The health of every checked job."""
-        return {name: HealthStatus(name, m.healthy) for name, m in self._checkers.items()}
+        return {
+            name: HealthStatus(name, checker.healthy, checker.last_output)
+            for name, checker in self._checkers.items()
+        }
 
     def stop_all(self) -> None:
         """Stop every check (shutdown: the services are leaving Consul)."""
@@ -86,6 +94,9 @@ class JobHealth:
             return
         if event.code == Code.STARTED:
             checker.start()
+        elif event.code in EXIT_CODES and self._stopped_by_pilot(event.source):
+            checker.stop()
+            checker.forget()
         elif event.code in EXIT_CODES:
             checker.stop(reason=f"{event.source} is not running ({event.code})")
 

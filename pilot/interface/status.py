@@ -23,6 +23,7 @@ class JobStatus:
     health: bool | None = None  # None: no check, or no verdict yet
     role: str | None = None  # "leader" / "follower" in an election
     leader: str | None = None  # the value the current leader wrote (its address:port)
+    check_output: str | None = None  # the last health check's output, whole
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class Status:
                 "health": None if job.health is None else "healthy" if job.health else "unhealthy",
                 "role": job.role,
                 "leader": job.leader,
+                "check_output": job.check_output,
             }
             for job in self.jobs
         ]

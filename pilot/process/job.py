@@ -76,6 +76,7 @@ class Job:
         self._restart_timer: Timer | None = None
         self._run_timer: Timer | None = None
         self._kill_timer: Timer | None = None
+        self._stop_sent = False
         self._group_wait_until = 0.0
         self._exited = asyncio.Event()
         self.runs = 0
@@ -93,6 +94,12 @@ class Job:
     def held(self) -> bool:
         """Stopped through the control socket until released: not "over"."""
         return self.intent is Intent.HOLD
+
+    @property
+    def stopped_by_pilot(self) -> bool:
+        """Whether pilot sent the current (or last) run its stop signal or SIGKILL: its exit
+        was asked for (ctl stop or restart, a reload, shutdown), not a failure."""
+        return self._stop_sent
 
     @property
     def accepts_runs(self) -> bool:
@@ -180,6 +187,7 @@ class Job:
         self.intent = Intent.RETIRE
         if self._cancel_restart_timer():
             self._stopped()
+        self._stop_sent = True
         self.signal(signal.SIGKILL)
 
     def give_up(self) -> None:
@@ -210,6 +218,7 @@ class Job:
 
     def _start_run(self) -> None:
         self._set_state(JobState.STARTING)
+        self._stop_sent = False
         self._exited.clear()
         self.runs += 1
         self._started_at = time.time()
@@ -373,6 +382,7 @@ class Job:
 
     def _send_stop_signal(self) -> None:
         """The stop signal now, SIGKILL after the stop timeout unless the process exits."""
+        self._stop_sent = True
         self.signal(self.config.stop.signal)
         if self._kill_timer is None:
             self._kill_timer = self._clock.call_later(self.config.stop.timeout, self._stop_overdue)
