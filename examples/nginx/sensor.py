@@ -5,9 +5,15 @@ import re
 import shlex
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 
-status = urllib.request.urlopen(sys.argv[1], timeout=2).read().decode()
+try:
+    status = urllib.request.urlopen(sys.argv[1], timeout=2).read().decode()
+except (urllib.error.URLError, OSError) as error:
+    # The first runs race nginx's start (and a restart): nothing to report yet.
+    print(f"nginx does not answer yet: {getattr(error, 'reason', error)}", file=sys.stderr)
+    sys.exit(0)
 active = re.search(r"Active connections:\s+(\d+)", status)
 waiting = re.search(r"Waiting:\s+(\d+)", status)
 if not active or not waiting:
