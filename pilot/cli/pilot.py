@@ -207,7 +207,13 @@ def cmd_up(args: argparse.Namespace) -> int:
     if already_up(args.config):
         print(f"pilot up: already running for {args.config}", file=sys.stderr)
         return 2
-    ports = prepare(args.config).allocate
+    from pilot.config.errors import ConfigError
+
+    try:
+        ports = prepare(args.config).allocate
+    except ConfigError as error:
+        _report(error)
+        return 2
     loaded = _load(args, ports)
     if loaded is None:
         return 2

@@ -81,18 +81,31 @@ class PortState:
 
 
 def _read(path: str) -> dict[str, int]:
+    """The kept ports (none when there is no file yet).
+
+    Raises:
+        ConfigError: the file cannot be read or is not what pilot wrote, placed in it.
+    """
+    fix = "fix it, or delete it to pick new ports"
     try:
-        with open(path) as file:
+        with open(path, encoding="utf-8") as file:
             data = json.load(file)
-    except (OSError, ValueError):
+    except FileNotFoundError:
         return {}
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"{path}:{error.lineno}:{error.colno}", f"{error.msg}: {fix}") from None
+    except (OSError, ValueError) as error:
+        raise ConfigError(path, f"cannot be read ({_reason(error)}): {fix}") from None
     if not isinstance(data, dict):
-        return {}
-    return {
-        str(key): value
-        for key, value in data.items()
-        if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 65536
-    }
+        raise ConfigError(path, f'must hold one object like {{"web": 10000}}: {fix}')
+    for key, value in data.items():
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+            raise ConfigError(f"{path}: {key!r}", f"{value!r} is not a port: {fix}")
+    return dict(data)
+
+
+def _reason(error: Exception) -> str:
+    return error.strerror if isinstance(error, OSError) and error.strerror else str(error)
 
 
 def _free(port: int, udp: bool) -> bool:

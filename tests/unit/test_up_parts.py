@@ -95,3 +95,24 @@ def test_log_buffer_bounds_the_text_kept_per_job() -> None:
     assert [line.text[0] for line in buffer.lines()] == ["3", "4"]
     buffer.add("api", "stdout", "x" * 1000)
     assert [line.text[0] for line in buffer.lines()] == ["x"]
+
+
+@pytest.mark.parametrize(
+    ("content", "place", "says"),
+    [
+        (b'{"api": 10001,\n "web" 3}', "ports.json:2:8", "Expecting ':' delimiter"),
+        (b'{"api": "x"}', "ports.json: 'api'", "'x' is not a port"),
+        (b"[10001]", "ports.json", "must hold one object"),
+        (b"\xff\xfe", "ports.json", "cannot be read"),
+    ],
+)
+def test_a_bad_kept_ports_file_is_named_with_its_place(
+    tmp_path: Path, content: bytes, place: str, says: str
+) -> None:
+    state_dir = tmp_path / ".pilot"
+    state_dir.mkdir()
+    (state_dir / "ports.json").write_bytes(content)
+    with pytest.raises(ConfigError) as caught:
+        PortState(str(state_dir))
+    assert caught.value.place.endswith(place)
+    assert says in caught.value.message and "delete it to pick new ports" in caught.value.message
