@@ -7,8 +7,10 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
@@ -260,14 +262,34 @@ def read_lines(path: Path) -> list[str]:
         return []
 
 
+def real_consul() -> str | None:
+    """The real Consul binary the registry tests run against instead of consul-dev: the one
+    named by PILOT_TEST_CONSUL, else `consul` on PATH (none: consul-dev)."""
+    named = os.environ.get("PILOT_TEST_CONSUL")
+    if named == "":
+        return None  # set empty: consul-dev even with a consul on PATH
+    return named or shutil.which("consul")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 class Registry:
-    """A real `pilot consul-dev` process, which tests may kill and start again on the same port."""
+    """A real registry process, which tests may kill and start again on the same port:
+    `pilot consul-dev`, or real Consul in dev mode when `real_consul()` names one."""
 
     def __init__(self, listen: str = "127.0.0.1:0") -> None:
         self.proc: subprocess.Popen[str] | None = None
+        self.consul = real_consul()
+        self._data = tempfile.mkdtemp(prefix="pilot-test-consul-") if self.consul else ""
         self.address = self._start(listen)
 
     def _start(self, listen: str) -> str:
+        if self.consul:
+            return self._start_consul(listen)
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         self.proc = subprocess.Popen(
             [PYTHON, "-m", "pilot", "consul-dev", "--listen", listen, "--dns", "off"],
@@ -281,6 +303,42 @@ class Registry:
         first = self.proc.stdout.readline().strip()
         assert re.fullmatch(r"[\d.]+:\d+", first), f"consul-dev printed {first!r}"
         return first
+
+    def _start_consul(self, listen: str) -> str:
+        """`consul agent -dev` on loopback, every port of its own; returns host:port once it has
+        a leader and has registered its own node."""
+        assert self.consul is not None
+        host, _, port = listen.rpartition(":")
+        http = int(port) or free_port()
+        ports = {
+            "-http-port": http,
+            "-serf-lan-port": free_port(),
+            "-serf-wan-port": free_port(),
+            "-server-port": free_port(),
+        }
+        argv = [self.consul, "agent", "-dev", "-client", host, "-bind", host, "-log-level", "warn"]
+        argv += ["-dns-port", "-1", "-grpc-port", "-1", "-data-dir", self._data]
+        argv += ["-node", f"pilot-test-{http}"]
+        argv += [str(part) for pair in ports.items() for part in pair]
+        self.proc = subprocess.Popen(
+            argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL
+        )
+        address = f"{host}:{http}"
+
+        def ready() -> bool:
+            import requests
+
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(f"consul exited with {self.proc.returncode}")
+            try:
+                leader = requests.get(f"http://{address}/v1/status/leader", timeout=2).json()
+                nodes = requests.get(f"http://{address}/v1/catalog/nodes", timeout=2).json()
+            except (requests.RequestException, ValueError):
+                return False
+            return bool(leader) and bool(nodes)
+
+        wait_for(ready, 30, message="real Consul ready")
+        return address
 
     @property
     def url(self) -> str:
@@ -328,7 +386,9 @@ class Registry:
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
-            self.proc.wait(5)
+            self.proc.wait(10)
+        if self._data:
+            shutil.rmtree(self._data, ignore_errors=True)
 
 
 def self_signed_certificate(directory: Path, ip: str) -> tuple[Path, Path]:
