@@ -9,7 +9,9 @@ dnspython is imported by this module only, which the server imports when DNS is 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import random
+import struct
 import time
 
 import dns.exception
@@ -39,6 +41,9 @@ A, AAAA, SRV, SOA, ANY = (
     dns.rdatatype.ANY,
 )
 IN = dns.rdataclass.IN
+log = logging.getLogger("pilot.devconsul")
+HEADER = struct.Struct("!HBBHHHH")  # id, flags (two bytes), the four section counts
+QR = 0x80
 DEFAULT_UDP_SIZE = 512  # defaultMaxUDPSize
 MAX_UDP_DATAGRAM = 4096  # maxUDPDatagramSize
 MAX_UDP_ANSWER_LIMIT = 8  # maxUDPAnswerLimit
@@ -58,13 +63,18 @@ class Answerer:
         self.domain = dns.name.from_text(options.domain)
 
     def answer(self, wire: bytes, udp: bool) -> bytes | None:
-        """The response to a query in wire format (None: not a query worth answering)."""
+        """The response to a message in wire format: as miekg/dns (Consul's DNS server), a
+        message without a whole header or that is itself a response gets none, one that
+        does not parse or asks other than one question gets FORMERR."""
+        if len(wire) < HEADER.size or wire[2] & QR:
+            return None
         try:
             query = dns.message.from_wire(wire)
-        except Exception:  # anything dnspython refuses is dropped
-            return None
-        if query.flags & dns.flags.QR or len(query.question) != 1:
-            return None
+        except dns.exception.DNSException as error:
+            log.debug("DNS: FORMERR for a malformed message: %s", " ".join(str(error).split()))
+            return format_error(wire)
+        if len(query.question) != 1:
+            return format_error(wire)
         response = dns.message.make_response(query)
         response.flags |= dns.flags.AA
         response.flags &= ~dns.flags.RA
@@ -106,7 +116,10 @@ class Answerer:
     # --- names ---------------------------------------------------------------------------
 
     def _dispatch(self, name: Name, rdtype: RdataType, response: Message) -> None:
-        labels = [label.decode().lower() for label in name.relativize(self.domain).labels]
+        try:
+            labels = [label.decode().lower() for label in name.relativize(self.domain).labels]
+        except UnicodeDecodeError:  # no name consul-dev answers has such a label
+            raise _NoSuchName from None
         if not labels:
             if rdtype in (SOA, ANY):
                 response.answer.append(self._soa())
@@ -148,7 +161,7 @@ class Answerer:
         if not targets:
             raise _NoSuchName
         for target in targets:
-            _add(response.answer, name, self.options.node_ttl, dns.rdatatype.PTR, target)
+            _add(response, response.answer, name, self.options.node_ttl, dns.rdatatype.PTR, target)
 
     def _service(self, name: Name, rdtype: RdataType, parts: list[str], response: Message) -> None:
         tag = ""
@@ -176,11 +189,12 @@ class Answerer:
                     continue
                 seen.add(key)
                 text = f"1 {weight} {instance.port} {target}"
-                _add(response.answer, name, ttl, SRV, text)
-                self._address(response.additional, dns.name.from_text(target), ttl, address, SRV)
+                _add(response, response.answer, name, ttl, SRV, text)
+                target_name = dns.name.from_text(target)
+                self._address(response, response.additional, target_name, ttl, address, SRV)
             elif address not in seen:
                 seen.add(address)
-                self._address(response.answer, name, ttl, address, rdtype)
+                self._address(response, response.answer, name, ttl, address, rdtype)
 
     def _healthy(self, service: str, tag: str) -> list[tuple[Node, Service, int]]:
         """Instances of `service` (with `tag`) whose checks allow them in DNS, with weights."""
@@ -220,12 +234,12 @@ class Answerer:
         if node is None:
             raise _NoSuchName
         ttl = self.options.node_ttl
-        self._address(response.answer, name, ttl, node.address, rdtype)
+        self._address(response, response.answer, name, ttl, node.address, rdtype)
         if self.options.node_meta_txt or rdtype == dns.rdatatype.TXT:
             section = response.answer if rdtype in (dns.rdatatype.TXT, ANY) else response.additional
             for key, value in sorted(node.meta.items()):
                 text = value if key.startswith("rfc1035-") else f"{key}={value}"
-                _add(section, name, ttl, dns.rdatatype.TXT, '"' + _txt_escape(text) + '"')
+                _add(response, section, name, ttl, dns.rdatatype.TXT, '"' + _txt_escape(text) + '"')
 
     def _addr(self, name: Name, rdtype: RdataType, parts: list[str], response: Message) -> None:
         if len(parts) != 1 or len(parts[0]) not in (8, 32):
@@ -235,10 +249,11 @@ class Answerer:
         except ValueError:
             raise _NoSuchName from None
         address = str(ipaddress.ip_address(packed))
-        self._address(response.answer, name, self.options.node_ttl, address, rdtype)
+        self._address(response, response.answer, name, self.options.node_ttl, address, rdtype)
 
     def _address(
         self,
+        response: Message,
         section: list[dns.rrset.RRset],
         name: Name,
         ttl: int,
@@ -250,11 +265,11 @@ class Answerer:
             version = ipaddress.ip_address(address).version
         except ValueError:
             if rdtype != SRV:
-                _add(section, name, ttl, dns.rdatatype.CNAME, address.rstrip(".") + ".")
+                _add(response, section, name, ttl, dns.rdatatype.CNAME, address.rstrip(".") + ".")
             return
         record = A if version == 4 else AAAA
         if rdtype in (record, ANY, SRV):
-            _add(section, name, ttl, record, address)
+            _add(response, section, name, ttl, record, address)
 
     def _soa(self) -> dns.rrset.RRset:
         domain = self.options.domain
@@ -280,23 +295,33 @@ class Answerer:
         _rebuild(response, records[:low], additional, targets)
 
 
+def format_error(wire: bytes) -> bytes:
+    """miekg/dns's SetRcodeFormatError: the query's id, a response to opcode QUERY with
+    rcode FORMERR and no sections."""
+    return HEADER.pack(int.from_bytes(wire[:2], "big"), QR, dns.rcode.FORMERR, 0, 0, 0, 0)
+
+
 def _add(
-    section: list[dns.rrset.RRset], name: Name, ttl: int, rdtype: RdataType, text: str
+    response: Message,
+    section: list[dns.rrset.RRset],
+    name: Name,
+    ttl: int,
+    rdtype: RdataType,
+    text: str,
 ) -> None:
-    _add_rdata(section, name, ttl, dns.rdata.from_text(IN, rdtype, text))
+    _add_rdata(response, section, name, ttl, dns.rdata.from_text(IN, rdtype, text))
 
 
 def _add_rdata(
-    section: list[dns.rrset.RRset], name: Name, ttl: int, rdata: dns.rdata.Rdata
+    response: Message,
+    section: list[dns.rrset.RRset],
+    name: Name,
+    ttl: int,
+    rdata: dns.rdata.Rdata,
 ) -> None:
-    for rrset in section:
-        if rrset.name == name and rrset.rdtype == rdata.rdtype:
-            rrset.add(rdata)
-            return
-    rrset = dns.rrset.RRset(name, IN, rdata.rdtype)
-    rrset.update_ttl(ttl)
-    rrset.add(rdata)
-    section.append(rrset)
+    """Add to the section's RRset of that name and type (found through the message's
+    index: a scan of the section would make big answers quadratic)."""
+    response.find_rrset(section, name, IN, rdata.rdtype, create=True).add(rdata, ttl)
 
 
 def _rebuild(
@@ -308,8 +333,9 @@ def _rebuild(
     """Answers as `records`; of the `additional` records for SRV `targets`, only those for
     targets still answered."""
     response.answer.clear()
+    response.index.clear()
     for name, rdata, ttl in records:
-        _add_rdata(response.answer, name, ttl, rdata)
+        _add_rdata(response, response.answer, name, ttl, rdata)
     kept = _targets(records)
     response.additional.clear()
     response.additional.extend(
