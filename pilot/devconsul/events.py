@@ -5,7 +5,6 @@ last 256), listed with a name filter, blocking on an index made of the last even
 from __future__ import annotations
 
 import base64
-import re
 import time
 import uuid
 from collections import deque
@@ -13,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pilot.devconsul.blocking import wait_params
+from pilot.devconsul.go_regexp import GoRegexpError, Pattern, compile_go
 from pilot.devconsul.request import ConsulError, Request, Response
 from pilot.devconsul.store import Store, Watch
 
@@ -77,8 +77,8 @@ class Events:
             ("tag", event.tag_filter),
         ):
             try:
-                patterns[kind] = re.compile(text) if text else None
-            except re.error as error:
+                patterns[kind] = compile_go(text) if text else None
+            except GoRegexpError as error:
                 raise ConsulError(500, f"Invalid {kind} filter: {error}") from None
         # serf's check: the prefixed name plus the event as the agent encodes it (msgpack of
         # its fields: about 112 bytes of keys and headers, then the values).
@@ -116,7 +116,7 @@ class Events:
 
 
 def _matches(
-    patterns: dict[str, re.Pattern[str] | None], node: str, services: list[tuple[str, list[str]]]
+    patterns: dict[str, Pattern | None], node: str, services: list[tuple[str, list[str]]]
 ) -> bool:
     """Whether the local agent should keep an event (shouldProcessUserEvent)."""
     if patterns["node"] is not None and not patterns["node"].search(node):

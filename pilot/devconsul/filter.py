@@ -1,14 +1,14 @@
 """Consul's `?filter=` on the JSON it answers: selectors are checked against the shape of the
 endpoint's records when the filter is made (go-bexpr 0.1's CreateFilter), then each record is
-kept or dropped. The rules are go-bexpr's: a selector through a list matches when any
-element does; a missing map key makes `!=`, `not in`, `is empty`, `not contains` and
-`not matches` true; `in`/`contains` are substring tests on strings, membership on lists,
-key tests on maps; `matches` is an unanchored regular expression search.
+kept or dropped. The rules are go-bexpr 0.1.2's (the version Consul uses): a selector through
+a list matches when any element does; a missing map key makes `==`, `is not empty`, `in`
+and `contains` false and every other operator true (`matches` too); `in`/`contains` are
+substring tests on strings, membership on lists, key tests on maps; `matches` is an
+unanchored search with Go's regular expressions (RE2: see `go_regexp`).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -29,6 +29,7 @@ from pilot.devconsul.filter_grammar import (
     Not,
     parse,
 )
+from pilot.devconsul.go_regexp import GoRegexpError, Pattern, compile_go
 from pilot.devconsul.request import ConsulError, Request
 
 T = TypeVar("T")
@@ -71,7 +72,7 @@ class Filter:
 
     def __init__(self, expression: Expression, shape: Shape) -> None:
         self.expression, self.shape = expression, shape
-        self._patterns: dict[str, re.Pattern[str]] = {}
+        self._patterns: dict[str, Pattern] = {}
         self._validate(expression)
 
     def keep(self, record: Any) -> bool:
@@ -86,8 +87,8 @@ class Filter:
 
     def _validate(self, expression: Expression) -> None:
         if isinstance(expression, Binary):
-            self._validate(expression.left)
-            self._validate(expression.right)
+            for operand in expression.operands:
+                self._validate(operand)
         elif isinstance(expression, Not):
             self._validate(expression.operand)
         else:
@@ -119,20 +120,18 @@ class Filter:
             _coerce(match.value, leaf.kind, name)
         if match.operator in (MATCHES, NOT_MATCHES) and match.value is not None:
             try:
-                self._patterns[match.value] = re.compile(match.value)
-            except re.error as error:
+                self._patterns[match.value] = compile_go(match.value)
+            except GoRegexpError as error:
                 raise FilterSyntaxError(
-                    f'Failed to compile regular expression "{match.value}": {error}'
+                    f"Failed to compile regular expression {_go_quote(match.value)}: {error}"
                 ) from None
 
     # --- evaluation ----------------------------------------------------------------------
 
     def _evaluate(self, expression: Expression, record: Any) -> bool:
         if isinstance(expression, Binary):
-            left = self._evaluate(expression.left, record)
-            if expression.operator == "and":
-                return left and self._evaluate(expression.right, record)
-            return left or self._evaluate(expression.right, record)
+            results = (self._evaluate(operand, record) for operand in expression.operands)
+            return all(results) if expression.operator == "and" else any(results)
         if isinstance(expression, Not):
             return not self._evaluate(expression.operand, record)
         return self._match(expression, 0, record, self.shape)
@@ -145,7 +144,9 @@ class Filter:
         part = match.selector[depth]
         if shape.kind == "map" and shape.item is not None:
             if not isinstance(value, dict) or part not in value:
-                return match.operator not in (EQUAL, NOT_EMPTY, IN, MATCHES)
+                # go-bexpr 0.1.2 (evaluate.go): only ==, "is not empty" and in/contains are
+                # false for a missing key; every other operator, `matches` too, is true.
+                return match.operator not in (EQUAL, NOT_EMPTY, IN)
             return self._match(match, depth + 1, value[part], shape.item)
         assert shape.fields is not None
         field = shape.fields[part]
@@ -186,6 +187,11 @@ def _coerce(raw: str, kind: str, selector: str) -> Any:
             f'Failed to coerce value "{raw}" for selector "{selector}": invalid syntax'
         ) from None
     return raw
+
+
+def _go_quote(text: str) -> str:
+    """Go's %q of a string, for the common cases."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _zero(shape: Shape) -> Any:

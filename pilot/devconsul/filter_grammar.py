@@ -10,12 +10,14 @@
     Value     := Selector | Number | String ("..." with Go escapes, or `raw`)
 
 Keywords need whitespace around them, `==` and `!=` do not. Errors read as go-bexpr's
-parser's: "1:<column> (<offset>): <what>".
+parser's: "1:<column> (<offset>): <what>". Parentheses nest at most `MAX_NESTING` deep, so
+that no expression exhausts Python's stack.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 EQUAL, NOT_EQUAL, IN, NOT_IN = "==", "!=", "in", "not in"
@@ -24,6 +26,7 @@ EMPTY, NOT_EMPTY, MATCHES, NOT_MATCHES = "is empty", "is not empty", "matches", 
 _IDENT = re.compile(r"[a-zA-Z][a-zA-Z0-9_]*")
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?")
 _SPACE = re.compile(r"[ \t\r\n]+")
+MAX_NESTING = 100  # parentheses; deeper is refused (go-bexpr has no limit: Go's stack grows)
 _ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
 
 
@@ -49,11 +52,11 @@ class Not:
 
 @dataclass(frozen=True)
 class Binary:
-    """`<left> and|or <right>`."""
+    """`<a> and <b> and ...` or `<a> or <b> or ...` (a chain is one node, not a nesting:
+    a long chain must not recurse)."""
 
     operator: str
-    left: Expression
-    right: Expression
+    operands: tuple[Expression, ...]
 
 
 Expression = Match | Not | Binary
@@ -76,7 +79,7 @@ def parse(text: str) -> Expression:
 
 class _Parser:
     def __init__(self, text: str) -> None:
-        self.text, self.pos = text, 0
+        self.text, self.pos, self.depth = text, 0, 0
 
     def fail(self, message: str) -> None:
         raise FilterSyntaxError(f"1:{self.pos + 1} ({self.pos}): {message}")
@@ -99,39 +102,50 @@ class _Parser:
         return True
 
     def expression(self) -> Expression:
-        left = self.conjunction()
-        start = self.pos
-        if self.keyword("or") and self.space():
-            return Binary("or", left, self.expression())
-        self.pos = start
-        return left
+        return self.chain("or", self.conjunction)
 
     def conjunction(self) -> Expression:
-        left = self.negation()
-        start = self.pos
-        if self.keyword("and") and self.space():
-            return Binary("and", left, self.conjunction())
-        self.pos = start
-        return left
+        return self.chain("and", self.negation)
+
+    def chain(self, operator: str, operand: Callable[[], Expression]) -> Expression:
+        """`operand (operator operand)*`, read in a loop."""
+        operands = [operand()]
+        while True:
+            start = self.pos
+            if not (self.keyword(operator) and self.space()):
+                self.pos = start
+                break
+            operands.append(operand())
+        return operands[0] if len(operands) == 1 else Binary(operator, tuple(operands))
 
     def negation(self) -> Expression:
-        start = self.pos
-        if self.text.startswith("not", self.pos):
+        negated = False
+        while self.text.startswith("not", self.pos):
+            start = self.pos
             self.pos += 3
-            if self.space():
-                operand = self.negation()
-                return operand.operand if isinstance(operand, Not) else Not(operand)
-            self.pos = start
-        if self.text.startswith("(", self.pos):
-            self.pos += 1
-            self.space()
-            inner = self.expression()
-            self.space()
-            if not self.text.startswith(")", self.pos):
-                self.fail("Unmatched parentheses")
-            self.pos += 1
+            if not self.space():
+                self.pos = start
+                break
+            negated = not negated
+        inner = self.group() if self.text.startswith("(", self.pos) else self.match()
+        if not negated:
             return inner
-        return self.match()
+        return inner.operand if isinstance(inner, Not) else Not(inner)
+
+    def group(self) -> Expression:
+        """`( expression )`, at most `MAX_NESTING` deep."""
+        if self.depth >= MAX_NESTING:
+            self.fail(f"parentheses nested deeper than {MAX_NESTING} levels")
+        self.depth += 1
+        self.pos += 1
+        self.space()
+        inner = self.expression()
+        self.space()
+        if not self.text.startswith(")", self.pos):
+            self.fail("Unmatched parentheses")
+        self.pos += 1
+        self.depth -= 1
+        return inner
 
     def match(self) -> Expression:
         start = self.pos

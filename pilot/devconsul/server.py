@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+import logging
 import socket
 import socketserver
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import ThreadingHTTPServer
-from typing import TYPE_CHECKING
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
 
 from pilot.devconsul.agent import AgentOptions
 from pilot.devconsul.catalog import DATACENTER
@@ -34,16 +37,56 @@ from pilot.devconsul.txn import add_txn_routes
 if TYPE_CHECKING:
     from pilot.devconsul.dns_server import DnsServer
 
+log = logging.getLogger("pilot.devconsul")
+
+
+MAX_CONNS_PER_CLIENT = 200  # limits.http_max_conns_per_client
+TOO_MANY = b"Your IP is issuing too many concurrent connections, please rate limit your calls\n"
+TOO_MANY_RESPONSE = (  # go-connlimit's answer past the limit, before the connection closes
+    b"HTTP/1.1 429 Too Many Requests\r\nContent-Type: text/plain\r\n"
+    b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(TOO_MANY), TOO_MANY)
+)
+
 
 class _Server(ThreadingHTTPServer):
+    """One thread per connection, at most `MAX_CONNS_PER_CLIENT` from one IP address."""
+
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        self._clients: Counter[str] = Counter()
+        self._clients_lock = threading.Lock()
+        super().__init__(address, handler)
 
     def server_bind(self) -> None:
         """Bind without HTTPServer's reverse lookup of the host name."""
         socketserver.TCPServer.server_bind(self)
         self.server_name, self.server_port = str(self.server_address[0]), self.server_address[1]
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        """Count the connection against its client's limit; past it, answer 429 and close."""
+        with self._clients_lock:
+            if self._clients[client_address[0]] < MAX_CONNS_PER_CLIENT:
+                self._clients[client_address[0]] += 1
+                return True
+        log.debug(
+            "HTTP: %s has %d connections, one more refused", client_address[0], MAX_CONNS_PER_CLIENT
+        )
+        with contextlib.suppress(OSError):
+            request.settimeout(0.01)  # no waiting on a client that does not read
+            request.sendall(TOO_MANY_RESPONSE)
+        return False
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._clients_lock:
+                self._clients[client_address[0]] -= 1
+                if not self._clients[client_address[0]]:
+                    del self._clients[client_address[0]]
 
 
 class _Server6(_Server):
