@@ -251,3 +251,18 @@ def test_reverse_lookups(registry: DevConsul, http: Api) -> None:
         "7.8.9.10.in-addr.arpa. 0 PTR db.service.dc1.consul."
     ]
     assert ask(registry, "9.9.9.9.in-addr.arpa", "PTR").rcode() == dns.rcode.NXDOMAIN
+
+
+def test_two_instances_on_one_address_with_different_ports_are_two_srv(
+    registry: DevConsul, http: Api
+) -> None:
+    """Two instances of a service on one node and address, on different ports, are two SRV
+    records (one per port) with one A record for their shared target."""
+    http.register({"Name": "pair", "ID": "p1", "Address": "10.0.0.7", "Port": 7001})
+    http.register({"Name": "pair", "ID": "p2", "Address": "10.0.0.7", "Port": 7002})
+    response = ask(registry, "pair.service.consul", "SRV", tcp=True)
+    assert records(response) == [
+        "pair.service.consul. 0 SRV 1 1 7001 0a000007.addr.dc1.consul.",
+        "pair.service.consul. 0 SRV 1 1 7002 0a000007.addr.dc1.consul.",
+    ]
+    assert records(response, "additional") == ["0a000007.addr.dc1.consul. 0 A 10.0.0.7"]
