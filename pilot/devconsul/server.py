@@ -9,33 +9,33 @@ import socket
 import socketserver
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
-from pilot.devconsul.agent import AgentOptions
-from pilot.devconsul.catalog import DATACENTER
-from pilot.devconsul.dns_options import DnsOptions
-from pilot.devconsul.handler import make_handler
-from pilot.devconsul.monitor import Monitors
-from pilot.devconsul.registry import Registry
-from pilot.devconsul.router import Router
-from pilot.devconsul.routes_agent import add_agent_routes
-from pilot.devconsul.routes_catalog import add_catalog_routes
-from pilot.devconsul.routes_checks import add_check_routes
-from pilot.devconsul.routes_config import add_config_routes
-from pilot.devconsul.routes_events import add_event_routes
-from pilot.devconsul.routes_health import add_health_routes
-from pilot.devconsul.routes_kv import add_kv_routes
-from pilot.devconsul.routes_self import add_self_routes
-from pilot.devconsul.routes_session import add_session_routes
-from pilot.devconsul.routes_status import add_status_routes
-from pilot.devconsul.scripts import ScriptRunner
-from pilot.devconsul.txn import add_txn_routes
+from pilot.devconsul.agent.local import AgentOptions
+from pilot.devconsul.agent.registry import Registry
+from pilot.devconsul.checks.scripts import ScriptRunner
+from pilot.devconsul.dns.options import DnsOptions
+from pilot.devconsul.http.handler import make_handler
+from pilot.devconsul.routes.agent import add_agent_routes
+from pilot.devconsul.routes.agent_self import add_self_routes
+from pilot.devconsul.routes.catalog import add_catalog_routes
+from pilot.devconsul.routes.checks import add_check_routes
+from pilot.devconsul.routes.config import add_config_routes
+from pilot.devconsul.routes.events import add_event_routes
+from pilot.devconsul.routes.health import add_health_routes
+from pilot.devconsul.routes.kv import add_kv_routes
+from pilot.devconsul.routes.log_stream import LogStreams
+from pilot.devconsul.routes.router import Router
+from pilot.devconsul.routes.session import add_session_routes
+from pilot.devconsul.routes.status import add_status_routes
+from pilot.devconsul.routes.txn import add_txn_routes
+from pilot.devconsul.state.catalog import DATACENTER
 
 if TYPE_CHECKING:
-    from pilot.devconsul.dns_server import DnsServer
+    from pilot.devconsul.dns.server import DnsServer
 
 log = logging.getLogger("pilot.devconsul")
 
@@ -119,10 +119,13 @@ class DevConsul:
             configuration, which consul-dev has none of) or "" (none, the default).
         run_script: how script checks run, `(args, timeout) -> (exit code, or None when
             killed at the timeout; output)`; needed with `script_checks`, since the registry
-            never starts a process itself (see `script_runner` for `pilot consul-dev`'s).
+            never starts a process itself (see `checks.script_process` for `pilot consul-dev`'s).
         dns: "host:port" of the DNS interface (UDP and TCP; port 0 picks a free one), or None
             for none: embedded in pilot it is off unless asked for.
         dns_options: Consul's dns_config (`only_passing`, `enable_truncate`, TTLs...).
+        prometheus_retention: telemetry.prometheus_retention_time in seconds (0: no
+            Prometheus format on /v1/agent/metrics, as Consul).
+        on_leave: called after PUT /v1/agent/leave is answered (None: leave does nothing).
 
     Raises:
         OSError: an address cannot be bound.
@@ -139,20 +142,27 @@ class DevConsul:
         dns_options: DnsOptions | None = None,
         script_checks: str = "",
         run_script: ScriptRunner | None = None,
+        prometheus_retention: float = 0.0,
+        on_leave: Callable[[], None] | None = None,
     ) -> None:
         if script_checks and run_script is None:
             raise ValueError("script checks need a run_script")
         host, port = split_listen(listen)
         options = AgentOptions.fast() if fast_reaper else AgentOptions()
         self.registry = Registry(
-            node or socket.gethostname(), _node_address(host), options, datacenter
+            node or socket.gethostname(),
+            _node_address(host),
+            options,
+            datacenter,
+            script_checks=script_checks,
+            run_script=run_script,
+            prometheus_retention=prometheus_retention,
+            on_leave=on_leave,
         )
-        self.registry.agent.script_checks = script_checks
-        self.registry.agent.run_script = run_script
         self.dns: DnsServer | None = None
         if dns is not None:
-            from pilot.devconsul.dns_answers import Answerer
-            from pilot.devconsul.dns_server import DnsServer
+            from pilot.devconsul.dns.answers import Answerer
+            from pilot.devconsul.dns.server import DnsServer
 
             dns_host, dns_port = split_listen(dns)
             answerer = Answerer(self.registry, datacenter, dns_options or DnsOptions())
@@ -172,8 +182,8 @@ class DevConsul:
             add_config_routes,
         ):
             add(router, self.registry)
-        self.monitors = Monitors()
-        self.monitors.add_routes(router)
+        self.log_streams = LogStreams()
+        self.log_streams.add_routes(router)
         self.router = router
         server = _Server6 if ":" in host else _Server
         try:
@@ -205,7 +215,7 @@ class DevConsul:
 
     def stop(self) -> None:
         """Stop serving; blocked queries answer at once."""
-        self.monitors.close()
+        self.log_streams.close()
         self.registry.stop()
         if self.dns is not None:
             self.dns.stop()

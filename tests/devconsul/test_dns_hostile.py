@@ -16,7 +16,7 @@ import dns.query
 import dns.rcode
 import pytest
 
-from pilot.devconsul.dns_server import MAX_TCP_CONNECTIONS, READ_TIMEOUT
+from pilot.devconsul.dns.server import MAX_TCP_CONNECTIONS, READ_TIMEOUT
 from pilot.devconsul.server import DevConsul
 from tests.helpers import wait_for
 

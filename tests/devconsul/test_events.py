@@ -6,7 +6,7 @@ import base64
 import time
 from typing import Any
 
-from pilot.devconsul.events import event_index
+from pilot.devconsul.state.events import event_index
 from tests.devconsul.conftest import Api
 
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from pilot.devconsul.filter import Filter, shape_of
-from pilot.devconsul.filter_grammar import MAX_NESTING, FilterSyntaxError, Match, Not, parse
-from pilot.devconsul.filter_shapes import CHECK_SERVICE_NODE
+from pilot.devconsul.filter.evaluation import Filter, shape_of
+from pilot.devconsul.filter.grammar import MAX_NESTING, FilterSyntaxError, Match, Not, parse
+from pilot.devconsul.routes.filter_shapes import CHECK_SERVICE_NODE
 from tests.devconsul.conftest import Api
 
 ENTRY = {
@@ -224,9 +224,9 @@ def test_re2_is_imported_only_for_matches() -> None:
     client asks for a regular expression)."""
     code = (
         "import sys\n"
-        "from pilot.devconsul.filter import Filter, shape_of\n"
-        "from pilot.devconsul.filter_grammar import parse\n"
-        "from pilot.devconsul.filter_shapes import CHECK_SERVICE_NODE\n"
+        "from pilot.devconsul.filter.evaluation import Filter, shape_of\n"
+        "from pilot.devconsul.filter.grammar import parse\n"
+        "from pilot.devconsul.routes.filter_shapes import CHECK_SERVICE_NODE\n"
         "Filter(parse('Service.Port == 80'), shape_of(CHECK_SERVICE_NODE))\n"
         "print('re2' in sys.modules)\n"
         "Filter(parse('Service.Service matches `w`'), shape_of(CHECK_SERVICE_NODE))\n"
