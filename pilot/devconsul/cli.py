@@ -8,9 +8,9 @@ import signal
 import sys
 import threading
 
-from pilot.devconsul.dns_options import DnsOptions
-from pilot.devconsul.durations import SECOND, parse_go_duration
-from pilot.devconsul.script_runner import run_in_process_group
+from pilot.devconsul.checks.script_process import run_in_process_group
+from pilot.devconsul.dns.options import DnsOptions
+from pilot.devconsul.go.durations import SECOND, parse_go_duration
 from pilot.devconsul.server import DevConsul
 
 
@@ -88,6 +88,7 @@ def main(argv: list[str]) -> int:
     except ValueError as error:
         parser.error(f"--prometheus-retention-time: {error}")
     dns = None if args.dns == "off" else args.dns
+    done = threading.Event()
     scripts = "all" if args.enable_script_checks else ""
     scripts = scripts or ("local" if args.enable_local_script_checks else "")
     try:
@@ -102,14 +103,13 @@ def main(argv: list[str]) -> int:
             ),
             script_checks=scripts,
             run_script=run_in_process_group if scripts else None,
+            prometheus_retention=retention,
+            on_leave=done.set,
         )
     except (OSError, ValueError) as error:
         where = args.listen if dns is None else f"{args.listen} (DNS {dns})"
         print(f"pilot consul-dev: cannot listen on {where}: {error}", file=sys.stderr)
         return 1
-    registry.registry.prometheus_retention = retention
-    done = threading.Event()
-    registry.registry.on_leave = done.set
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: done.set())
     registry.start()

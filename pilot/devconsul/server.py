@@ -2,48 +2,91 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+import logging
 import socket
 import socketserver
 import threading
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from http.server import ThreadingHTTPServer
-from typing import TYPE_CHECKING
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
 
-from pilot.devconsul.agent import AgentOptions
-from pilot.devconsul.catalog import DATACENTER
-from pilot.devconsul.dns_options import DnsOptions
-from pilot.devconsul.handler import make_handler
-from pilot.devconsul.monitor import Monitors
-from pilot.devconsul.registry import Registry
-from pilot.devconsul.router import Router
-from pilot.devconsul.routes_agent import add_agent_routes
-from pilot.devconsul.routes_catalog import add_catalog_routes
-from pilot.devconsul.routes_checks import add_check_routes
-from pilot.devconsul.routes_config import add_config_routes
-from pilot.devconsul.routes_events import add_event_routes
-from pilot.devconsul.routes_health import add_health_routes
-from pilot.devconsul.routes_kv import add_kv_routes
-from pilot.devconsul.routes_self import add_self_routes
-from pilot.devconsul.routes_session import add_session_routes
-from pilot.devconsul.routes_status import add_status_routes
-from pilot.devconsul.scripts import ScriptRunner
-from pilot.devconsul.txn import add_txn_routes
+from pilot.devconsul.agent.local import AgentOptions
+from pilot.devconsul.agent.registry import Registry
+from pilot.devconsul.checks.scripts import ScriptRunner
+from pilot.devconsul.dns.options import DnsOptions
+from pilot.devconsul.http.handler import make_handler
+from pilot.devconsul.routes.agent import add_agent_routes
+from pilot.devconsul.routes.agent_self import add_self_routes
+from pilot.devconsul.routes.catalog import add_catalog_routes
+from pilot.devconsul.routes.checks import add_check_routes
+from pilot.devconsul.routes.config import add_config_routes
+from pilot.devconsul.routes.events import add_event_routes
+from pilot.devconsul.routes.health import add_health_routes
+from pilot.devconsul.routes.kv import add_kv_routes
+from pilot.devconsul.routes.log_stream import LogStreams
+from pilot.devconsul.routes.router import Router
+from pilot.devconsul.routes.session import add_session_routes
+from pilot.devconsul.routes.status import add_status_routes
+from pilot.devconsul.routes.txn import add_txn_routes
+from pilot.devconsul.state.catalog import DATACENTER
 
 if TYPE_CHECKING:
-    from pilot.devconsul.dns_server import DnsServer
+    from pilot.devconsul.dns.server import DnsServer
+
+log = logging.getLogger("pilot.devconsul")
+
+
+MAX_CONNS_PER_CLIENT = 200  # limits.http_max_conns_per_client
+TOO_MANY = b"Your IP is issuing too many concurrent connections, please rate limit your calls\n"
+TOO_MANY_RESPONSE = (  # go-connlimit's answer past the limit, before the connection closes
+    b"HTTP/1.1 429 Too Many Requests\r\nContent-Type: text/plain\r\n"
+    b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(TOO_MANY), TOO_MANY)
+)
 
 
 class _Server(ThreadingHTTPServer):
+    """One thread per connection, at most `MAX_CONNS_PER_CLIENT` from one IP address."""
+
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        self._clients: Counter[str] = Counter()
+        self._clients_lock = threading.Lock()
+        super().__init__(address, handler)
 
     def server_bind(self) -> None:
         """Bind without HTTPServer's reverse lookup of the host name."""
         socketserver.TCPServer.server_bind(self)
         self.server_name, self.server_port = str(self.server_address[0]), self.server_address[1]
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        """Count the connection against its client's limit; past it, answer 429 and close."""
+        with self._clients_lock:
+            if self._clients[client_address[0]] < MAX_CONNS_PER_CLIENT:
+                self._clients[client_address[0]] += 1
+                return True
+        log.debug(
+            "HTTP: %s has %d connections, one more refused", client_address[0], MAX_CONNS_PER_CLIENT
+        )
+        with contextlib.suppress(OSError):
+            request.settimeout(0.01)  # no waiting on a client that does not read
+            request.sendall(TOO_MANY_RESPONSE)
+        return False
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._clients_lock:
+                self._clients[client_address[0]] -= 1
+                if not self._clients[client_address[0]]:
+                    del self._clients[client_address[0]]
 
 
 class _Server6(_Server):
@@ -76,10 +119,13 @@ class DevConsul:
             configuration, which consul-dev has none of) or "" (none, the default).
         run_script: how script checks run, `(args, timeout) -> (exit code, or None when
             killed at the timeout; output)`; needed with `script_checks`, since the registry
-            never starts a process itself (see `script_runner` for `pilot consul-dev`'s).
+            never starts a process itself (see `checks.script_process` for `pilot consul-dev`'s).
         dns: "host:port" of the DNS interface (UDP and TCP; port 0 picks a free one), or None
             for none: embedded in pilot it is off unless asked for.
         dns_options: Consul's dns_config (`only_passing`, `enable_truncate`, TTLs...).
+        prometheus_retention: telemetry.prometheus_retention_time in seconds (0: no
+            Prometheus format on /v1/agent/metrics, as Consul).
+        on_leave: called after PUT /v1/agent/leave is answered (None: leave does nothing).
 
     Raises:
         OSError: an address cannot be bound.
@@ -96,20 +142,27 @@ class DevConsul:
         dns_options: DnsOptions | None = None,
         script_checks: str = "",
         run_script: ScriptRunner | None = None,
+        prometheus_retention: float = 0.0,
+        on_leave: Callable[[], None] | None = None,
     ) -> None:
         if script_checks and run_script is None:
             raise ValueError("script checks need a run_script")
         host, port = split_listen(listen)
         options = AgentOptions.fast() if fast_reaper else AgentOptions()
         self.registry = Registry(
-            node or socket.gethostname(), _node_address(host), options, datacenter
+            node or socket.gethostname(),
+            _node_address(host),
+            options,
+            datacenter,
+            script_checks=script_checks,
+            run_script=run_script,
+            prometheus_retention=prometheus_retention,
+            on_leave=on_leave,
         )
-        self.registry.agent.script_checks = script_checks
-        self.registry.agent.run_script = run_script
         self.dns: DnsServer | None = None
         if dns is not None:
-            from pilot.devconsul.dns_answers import Answerer
-            from pilot.devconsul.dns_server import DnsServer
+            from pilot.devconsul.dns.answers import Answerer
+            from pilot.devconsul.dns.server import DnsServer
 
             dns_host, dns_port = split_listen(dns)
             answerer = Answerer(self.registry, datacenter, dns_options or DnsOptions())
@@ -129,8 +182,8 @@ class DevConsul:
             add_config_routes,
         ):
             add(router, self.registry)
-        self.monitors = Monitors()
-        self.monitors.add_routes(router)
+        self.log_streams = LogStreams()
+        self.log_streams.add_routes(router)
         self.router = router
         server = _Server6 if ":" in host else _Server
         try:
@@ -162,7 +215,7 @@ class DevConsul:
 
     def stop(self) -> None:
         """Stop serving; blocked queries answer at once."""
-        self.monitors.close()
+        self.log_streams.close()
         self.registry.stop()
         if self.dns is not None:
             self.dns.stop()

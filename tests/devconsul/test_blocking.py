@@ -7,9 +7,10 @@ import threading
 
 import pytest
 
-from pilot.devconsul.blocking import Result, block
-from pilot.devconsul.request import ConsulError, Request
-from pilot.devconsul.store import Store, Watch
+from pilot.devconsul.routes.blocking import Result, block
+from pilot.devconsul.routes.request import Request
+from pilot.devconsul.state.errors import ConsulError
+from pilot.devconsul.state.store import Store, Watch
 from tests.devconsul.conftest import Api
 from tests.helpers import wait_for
 

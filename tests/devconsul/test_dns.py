@@ -15,7 +15,7 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from pilot.devconsul.dns_options import DnsOptions
+from pilot.devconsul.dns.options import DnsOptions
 from pilot.devconsul.server import DevConsul
 from tests.devconsul.conftest import Api
 from tests.helpers import require
@@ -36,14 +36,19 @@ def http(registry: DevConsul) -> Api:
 
 
 def ask(
-    registry: DevConsul, name: str, rdtype: str = "A", tcp: bool = False, **make: Any
+    registry: DevConsul,
+    name: str,
+    rdtype: str = "A",
+    tcp: bool = False,
+    timeout: float = 5,
+    **make: Any,
 ) -> dns.message.Message:
     """One query to the registry's DNS interface."""
     assert registry.dns is not None
     host, port = registry.dns.address.rsplit(":", 1)
     query = dns.message.make_query(name, rdtype, **make)
     send = dns.query.tcp if tcp else dns.query.udp
-    return send(query, host, port=int(port), timeout=5)
+    return send(query, host, port=int(port), timeout=timeout)
 
 
 def records(response: dns.message.Message, section: str = "answer") -> list[str]:
@@ -202,7 +207,8 @@ def test_tcp_answers_are_cut_at_64_kib(registry: DevConsul, http: Api) -> None:
     for n in range(900):
         address = f"2001:db8::{n + 1:x}"
         http.register({"Name": "huge", "ID": f"h{n}", "Address": address, "Port": 1})
-    response = ask(registry, "huge.service.consul", "SRV", tcp=True)
+    # a few seconds of rendering on a busy machine: the test is of content, not of speed
+    response = ask(registry, "huge.service.consul", "SRV", tcp=True, timeout=60)
     assert 100 < len(records(response)) < 900
     assert len(response.to_wire()) <= 65535
 
@@ -251,3 +257,18 @@ def test_reverse_lookups(registry: DevConsul, http: Api) -> None:
         "7.8.9.10.in-addr.arpa. 0 PTR db.service.dc1.consul."
     ]
     assert ask(registry, "9.9.9.9.in-addr.arpa", "PTR").rcode() == dns.rcode.NXDOMAIN
+
+
+def test_two_instances_on_one_address_with_different_ports_are_two_srv(
+    registry: DevConsul, http: Api
+) -> None:
+    """Two instances of a service on one node and address, on different ports, are two SRV
+    records (one per port) with one A record for their shared target."""
+    http.register({"Name": "pair", "ID": "p1", "Address": "10.0.0.7", "Port": 7001})
+    http.register({"Name": "pair", "ID": "p2", "Address": "10.0.0.7", "Port": 7002})
+    response = ask(registry, "pair.service.consul", "SRV", tcp=True)
+    assert records(response) == [
+        "pair.service.consul. 0 SRV 1 1 7001 0a000007.addr.dc1.consul.",
+        "pair.service.consul. 0 SRV 1 1 7002 0a000007.addr.dc1.consul.",
+    ]
+    assert records(response, "additional") == ["0a000007.addr.dc1.consul. 0 A 10.0.0.7"]

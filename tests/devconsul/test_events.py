@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import base64
+import time
 from typing import Any
 
-from pilot.devconsul.events import event_index
+from pilot.devconsul.state.events import event_index
 from tests.devconsul.conftest import Api
 
 
@@ -62,3 +63,15 @@ def test_blocking_list_wakes_on_a_new_event(client: Any, api: Api) -> None:
     assert watch.wait(5)
     assert watch.response is not None
     assert [e["Name"] for e in watch.response.json()] == ["first", "second"]
+
+
+def test_event_filters_are_go_regexps(api: Api) -> None:
+    """Event filters are Go regular expressions: linear-time against a long service name,
+    and a syntax error is answered in Go's words."""
+    api.register({"Name": "a" * 25 + "!", "ID": "long"})
+    started = time.monotonic()
+    fired = api.put("/v1/event/fire/x", service="(a+)+$")
+    assert time.monotonic() - started < 5
+    assert fired.status_code == 200
+    refused = api.put("/v1/event/fire/x", node="(")
+    assert refused.text == "Invalid node filter: error parsing regexp: missing closing ): `(`"

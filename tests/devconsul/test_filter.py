@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from typing import Any
 
 import pytest
 
-from pilot.devconsul.filter import Filter, shape_of
-from pilot.devconsul.filter_grammar import FilterSyntaxError, Match, Not, parse
-from pilot.devconsul.filter_shapes import CHECK_SERVICE_NODE
+from pilot.devconsul.filter.evaluation import Filter, shape_of
+from pilot.devconsul.filter.grammar import MAX_NESTING, FilterSyntaxError, Match, Not, parse
+from pilot.devconsul.routes.filter_shapes import CHECK_SERVICE_NODE
 from tests.devconsul.conftest import Api
 
 ENTRY = {
@@ -64,6 +67,14 @@ def test_grammar_refuses_bad_expressions(text: str) -> None:
         ("Service.Meta.env == prod", True),
         ("Service.Meta.missing != x", True),
         ("Service.Meta.missing == x", False),
+        ("Service.Meta.missing matches `x`", True),
+        ('"x" in Service.Meta.missing', False),
+        ('"x" not in Service.Meta.missing', True),
+        ("Service.Meta.missing contains x", False),
+        ("Service.Meta.missing not contains x", True),
+        ("missing in Service.Meta", False),
+        ("missing not in Service.Meta", True),
+        ("Service.Meta.missing not matches `x`", True),
         ("Service.Meta is not empty", True),
         ("env in Service.Meta", True),
         ("Node.Meta.rack == r1 and Service.Port == 80", True),
@@ -161,3 +172,67 @@ def test_bad_filter_is_400(api: Api, expression: str, text: str) -> None:
     response = api.get("/v1/health/service/web", filter=expression)
     assert response.status_code == 400
     assert response.text.startswith("Failed to create boolean expression evaluator: " + text)
+
+
+def test_matches_is_linear_time(api: Api) -> None:
+    """`matches` uses Go's (RE2's) linear-time engine: `(a+)+$` against a long run of "a"s
+    answers at once (Python's backtracking `re` takes seconds, then ages)."""
+    api.register({"Name": "web", "ID": "a", "Meta": {"k": "a" * 25 + "!"}})
+    started = time.monotonic()
+    response = api.get("/v1/agent/services", filter='Meta.k matches "(a+)+$"')
+    assert time.monotonic() - started < 5
+    assert response.status_code == 200 and response.json() == {}
+
+
+@pytest.mark.parametrize(
+    ("pattern", "error"),
+    [
+        ("(a", "error parsing regexp: missing closing ): `(a`"),
+        ("(?=a)", "error parsing regexp: invalid or unsupported Perl syntax: `(?=`"),
+        ("a**", "error parsing regexp: invalid nested repetition operator: `**`"),
+    ],
+)
+def test_bad_regular_expressions_are_go_errors(api: Api, pattern: str, error: str) -> None:
+    """An expression Go's regexp refuses (lookahead, backreferences...) is a 400 in Go's words."""
+    response = api.get("/v1/agent/services", filter=f"Service matches `{pattern}`")
+    assert response.status_code == 400
+    assert response.text == (
+        "Failed to create boolean expression evaluator: "
+        f'Failed to compile regular expression "{pattern}": {error}'
+    )
+
+
+def test_deep_nesting_is_a_400(api: Api) -> None:
+    """Parentheses nested past the limit are a 400 with a position, not a 500 of Python's
+    recursion limit; a long flat chain of `or` is no nesting and is answered."""
+    deep = "(" * (MAX_NESTING + 1) + "Service == web" + ")" * (MAX_NESTING + 1)
+    response = api.get("/v1/agent/services", filter=deep)
+    assert response.status_code == 400
+    assert response.text.startswith("Failed to create boolean expression evaluator: 1:")
+    assert f"nested deeper than {MAX_NESTING}" in response.text
+    api.register({"Name": "web", "ID": "a"})
+    chain = " or ".join(f"Service == s{n}" for n in range(1500)) + " or Service == web"
+    response = api.get("/v1/agent/services", filter="not not " * 1000 + f"({chain})")
+    assert response.status_code == 200, response.text
+    assert list(response.json()) == ["a"]
+    nested = "(" * MAX_NESTING + "Service == web" + ")" * MAX_NESTING
+    assert list(api.get("/v1/agent/services", filter=nested).json()) == ["a"]
+
+
+def test_re2_is_imported_only_for_matches() -> None:
+    """A filter without `matches` leaves the RE2 binding unloaded (pilot loads it only when a
+    client asks for a regular expression)."""
+    code = (
+        "import sys\n"
+        "from pilot.devconsul.filter.evaluation import Filter, shape_of\n"
+        "from pilot.devconsul.filter.grammar import parse\n"
+        "from pilot.devconsul.routes.filter_shapes import CHECK_SERVICE_NODE\n"
+        "Filter(parse('Service.Port == 80'), shape_of(CHECK_SERVICE_NODE))\n"
+        "print('re2' in sys.modules)\n"
+        "Filter(parse('Service.Service matches `w`'), shape_of(CHECK_SERVICE_NODE))\n"
+        "print('re2' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True
+    )
+    assert result.stdout.split() == ["False", "True"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pilot.devconsul.durations import format_go_duration, parse_go_duration
+from pilot.devconsul.go.durations import format_go_duration, parse_go_duration
 
 S = 1_000_000_000
 

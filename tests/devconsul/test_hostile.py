@@ -7,7 +7,8 @@ import socket
 
 import pytest
 
-from pilot.devconsul.server import DevConsul
+from pilot.devconsul.server import MAX_CONNS_PER_CLIENT, TOO_MANY_RESPONSE, DevConsul
+from tests.helpers import wait_for
 
 
 def exchange(dev: DevConsul, raw: bytes) -> bytes:
@@ -111,3 +112,33 @@ def test_short_body_is_400(dev: DevConsul) -> None:
         sock.shutdown(socket.SHUT_WR)
         answer = sock.recv(65536)
     assert answer.startswith(b"HTTP/1.1 400 ")
+
+
+def test_connections_per_client_are_capped_as_consul_caps_them(dev: DevConsul) -> None:
+    """Past 200 connections from one address (limits.http_max_conns_per_client), one more is
+    answered go-connlimit's 429 and closed; once some close, new ones are served again."""
+    host, port = dev.address.rsplit(":", 1)
+    idle = [
+        socket.create_connection((host, int(port)), timeout=5) for _ in range(MAX_CONNS_PER_CLIENT)
+    ]
+    try:
+        wait_for(lambda: _refused(dev), 10, message="the connection past the cap refused")
+        assert _refused(dev) == TOO_MANY_RESPONSE
+    finally:
+        for sock in idle:
+            sock.close()
+    wait_for(lambda: _status(dev) == b"HTTP/1.1 200 OK", 10, message="served again")
+
+
+def _refused(dev: DevConsul) -> bytes:
+    answer = exchange(
+        dev, b"GET /v1/status/leader HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    return answer if answer.startswith(b"HTTP/1.1 429") else b""
+
+
+def _status(dev: DevConsul) -> bytes:
+    answer = exchange(
+        dev, b"GET /v1/status/leader HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    return answer.split(b"\r\n", 1)[0]

@@ -94,8 +94,12 @@ def test_metrics_json_and_prometheus(api: Api) -> None:
     assert any(g["Name"] == "consul.runtime.num_goroutines" for g in body["Gauges"])
     refused = api.get("/v1/agent/metrics", format="prometheus")
     assert refused.status_code == 415
-    api.registry.registry.prometheus_retention = 60.0
-    text = api.get("/v1/agent/metrics", format="prometheus")
+    retaining = DevConsul("127.0.0.1:0", node="node1", prometheus_retention=60.0)
+    retaining.start()
+    try:
+        text = Api(retaining).get("/v1/agent/metrics", format="prometheus")
+    finally:
+        retaining.stop()
     assert text.headers["Content-Type"].startswith("text/plain; version=0.0.4")
     assert "# TYPE consul_rpc_queries_blocking gauge\nconsul_rpc_queries_blocking 0" in text.text
 

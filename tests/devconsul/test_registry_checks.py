@@ -259,9 +259,9 @@ def test_http_check_with_a_stalled_body_keeps_the_answers_status() -> None:
     """Status and headers in time, then the body stalls: as Consul (which only logs the body
     read error), the check takes the answer's code, with the part of the body it read, and
     gives up at the Timeout for the whole exchange."""
-    from pilot.devconsul.definitions import CheckSpec
-    from pilot.devconsul.durations import SECOND
-    from pilot.devconsul.probes import http_probe
+    from pilot.devconsul.checks.definitions import CheckSpec
+    from pilot.devconsul.checks.probes import http_probe
+    from pilot.devconsul.go.durations import SECOND
 
     release = threading.Event()
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import requests
 
-from pilot.devconsul.script_runner import run_in_process_group
+from pilot.devconsul.checks.script_process import run_in_process_group
 from pilot.devconsul.server import DevConsul
 from tests.devconsul.conftest import Api
 from tests.devconsul.test_process import _start

@@ -141,3 +141,33 @@ def test_read_only_transactions_carry_query_meta(api: Api) -> None:
         "0",
     )
     assert "X-Consul-Knownleader" not in api.put("/v1/txn", json=[kv("set", "r", b"2")]).headers
+
+
+def test_a_rolled_back_transaction_leaves_every_index(api: Api, client: Any) -> None:
+    """After a 409, the index of each key, of their prefix and of the KV table are what they
+    were (a delete's tombstone is rolled back too), and a read blocked on the prefix is not
+    answered; the next real write answers it."""
+    client.kv.put("app/a", "1")
+    client.kv.put("app/b", "2")
+    key, prefix = api.index("/v1/kv/app/a"), api.index("/v1/kv/app/", recurse="")
+    table = api.index("/v1/kv/", recurse="")
+    watch = api.watch("/v1/kv/app/", recurse="", index=prefix, wait="20s")
+    api.wait_blocked(1)
+    response = api.put(
+        "/v1/txn",
+        json=[
+            kv("delete", "app/a"),
+            kv("set", "app/c", b"3"),
+            kv("delete-tree", "app/b"),
+            kv("cas", "app/b", b"x", Index=key + 100),
+        ],
+    )
+    assert response.status_code == 409
+    assert api.index("/v1/kv/app/a") == key
+    assert api.index("/v1/kv/app/", recurse="") == prefix
+    assert api.index("/v1/kv/", recurse="") == table
+    assert client.kv.get("app/c")[1] is None
+    assert not watch.wait(0.5), "a rolled-back transaction answered a blocked prefix read"
+    client.kv.put("app/d", "4")
+    assert watch.wait(10)
+    assert watch.index > prefix

@@ -1,0 +1,1 @@
+"""Go's behaviours consul-dev imitates: duration texts, JSON decoding, regular expressions."""
