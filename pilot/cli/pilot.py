@@ -165,6 +165,8 @@ def _load(
     except ConfigError as error:
         _report(error)
         return None
+    for warning in config.warnings:
+        print(f"pilot: warning: {warning}", file=sys.stderr)
     problems = check_template_sources(config)
     try:
         files = decode_files(config.files, os.environ)

@@ -7,6 +7,7 @@ import os
 import re
 import sys
 from collections.abc import Mapping
+from typing import Any
 
 from pilot.config.consul_model import consul_token
 from pilot.config.errors import ConfigError, ConfigErrors, related
@@ -67,8 +68,11 @@ def parse_config(
     from pilot.config.containerpilot.detect import NATIVE, read_foreign
 
     foreign = read_foreign(text, environ, filename)
+    settings: dict[str, Any] = {}
     if foreign is not None:
         raw, dialect = foreign.translation.native, foreign.name
+        settings = foreign.translation.settings
+        settings["warnings"] = tuple(f"{at}: {what}" for at, what in foreign.translation.warnings)
     else:
         advice = run_time_advice if up is not None else lambda _name: None
         text, dialect = substitute(text, environ, filename, advice), NATIVE
@@ -87,7 +91,7 @@ def parse_config(
         if error.partial is None:
             raise
         errors, config = list(error.errors), error.partial
-    config = dataclasses.replace(config, path=os.path.abspath(path), dialect=dialect)
+    config = dataclasses.replace(config, path=os.path.abspath(path), dialect=dialect, **settings)
     if up is not None:
         config = apply_up(config, raw, up)
     # A check across fields is not reported where a value it reads was already wrong.

@@ -302,6 +302,10 @@ class Config(UpConfig):
     )
     path: str = field(default="", compare=False)
     dialect: str = field(default="pilot.json5", compare=False)  # or CONTAINERPILOT
+    # Set by the translator of a foreign dialect (config/containerpilot), never by pilot.json5:
+    silent_sources: tuple[str, ...] = ()  # when.source names that exist but never emit
+    short_ttl_ok: bool = False  # a health ttl no longer than its interval runs (and flaps)
+    warnings: tuple[str, ...] = field(default=(), compare=False)  # "place: what", one a line
 
     def job(self, name: str) -> JobConfig:
         """The job called `name`."""

@@ -16,7 +16,7 @@ from pilot.config.up_mode import check_run_mode, check_up_mode
 from pilot.config.validate_consul import check_consul_parts, watch_sources
 from pilot.config.validate_templates import check_templates, template_sources
 from pilot.config.validate_when import check_when
-from pilot.events import GLOBAL, GLOBAL_CODES, JOB_CODES, SIGNAL_SOURCES
+from pilot.events import GLOBAL, GLOBAL_CODES, JOB_CODES, SIGNAL_SOURCES, WATCH_CODES
 
 _JOB_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -72,6 +72,8 @@ def _check_config(config: Config, up: bool) -> Iterator[ConfigError]:
     }
     sources.update({name: frozenset({name}) for name in SIGNAL_SOURCES})
     sources.update({name: JOB_CODES for name in first_place})
+    silent = JOB_CODES | GLOBAL_CODES | WATCH_CODES
+    sources.update({name: silent for name in config.silent_sources})
     for i, job in enumerate(config.jobs):
         yield from check_when(job, f"jobs[{i}].when", sources)
         yield from _check_user(job, f"jobs[{i}]")

@@ -25,7 +25,7 @@ def check_consul_parts(config: Config) -> Iterator[ConfigError]:
     ids: dict[tuple[str, int], str] = {}
     for i, job in enumerate(config.jobs):
         place = f"jobs[{i}]"
-        yield from _check_health(job, place)
+        yield from _check_health(job, place, config.short_ttl_ok)
         if job.leader is not None and not 10 <= job.leader.ttl <= 86400:
             yield ConfigError(
                 f"{place}.leader.ttl",
@@ -71,7 +71,7 @@ def watch_sources(config: Config) -> dict[str, frozenset[str]]:
     return {watch_source(watch.name): WATCH_CODES for watch in config.watches}
 
 
-def _check_health(job: JobConfig, place: str) -> Iterator[ConfigError]:
+def _check_health(job: JobConfig, place: str, short_ttl_ok: bool) -> Iterator[ConfigError]:
     health = job.health
     if health is None:
         if job.port is not None:
@@ -84,7 +84,7 @@ def _check_health(job: JobConfig, place: str) -> Iterator[ConfigError]:
     kinds = [key for key in ("exec", "http", "tcp") if getattr(health, key) is not None]
     if len(kinds) != 1:
         yield ConfigError(f"{place}.health", "needs exactly one of exec, http or tcp")
-    if health.ttl is not None and health.ttl <= health.interval:
+    if health.ttl is not None and health.ttl <= health.interval and not short_ttl_ok:
         yield ConfigError(
             f"{place}.health.ttl",
             "must be longer than the interval, or the check expires between two runs",

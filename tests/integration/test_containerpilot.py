@@ -93,6 +93,47 @@ def test_jobs_and_when_events(pilot: Callable[..., Pilot], tmp_path: Path) -> No
     assert lines.index("preStop") < lines.index("postStop")
 
 
+def test_a_job_restarts_on_success_as_on_failure(
+    pilot: Callable[..., Pilot], tmp_path: Path
+) -> None:
+    """restarts: 2 on a job that exits 0 runs it three times (ContainerPilot restarts on
+    success and failure alike), and not a fourth: a periodic job ticks on meanwhile."""
+    log = tmp_path / "log"
+    body = f"""jobs: [
+      {{ name: "thrice", exec: {sh(f"echo thrice >> {log}")}, restarts: 2 }},
+      {{ name: "tick", exec: {sh(f"echo tick >> {log}")}, when: {{ interval: "200ms" }} }},
+      {{ name: "app", exec: "sleep 1000" }},
+    ]"""
+    pilot(v3(tmp_path, body))
+    wait_for(lambda: read_lines(log).count("thrice") == 3, 10, message="three runs")
+    ticks = read_lines(log).count("tick")
+    wait_for(lambda: read_lines(log).count("tick") >= ticks + 3, 10, message="ticks after")
+    assert read_lines(log).count("thrice") == 3
+
+
+def test_a_source_nothing_emits_never_starts_its_job(
+    pilot: Callable[..., Pilot], tmp_path: Path
+) -> None:
+    """when.source naming no job (or empty) is ContainerPilot's never: pilot warns, with the
+    place, and runs everything else."""
+    log = tmp_path / "log"
+    body = f"""jobs: [
+      {{ name: "app", exec: "sleep 1000" }},
+      {{ name: "late", exec: {sh(f"echo late >> {log}")},
+         when: {{ source: "consul-agent", once: "healthy" }} }},
+      {{ name: "never", exec: {sh(f"echo never >> {log}")}, when: {{ once: "shutdown" }} }},
+      {{ name: "tick", exec: {sh(f"echo tick >> {log}")}, when: {{ interval: "200ms" }} }},
+    ]"""
+    p = pilot(v3(tmp_path, body))
+    wait_for(lambda: read_lines(log).count("tick") >= 3, 10, message="ticks")
+    assert "jobs[1].when.source: 'consul-agent' names no job or watch" in p.output
+    assert "jobs[2].when.source: is empty" in p.output
+    assert read_lines(log) == ["tick"] * len(read_lines(log))
+    p.signal(signal.SIGTERM)
+    p.wait(15)
+    assert "late" not in read_lines(log) and "never" not in read_lines(log)
+
+
 @pytest.mark.slow
 def test_health_and_registration(
     pilot: Callable[..., Pilot], registry: Registry, tmp_path: Path

@@ -145,6 +145,12 @@ def test_what_containerpilot_refuses_is_refused_and_placed(fragment: str, expect
     assert any(expected in message for message in messages), messages
 
 
+def test_an_empty_name_is_refused_even_without_port() -> None:
+    """ContainerPilot 3.8 checks the name before it would take it from the exec."""
+    (message,) = errors_of('{ consul: "c:8500", jobs: [{ exec: "/usr/bin/y" }] }')
+    assert message.startswith("jobs[0].name: must not be blank")
+
+
 def test_consul_is_required() -> None:
     """Without consul ContainerPilot has no discovery backend: refused."""
     assert any("consul: is required" in m for m in errors_of('{ jobs: [{ exec: "x" }] }'))
@@ -171,16 +177,17 @@ def test_a_v2_file_points_to_pilot_convert() -> None:
 
 
 def test_free_form_names_and_jobs_without_exec() -> None:
-    """A non-advertised name is free-form (renamed for pilot, events follow); a job without
-    exec only advertises."""
+    """A non-advertised name is free-form (renamed for pilot, events follow; duplicates are
+    allowed); a job without exec only advertises."""
     text = """{ consul: "c:8500", jobs: [
       { name: "job 1", exec: "x" },
-      { exec: "/usr/bin/y" },
+      { name: "/usr/bin/y", exec: "/usr/bin/y" },
       { name: "after", exec: "z", when: { source: "job 1", once: "exitSuccess" } },
       { name: "public", port: 80, health: { exec: "true", interval: 1, ttl: 3 } },
+      { name: "job 1", exec: "x2" },
     ] }"""
     config = load(text)
-    assert [job.name for job in config.jobs] == ["job_1", "y", "after", "public"]
+    assert [job.name for job in config.jobs] == ["job_1", "y", "after", "public", "job_1_"]
     assert config.jobs[2].when.source == "job_1"
     assert config.jobs[3].argv[0] == "sleep" and not config.jobs[3].main
 

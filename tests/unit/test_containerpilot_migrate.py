@@ -11,6 +11,7 @@ import pytest
 
 from pilot.cli.containerpilot import UsageError, config_path, parse_flags
 from pilot.config.containerpilot.convert import convert
+from pilot.config.errors import ConfigError
 from pilot.config.load import parse_config
 from tests.helpers import require
 
@@ -90,6 +91,45 @@ umask=022
     assert second.restart_on == "failure" and second.success_codes == (0, 3)
     assert (second.stop.signal, second.stop.timeout) == (2, 4)
     assert second.when.events == (("db", ("started",)),)
+
+
+def test_supervisord_environment_references_stay_references(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """%(ENV_X)s becomes ${X}, read when pilot starts: the value at import time (a password)
+    is not written into pilot.json5; one supervisord reads itself (numprocs) is its value."""
+    require(importlib.util.find_spec("supervisor") is not None, "pip install '.[supervisord]'")
+    from pilot.config.containerpilot.supervisord import import_supervisord
+
+    monkeypatch.setenv("DB_PASS", "hunter2-secret")
+    monkeypatch.setenv("WORKERS", "2")
+    conf = """[program:app]
+command=/bin/app --password %(ENV_DB_PASS)s
+environment=PASSWORD="%(ENV_DB_PASS)s"
+process_name=app-%(process_num)s
+numprocs=%(ENV_WORKERS)s
+"""
+    text = import_supervisord(conf, "supervisord.conf")
+    assert "hunter2" not in text and "${DB_PASS}" in text
+    assert "read when pilot starts (values are not copied here): DB_PASS" in text
+    assert "%(ENV_WORKERS)s: its current value" in text
+    config = parse_config(text, {"DB_PASS": "at-run-time"}, "pilot.json5")
+    assert [job.name for job in config.jobs] == ["app-0", "app-1"]
+    assert config.jobs[0].argv[-1] == "at-run-time"
+    assert dict(config.jobs[0].env) == {"PASSWORD": "at-run-time"}
+
+
+def test_supervisord_numprocs_is_bounded() -> None:
+    """numprocs=1000000 is refused at once, with its place."""
+    require(importlib.util.find_spec("supervisor") is not None, "pip install '.[supervisord]'")
+    from pilot.config.containerpilot.supervisord import import_supervisord
+
+    conf = "[program:app]\ncommand=/bin/app\nprocess_name=a%(process_num)s\nnumprocs=1000000\n"
+    with pytest.raises(ConfigError) as caught:
+        import_supervisord(conf, "supervisord.conf")
+    assert (
+        str(caught.value) == "[program:app] numprocs: 1000000 processes: pilot imports at most 1000"
+    )
 
 
 def test_flags_follow_go() -> None:

@@ -7,17 +7,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import Any
 
 from pilot.config.containerpilot.gotemplate import FUNCTIONS, place
 from pilot.config.containerpilot.gotemplate_parse import Block, Node, Operand, Pipeline, parse
 from pilot.config.containerpilot.keys import V2_KEYS
 from pilot.config.containerpilot.v2 import v2_to_v3
-from pilot.config.containerpilot.v3 import translate
+from pilot.config.containerpilot.v3 import main_job, translate
 from pilot.config.containerpilot.writer import json5_text
+from pilot.config.durations import format_duration, parse_duration
 from pilot.config.errors import ConfigError
 
 _MARK = "zpilotvar{}z"  # stands for a ${VAR:-default} while the data is translated
 _MARKS = re.compile(r"zpilotvar(\d+)z")
+Notes = list[tuple[str, str]]
 _DROPPED = ("service_id", "restart_on")  # pilot's defaults do it, or the host names it
 
 
@@ -74,6 +77,12 @@ def _convert(
     translation = translate(raw)
     notes += translation.notes
     native = translation.native
+    if isinstance(raw.get("consul"), str) and _MARKS.search(raw["consul"]):
+        native["consul"] = raw["consul"]  # the port comes with the variable's value
+        translation.warnings = [w for w in translation.warnings if w[0] != "consul"]
+    notes += translation.warnings
+    notes += _without_silent_jobs(native, set(translation.settings["silent_sources"]), filename)
+    notes += _longer_ttls(native)
     for job in native.get("jobs", []):
         for key in _DROPPED:
             job.pop(key, None)
@@ -87,6 +96,52 @@ def _convert(
     header += [f"{where}: {what}" for where, what in notes]
     output = json5_text(header, native)
     return _MARKS.sub(lambda m: variables[int(m.group(1))], output)
+
+
+def _without_silent_jobs(native: dict[str, Any], silent: set[str], filename: str) -> Notes:
+    """Leave out the jobs ContainerPilot never starts (their source emits nothing), which
+    pilot.json5 cannot say; the main job is chosen again among the others.
+
+    Raises:
+        ConfigError: no job is left, or one waits for a job left out.
+    """
+    jobs = native.get("jobs", [])
+    never = [job for job in jobs if job.get("when", {}).get("source") in silent]
+    if not never:
+        return []
+    gone = {job["name"] for job in never}
+    kept = [job for job in jobs if job not in never]
+    for job in kept:
+        if job.get("when", {}).get("source") in gone:
+            raise ConfigError(
+                filename,
+                f"job {job['name']!r} waits for {job['when']['source']!r}, which never starts: "
+                "pilot.json5 cannot say that; remove or fix those jobs and convert again",
+            )
+    if not kept:
+        raise ConfigError(filename, "no job would ever start: nothing to convert")
+    for job in kept:
+        job.pop("main", None)
+    chosen = main_job(kept)
+    if chosen is not None:
+        chosen["main"] = True
+    native["jobs"] = kept
+    return [
+        (f"job {name!r}", "never starts (its when.source emits nothing): left out")
+        for name in sorted(gone)
+    ]
+
+
+def _longer_ttls(native: dict[str, Any]) -> Notes:
+    """A health ttl no longer than its interval, which pilot.json5 refuses, raised to one
+    second more."""
+    notes: Notes = []
+    for job in native.get("jobs", []):
+        health = job.get("health")
+        if health and parse_duration(health["ttl"]) <= parse_duration(health["interval"]):
+            health["ttl"] = format_duration(parse_duration(health["interval"]) + 1)
+            notes.append((f"job {job['name']!r}", f"health ttl raised to {health['ttl']}"))
+    return notes
 
 
 def _mark_variables(

@@ -5,6 +5,7 @@ option pilot cannot map is named in a comment."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 from typing import Any
 
@@ -17,6 +18,10 @@ MAPPED = {
     "autostart", "autorestart", "startretries", "startsecs", "stopsignal", "stopwaitsecs",
     "exitcodes", "priority", "stdout_logfile", "stderr_logfile", "redirect_stderr",
 }  # fmt: skip
+MAX_PROCS = 1000  # numprocs beyond this is a typo, not a container (each is a job)
+_ENV_REFERENCE = re.compile(r"%\(ENV_([A-Za-z_][A-Za-z0-9_]*)\)s")
+_MARK = "zpilotenv{}z"  # stands for a ${X} while supervisor reads the file
+_MARKS = re.compile(r"zpilotenv(\d+)z")
 _CONSOLE = ("/dev/stdout", "/dev/stderr", "/dev/fd/1", "/dev/fd/2", "/proc/self/fd/1")
 _SERVER_SECTIONS = ("supervisord", "unix_http_server", "inet_http_server", "supervisorctl")
 
@@ -29,36 +34,81 @@ def import_supervisord(text: str, filename: str, here: str = ".") -> str:
     """
     try:
         from supervisor.datatypes import RestartWhenExitUnexpected
-        from supervisor.options import ServerOptions, UnhosedConfigParser
     except ImportError:
         raise ConfigError(
             filename, "needs supervisor's parser: pip install 'pilot-supervisor[supervisord]'"
         ) from None
-    options = ServerOptions()
-    options.here = here
-    options.environ_expansions = {f"ENV_{k}": v for k, v in os.environ.items()}
-    parser = UnhosedConfigParser()
-    parser.expansions = options.environ_expansions
-    notes: list[str] = []
-    try:
-        parser.read_string(text, filename)
-        users = _take_users(parser)
-        explicit = {section: set(parser.options(section)) for section in parser.sections()}
-        for section in parser.sections():
-            _note_section(parser, section, notes)
-            if not section.startswith("program:"):
-                parser.remove_section(section)
-        groups = options.process_groups_from_parser(parser)
-    except (ValueError, Exception) as error:  # supervisor reports every problem as one of these
-        raise ConfigError(filename, f"supervisor refuses it: {error}") from None
+    names = sorted(set(_ENV_REFERENCE.findall(text)))
+    expansions = {f"ENV_{k}": v for k, v in os.environ.items()}
+    expansions.update({f"ENV_{name}": _MARK.format(i) for i, name in enumerate(names)})
+    rendered: list[str] = []
+    while True:
+        try:
+            notes, users, explicit, groups = _parse(text, filename, here, expansions)
+            break
+        except ConfigError:
+            raise
+        except Exception as error:  # supervisor reports every problem as some exception
+            # A variable supervisord itself reads (a number, a boolean): its value now.
+            culprits = [int(n) for n in _MARKS.findall(str(error))]
+            if not culprits:
+                raise ConfigError(filename, f"supervisor refuses it: {error}") from None
+            for n in culprits:
+                expansions[f"ENV_{names[n]}"] = os.environ.get(names[n], "")
+                rendered.append(names[n])
     programs = sorted(
         ((group.name, process) for group in groups for process in group.process_configs),
         key=lambda item: item[1].priority,
     )
     jobs = _jobs(programs, users, explicit, RestartWhenExitUnexpected, notes)
-    return json5_text(
-        [f"pilot.json5 imported from {filename} (supervisord)", *notes], {"jobs": jobs}
-    )
+    header = [f"pilot.json5 imported from {filename} (supervisord)"]
+    kept = [name for name in names if name not in rendered]
+    if kept:
+        header.append(
+            "%(ENV_X)s became pilot's substitution of X, read when pilot starts (values are "
+            "not copied here): " + ", ".join(kept)
+        )
+    header += [f"%(ENV_{name})s: its current value, as supervisord reads it" for name in rendered]
+    text = json5_text([*header, *notes], {"jobs": jobs})
+    return _MARKS.sub(lambda m: "${" + names[int(m.group(1))] + "}", text)
+
+
+def _parse(
+    text: str, filename: str, here: str, expansions: dict[str, str]
+) -> tuple[list[str], dict[str, str], dict[str, set[str]], list[Any]]:
+    """supervisor's reading of `text`: notes, users, each section's options, process groups.
+
+    Raises:
+        ConfigError: a numprocs pilot will not import.
+        Exception: what supervisor's parser refuses.
+    """
+    from supervisor.options import ServerOptions, UnhosedConfigParser
+
+    options = ServerOptions()
+    options.here = here
+    options.environ_expansions = expansions
+    parser = UnhosedConfigParser()
+    parser.expansions = expansions
+    notes: list[str] = []
+    parser.read_string(text, filename)
+    users = _take_users(parser)
+    explicit = {section: set(parser.options(section)) for section in parser.sections()}
+    for section in parser.sections():
+        _note_section(parser, section, notes)
+        if not section.startswith("program:"):
+            parser.remove_section(section)
+        elif parser.has_option(section, "numprocs"):
+            _check_numprocs(parser.get(section, "numprocs"), f"[{section}] numprocs")
+    return notes, users, explicit, options.process_groups_from_parser(parser)
+
+
+def _check_numprocs(value: str, place: str) -> None:
+    try:
+        count = int(value)
+    except ValueError:
+        return  # supervisor says what is wrong with it
+    if count > MAX_PROCS:
+        raise ConfigError(place, f"{count} processes: pilot imports at most {MAX_PROCS}")
 
 
 def _take_users(parser: Any) -> dict[str, str]:
@@ -66,7 +116,8 @@ def _take_users(parser: Any) -> dict[str, str]:
     users = {}
     for section in parser.sections():
         if section.startswith("program:") and parser.has_option(section, "user"):
-            users[section] = parser.get(section, "user", raw=True)
+            raw = parser.get(section, "user", raw=True)
+            users[section] = _ENV_REFERENCE.sub(lambda m: parser.expansions[m.group(0)[2:-2]], raw)
             parser.remove_option(section, "user")
     return users
 

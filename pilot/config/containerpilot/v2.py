@@ -95,7 +95,10 @@ def v2_to_v3(
             job["timeout"] = task["timeout"]
         jobs.append(job)
     for coprocess in raw.get("coprocesses") or []:
-        job = {"name": coprocess.get("name") or "", "exec": coprocess["command"]}
+        job = {
+            "name": coprocess.get("name") or _program(coprocess["command"]),
+            "exec": coprocess["command"],
+        }
         if "restarts" in coprocess:
             job["restarts"] = coprocess["restarts"]
         jobs.append(job)
@@ -106,6 +109,12 @@ def v2_to_v3(
         out["telemetry"], more = _telemetry(raw["telemetry"])
         notes += more
     return out, notes
+
+
+def _program(command: Any) -> str:
+    """v2's name of an unnamed coprocess: its program's file name."""
+    argv = command.split() if isinstance(command, str) else command
+    return str(argv[0]).rsplit("/", 1)[-1] if argv else "coprocess"
 
 
 def _service(service: dict[str, Any]) -> dict[str, Any]:

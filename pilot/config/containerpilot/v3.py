@@ -35,6 +35,7 @@ SIGNAL_SOURCES = ("SIGHUP", "SIGUSR2")
 DEFAULT_SOCKET = "/var/run/containerpilot.socket"
 DEFAULT_STOP_TIMEOUT = 5
 IDLE_EXEC = ["sleep", "2147483647"]  # a job without exec: nothing runs, it only advertises
+_NO_SOURCE = "(no source)"  # an empty when.source: no event has it
 _NATIVE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 
 
@@ -44,6 +45,8 @@ class Translation:
 
     native: dict[str, Any]
     notes: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[tuple[str, str]] = field(default_factory=list)  # what ContainerPilot allows
+    settings: dict[str, Any] = field(default_factory=dict)  # Config fields of the dialect
 
 
 def translate(raw: dict[str, Any], hostname: str | None = None) -> Translation:
@@ -62,17 +65,22 @@ class _Translator:
         self.d = Decoder()
         self.hostname = hostname
         self.notes: list[tuple[str, str]] = []
+        self.warnings: list[tuple[str, str]] = []
+        self.silent: list[str] = []
+        self.short_ttl = False
+        self.watches: set[str] = set()
         self.names: dict[str, str] = {}
         self.cp_names: list[str] = []
+        self.native_names: list[str] = []  # by index: ContainerPilot allows duplicate names
 
     def run(self, raw: dict[str, Any]) -> Translation:
         d = self.d
         d.table(raw, "", TOP)
         native: dict[str, Any] = {}
-        if raw.get("consul") in (None, ""):
+        if raw.get("consul") is None:
             d.fail("consul", "is required: ContainerPilot has no discovery backend without it")
         else:
-            native["consul"] = sections.consul(d, self.notes, raw["consul"])
+            native["consul"] = sections.consul(d, self.notes, self.warnings, raw["consul"])
         stop = d.integer(raw.get("stopTimeout"), "stopTimeout") or DEFAULT_STOP_TIMEOUT
         native["stop_timeout"] = max(stop, 0)
         if "logging" in raw:
@@ -83,9 +91,12 @@ class _Translator:
         }
         jobs = d.items(raw.get("jobs"), "jobs")
         self.names = self.job_names(jobs)
+        listed = raw.get("watches")
+        if isinstance(listed, list):
+            self.watches = {f"watch.{w.get('name')}" for w in listed if isinstance(w, dict)}
         native["jobs"] = [self.job(job, i, max(stop, 0)) for i, job in enumerate(jobs)]
         native["jobs"] = [job for job in native["jobs"] if job is not None]
-        main = self.main_job(native["jobs"])
+        main = main_job(native["jobs"])
         if main is not None:
             main["main"] = True
         watches = [
@@ -98,21 +109,23 @@ class _Translator:
             native["telemetry"] = sections.telemetry(d, raw["telemetry"])
         if d.errors:
             raise ConfigErrors(d.errors) if len(d.errors) > 1 else d.errors[0]
-        return Translation(native, self.notes)
+        settings = {"silent_sources": tuple(self.silent), "short_ttl_ok": self.short_ttl}
+        return Translation(native, self.notes, self.warnings, settings)
 
     def job_names(self, jobs: list[Any]) -> dict[str, str]:
-        """ContainerPilot names (free-form unless advertised; empty: the exec's argv[0]) to
-        pilot names (letters, digits, '-' and '_'), each unique."""
+        """ContainerPilot names (free-form unless advertised; never empty) to pilot names
+        (letters, digits, '-' and '_'), each unique."""
         names: dict[str, str] = {}
         taken: set[str] = set()
         for i, job in enumerate(jobs):
             if not isinstance(job, dict):
                 self.cp_names.append("")
+                self.native_names.append("")
                 continue
             name = self.d.string(job.get("name"), f"jobs[{i}].name") or ""
-            if not name:
-                argv = _argv(job.get("exec")) or [f"job{i}"]
-                name = argv[0]
+            if not name:  # 3.8's check runs before the name would be taken from the exec
+                self.d.fail(f"jobs[{i}].name", "must not be blank (ContainerPilot refuses it)")
+                name = f"job{i}"
             native = re.sub(r"[^A-Za-z0-9_-]", "_", name.rsplit("/", 1)[-1])
             if not _NATIVE_NAME.fullmatch(native) or native in ("global", "pilot", *SIGNAL_SOURCES):
                 native = f"job-{native}"
@@ -121,6 +134,7 @@ class _Translator:
             taken.add(native)
             names.setdefault(name, native)
             self.cp_names.append(name)
+            self.native_names.append(native)
         return names
 
     def job(self, raw: Any, index: int, stop_timeout: int) -> dict[str, Any] | None:
@@ -132,7 +146,7 @@ class _Translator:
                 d.fail(place, "must be an object")
             return None
         name = self.cp_names[index]
-        out: dict[str, Any] = {"name": self.names[name]}
+        out: dict[str, Any] = {"name": self.native_names[index]}
         if name != out["name"]:
             self.notes.append((place, f"job {name!r} is called {out['name']!r} in pilot"))
         if "exec" in table:
@@ -219,6 +233,15 @@ class _Translator:
             d.fail(f"{place}.interval", "must be > 0 (whole seconds)")
         if not ttl or ttl < 1:
             d.fail(f"{place}.ttl", "must be > 0 (whole seconds)")
+        elif interval and ttl <= interval:
+            self.short_ttl = True
+            self.warnings.append(
+                (
+                    f"{place}.ttl",
+                    f"{ttl}s is not longer than the interval ({interval}s): the "
+                    "check may expire between two runs (ContainerPilot allows it)",
+                )
+            )
         out: dict[str, Any] = {"interval": f"{interval or 1}s", "ttl": f"{ttl or 1}s"}
         argv = _argv(table.get("exec")) if "exec" in table else ["true"]
         if not argv or not argv[0]:
@@ -249,7 +272,7 @@ class _Translator:
                     self.notes.append((f"{at}.interval", "raised to pilot's floor of 100ms"))
             return
         source = d.string(when.get("source"), f"{at}.source") or ""
-        native: dict[str, Any] = {"source": self.names.get(source, source)}
+        native: dict[str, Any] = {"source": self.source(source, f"{at}.source")}
         if source in SIGNAL_SOURCES:
             native["each"] = source
         elif given:
@@ -268,6 +291,22 @@ class _Translator:
         if timeout:
             native["timeout"] = format_duration(timeout)
         out["when"] = native
+
+    def source(self, source: str, place: str) -> str:
+        """The pilot source of ContainerPilot's `when.source`; one that nothing emits (no such
+        job or watch, or empty) is kept, silent, as ContainerPilot waits for it for ever."""
+        if source in self.names:
+            return self.names[source]
+        if source in ("global", *SIGNAL_SOURCES) or source in self.watches:
+            return source
+        silent = source or _NO_SOURCE
+        if silent in self.names.values():  # a name pilot gave a job: not that job's events
+            silent = f"{silent} (silent)"
+        if silent not in self.silent:
+            self.silent.append(silent)
+        what = f"{source!r} names no job or watch" if source else "is empty"
+        self.warnings.append((place, f"{what}: this job never starts (as in ContainerPilot)"))
+        return silent
 
     def restarts(self, table: dict[str, Any], place: str, out: dict[str, Any]) -> None:
         value = table.get("restarts")
@@ -294,27 +333,27 @@ class _Translator:
         else:
             out["restarts"] = count or "never"
 
-    @staticmethod
-    def main_job(jobs: list[dict[str, Any]]) -> dict[str, Any] | None:
-        """The job pilot exits with: ContainerPilot has none (it runs until every job is over),
-        so the long-running app: the first advertised job with its own exec, else the last job
-        that is neither periodic nor a hook, else the periodic job that runs the longest."""
-        hooks = (Code.STOPPING, Code.STOPPED, Code.SHUTDOWN)
-        apps = [
-            job
-            for job in jobs
-            if job.get("exec") is not IDLE_EXEC
-            and "interval" not in job.get("when", {})
-            and job.get("when", {}).get("once") not in hooks
-            and job.get("when", {}).get("each") not in hooks
-        ]
-        advertised = [job for job in apps if "port" in job]
-        if advertised:
-            return advertised[0]
-        if apps:
-            return apps[-1]
-        periodic = [job for job in jobs if "interval" in job.get("when", {})]
-        return max(periodic, key=_runs, default=jobs[0] if jobs else None)
+
+def main_job(jobs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The job pilot exits with: ContainerPilot has none (it runs until every job is over),
+    so the long-running app: the first advertised job with its own exec, else the last job
+    that is neither periodic nor a hook, else the periodic job that runs the longest."""
+    hooks = (Code.STOPPING, Code.STOPPED, Code.SHUTDOWN)
+    apps = [
+        job
+        for job in jobs
+        if job.get("exec") is not IDLE_EXEC
+        and "interval" not in job.get("when", {})
+        and job.get("when", {}).get("once") not in hooks
+        and job.get("when", {}).get("each") not in hooks
+    ]
+    advertised = [job for job in apps if "port" in job]
+    if advertised:
+        return advertised[0]
+    if apps:
+        return apps[-1]
+    periodic = [job for job in jobs if "interval" in job.get("when", {})]
+    return max(periodic, key=_runs, default=jobs[0] if jobs else None)
 
 
 def _runs(job: dict[str, Any]) -> float:

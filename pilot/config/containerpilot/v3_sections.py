@@ -10,20 +10,21 @@ from pilot.config.containerpilot.decode import Decoder
 from pilot.config.containerpilot.keys import CONSUL, LOGGING, METRIC, TELEMETRY, TLS, WATCH
 
 DEFAULT_INTERFACES = ["eth0:inet", "inet"]
+DEFAULT_CONSUL = "127.0.0.1:8500"
+_PORT = re.compile(r":[0-9]+$")
 SERVICE_NAME = re.compile(r"[a-z][a-zA-Z0-9\-]+")
 Notes = list[tuple[str, str]]
 
 
-def consul(d: Decoder, notes: Notes, value: Any) -> Any:
-    """The `consul` section: a string as it is, an object with ContainerPilot's keys."""
+def consul(d: Decoder, notes: Notes, warnings: Notes, value: Any) -> Any:
+    """The `consul` section: a string as its address, an object with ContainerPilot's keys."""
     if isinstance(value, str):
-        return value
+        return consul_address(value, "consul", warnings)
     table = d.table(value, "consul", CONSUL)
     if table is None:
         return None
-    out: dict[str, Any] = {
-        "address": d.string(table.get("address"), "consul.address") or "127.0.0.1:8500"
-    }
+    address = d.string(table.get("address"), "consul.address") or ""
+    out: dict[str, Any] = {"address": consul_address(address, "consul.address", warnings)}
     scheme = d.string(table.get("scheme"), "consul.scheme")
     if scheme:
         out["scheme"] = scheme
@@ -46,6 +47,26 @@ def consul(d: Decoder, notes: Notes, value: Any) -> Any:
     mapped["verify"] = bool(d.boolean(tls.get("verify"), "consul.tls.verify"))
     out["tls"] = mapped
     return out
+
+
+def consul_address(address: str, place: str, warnings: Notes) -> str:
+    """The agent's address as ContainerPilot's Consul client reads it: empty is the client's
+    default, 127.0.0.1:8500; without a port, Go's HTTP client takes the scheme's (80 or 443)."""
+    if not address:
+        warnings.append((place, f"is empty: ContainerPilot uses the default {DEFAULT_CONSUL}"))
+        return DEFAULT_CONSUL
+    scheme, _, host = address.rpartition("://")
+    if _PORT.search(host) or not host:
+        return address
+    port = "443" if scheme == "https" else "80"
+    warnings.append(
+        (
+            place,
+            f"{address!r} has no port: ContainerPilot connects to port {port} (Consul's "
+            "HTTP API is usually on 8500)",
+        )
+    )
+    return f"{address}:{port}"
 
 
 def logging(d: Decoder, notes: Notes, value: Any) -> dict[str, str]:
