@@ -11,8 +11,8 @@ kept: a Content-Length body goes on with its length, a chunked one chunked (a re
 the service closing reaches an HTTP/1.1 client chunked, as h11 frames it). A 101 Switching
 Protocols (WebSocket), or a CONNECT the service accepts, turns the connection into a byte pipe:
 the exchange is recorded, the bytes after it are not. `identify` is asked once per connection,
-when its first request is in; the connection's first answer waits for it (at most IDENTIFY_TIMEOUT), since a
-caller that hangs up once answered can no longer be found.
+when its first request is in; the connection's first answer waits for it (at most
+IDENTIFY_TIMEOUT), since a caller that hangs up once answered can no longer be found.
 
 What a client can hold is bounded: at most MAX_CONNECTIONS client connections at once, and
 MAX_PER_ADDRESS from one address (more are closed unread, with a warning at most once a

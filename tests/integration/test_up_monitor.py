@@ -303,3 +303,31 @@ def test_a_flood_of_connections_leaves_health_checks_on_time(
     p.signal(signal.SIGTERM)
     assert p.wait(15) == 0
 
+
+def test_har_export_writes_no_file_it_did_not_create(
+    pilot: Callable[..., Pilot], tmp_path: Path
+) -> None:
+    """A symlink planted where a predictable temporary name would be is left alone (and so is
+    its target): the HAR goes through a file made exclusively, then renamed; a directory that
+    does not exist is one clear error."""
+    p = started(pilot, tmp_path)
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    har = tmp_path / "api.har"
+    # the shell plants the link under its own pid, which `exec` hands on to pilot traffic
+    script = 'ln -s "$1" "$0.tmp$$" && exec "$2" -m pilot traffic --socket "$3" --har "$0"'
+    argv = ["sh", "-c", script, str(har), str(victim), sys.executable, str(p.socket)]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    written = subprocess.run(argv, capture_output=True, text=True, timeout=30, env=env)
+    assert written.returncode == 0, written.stderr
+    assert victim.read_text() == "precious"
+    assert not har.is_symlink() and json.loads(har.read_text())["log"]["version"] == "1.2"
+    assert har.stat().st_mode & 0o777 == 0o600
+    [planted] = tmp_path.glob("api.har.tmp*")
+    assert planted.is_symlink()
+    assert not list(tmp_path.glob(".api.har.*"))  # no temporary file left
+    missing = traffic(p, "--har", str(tmp_path / "no" / "such" / "dir.har"))
+    assert missing.returncode == 1
+    assert f"--har {tmp_path}/no/such/dir.har: No such file or directory" in missing.stderr
+    p.signal(signal.SIGTERM)
+    assert p.wait(15) == 0
