@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -16,6 +17,28 @@ LEVELS = {"debug": 10, "info": 20, "warn": 30, "error": 40}
 Tap = Callable[[str, str, str], None]
 # the colours of names on a terminal
 COLOURS = ("36", "33", "32", "35", "34", "31", "96", "93", "92", "95")
+
+
+# Control characters (C0 but tab and newline, DEL, C1) as `\x1b`, `\r`: shown, not obeyed
+_CONTROLS = (code for code in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if chr(code) not in "\t\n")
+_VISIBLE = str.maketrans({code: f"\\x{code:02x}" for code in _CONTROLS} | {ord("\r"): "\\r"})
+_SGR = re.compile("\x1b\\[[0-9;:]*m")  # a colour (Select Graphic Rendition), nothing more
+_RESET = "\x1b[0m"
+
+
+def visible(text: str, colours: bool = False) -> str:
+    """`text` made harmless for a terminal: its control characters written out (`\\x1b`,
+    `\\r`; tabs and newlines kept), so that bytes from a job or the network can neither
+    retitle the window, set the clipboard (OSC 52), clear the screen nor overwrite a line
+    (a bare CR). With `colours`, colour sequences (SGR) are kept, and reset at the end."""
+    if not colours or "\x1b" not in text:
+        return text.translate(_VISIBLE)
+    out, start = [], 0
+    for match in _SGR.finditer(text):
+        out += [text[start : match.start()].translate(_VISIBLE), match.group()]
+        start = match.end()
+    out.append(text[start:].translate(_VISIBLE))
+    return "".join(out) + (_RESET if start else "")
 
 
 def clock_text(moment: float) -> str:

@@ -1,5 +1,6 @@
-"""`pilot logs [NAME...] [-f] [-n N] [--since DURATION]`: the output of one job, or several,
-from the bounded buffer the running pilot keeps, over its control socket."""
+"""`pilot logs [NAME...] [-f] [-n N] [--since DURATION] [--raw]`: the output of one job, or
+several, from the bounded buffer the running pilot keeps, over its control socket. Control
+characters in a job's output are printed escaped (colours kept) unless `--raw`."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from pilot.cli.ctl import (
     socket_options,
 )
 from pilot.interface import routes
-from pilot.log import COLOURS, clock_text
+from pilot.log import COLOURS, clock_text, visible
 
 FOLLOW_WAIT = 25.0  # seconds one long poll of -f is held
 
@@ -48,11 +49,11 @@ def main(argv: list[str]) -> int:
         query.append(("since", since))
     following = False
     try:
-        after = _print_batch(path, query, args.names)
+        after = _print_batch(path, query, args.names, args.raw)
         while args.follow and after is not None:
             following = True
             query = [*(("job", name) for name in args.names), ("after", after)]
-            after = _print_batch(path, [*query, ("wait", FOLLOW_WAIT)], args.names)
+            after = _print_batch(path, [*query, ("wait", FOLLOW_WAIT)], args.names, args.raw)
     except Unreachable as error:
         if following:  # pilot stopped
             return EXIT_OK
@@ -63,7 +64,9 @@ def main(argv: list[str]) -> int:
     return EXIT_OK if after is not None else EXIT_ANSWERED_ERROR
 
 
-def _print_batch(path: str, query: list[tuple[str, Any]], names: list[str]) -> int | None:
+def _print_batch(
+    path: str, query: list[tuple[str, Any]], names: list[str], raw: bool
+) -> int | None:
     """Fetch and print one batch; the number to continue after, or None on an error."""
     method, url = routes.LOGS
     status, body = request(path, method, f"{url}?{urlencode(query)}", timeout=FOLLOW_WAIT + 10)
@@ -74,23 +77,25 @@ def _print_batch(path: str, query: list[tuple[str, Any]], names: list[str]) -> i
     width = max((len(line["job"]) for line in answer["lines"]), default=0)
     width = max([width, *(len(name) for name in names), 5])
     colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-    out = [_format(line, width, colour) for line in answer["lines"]]
+    out = [_format(line, width, colour, raw) for line in answer["lines"]]
     if out:
         sys.stdout.write("\n".join(out) + "\n")
         sys.stdout.flush()
     return int(answer["next"])
 
 
-def _format(line: dict[str, Any], width: int, colour: bool) -> str:
+def _format(line: dict[str, Any], width: int, colour: bool, raw: bool) -> str:
     """`time name | text` as pilot's own merged stream prints it; pilot's lines about the job
-    are labelled `pilot`."""
+    are labelled `pilot`; the text's control characters escaped (but its colours) unless
+    `raw`."""
     stamp = clock_text(float(line["time"]))
     name = "pilot" if line["stream"] == "pilot" else str(line["job"])
     label = f"{stamp} {name.ljust(width)} |"
     if colour:
         code = COLOURS[sum(map(ord, name)) % len(COLOURS)]
         label = f"\x1b[{code}m{label}\x1b[0m"
-    return f"{label} {line['text']}"
+    text = str(line["text"])
+    return f"{label} {text if raw else visible(text, colours=True)}"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -103,5 +108,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     parser.add_argument("-n", type=int, metavar="N", help="only the last N lines")
     parser.add_argument("--since", metavar="DURATION", help='only lines of the last "5m", "1h"')
+    parser.add_argument(
+        "--raw",
+        action="store_true",
+        help="print control characters as they are (default: escaped, like \\x1b; colours kept)",
+    )
     socket_options(parser)
     return parser

@@ -1,15 +1,18 @@
 """`pilot traffic [NAME...] [-f] [--json]`, `pilot traffic show ID`, `pilot traffic --har FILE`:
 the HTTP exchanges the traffic monitor of a running `pilot up` recorded, over its control
-socket."""
+socket. What came from the network is printed with its control characters escaped unless
+`--raw`."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
+import tempfile
 import time
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 from pilot.cli.ctl import (
@@ -24,7 +27,7 @@ from pilot.cli.ctl import (
     socket_options,
 )
 from pilot.interface import routes
-from pilot.log import clock_text
+from pilot.log import clock_text, visible
 
 FOLLOW_WAIT = 25.0  # seconds one long poll of -f is held
 
@@ -44,14 +47,18 @@ def main(argv: list[str]) -> int:
     following = False
     try:
         if show:
-            _show(path, int(args.names[1]), args.json)
+            _show(path, int(args.names[1]), args.json, args.raw)
         elif args.har is not None:
-            _export(path, args.names, args.har, args.n)
+            try:
+                _export(path, args.names, args.har, args.n)
+            except OSError as error:
+                raise Failed(f"--har {args.har}: {error.strerror or error}") from None
         else:
-            after = _print_batch(path, args.names, 0, args.n, 0.0, args.json)
+            shown = _Shown(args.json, args.raw)
+            after = _print_batch(path, args.names, 0, args.n, 0.0, shown)
             while args.follow:
                 following = True
-                after = _print_batch(path, args.names, after, None, FOLLOW_WAIT, args.json)
+                after = _print_batch(path, args.names, after, None, FOLLOW_WAIT, shown)
     except Unreachable as error:
         if following:  # pilot stopped
             return EXIT_OK
@@ -83,14 +90,21 @@ def _select(
     return answer
 
 
+class _Shown(NamedTuple):
+    """How exchanges are printed: as JSON, and with control characters as they are."""
+
+    json: bool
+    raw: bool
+
+
 def _print_batch(
-    path: str, names: list[str], after: int, last: int | None, wait: float, as_json: bool
+    path: str, names: list[str], after: int, last: int | None, wait: float, shown: _Shown
 ) -> int:
     """Print the exchanges after `after`; the number to continue after."""
-    answer = _select(path, names, after, last, wait, as_json)
+    answer = _select(path, names, after, last, wait, shown.json)
     colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     lines = [
-        json.dumps(exchange) if as_json else summary_line(exchange, colour)
+        json.dumps(exchange) if shown.json else summary_line(exchange, colour, shown.raw)
         for exchange in answer["exchanges"]
     ]
     if lines:
@@ -99,12 +113,12 @@ def _print_batch(
     return int(answer["next"])
 
 
-def _show(path: str, number: int, as_json: bool) -> None:
+def _show(path: str, number: int, as_json: bool, raw: bool) -> None:
     exchange = _get(path, f"{routes.EXCHANGE_PREFIX}{number}")
     if as_json:
         print(json.dumps(exchange, indent=2))
     else:
-        sys.stdout.write(whole_text(exchange))
+        sys.stdout.write(whole_text(exchange, raw))
 
 
 def _export(path: str, names: list[str], target: str, last: int | None) -> None:
@@ -116,22 +130,34 @@ def _export(path: str, names: list[str], target: str, last: int | None) -> None:
     if target == "-":
         sys.stdout.write(text)
         return
-    temp = f"{target}.tmp{os.getpid()}"
-    with open(temp, "w") as file:
-        file.write(text)
-    os.replace(temp, target)  # a reader never sees half a file
+    # A new file of our own beside the target (made exclusively: never one planted there, nor
+    # a symlink's target), renamed over it: a reader never sees half a file. Mode 0600, as
+    # bodies may hold secrets.
+    descriptor, temp = tempfile.mkstemp(
+        prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=os.path.dirname(target) or "."
+    )
+    try:
+        with os.fdopen(descriptor, "w") as file:
+            file.write(text)
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
     print(f"pilot traffic: {len(exchanges)} exchanges written to {target}", file=sys.stderr)
 
 
 _STATUS_COLOURS = {"2": "32", "3": "36", "4": "33", "5": "31"}
 
 
-def summary_line(exchange: dict[str, Any], colour: bool = False) -> str:
+def summary_line(exchange: dict[str, Any], colour: bool = False, raw: bool = False) -> str:
     """One exchange on one line: number, time, caller → service, request line, status,
-    duration and response size."""
+    duration and response size; what came from the network with its control characters
+    escaped unless `raw`."""
+    shown = str if raw else visible
     stamp = clock_text(float(exchange["time"]))
     caller = exchange.get("client_service") or exchange["client"]
-    status = _status_text(exchange)
+    status = shown(_status_text(exchange))
     if colour and exchange["status"] is not None:
         code = _STATUS_COLOURS.get(str(exchange["status"])[0])
         status = f"\x1b[{code}m{status}\x1b[0m" if code else status
@@ -139,7 +165,7 @@ def summary_line(exchange: dict[str, Any], colour: bool = False) -> str:
     took = "-" if duration is None else f"{duration:.1f} ms"
     return (
         f"{exchange['id']:>5}  {stamp}  {caller} → {exchange['service']}  "
-        f"{exchange['method']} {exchange['url']}  {status}  {took}  "
+        f"{shown(exchange['method'])} {shown(exchange['url'])}  {status}  {took}  "
         f"{_size(exchange['response_size'])}"
     )
 
@@ -156,9 +182,10 @@ def _size(size: int) -> str:
     return f"{size} B" if size < 1024 else f"{size / 1024:.1f} KiB"
 
 
-def whole_text(exchange: dict[str, Any]) -> str:
+def whole_text(exchange: dict[str, Any], raw: bool = False) -> str:
     """Everything recorded of one exchange, as text: the request, then the response, each
-    with its headers and body (JSON pretty-printed)."""
+    with its headers and body (JSON pretty-printed), control characters escaped unless
+    `raw`."""
     caller = exchange["client"]
     if exchange.get("client_service"):
         caller = f"{exchange['client_service']} ({caller})"
@@ -176,7 +203,8 @@ def whole_text(exchange: dict[str, Any]) -> str:
         out += _message(exchange["response"])
     if exchange.get("upgrade"):
         out += ["", f"(switched to {exchange['upgrade']}; its frames are not recorded)"]
-    return "\n".join(out) + "\n"
+    text = "\n".join(out) + "\n"
+    return text if raw else visible(text)
 
 
 def _message(part: dict[str, Any]) -> list[str]:
@@ -223,5 +251,10 @@ def _parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="one JSON object per exchange (whole), per line"
     )
     parser.add_argument("--har", metavar="FILE", help="write them as HAR 1.2 to FILE (- : stdout)")
+    parser.add_argument(
+        "--raw",
+        action="store_true",
+        help="print control characters as they came (default: escaped, like \\x1b)",
+    )
     socket_options(parser)
     return parser

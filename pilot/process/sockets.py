@@ -27,13 +27,24 @@ def socket_holder(inodes: Collection[int]) -> int | None:
     """The pid of a process (the first found) with an open file descriptor on one of the
     sockets numbered `inodes`; None when /proc shows none (gone, or not ours to inspect).
     Reads every process's fd links until one matches: about 1 ms for 70 processes."""
-    targets = {f"socket:[{inode}]" for inode in inodes}
+    return next(iter(socket_holders(inodes, first=True).values()), None)
+
+
+def socket_holders(inodes: Collection[int], first: bool = False) -> dict[int, int]:
+    """The pid of a process holding each of the sockets numbered `inodes` (those /proc shows
+    no holder of left out), in one walk of every process's fd links: it ends once all are
+    found, or with `first`, once one is."""
+    targets = {f"socket:[{inode}]": inode for inode in inodes}
+    found: dict[int, int] = {}
     if not targets:
-        return None
+        return found
     for pid in filter(str.isdigit, os.listdir("/proc")):
         with contextlib.suppress(OSError):
             for fd in os.listdir(f"/proc/{pid}/fd"):
                 with contextlib.suppress(OSError):
-                    if os.readlink(f"/proc/{pid}/fd/{fd}") in targets:
-                        return int(pid)
-    return None
+                    inode = targets.get(os.readlink(f"/proc/{pid}/fd/{fd}"))
+                    if inode is not None and inode not in found:
+                        found[inode] = int(pid)
+                        if first or len(found) == len(targets):
+                            return found
+    return found

@@ -12,8 +12,7 @@ from typing import Any
 from pilot.config.model import Config, JobConfig
 from pilot.config.up_model import DEFAULT_MONITOR_LISTEN, MonitorConfig, split_host_port
 from pilot.log import Log
-from pilot.process.threads import in_thread
-from pilot.traffic.peers import socket_owner
+from pilot.traffic.peers import SocketOwners
 from pilot.traffic.proxy import RecordingProxy
 from pilot.traffic.store import TrafficStore
 from pilot.traffic.web import MonitorPage
@@ -31,6 +30,7 @@ class TrafficMonitor:
         self._proxies: dict[str, tuple[tuple[Any, ...], RecordingProxy]] = {}
         self._services: dict[str, str] = {}  # job name -> service name
         self.page: MonitorPage | None = None
+        self._owners = SocketOwners()
 
     async def start(self, config: Config) -> None:
         """Serve the page and a proxy for each monitored job of `config`.
@@ -97,7 +97,7 @@ class TrafficMonitor:
     async def _identify(self, client: tuple[str, int], server: tuple[str, int]) -> str | None:
         """The service of the local job whose process (or a descendant of it) made the
         connection from `client` to `server`; None for anyone else."""
-        pid = await in_thread(lambda: socket_owner(client, server), "traffic-peer")
+        pid = await self._owners.owner(client, server)
         if pid is None:
             return None
         jobs = {job_pid: name for name, job_pid in self._running_pids().items()}

@@ -1,18 +1,23 @@
 """Which local process made a TCP connection: its socket's inode, asked of the kernel's
 sock_diag netlink interface (or, where that is missing, found in /proc/net/tcp{,6}), then the
-process holding that socket among the /proc/<pid>/fd links."""
+process holding that socket among the /proc/<pid>/fd links. `SocketOwners` asks for many
+connections at once, from one thread."""
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import ipaddress
 import os
 import socket
 import struct
+from collections.abc import Iterable
 
-from pilot.process.sockets import socket_holder, socket_rows
+from pilot.process.sockets import socket_holders, socket_rows
+from pilot.process.threads import in_thread
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Connection = tuple[tuple[str, int], tuple[str, int]]  # (client address, server address)
 
 NETLINK_SOCK_DIAG = 4
 SOCK_DIAG_BY_FAMILY = 20
@@ -25,22 +30,79 @@ ALL_STATES = 0xFFFFFFFF
 INODE_OFFSET = 16 + 4 + 48 + 4 * 4
 
 
+class SocketOwners:
+    """Finds the process that made each connection asked about, all those asked meanwhile in
+    one look-up on one thread: a flood of connections costs one thread walking /proc, not one
+    each (threads that contend for the GIL by the hundred starve the event loop, and with it
+    pilot's health checks)."""
+
+    def __init__(self) -> None:
+        self._asked: dict[Connection, list[asyncio.Future[int | None]]] = {}
+        self._busy = False
+
+    async def owner(self, client: tuple[str, int], server: tuple[str, int]) -> int | None:
+        """The pid of the local process whose socket connects `client` to `server` (see
+        `socket_owners`); cancelling the wait leaves the look-up to the others."""
+        answer: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        self._asked.setdefault((client, server), []).append(answer)
+        if not self._busy:
+            self._look_up()
+        return await answer
+
+    def _look_up(self) -> None:
+        batch, self._asked = self._asked, {}
+        self._busy = True
+        work = in_thread(lambda: socket_owners(batch), "traffic-peer")
+        work.add_done_callback(lambda done: self._answer(batch, done))
+
+    def _answer(
+        self,
+        batch: dict[Connection, list[asyncio.Future[int | None]]],
+        done: asyncio.Future[dict[Connection, int]],
+    ) -> None:
+        self._busy = False
+        error = done.exception()
+        for connection, answers in batch.items():
+            for answer in answers:
+                if answer.done():
+                    continue
+                if error is not None:
+                    answer.set_exception(error)
+                else:
+                    answer.set_result(done.result().get(connection))
+        if self._asked:
+            self._look_up()
+
+
 def socket_owner(client: tuple[str, int], server: tuple[str, int]) -> int | None:
     """The pid of a local process whose TCP socket has local address `client` and remote
     address `server` (the first found, when several share it); None when there is none or
-    /proc does not show it (another network namespace, a process we may not inspect).
+    /proc does not show it (another network namespace, a process we may not inspect)."""
+    return socket_owners([(client, server)]).get((client, server))
 
-    Cost: the socket is looked up by its addresses in one netlink exchange (tens of µs); where
-    sock_diag is missing, both /proc/net/tcp tables are read whole (about 1 ms each, more with
-    many sockets). Then the fd links of every process are read until the socket is found:
-    about 1 ms for 70 processes and 300 open files, more on a desktop with thousands. Call it
-    from a thread, once per connection."""
-    local, remote = _address(client[0]), _address(server[0])
-    try:
-        inode = _diag_inode((local, client[1]), (remote, server[1]))
-    except OSError:
-        inode = _proc_inode((local, client[1]), (remote, server[1]))
-    return None if inode is None else socket_holder((inode,))
+
+def socket_owners(connections: Iterable[Connection]) -> dict[Connection, int]:
+    """The pid of a local process holding the client's end of each of `connections` (those
+    found); see `socket_owner`.
+
+    Cost: each socket is looked up by its addresses in one netlink exchange (tens of µs);
+    where sock_diag is missing, both /proc/net/tcp tables are read whole (about 1 ms each, more
+    with many sockets). Then the fd links of every process are read, once for all, until each
+    socket is found: about 1 ms for 70 processes and 300 open files, more on a desktop with
+    thousands. Call it from a thread."""
+    inodes: dict[Connection, int] = {}
+    for client, server in connections:
+        local, remote = _address(client[0]), _address(server[0])
+        try:
+            inode = _diag_inode((local, client[1]), (remote, server[1]))
+        except OSError:
+            inode = _proc_inode((local, client[1]), (remote, server[1]))
+        if inode is not None:
+            inodes[(client, server)] = inode
+    holders = socket_holders(set(inodes.values()))
+    return {
+        connection: holders[inode] for connection, inode in inodes.items() if inode in holders
+    }
 
 
 def _address(host: str) -> Address:

@@ -11,13 +11,18 @@ kept: a Content-Length body goes on with its length, a chunked one chunked (a re
 the service closing reaches an HTTP/1.1 client chunked, as h11 frames it). A 101 Switching
 Protocols (WebSocket), or a CONNECT the service accepts, turns the connection into a byte pipe:
 the exchange is recorded, the bytes after it are not. `identify` is asked once per connection,
-as it opens; the connection's first answer waits for it (at most IDENTIFY_TIMEOUT), since a
-caller that hangs up once answered can no longer be found.
+when its first request is in; the connection's first answer waits for it (at most
+IDENTIFY_TIMEOUT), since a caller that hangs up once answered can no longer be found.
 
-What a client can hold is bounded: at most MAX_CONNECTIONS client connections at once (more are
-closed unread, with a warning at most once a minute), heads of at most
-MAX_HEAD bytes (else 431 to the client, 502 for the service's), and a client silent for
-IDLE_TIMEOUT while a request or the rest of its body is due is closed. A response may take as
+What a client can hold is bounded: at most MAX_CONNECTIONS client connections at once, and
+MAX_PER_ADDRESS from one address (more are closed unread, with a warning at most once a
+minute); heads of at most MAX_HEAD bytes (else 431 to the client, 502 for the service's); a
+request head must arrive whole within HEAD_TIMEOUT of its first byte (of the connection's
+opening, for its first request), a kept-alive connection may be silent IDLE_TIMEOUT between
+requests, and a client silent for IDLE_TIMEOUT while the rest of a body is due is closed. A
+request with both Content-Length and Transfer-Encoding is refused (400, connection closed): a
+service that framed it by Content-Length would read the rest as a request of its own, one the
+monitor never saw. A response may take as
 long as the service likes (long polls, event streams) and a pipe may stay idle: each holds one
 of the MAX_CONNECTIONS until either side closes (a client gone while the service is silent is
 noticed when the service next sends)."""
@@ -25,6 +30,7 @@ noticed when the service next sends)."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import http
 import sys
 import time
@@ -45,8 +51,10 @@ from pilot.traffic.store import (
 )
 
 MAX_CONNECTIONS = 256  # client connections open at once
-MAX_HEAD = 64 << 10  # bytes of a request or response head
-IDLE_TIMEOUT = 60.0  # seconds a client may stay silent while a request (or its body) is due
+MAX_PER_ADDRESS = 64  # client connections open at once from one address
+MAX_HEAD = 64 << 10  # bytes of a request or response head, its last CRLF included
+HEAD_TIMEOUT = 10.0  # seconds for a request head to arrive whole
+IDLE_TIMEOUT = 60.0  # seconds a client may stay silent between requests, or within a body
 CONNECT_TIMEOUT = 10.0  # seconds to connect to the service
 IDENTIFY_TIMEOUT = 2.0  # seconds an exchange's record waits for `identify`'s answer
 CLOSE_TIMEOUT = 5.0  # seconds a client has to take the last bytes before they are dropped
@@ -81,6 +89,8 @@ class RecordingProxy:
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._refusals = Refusals(f"traffic {service}", MAX_CONNECTIONS, log)
+        self._address_refusals = Refusals(f"traffic {service}, one address", MAX_PER_ADDRESS, log)
+        self._per_address: collections.Counter[str] = collections.Counter()
 
     @property
     def address(self) -> Address:
@@ -108,13 +118,16 @@ class RecordingProxy:
             await self._server.wait_closed()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if len(self._tasks) >= MAX_CONNECTIONS:
+        address = str(writer.get_extra_info("peername")[0])
+        if len(self._tasks) >= MAX_CONNECTIONS or self._per_address[address] >= MAX_PER_ADDRESS:
             writer.transport.abort()
-            self._refusals.note()
+            over = len(self._tasks) >= MAX_CONNECTIONS
+            (self._refusals if over else self._address_refusals).note()
             return
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
+        self._per_address[address] += 1
         client = _Client(self, reader, writer)
         try:
             await client.serve()
@@ -127,6 +140,9 @@ class RecordingProxy:
             await client.close(graceful=False)
         finally:
             self._tasks.discard(task)
+            self._per_address[address] -= 1
+            if not self._per_address[address]:
+                del self._per_address[address]
 
 
 class _Failure(Exception):
@@ -153,6 +169,11 @@ class _Upstream:
         self.reader, self.writer = reader, writer
         self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD)
         self.broken = False  # a write failed: the rest of the request is dropped
+        self.head_size = 0  # bytes received since the response's head began
+
+    def start_next_cycle(self) -> None:
+        self.h11.start_next_cycle()
+        self.head_size = len(self.h11.trailing_data[0])
 
     def reusable(self) -> bool:
         return (
@@ -190,16 +211,35 @@ class _Upstream:
                         data = await self.reader.read(READ_SIZE)
                     except OSError:
                         data = b""
+                    self.head_size += len(data)
                     self.h11.receive_data(data)
                 elif isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
                     raise _UpstreamFailure("the service closed the connection")
+                elif isinstance(event, h11.InformationalResponse | h11.Response):
+                    self._check_head_size()
+                    return event
                 else:
                     assert isinstance(event, h11.Event)
                     return event
         except h11.RemoteProtocolError as error:
             if self.reader.at_eof():
                 raise _UpstreamFailure("the service closed the connection") from None
+            if error.error_status_hint == 431:
+                raise _UpstreamFailure(f"response head over {MAX_HEAD} bytes") from None
             raise _UpstreamFailure(f"malformed response from the service: {error}") from None
+
+    def _check_head_size(self) -> None:
+        """Hold a head that came whole to MAX_HEAD (h11 bounds only an incomplete one), and
+        count the next one (after a 1xx) from the bytes left after it.
+
+        Raises:
+            _UpstreamFailure: the head was longer.
+        """
+        informational = self.h11.their_state is h11.SEND_RESPONSE
+        left = len(self.h11.trailing_data[0]) if informational or self.head_size > MAX_HEAD else 0
+        if self.head_size - left > MAX_HEAD:
+            raise _UpstreamFailure(f"response head over {MAX_HEAD} bytes")
+        self.head_size = left
 
     def close(self, graceful: bool) -> None:
         if graceful:
@@ -221,29 +261,37 @@ class _Client:
         peer = writer.get_extra_info("peername")
         host, port = str(peer[0]), int(peer[1])
         self.name = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        self.address = host, port
         self.identity: asyncio.Future[str | None] | None = None
-        if proxy.identify is not None:
-            local = writer.get_extra_info("sockname")
-            # Asked at once, and answered before the first response is relayed: a caller may
-            # close its socket as soon as it has the answer, and then it cannot be found.
-            self.identity = asyncio.ensure_future(
-                proxy.identify((host, port), (str(local[0]), int(local[1])))
-            )
 
     async def serve(self) -> None:
         """Pass requests on until either side closes, or the client stays silent too long."""
+        first = True
         while True:
             try:
-                event = await self._next_event()
+                event = await self._next_request(first)
             except _ClientFailure as failure:
                 if failure.status is not None:  # a malformed head: answered, not recorded
                     await self._answer_error(failure.status, str(failure), close=True)
                 return
             if not isinstance(event, h11.Request):
                 return  # the client closed between requests
+            if first:
+                self._ask_identity()
+            first = False
             if not await self._exchange(event):
                 return
             self.h11.start_next_cycle()
+
+    def _ask_identity(self) -> None:
+        """Ask `identify` who called: once the first request is in (a connection that sends
+        none costs no look-up), and answered before its response is relayed (a caller may close
+        its socket as soon as it has the answer, and then it cannot be found)."""
+        if self.proxy.identify is not None:
+            local = self.writer.get_extra_info("sockname")
+            self.identity = asyncio.ensure_future(
+                self.proxy.identify(self.address, (str(local[0]), int(local[1])))
+            )
 
     async def close(self, graceful: bool) -> None:
         """Close both connections; with `graceful`, once the client has had the last bytes
@@ -304,7 +352,7 @@ class _Client:
         if self.upstream is not None and not self.upstream.reusable():
             self._drop_upstream(graceful=True)
         elif self.upstream is not None:
-            self.upstream.h11.start_next_cycle()
+            self.upstream.start_next_cycle()
         return not broken and self.h11.our_state is h11.DONE and self.h11.their_state is h11.DONE
 
     async def _relay(self, request: h11.Request, exchange: Exchange) -> Switch | None:
@@ -494,8 +542,45 @@ class _Client:
                 pipe.cancel()
         self._drop_upstream(graceful=True)  # what was written still reaches the service
 
+    async def _next_request(self, first: bool) -> h11.Event:
+        """The client's next request head (ConnectionClosed when it closed instead): whole
+        within HEAD_TIMEOUT of its first byte (of now, for the `first` request of the
+        connection), at most MAX_HEAD bytes, and not framed two ways.
+
+        Raises:
+            _ClientFailure: the client closed mid-request, sent malformed HTTP or a head too
+                large, or was too slow.
+        """
+        loop = asyncio.get_running_loop()
+        size = len(self.h11.trailing_data[0])  # a pipelined request's first bytes
+        deadline = loop.time() + HEAD_TIMEOUT if first or size else None
+        while (event := self._poll()) is None:
+            waited = IDLE_TIMEOUT if deadline is None else deadline - loop.time()
+            try:
+                async with asyncio.timeout(waited):
+                    data = await self.reader.read(READ_SIZE)
+            except TimeoutError:
+                if deadline is None:
+                    raise _ClientFailure(f"the client was silent for {IDLE_TIMEOUT:g}s") from None
+                raise _ClientFailure(f"no whole request head within {HEAD_TIMEOUT:g}s") from None
+            except OSError:
+                data = b""
+            if deadline is None:
+                deadline = loop.time() + HEAD_TIMEOUT
+            size += len(data)
+            self.h11.receive_data(data)
+        if not isinstance(event, h11.Request):
+            return event
+        # h11 bounds only a head still incomplete: one that came whole in a read may be longer
+        if size > MAX_HEAD and size - len(self.h11.trailing_data[0]) > MAX_HEAD:
+            raise _ClientFailure(f"request head over {MAX_HEAD} bytes", 431)
+        names = {name for name, _ in event.headers}
+        if b"content-length" in names and b"transfer-encoding" in names:
+            raise _ClientFailure("both Content-Length and Transfer-Encoding", 400)
+        return event
+
     async def _next_event(self) -> h11.Event:
-        """The next event from the client.
+        """The next event of a request's body from the client.
 
         Raises:
             _ClientFailure: the client closed mid-request, sent malformed HTTP, or was silent
@@ -523,6 +608,8 @@ class _Client:
         except h11.RemoteProtocolError as error:
             if self.reader.at_eof():
                 raise _ClientFailure("the client closed the connection mid-request") from None
+            if error.error_status_hint == 431:
+                raise _ClientFailure(f"request head over {MAX_HEAD} bytes", 431) from None
             raise _ClientFailure(f"malformed request: {error}", error.error_status_hint) from None
         if event is h11.NEED_DATA:
             return None

@@ -607,10 +607,10 @@ def test_close_ends_open_connections(proxy: Callable[..., Running]) -> None:
 def test_connections_are_bounded(
     proxy: Callable[..., Running], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Past MAX_CONNECTIONS, a new connection is closed at once; one silent for IDLE_TIMEOUT
-    is closed."""
+    """Past MAX_CONNECTIONS, a new connection is closed at once; one silent from its start for
+    HEAD_TIMEOUT is closed."""
     monkeypatch.setattr(proxy_module, "MAX_CONNECTIONS", 2)
-    monkeypatch.setattr(proxy_module, "IDLE_TIMEOUT", 0.5)
+    monkeypatch.setattr(proxy_module, "HEAD_TIMEOUT", 0.5)
     running = proxy()
     held = [socket.create_connection(("127.0.0.1", running.port), timeout=10) for _ in range(2)]
     with (

@@ -4,11 +4,15 @@ exports what they exchanged."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -114,9 +118,7 @@ def test_a_monitored_service_is_served_by_the_proxy_and_its_exchanges_recorded(
     assert direct.json() == {"service": "api", "path": "/direct"}
     called = requests.get(f"http://127.0.0.1:{ports['web']}/call", timeout=5)
     assert called.json() == {"service": "api", "path": "/hello"}
-    wait_for(
-        lambda: any(e["url"] == "/hello" for e in exchanges(p, "api")), 10, message="recorded"
-    )
+    wait_for(lambda: any(e["url"] == "/hello" for e in exchanges(p, "api")), 10, message="recorded")
     [hello] = [e for e in exchanges(p, "api") if e["url"] == "/hello"]
     assert (hello["service"], hello["method"], hello["status"]) == ("api", "GET", 200)
     assert hello["client_service"] == "web"
@@ -128,9 +130,10 @@ def test_a_monitored_service_is_served_by_the_proxy_and_its_exchanges_recorded(
     assert listing.returncode == 0
     assert any("web → api  GET /hello  200" in line for line in listing.stdout.splitlines())
     page = p.status()["monitor"]
-    assert page.startswith("http://127.0.0.1:") and "traffic monitor: " + page in p.ctl(
-        "status"
-    ).stdout
+    assert (
+        page.startswith("http://127.0.0.1:")
+        and "traffic monitor: " + page in p.ctl("status").stdout
+    )
     assert "text/html" in requests.get(page, timeout=5).headers["Content-Type"]
     consul = f"127.0.0.1:{ports['@consul']}"
     [entry] = requests.get(f"http://{consul}/v1/health/service/api?passing", timeout=5).json()
@@ -214,5 +217,117 @@ def test_a_reload_that_monitors_a_service_starts_the_monitor(
     )
     wait_for(lambda: serving(f"{api}/after-reload"), 15, message="api serving through the proxy")
     assert any(e["url"] == "/after-reload" for e in exchanges(p, "api"))
+    p.signal(signal.SIGTERM)
+    assert p.wait(15) == 0
+
+
+# A quiet HTTP service that takes connections as fast as they come (a deep accept queue).
+QUIET = python_job("""
+    import http.server, os
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+        def log_message(self, *args):
+            pass
+    class Server(http.server.ThreadingHTTPServer):
+        request_queue_size = 1024
+        daemon_threads = True
+    Server(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
+""")
+
+
+def flood(port: int, seconds: float, clients: int) -> int:
+    """New connections to `port`, each one GET, from `clients` threads for `seconds`; how
+    many were answered."""
+    answered = [0] * clients
+    until = time.monotonic() + seconds
+
+    def client(index: int) -> None:
+        while time.monotonic() < until:
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", port), timeout=5) as sock,
+            ):
+                sock.sendall(b"GET /flood HTTP/1.1\r\nHost: api\r\n\r\n")
+                if sock.recv(100).startswith(b"HTTP/1.1 200 "):
+                    answered[index] += 1
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(answered)
+
+
+def test_a_flood_of_connections_leaves_health_checks_on_time(
+    pilot: Callable[..., Pilot], tmp_path: Path
+) -> None:
+    """Connections flooding a monitored port do not starve pilot: its health check (a TCP
+    connect to the service's own port every 250 ms, failing after 250 ms) stays passing. The
+    callers are looked up by one thread, however many connect (a thread each, contending for
+    the GIL, starved the event loop)."""
+    config = {
+        "monitor": {"listen": "127.0.0.1:0"},
+        "jobs": [{"name": "api", "exec": QUIET, "port": "auto"}],
+        "control": {"socket": str(tmp_path / "pilot.sock")},
+    }
+    p = pilot(config, command="up")
+    p.wait_for_output("api is healthy", 15)
+    def thread_count() -> int:
+        status = Path(f"/proc/{p.pilot_pid}/status").read_text().splitlines()
+        return int(next(line for line in status if line.startswith("Threads:")).split()[1])
+
+    threads = [thread_count()]
+    done = threading.Event()
+
+    def count_threads() -> None:
+        while not done.wait(0.05):
+            threads.append(thread_count())
+
+    counter = threading.Thread(target=count_threads)
+    counter.start()
+    try:
+        answered = flood(kept(tmp_path)["api"], seconds=8, clients=16)
+    finally:
+        done.set()
+        counter.join()
+    assert answered > 50, "the flood got through"
+    assert "api is unhealthy" not in p.output, p.output
+    assert max(threads) <= threads[0] + 2, threads  # one looks callers up
+    assert [e["client_service"] for e in exchanges(p, "api")][-1:] == [None]
+    p.signal(signal.SIGTERM)
+    assert p.wait(15) == 0
+
+
+def test_har_export_writes_no_file_it_did_not_create(
+    pilot: Callable[..., Pilot], tmp_path: Path
+) -> None:
+    """A symlink planted where a predictable temporary name would be is left alone (and so is
+    its target): the HAR goes through a file made exclusively, then renamed; a directory that
+    does not exist is one clear error."""
+    p = started(pilot, tmp_path)
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    har = tmp_path / "api.har"
+    # the shell plants the link under its own pid, which `exec` hands on to pilot traffic
+    script = 'ln -s "$1" "$0.tmp$$" && exec "$2" -m pilot traffic --socket "$3" --har "$0"'
+    argv = ["sh", "-c", script, str(har), str(victim), sys.executable, str(p.socket)]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    written = subprocess.run(argv, capture_output=True, text=True, timeout=30, env=env)
+    assert written.returncode == 0, written.stderr
+    assert victim.read_text() == "precious"
+    assert not har.is_symlink() and json.loads(har.read_text())["log"]["version"] == "1.2"
+    assert har.stat().st_mode & 0o777 == 0o600
+    [planted] = tmp_path.glob("api.har.tmp*")
+    assert planted.is_symlink()
+    assert not list(tmp_path.glob(".api.har.*"))  # no temporary file left
+    missing = traffic(p, "--har", str(tmp_path / "no" / "such" / "dir.har"))
+    assert missing.returncode == 1
+    assert f"--har {tmp_path}/no/such/dir.har: No such file or directory" in missing.stderr
     p.signal(signal.SIGTERM)
     assert p.wait(15) == 0
