@@ -30,7 +30,9 @@ def known(scenario: str, step: str) -> list[dict[str, Any]]:
 
 def cases() -> Iterator[Any]:
     for name, transcript in TRANSCRIPTS.items():
-        marks: list[Any] = [pytest.mark.slow] if BY_NAME[name].get("slow") else []
+        # A slow scenario runs whole in its first step (Consul reaps after 1 to 2 minutes).
+        slow = [pytest.mark.slow, pytest.mark.timeout(300)]
+        marks: list[Any] = slow if BY_NAME[name].get("slow") else []
         for step in transcript["steps"]:
             bugs = [d for d in known(name, step["name"]) if d["judgement"] == "bug in consul-dev"]
             step_marks = list(marks)
