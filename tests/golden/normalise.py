@@ -49,7 +49,7 @@ class Normaliser:
         if isinstance(value, str):
             return INDEX_IN_TEXT.sub(r"\1<index>", UUID.sub(self.uuid, value))
         if isinstance(value, dict):
-            return {k: self.value(v, k) for k, v in value.items()}
+            return {UUID.sub(self.uuid, k): self.value(v, k) for k, v in value.items()}
         if isinstance(value, list):
             return [self.value(v) for v in value]
         if key in INDEX_KEYS and isinstance(value, int):
@@ -111,7 +111,7 @@ def compare(a: int, b: int) -> str:
 def shape(value: Any) -> Any:
     """Keys and types only, for answers whose values are the agent's own (build, coordinates)."""
     if isinstance(value, dict):
-        return {k: shape(v) for k, v in value.items()}
+        return {UUID.sub("<uuid>", k): shape(v) for k, v in value.items()}
     if isinstance(value, list):
         return [shape(value[0])] if value else []
     if isinstance(value, int | float) and not isinstance(value, bool):
