@@ -396,3 +396,18 @@ def test_maintenance_hands_leadership_over(cluster: Cluster) -> None:
     assert leader.ctl("maintenance", "off").returncode == 0
     wait_for(lambda: leader.status()["jobs"][0]["leader"] == holder, 5, message="follows")
     assert leaders(pilots) == [other]
+
+
+def test_a_leader_that_cannot_confirm_its_lock_demotes_well_before_the_ttl(
+    cluster: Cluster, registry: Registry
+) -> None:
+    """With the registry gone, the leader steps down within a few CONFIRM periods (1 s), not at
+    renewal + ttl (10 s): Consul may invalidate a session well before its ttl (its node's
+    serfHealth), and the next leader must not find this one still acting as leader."""
+    (p,) = cluster(1)
+    wait_for(lambda: events(p) == ["elected"], 30, message="elected")
+    registry.kill()
+    lost = time.monotonic()
+    wait_for(lambda: events(p) == ["elected", "demoted"], TTL, message="demoted")
+    assert time.monotonic() - lost < TTL / 2, "demoted before half the ttl"
+    assert "cannot confirm the lock" in p.output
