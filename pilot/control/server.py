@@ -3,26 +3,23 @@ ContainerPilot's v3 endpoints keep their meaning so existing scripts keep workin
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import socket
 import stat
 from urllib.parse import parse_qs
 
+from pilot.http.limits import Limits
+from pilot.http.messages import HTTPError, Request, Response, json_response
+from pilot.http.server import Server
 from pilot.interface import routes
 from pilot.interface.commands import CommandError, Commands
-from pilot.interface.http import (
-    MAX_HEAD,
-    HTTPError,
-    Request,
-    Response,
-    json_response,
-    serve_connection,
-)
 from pilot.log import Log
 
 LONGEST_LOG_WAIT = 60.0  # seconds a `pilot logs -f` poll may be held
+# Only root reaches the socket: a burst of `pilot ctl` calls waits in the listen backlog rather
+# than be refused, and as many connections as slow scripts may hold are served side by side.
+LIMITS = Limits(max_head=64 << 10, max_body=1 << 20, max_connections=512)
 
 
 class SocketInUse(Exception):
@@ -32,11 +29,9 @@ class SocketInUse(Exception):
 class ControlServer:
     """Serves the control API on `path` until `close()`."""
 
-    MAX_CONNECTIONS = 16  # pilot ctl holds one for milliseconds; more means a runaway script
-
     def __init__(self, path: str, commands: Commands, log: Log) -> None:
         self.path, self._commands, self._log = path, commands, log
-        self._server: asyncio.AbstractServer | None = None
+        self._server: Server | None = None
 
     async def start(self) -> None:
         """Listen on the socket; a stale socket file is replaced, a live one is refused.
@@ -51,13 +46,11 @@ class ControlServer:
                 raise SocketInUse(f"another pilot is listening on {self.path}")
             os.unlink(self.path)
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        server = Server(self._handle, "control socket", LIMITS, self._log)
         previous = os.umask(0o177)  # the socket is created 0600, never briefly wider
         try:
-            self._server = await asyncio.start_unix_server(
-                serve_connection(self._handle, "control socket", self.MAX_CONNECTIONS, self._log),
-                path=self.path,
-                limit=MAX_HEAD,
-            )
+            server.listen_unix(self.path)
+            self._server = server
         finally:
             os.umask(previous)
         os.chmod(self.path, 0o600)
@@ -65,7 +58,7 @@ class ControlServer:
     async def close(self) -> None:
         """Stop listening and remove the socket file."""
         if self._server is not None:
-            self._server.close()
+            await self._server.close()
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path)
 
