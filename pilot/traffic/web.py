@@ -23,7 +23,6 @@ away."""
 
 from __future__ import annotations
 
-import asyncio
 import importlib.resources
 import ipaddress
 import json
@@ -141,17 +140,13 @@ class MonitorPage:
             raise HTTPError(400, "n must be at least 1")
         wait = min(_number(query, "wait", 0.0, float), LONGEST_WAIT)
         store = self._store
-        if after > store.last_id:  # a new store (pilot restarted): the follower starts over
+        if after > store.feed.last:  # a new store (pilot restarted): the follower starts over
             wait = 0.0
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait
-        while True:
-            last = store.last_id
-            found = [e for e in store.select(chosen.services, after) if chosen.matches(e)]
-            remaining = deadline - loop.time()
-            if found or remaining <= 0:
-                break
-            await request.unless_gone(store.wait(last, remaining))
+
+        def matching(above: int) -> list[Exchange]:
+            return [e for e in store.select(chosen.services, above) if chosen.matches(e)]
+
+        found, last = await request.unless_gone(store.feed.poll(matching, after, wait))
         return _json(
             {
                 "exchanges": [exchange.summary() for exchange in reversed(found[-count:])],
