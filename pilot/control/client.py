@@ -9,7 +9,8 @@ import sys
 from typing import Any
 from urllib.parse import quote
 
-from pilot.http.client import ClientError, fetch
+from pilot.http.blocking import fetch
+from pilot.http.exchange import ClientError
 from pilot.http.limits import Limits
 from pilot.interface import routes
 

@@ -66,6 +66,8 @@ class ControlServer:
             return await _route(self._commands, request)
         except CommandError as error:
             raise HTTPError(error.status, error.message) from None
+        except routes.QueryError as error:
+            raise HTTPError(400, str(error)) from None
 
 
 Endpoint = Callable[[Commands, Request], Awaitable[Response]]

@@ -1,6 +1,6 @@
 """pilot's HTTP/1.1 client: requests framed by h11 on asyncio streams, over TCP or a unix
-socket, one kept-alive connection per Client. `fetch` is the blocking form for the command
-line.
+socket, one kept-alive connection per Client (pilot.http.blocking.fetch is the form without an
+event loop, for the command line).
 
     client = Client("/run/pilot.sock")            # or Client(("127.0.0.1", 8500))
     reply = await client.request("GET", "/v3/ping", timeout=5)
@@ -11,29 +11,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
 
+from pilot.http.exchange import Address, ClientError, Exchange, Reply, Unanswered, host_header
 from pilot.http.limits import Limits
-
-Address = str | tuple[str, int]  # a unix socket's path, or (host, port)
-
-
-@dataclass(frozen=True)
-class Reply:
-    """An answer. `headers` have lower-case names."""
-
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
-
-    def header(self, name: str) -> str:
-        """The first header `name` (lower case), "" when absent."""
-        return next((value for key, value in self.headers if key == name), "")
-
-
-class ClientError(Exception):
-    """No answer: the server could not be reached, closed the connection, broke HTTP or a
-    limit, or took longer than the timeout."""
 
 
 class Client:
@@ -42,7 +22,7 @@ class Client:
 
     def __init__(self, address: Address, limits: Limits | None = None) -> None:
         self.address, self.limits = address, limits or Limits()
-        self._host = "localhost" if isinstance(address, str) else _host_header(*address)
+        self._host = host_header(address)
         self._lock = asyncio.Lock()
         self._stream: _Stream | None = None
 
@@ -83,30 +63,15 @@ class Client:
         self, method: str, target: str, body: bytes, headers: Sequence[tuple[str, str]]
     ) -> Reply:
         head = [("Host", self._host), *headers]
-        if body or method in ("POST", "PUT", "PATCH"):
-            head.append(("Content-Length", str(len(body))))
-        reused = self._stream is not None
+        if self._stream is not None:
+            try:
+                return await self._stream.exchange(method, target, head, body)
+            except Unanswered:  # the server had closed the kept-alive connection: send anew
+                await self.close()
         try:
-            return await self._over(
-                self._stream or await self._connect(), method, target, head, body
-            )
-        except _Unanswered:
-            await self.close()
-            if not reused:
-                raise ClientError("the server closed the connection without answering") from None
-        # The server had closed the kept-alive connection before this request: send it anew.
-        try:
-            return await self._over(await self._connect(), method, target, head, body)
-        except _Unanswered:
+            return await (await self._connect()).exchange(method, target, head, body)
+        except Unanswered:
             raise ClientError("the server closed the connection without answering") from None
-
-    async def _over(
-        self, stream: _Stream, method: str, target: str, head: list[tuple[str, str]], body: bytes
-    ) -> Reply:
-        reply, reusable = await stream.exchange(method, target, head, body)
-        if not reusable:
-            await self.close()
-        return reply
 
     async def _connect(self) -> _Stream:
         if isinstance(self.address, str):
@@ -117,105 +82,37 @@ class Client:
             reader, writer = await asyncio.open_connection(
                 *self.address, limit=self.limits.max_head
             )
-        self._stream = _Stream(reader, writer, self.limits)
+        self._stream = _Stream(reader, writer, self)
         return self._stream
 
 
-def fetch(
-    address: Address,
-    method: str,
-    target: str,
-    body: bytes = b"",
-    headers: Sequence[tuple[str, str]] = (),
-    timeout: float = 30.0,
-    limits: Limits | None = None,
-) -> Reply:
-    """One request on a connection of its own, blocking (for the command line).
-
-    Raises:
-        ClientError: no answer (see ClientError).
-    """
-
-    async def once() -> Reply:
-        client = Client(address, limits)
-        try:
-            return await client.request(method, target, body, headers, timeout)
-        finally:
-            await client.close()
-
-    return asyncio.run(once())
-
-
-class _Unanswered(Exception):
-    """The connection ended before any byte of the answer."""
-
-
 class _Stream:
-    """One connection, and h11's state of it."""
+    """One connection of a Client."""
 
     def __init__(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, limits: Limits
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, client: Client
     ) -> None:
-        import h11  # here, not at start-up: pilot's first steps need no HTTP
-
-        self.h11, self.reader, self.writer, self.limits = h11, reader, writer, limits
-        self.conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=limits.max_head)
+        self.reader, self.writer, self.client = reader, writer, client
+        self.h11 = Exchange(client.limits)
 
     async def exchange(
         self, method: str, target: str, headers: list[tuple[str, str]], body: bytes
-    ) -> tuple[Reply, bool]:
-        """Send a request and read its answer; (the answer, whether the connection may carry
-        another request)."""
-        h11 = self.h11
-        data = self.conn.send(h11.Request(method=method, target=target, headers=headers))
-        if body:
-            data += self.conn.send(h11.Data(data=body))
-        data += self.conn.send(h11.EndOfMessage())
+    ) -> Reply:
+        """Send a request and read its answer; the connection is closed unless it may carry
+        another request."""
         try:
-            self.writer.write(data)
+            self.writer.write(self.h11.request(method, target, headers, body))
             await self.writer.drain()
         except ConnectionError:
-            raise _Unanswered from None
-        answered = False
-        status, answer_headers, chunks, size = 0, [], [], 0
+            raise Unanswered from None
         while True:
             try:
-                event = self.conn.next_event()
-            except h11.RemoteProtocolError as error:
-                if not answered:
-                    raise _Unanswered from None
-                raise ClientError(f"bad answer: {error}") from None
-            if event is h11.NEED_DATA:
-                try:
-                    received = await self.reader.read(self.limits.max_head)
-                except ConnectionError:
-                    if not answered:
-                        raise _Unanswered from None
-                    raise
-                answered = answered or bool(received)
-                self.conn.receive_data(received)
-            elif isinstance(event, h11.Response):
-                status = event.status_code
-                answer_headers = [
-                    (k.decode("latin-1"), v.decode("latin-1")) for k, v in event.headers
-                ]
-            elif isinstance(event, h11.Data):
-                size += len(event.data)
-                if size > self.limits.max_body:
-                    raise ClientError(f"answer body over {self.limits.max_body} bytes")
-                chunks.append(event.data)
-            elif isinstance(event, h11.EndOfMessage):
+                data = await self.reader.read(self.client.limits.max_head)
+            except ConnectionError:
+                data = b""
+            reply = self.h11.receive(data)
+            if reply is not None:
                 break
-            elif isinstance(event, h11.ConnectionClosed):
-                if not answered:
-                    raise _Unanswered
-                raise ClientError("the server closed the connection mid-answer")
-        reply = Reply(status, answer_headers, b"".join(chunks))
-        if self.conn.our_state is h11.DONE and self.conn.their_state is h11.DONE:
-            self.conn.start_next_cycle()
-            return reply, True
-        return reply, False
-
-
-def _host_header(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        if not self.h11.reusable():
+            await self.client.close()
+        return reply

@@ -1,8 +1,8 @@
 """The control socket's endpoints and their queries, shared by the server and `pilot ctl`.
 ContainerPilot's v3 paths keep their meaning so existing scripts keep working.
 
-A query is parsed once into a frozen dataclass; a bad parameter is a CommandError(400) that
-names it: `LogsQuery.parse("n=x")` → `n: 'x' is not a number`."""
+A query is parsed once into a frozen dataclass; a bad parameter is a QueryError that names it
+(the server answers 400): `LogsQuery.parse("n=x")` → `n: 'x' is not a number`."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from typing import NamedTuple, TypeVar
 from urllib.parse import parse_qs, quote
 
-from pilot.interface.commands import CommandError
-
 LONGEST_WAIT = 60.0  # seconds a `pilot logs -f` or `pilot traffic -f` poll may be held
 _N = TypeVar("_N", int, float)
+
+
+class QueryError(ValueError):
+    """A bad query parameter; the message names it."""
 
 
 class Route(NamedTuple):
@@ -73,7 +75,7 @@ class LogsQuery:
 
     @classmethod
     def parse(cls, query: str) -> LogsQuery:
-        """Raises CommandError(400) naming a bad parameter."""
+        """Raises QueryError naming a bad parameter."""
         values = parse_qs(query)
         return cls(
             tuple(values.get("job", [])),
@@ -96,7 +98,7 @@ class TrafficQuery:
 
     @classmethod
     def parse(cls, query: str) -> TrafficQuery:
-        """Raises CommandError(400) naming a bad parameter."""
+        """Raises QueryError naming a bad parameter."""
         values = parse_qs(query)
         return cls(
             tuple(values.get("service", [])),
@@ -115,7 +117,7 @@ def _number(values: dict[str, list[str]], key: str, kind: type[_N]) -> _N | None
     try:
         value = kind(raw)
     except ValueError:
-        raise CommandError(400, f"{key}: {raw!r} is not a number") from None
+        raise QueryError(f"{key}: {raw!r} is not a number") from None
     if not (math.isfinite(value) and 0 <= value < 1e12):
-        raise CommandError(400, f"{key}: out of range")
+        raise QueryError(f"{key}: out of range")
     return value

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from pilot.http.client import Client, ClientError, fetch
+from pilot.http.blocking import fetch
+from pilot.http.client import Client
+from pilot.http.exchange import ClientError
 from pilot.http.limits import Limits
 from pilot.http.messages import HTTPError, Request, Response, json_response
 from pilot.http.server import Server
