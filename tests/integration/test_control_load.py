@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -92,3 +94,27 @@ def test_300_slow_clients_do_not_delay_a_ping(pilot: Callable[..., Pilot]) -> No
     answer, elapsed = asyncio.run(scenario())
     assert answer.startswith(b"HTTP/1.1 200 "), answer
     assert elapsed < 5, f"the ping waited {elapsed:.1f}s behind slow clients"
+
+
+def test_a_long_poll_ends_when_its_client_hangs_up(pilot: Callable[..., Pilot]) -> None:
+    """`pilot logs -f` interrupted: pilot ends the held poll at once, not when its wait ends
+    (the connection's socket is closed on pilot's side)."""
+    p = start(pilot)
+    before = _sockets(p.proc.pid)
+    held: set[str] = set()
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.connect(str(p.socket))
+        sock.sendall(b"GET /v1/logs?after=1000000&wait=60 HTTP/1.1\r\nHost: pilot\r\n\r\n")
+        wait_for(lambda: held.update(_sockets(p.proc.pid) - before) or held, 10, message="a poll")
+    wait_for(
+        lambda: not held & _sockets(p.proc.pid), 10, message="pilot to end the poll it held"
+    )
+
+
+def _sockets(pid: int) -> set[str]:
+    """The sockets process `pid` has open (`socket:[inode]`)."""
+    links = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            links.add(os.readlink(fd))
+    return {link for link in links if link.startswith("socket:")}

@@ -132,3 +132,28 @@ def test_fetch_blocks_for_one_request(tmp_path: Path) -> None:
     finally:
         stop[0]()
         thread.join(10)
+
+
+def test_client_sends_anew_when_the_server_closed_the_kept_connection(tmp_path: Path) -> None:
+    """A kept-alive connection the server closed while idle is replaced without an error."""
+
+    async def scenario() -> None:
+        server = Server(
+            echo, "test", Limits(idle_timeout=0.2), Log(stderr=io.StringIO()), keep_alive=True
+        )
+        server.listen_unix(str(tmp_path / "s"))
+        client = Client(str(tmp_path / "s"))
+        try:
+            assert (await client.request("GET", "/first")).status == 200
+            stale = client._stream
+            assert stale is not None
+            async with asyncio.timeout(10):
+                while not stale.reader.at_eof():  # the server's idle timeout closes it
+                    await asyncio.sleep(0.05)
+            assert (await client.request("GET", "/second")).status == 200
+            assert client._stream is not stale
+        finally:
+            await client.close()
+            await server.close()
+
+    run(scenario)
