@@ -3,7 +3,6 @@ actions and pilot's own signal handling all act on jobs through it."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +12,7 @@ from pilot.interface.status import Status
 
 if TYPE_CHECKING:
     from pilot.app.view import PilotView
+    from pilot.interface.routes import LogsQuery, TrafficQuery
     from pilot.process.job import Job
     from pilot.traffic.monitor import TrafficMonitor
 
@@ -90,50 +90,36 @@ class SupervisorCommands:
         """Build a job (its `build`) while it keeps running, then restart it if that worked."""
         await self._supervisor.builds.rebuild(name)
 
-    async def logs(
-        self, jobs: list[str], after: int, last: int | None, since: float | None, wait: float
-    ) -> dict[str, Any]:
-        """The kept output of `jobs` (all when empty): `{"lines": [...], "next": N}`. With
-        `wait`, hold the answer up to that many seconds until a line numbered above `after`
-        comes (`pilot logs -f`)."""
-        for name in jobs:
+    async def logs(self, query: LogsQuery) -> dict[str, Any]:
+        """The kept output of `query.jobs` (all when none): `{"lines": [...], "next": N}`.
+        With `query.wait`, hold the answer up to that many seconds until a line numbered above
+        `query.after` comes (`pilot logs -f`)."""
+        for name in query.jobs:
             self._job(name)
         buffer = self._supervisor.logs
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait
-        while True:
-            mark = buffer.last_seq
-            lines = buffer.lines(jobs, after, last, since)
-            remaining = deadline - loop.time()
-            if lines or remaining <= 0:
-                break
-            await buffer.wait(mark, remaining)
+        lines, newest = await buffer.feed.poll(
+            lambda above: buffer.lines(query.jobs, above, query.last, query.since),
+            query.after,
+            query.wait,
+        )
         return {
             "lines": [dataclasses.asdict(line) for line in lines],
-            "next": max(after, mark),
+            "next": max(query.after, newest),
         }
 
-    async def traffic(
-        self, services: list[str], after: int, last: int | None, wait: float, whole: bool
-    ) -> dict[str, Any]:
-        """The monitored exchanges of `services` (all when empty), oldest first, numbered
-        above `after`: `{"exchanges": [...], "next": N}`, summaries unless `whole`. With
-        `wait`, hold the answer until one comes (`pilot traffic -f`)."""
+    async def traffic(self, query: TrafficQuery) -> dict[str, Any]:
+        """The monitored exchanges of `query.services` (all when none), oldest first, numbered
+        above `query.after`: `{"exchanges": [...], "next": N}`, summaries unless
+        `query.whole`. With `query.wait`, hold the answer until one comes (`pilot traffic -f`)."""
         store = self._traffic().store
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait
-        while True:
-            mark = store.last_id
-            chosen = store.select(services, after, last)
-            remaining = deadline - loop.time()
-            if chosen or remaining <= 0:
-                break
-            await store.wait(mark, remaining)
+        chosen, newest = await store.feed.poll(
+            lambda above: store.select(query.services, above, query.last), query.after, query.wait
+        )
         return {
             "exchanges": [
-                exchange.to_json() if whole else exchange.summary() for exchange in chosen
+                exchange.to_json() if query.whole else exchange.summary() for exchange in chosen
             ],
-            "next": max(after, mark),
+            "next": max(query.after, newest),
             "services": store.services(),
         }
 

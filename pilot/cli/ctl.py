@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import socket
@@ -11,20 +10,13 @@ import sys
 from typing import Any
 from urllib.parse import quote
 
+from pilot.http.blocking import fetch
+from pilot.http.exchange import ClientError
+from pilot.http.limits import Limits
 from pilot.interface import routes
 
 EXIT_OK, EXIT_ANSWERED_ERROR, EXIT_UNREACHABLE = 0, 1, 2
-
-
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self._path)
+CLIENT_LIMITS = Limits(max_head=64 << 10, max_body=1 << 30)  # pilot's own answers, however long
 
 
 class Unreachable(Exception):
@@ -35,17 +27,13 @@ def request(
     path: str, method: str, url: str, body: Any = None, timeout: float = 30.0
 ) -> tuple[int, bytes]:
     """One request to the control socket at `path`; returns (status, body)."""
-    connection = _UnixConnection(path, timeout)
+    data = b"" if body is None else json.dumps(body).encode()
+    headers = [("Content-Type", "application/json")] if body is not None else []
     try:
-        data = None if body is None else json.dumps(body).encode()
-        headers = {"Content-Type": "application/json"} if data is not None else {}
-        connection.request(method, url, body=data, headers=headers)
-        response = connection.getresponse()
-        return response.status, response.read()
-    except (OSError, http.client.HTTPException) as error:
+        reply = fetch(path, method, url, data, headers, timeout, CLIENT_LIMITS)
+    except ClientError as error:
         raise Unreachable(f"cannot reach pilot on {path}: {error}") from None
-    finally:
-        connection.close()
+    return reply.status, reply.body
 
 
 def main(argv: list[str]) -> int:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pilot.interface.status import Status
+
+if TYPE_CHECKING:
+    from pilot.interface.routes import LogsQuery, TrafficQuery
 
 
 class CommandError(Exception):
@@ -39,12 +42,8 @@ class Commands(Protocol):
 
     async def rebuild_job(self, name: str) -> None: ...
 
-    async def logs(
-        self, jobs: list[str], after: int, last: int | None, since: float | None, wait: float
-    ) -> dict[str, Any]: ...
+    async def logs(self, query: LogsQuery) -> dict[str, Any]: ...
 
-    async def traffic(
-        self, services: list[str], after: int, last: int | None, wait: float, whole: bool
-    ) -> dict[str, Any]: ...
+    async def traffic(self, query: TrafficQuery) -> dict[str, Any]: ...
 
     def exchange(self, exchange_id: int) -> dict[str, Any]: ...

@@ -3,11 +3,12 @@ per job, lines numbered in one sequence across jobs so that several jobs' lines 
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+from pilot.feed import Feed
 
 LINES_PER_JOB = 2000
 BYTES_PER_JOB = 1 << 20  # a job printing 64 KiB lines keeps its last 1 MiB, not 128 MiB
@@ -34,25 +35,18 @@ class LogBuffer:
         self._size, self._bytes = lines_per_job, bytes_per_job
         self._jobs: dict[str, deque[LogLine]] = {}
         self._held: dict[str, int] = {}  # characters of text kept per job
-        self._seq = 0
-        self._changed = asyncio.Event()
-
-    @property
-    def last_seq(self) -> int:
-        return self._seq
+        self.feed = Feed()  # numbers the lines; `pilot logs -f` polls it
 
     def add(self, job: str, stream: str, text: str) -> None:
         """Keep one line (a `Log` tap)."""
-        self._seq += 1
         ring = self._jobs.get(job)
         if ring is None:
             ring = self._jobs[job] = deque()
-        ring.append(LogLine(self._seq, time.time(), job, stream, text))
+        ring.append(LogLine(self.feed.add(), time.time(), job, stream, text))
         held = self._held.get(job, 0) + len(text)
         while len(ring) > self._size or (held > self._bytes and len(ring) > 1):
             held -= len(ring.popleft().text)
         self._held[job] = held
-        self._changed.set()
 
     def lines(
         self,
@@ -74,17 +68,3 @@ class LogBuffer:
         if last is None:
             return picked
         return picked[-last:] if last > 0 else []
-
-    async def wait(self, after: int, timeout: float) -> None:
-        """Return once a line numbered above `after` is kept, or after `timeout` seconds."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while self._seq <= after:
-            self._changed.clear()
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                return
-            try:
-                async with asyncio.timeout(remaining):
-                    await self._changed.wait()
-            except TimeoutError:
-                return

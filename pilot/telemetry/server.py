@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-
+from pilot.http.limits import Limits
+from pilot.http.messages import HTTPError, Request, Response, json_response
+from pilot.http.server import Server
 from pilot.interface.commands import Commands
-from pilot.interface.http import (
-    MAX_HEAD,
-    HTTPError,
-    Request,
-    Response,
-    json_response,
-    serve_connection,
-)
 from pilot.log import Log
 from pilot.telemetry.metrics import Metrics
 
@@ -20,28 +13,26 @@ from pilot.telemetry.metrics import Metrics
 class TelemetryServer:
     """Serves metrics and status on `host:port`."""
 
-    MAX_CONNECTIONS = 64  # a few Prometheus servers and people with curl, with room to spare
+    # A few Prometheus servers and people with curl, with room to spare.
+    LIMITS = Limits(max_head=64 << 10, max_body=1 << 20, max_connections=64)
 
     def __init__(
         self, host: str, port: int, metrics: Metrics, commands: Commands, log: Log
     ) -> None:
         self.host, self.port = host, port
         self._metrics, self._commands, self._log = metrics, commands, log
-        self._server: asyncio.AbstractServer | None = None
+        self._server: Server | None = None
 
     async def start(self) -> None:
         """Listen on host:port."""
-        self._server = await asyncio.start_server(
-            serve_connection(self._handle, "telemetry", self.MAX_CONNECTIONS, self._log),
-            self.host,
-            self.port,
-            limit=MAX_HEAD,
-        )
+        server = Server(self._handle, "telemetry", self.LIMITS, self._log)
+        await server.listen_tcp(self.host, self.port)
+        self._server = server
 
     async def close(self) -> None:
         """Stop listening."""
         if self._server is not None:
-            self._server.close()
+            await self._server.close()
 
     async def _handle(self, request: Request) -> Response:
         if request.method != "GET":

@@ -39,7 +39,7 @@ from typing import Any, NoReturn
 
 import h11
 
-from pilot.interface.http import Refusals
+from pilot.http.server import Refusals
 from pilot.log import Log
 from pilot.traffic.store import (
     DEFAULT_BODY_LIMIT,

@@ -3,13 +3,14 @@ per service, numbered in the order they ended so that a follower never misses on
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import collections
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+from pilot.feed import Feed
 
 DEFAULT_BODY_LIMIT = 64 << 10  # bytes of each body kept
 DEFAULT_KEEP = 1000  # exchanges kept per service
@@ -138,25 +139,17 @@ class TrafficStore:
     def __init__(self, keep: int = DEFAULT_KEEP) -> None:
         self.keep = keep
         self._rings: dict[str, collections.deque[Exchange]] = {}
-        self._last_id = 0
-        self._added = asyncio.Event()
+        self.feed = Feed()  # numbers the exchanges; followers poll it
         self.created = time.time()
-
-    @property
-    def last_id(self) -> int:
-        return self._last_id
 
     def add(self, exchange: Exchange) -> None:
         """Number and keep `exchange` (the oldest of its service goes when the ring is full),
         and wake those waiting for new exchanges."""
-        self._last_id += 1
-        exchange.id = self._last_id
+        exchange.id = self.feed.add()
         ring = self._rings.get(exchange.service)
         if ring is None:
             ring = self._rings[exchange.service] = collections.deque(maxlen=self.keep)
         ring.append(exchange)
-        self._added.set()
-        self._added = asyncio.Event()
 
     def services(self) -> list[str]:
         """The services with a ring, sorted."""
@@ -187,15 +180,3 @@ class TrafficStore:
                     if exchange.id == exchange_id:
                         return exchange
         return None
-
-    async def wait(self, after: int, timeout: float) -> None:
-        """Return once an exchange numbered above `after` exists, or after `timeout` seconds."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while self._last_id <= after:
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                return
-            try:
-                await asyncio.wait_for(self._added.wait(), remaining)
-            except TimeoutError:
-                return

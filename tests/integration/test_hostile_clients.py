@@ -16,7 +16,9 @@ from typing import Any
 
 import pytest
 
-from pilot.interface.http import Request, Response, serve_connection
+from pilot.http.limits import Limits
+from pilot.http.messages import Request, Response
+from pilot.http.server import Server
 from pilot.log import Log
 from tests.helpers import Pilot, python_job, read_lines, require, wait_for
 
@@ -135,8 +137,8 @@ def test_deeply_nested_json_is_answered_400(pilot: Callable[..., Pilot], tmp_pat
     socket answers on."""
     p, _ = start(pilot, tmp_path)
     body = b'{"A": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
-    head = f"POST /v3/environ HTTP/1.1\r\nContent-Length: {len(body)}\r\n\r\n".encode()
-    answer = _exchange(_unix(p.socket), head + body)
+    head = f"POST /v3/environ HTTP/1.1\r\nHost: pilot\r\nContent-Length: {len(body)}\r\n\r\n"
+    answer = _exchange(_unix(p.socket), head.encode() + body)
     assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n"), answer[:200]
     assert b"nested deeper than 64 levels" in answer
     assert p.ctl("ping").stdout.strip() == "ok"
@@ -152,14 +154,17 @@ def test_failing_handler_answers_500_in_one_log_line() -> None:
         raise KeyError("boom")
 
     async def ask() -> bytes:
-        server = await asyncio.start_server(serve_connection(fail, "test", 4, log), "127.0.0.1", 0)
-        async with server:
-            port = server.sockets[0].getsockname()[1]
+        server = Server(fail, "test", Limits(max_connections=4), log)
+        await server.listen_tcp("127.0.0.1", 0)
+        try:
+            port = server.addresses[0][1]
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.write(b"GET /x HTTP/1.1\r\n\r\n")
+            writer.write(b"GET /x HTTP/1.1\r\nHost: test\r\n\r\n")
             answer = await asyncio.wait_for(reader.read(), 10)
             writer.close()
             return answer
+        finally:
+            await server.close()
 
     answer = asyncio.run(ask())
     assert answer.startswith(b"HTTP/1.1 500 Internal Server Error\r\n"), answer

@@ -117,7 +117,7 @@ def test_waiting_for_the_store_returns_when_an_exchange_comes() -> None:
         loop = asyncio.get_running_loop()
         loop.call_later(0.05, store.add, exchange())
         began = loop.time()
-        await store.wait(0, 5.0)
+        await store.feed.wait(0, 5.0)
         return loop.time() - began
 
     assert asyncio.run(scenario()) < 2.0

@@ -83,7 +83,7 @@ def test_log_buffer_filters_by_job_number_age_and_count() -> None:
     assert [line.text for line in buffer.lines(["api"])] == ["api 2", "api 3", "api 4"]
     assert [line.text for line in buffer.lines(last=2)] == ["api 4", "web 4"]
     assert buffer.lines(["api"], last=0) == []
-    assert [line.text for line in buffer.lines(["web"], after=buffer.last_seq - 2)] == ["web 4"]
+    assert [line.text for line in buffer.lines(["web"], after=buffer.feed.last - 2)] == ["web 4"]
     assert buffer.lines(since=buffer.lines()[-1].time + 60) == []
 
 
