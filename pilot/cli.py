@@ -233,7 +233,14 @@ def _supervise(
     from pilot.log import Log
 
     log = Log(config.logging.level, config.logging.format, tuple(job.name for job in config.jobs))
-    _exit_now(asyncio.run(supervise(config, files, log, ports)))
+
+    async def supervise_then_exit() -> NoReturn:
+        # from inside the loop: closing it (asyncio removes each signal handler, checking it
+        # against every valid signal) would only delay the exit (bench/stop.py)
+        _exit_now(await supervise(config, files, log, ports))
+
+    asyncio.run(supervise_then_exit())
+    raise AssertionError("unreachable: supervise_then_exit leaves the process")
 
 
 def _exit_now(code: int) -> NoReturn:
