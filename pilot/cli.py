@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -10,6 +9,8 @@ import sys
 from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
+    import argparse
+
     from pilot.config.errors import ConfigError
     from pilot.config.model import Config
     from pilot.config.up_mode import PortAllocator
@@ -77,17 +78,18 @@ def main(argv: list[str] | None = None) -> int:
     return handler(args)
 
 
-class _Version(argparse.Action):
-    """`--version`: the package metadata is read only when the version is asked for."""
-
-    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> NoReturn:
-        import pilot
-
-        print(f"pilot {pilot.__version__}")
-        parser.exit()
-
-
 def _parser() -> argparse.ArgumentParser:
+    import argparse  # not for `pilot -- CMD`, which has no options
+
+    class _Version(argparse.Action):
+        """`--version`: the package metadata is read only when the version is asked for."""
+
+        def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> NoReturn:
+            import pilot
+
+            print(f"pilot {pilot.__version__}")
+            parser.exit()
+
     parser = argparse.ArgumentParser(
         prog="pilot",
         description="A PID-1 supervisor for containers that organise themselves through Consul.",
