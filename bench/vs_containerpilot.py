@@ -368,20 +368,42 @@ def containerpilot_config(
     return config
 
 
-def realistic_argv(peer: str, directory: Path, registry: common.Registry, url: str) -> list[str]:
+def realistic_argv(
+    peer: str, directory: Path, registry: common.Registry, url: str, checks_only: bool
+) -> list[str]:
+    """The realistic set-up under `peer`; `checks_only`: the 10 checks, no watches or
+    telemetry (what a check costs, without ContainerPilot's polling)."""
+    watches = 0 if checks_only else 10
     if peer == "pilot":
-        config = configs.full_pilot(directory, registry, templates=0, health_url=url)
-        for job in config["jobs"]:  # its own service names: both register side by side
-            job["service"] = f"pilot-{job['name']}"
+        config = configs.full_pilot(
+            directory,
+            registry,
+            watches=watches,
+            templates=0,
+            telemetry=not checks_only,
+            health_url=url,
+        )
+        for job in config["jobs"]:  # its own service names: the peers register side by side
+            job["service"] = f"{directory.name}-{job['name']}"
         return configs.peer_argv("pilot", directory, 10, config)
-    config = containerpilot_config(directory, registry, 10, 10, url)
+    config = containerpilot_config(directory, registry, 10, watches, url, not checks_only)
     for job in config["jobs"]:
-        job["name"] = f"cp-{job['name']}"
+        job["name"] = f"{directory.name}-{job['name']}"
     return [cp_bin(), "-config", str(common.write_containerpilot_config(directory, config))]
+
+
+CHECKS_ONLY = " (checks only)"
+
+
+def main_thread_cpu(pid: int) -> float:
+    """utime + stime of `pid`'s main thread (pilot's loop: its checks, bus and log)."""
+    fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def section_realistic(runs: int, settle: float, seconds: float) -> str:
     peers = ["pilot", "containerpilot"] if cp_bin() else ["pilot"]
+    peers += [peer + CHECKS_ONLY for peer in peers]
     health = configs.HealthServer()
     results: list[dict[str, dict[str, float]]] = []
     try:
@@ -390,13 +412,21 @@ def section_realistic(runs: int, settle: float, seconds: float) -> str:
             for _ in range(runs):
                 with common.workdir("vs-realistic") as directory:
                     procs = {}
-                    for peer in peers:
-                        (directory / peer).mkdir()
-                        argv = realistic_argv(peer, directory / peer, reg, health.url)
-                        procs[peer] = common.spawn(argv, cwd=directory / peer)
+                    for n, peer in enumerate(peers):
+                        where = directory / f"p{n}"
+                        where.mkdir()
+                        argv = realistic_argv(
+                            peer.removesuffix(CHECKS_ONLY),
+                            where,
+                            reg,
+                            health.url,
+                            CHECKS_ONLY in peer,
+                        )
+                        procs[peer] = common.spawn(argv, cwd=where)
                     try:
                         time.sleep(settle)
                         before = {p: common.cpu_seconds(proc.pid) for p, proc in procs.items()}
+                        main_before = {p: main_thread_cpu(proc.pid) for p, proc in procs.items()}
                         started = time.monotonic()
                         rss: dict[str, list[int]] = {p: [] for p in procs}
                         while time.monotonic() - started < seconds:
@@ -408,10 +438,13 @@ def section_realistic(runs: int, settle: float, seconds: float) -> str:
                         round_ = {}
                         for peer, proc in procs.items():
                             used = common.cpu_seconds(proc.pid) - before[peer]
+                            main = main_thread_cpu(proc.pid) - main_before[peer]
                             round_[peer] = {
                                 "rss_kib": common.median(rss[peer]),
                                 "cpu_percent": 100 * used / elapsed,
                                 "cpu_per_check_ms": 1000 * used / checks,
+                                "main_thread_per_check_ms": 1000 * main / checks,
+                                "other_threads_per_check_ms": 1000 * (used - main) / checks,
                             }
                         results.append(round_)
                     finally:
@@ -423,39 +456,56 @@ def section_realistic(runs: int, settle: float, seconds: float) -> str:
     def med(peer: str, key: str) -> float:
         return common.median([r[peer][key] for r in results])
 
-    def per_round(key: str) -> str:
-        if "containerpilot" not in peers:
-            return ""
-        return fmt_ratio(
-            common.median([r["pilot"][key] / r["containerpilot"][key] for r in results])
-        )
+    def per_round(key: str, suffix: str = "") -> str:
+        mine, theirs = "pilot" + suffix, "containerpilot" + suffix
+        values = [r[mine][key] / r[theirs][key] for r in results if r[theirs][key] > 0]
+        return fmt_ratio(common.median(values))
 
-    rows = [
-        [
-            peer,
-            len(results),
-            f"{med(peer, 'rss_kib') / 1024:.1f}",
-            f"{med(peer, 'cpu_percent'):.2f}",
-            f"{med(peer, 'cpu_per_check_ms'):.2f}",
-        ]
-        for peer in peers
-    ]
-    if "containerpilot" in peers:
+    rows = []
+    for peer in peers:
         rows.append(
             [
-                "pilot ÷ ContainerPilot",
-                "",
-                per_round("rss_kib"),
-                per_round("cpu_percent"),
-                per_round("cpu_per_check_ms"),
+                peer,
+                len(results),
+                f"{med(peer, 'rss_kib') / 1024:.1f}",
+                f"{med(peer, 'cpu_percent'):.2f}",
+                f"{med(peer, 'cpu_per_check_ms'):.2f}",
+                f"{med(peer, 'main_thread_per_check_ms'):.2f}" if peer.startswith("pilot") else "",
+                f"{med(peer, 'other_threads_per_check_ms'):.2f}"
+                if peer.startswith("pilot")
+                else "",
             ]
         )
+    if cp_bin():
+        for suffix in ("", CHECKS_ONLY):
+            rows.append(
+                [
+                    "pilot ÷ ContainerPilot" + suffix,
+                    "",
+                    per_round("rss_kib", suffix),
+                    per_round("cpu_percent", suffix),
+                    per_round("cpu_per_check_ms", suffix),
+                    "",
+                    "",
+                ]
+            )
     text = common.table(
-        ["realistic set-up", "rounds", "RSS MiB", "CPU % of a core", "CPU per check ms"], rows
+        [
+            "realistic set-up",
+            "rounds",
+            "RSS MiB",
+            "CPU % of a core",
+            "CPU per check ms",
+            "of which pilot's loop ms",
+            "of which worker threads (TTL reports) ms",
+        ],
+        rows,
     )
     text += (
-        f"\n\n({seconds:.0f} s windows after {settle:.0f} s; registry: {registry_name()}; "
-        "CPU per check = the supervisor's CPU over the window ÷ the checks due in it)"
+        f"\n\n({seconds:.0f} s windows after {settle:.0f} s, all peers at once; registry: "
+        f"{registry_name()}; CPU per check = the supervisor's CPU over the window (its "
+        "children, ContainerPilot's curl, not counted) ÷ the checks due in it; checks only: "
+        "no watches, no telemetry)"
     )
     common.emit("vs_cp_realistic", text, {"results": results})
     return text
