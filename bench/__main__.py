@@ -23,6 +23,7 @@ from bench import (
     stop,
     traffic_proxy,
     up_devstack,
+    vs_containerpilot,
 )
 
 QUICK = [
@@ -39,6 +40,7 @@ QUICK = [
     (devconsul_perf.main, ["--runs", "3", "--seconds", "2"]),
     (up_devstack.main, ["--runs", "3"]),
     (traffic_proxy.main, ["--requests", "1000", "--runs", "1", "--seconds", "2"]),
+    (vs_containerpilot.main, ["--runs", "3", "--only", "start", "--only", "stop"]),
 ]
 FULL = [
     (importtime.main, []),
@@ -54,6 +56,7 @@ FULL = [
     (devconsul_perf.main, []),
     (up_devstack.main, []),
     (traffic_proxy.main, []),
+    (vs_containerpilot.main, []),
 ]
 
 

@@ -38,14 +38,29 @@ PYCACHE = Path(tempfile.gettempdir()) / "pilot-bench-pycache"
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 ENV["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
 ENV.pop("PYTHONUNBUFFERED", None)
+# The checkout being benchmarked, not whichever one the editable install points at (the console
+# script finds pilot through site-packages' path entry, which may be another worktree).
+ENV["PYTHONPATH"] = str(REPO)
 
 
 def pilot_argv() -> list[str]:
-    """How a container runs pilot: the installed console script (else `python -m pilot`)."""
-    script = Path(PYTHON).parent / "pilot"
-    if script.exists() and not script.read_bytes().startswith(b"#!/usr/bin/env bash"):
-        return [str(script)]
-    return [PYTHON, "-m", "pilot"]
+    """How a container runs pilot: a console script as pip writes it (the one installed may
+    belong to another checkout, so this checkout's entry point gets a script of its own)."""
+    match = re.search(r'^pilot = "([\w.]+):(\w+)"', (REPO / "pyproject.toml").read_text(), re.M)
+    assert match, "pyproject.toml has no pilot script"
+    script = PYCACHE / "bin" / "pilot"
+    text = (
+        f"#!{PYTHON}\n# -*- coding: utf-8 -*-\nimport re\nimport sys\n"
+        f"from {match[1]} import {match[2]}\n"
+        "if __name__ == '__main__':\n"
+        "    sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])\n"
+        f"    sys.exit({match[2]}())\n"
+    )
+    if not script.exists() or script.read_text() != text:
+        script.parent.mkdir(parents=True, exist_ok=True)
+        script.write_text(text)
+        script.chmod(0o755)
+    return [str(script)]
 
 
 # pilot as it was before `pilot run` left with os._exit (pilot/cli.py, _exit_now): the same code,
@@ -250,6 +265,19 @@ def write_pilot_config(directory: Path, config: dict[str, Any], name: str = "pil
     return path
 
 
+def containerpilot_bin() -> str:
+    """Real ContainerPilot 3.8 (Go), from CONTAINERPILOT_BIN; "" when not given."""
+    return os.environ.get("CONTAINERPILOT_BIN", "")
+
+
+def write_containerpilot_config(directory: Path, config: dict[str, Any]) -> Path:
+    """A ContainerPilot v3 config with its control socket in `directory` (JSON is JSON5)."""
+    config = {"control": {"socket": str(directory / "containerpilot.sock")}, **config}
+    path = directory / "containerpilot.json5"
+    path.write_text(json.dumps(config, indent=1))
+    return path
+
+
 def supervisord_conf(directory: Path, programs: dict[str, Sequence[str]]) -> Path:
     """A supervisord.conf running each program at once, output discarded, prompt stop."""
     lines = [
@@ -290,14 +318,28 @@ def _supervisor_quote(arg: str) -> str:
 
 
 def wrap(peer: str, argv: Sequence[str], directory: Path, **pilot_job: Any) -> list[str]:
-    """argv that runs job `argv` under `peer` (direct, tini, dumb-init, pilot, supervisord, and
-    pilot-finalising: see PILOT_FINALISING)."""
+    """argv that runs job `argv` under `peer` (direct, tini, dumb-init, pilot (`pilot run` of a
+    one-job config), pilot-- (`pilot -- ARGV`), containerpilot (CONTAINERPILOT_BIN, with
+    `stopTimeout: -1`), supervisord, and pilot-finalising: see PILOT_FINALISING)."""
     if peer == "direct":
         return list(argv)
     if peer == "tini":
         return ["tini", "-s", "--", *argv]
     if peer == "dumb-init":
         return ["dumb-init", *argv]
+    if peer == "pilot--":
+        return [*pilot_argv(), "--", *argv]
+    if peer == "containerpilot":
+        config = {
+            "consul": "127.0.0.1:1",
+            "stopTimeout": -1,
+            "jobs": [{"name": "job", "exec": list(argv)}],
+        }
+        return [
+            containerpilot_bin(),
+            "-config",
+            str(write_containerpilot_config(directory, config)),
+        ]
     if peer in ("pilot", "pilot-finalising"):
         config = {"jobs": [{"name": "job", "exec": list(argv), **pilot_job}]}
         command = pilot_argv() if peer == "pilot" else PILOT_FINALISING

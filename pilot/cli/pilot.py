@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -10,6 +9,8 @@ import sys
 from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
+    import argparse
+
     from pilot.config.errors import ConfigError
     from pilot.config.model import Config
     from pilot.config.up_mode import PortAllocator
@@ -77,17 +78,18 @@ def main(argv: list[str] | None = None) -> int:
     return handler(args)
 
 
-class _Version(argparse.Action):
-    """`--version`: the package metadata is read only when the version is asked for."""
-
-    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> NoReturn:
-        import pilot
-
-        print(f"pilot {pilot.__version__}")
-        parser.exit()
-
-
 def _parser() -> argparse.ArgumentParser:
+    import argparse  # not for `pilot -- CMD`, which has no options
+
+    class _Version(argparse.Action):
+        """`--version`: the package metadata is read only when the version is asked for."""
+
+        def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> NoReturn:
+            import pilot
+
+            print(f"pilot {pilot.__version__}")
+            parser.exit()
+
     parser = argparse.ArgumentParser(
         prog="pilot",
         description="A PID-1 supervisor for containers that organise themselves through Consul.",
@@ -248,10 +250,19 @@ def _supervise(
     if ports is None:
         from pilot.app.supervisor import supervise
 
-        _exit_now(asyncio.run(supervise(config, files, log)))
-    from pilot.up.stack import supervise_stack
+        running = supervise(config, files, log)
+    else:
+        from pilot.up.stack import supervise_stack
 
-    _exit_now(asyncio.run(supervise_stack(config, files, log, ports)))
+        running = supervise_stack(config, files, log, ports)
+
+    async def supervise_then_exit() -> NoReturn:
+        # from inside the loop: closing it (asyncio removes each signal handler, checking it
+        # against every valid signal) would only delay the exit (bench/stop.py)
+        _exit_now(await running)
+
+    asyncio.run(supervise_then_exit())
+    raise AssertionError("unreachable: supervise_then_exit leaves the process")
 
 
 def _exit_now(code: int) -> NoReturn:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from pilot.config.errors import ConfigError
+from pilot.config.frozen import section
 from pilot.config.kinds import Json, Kind, Str, Text, Url, setting
 from pilot.config.ports_kind import AUTO_PORT, Port
 from pilot.config.sections import MapOf
@@ -126,7 +126,7 @@ class SshOptionName(Str):
         return name
 
 
-@dataclass(frozen=True)
+@section
 class Callback:
     """Reach the job from outside through a reverse forward (`ssh -R`) from a relay's port,
     which pilot runs and restarts as the job `<name>-callback`."""

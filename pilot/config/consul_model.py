@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from pilot.config.durations import SHORTEST_INTERVAL
 from pilot.config.errors import ConfigError
+from pilot.config.frozen import section
 from pilot.config.kinds import Argv, Bool, Choice, Duration, Json, Secret, Str, Url, setting
 from pilot.config.sections import ListOf, MapOf, Obj
 
@@ -32,13 +31,11 @@ def consul_token(value: str, place: str) -> str:
     if not token:
         raise ConfigError(place, "is only whitespace (token not shown)")
     if any(c.isspace() or not c.isprintable() for c in token):
-        raise ConfigError(
-            place, "contains a space or a control character inside (token not shown)"
-        )
+        raise ConfigError(place, "contains a space or a control character inside (token not shown)")
     return token
 
 
-@dataclass(frozen=True)
+@section
 class ConsulTLS:
     """TLS towards Consul. Verification is on unless `verify: false`."""
 
@@ -49,7 +46,7 @@ class ConsulTLS:
     verify: bool = setting(Bool(), "verify the agent's certificate", True)
 
 
-@dataclass(frozen=True)
+@section
 class ConsulConfig:
     """Where Consul is: "host:port", "https://host:port", "embedded", or this object."""
 
@@ -81,7 +78,7 @@ def consul_shorthand(value: Json, place: str) -> Json:
     raise ConfigError(place, 'must be "host:port", "embedded" or an object')
 
 
-@dataclass(frozen=True)
+@section
 class Health:
     """How pilot checks a job: exactly one of exec, http or tcp, every interval."""
 
@@ -118,7 +115,7 @@ class Health:
         return self.ttl if self.ttl is not None else 3 * self.interval
 
 
-@dataclass(frozen=True)
+@section
 class ServiceConsul:
     """Registration options passed through to Consul."""
 
@@ -130,7 +127,7 @@ class ServiceConsul:
     )
 
 
-@dataclass(frozen=True)
+@section
 class Watch:
     """A blocking query on Consul: a service's instances, a key, or a key prefix."""
 
@@ -150,7 +147,7 @@ class Watch:
     )
 
 
-@dataclass(frozen=True)
+@section
 class LeaderTags:
     """Tags the job's service carries while leader, and while follower."""
 
@@ -158,7 +155,7 @@ class LeaderTags:
     follower: str | None = setting(Str(), "tag while not elected", None)
 
 
-@dataclass(frozen=True)
+@section
 class Leader:
     """Leader election through a Consul lock (session + KV acquire)."""
 

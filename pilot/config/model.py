@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from pilot.config.consul_model import (
@@ -17,6 +17,7 @@ from pilot.config.consul_model import (
     consul_shorthand,
 )
 from pilot.config.errors import ConfigError
+from pilot.config.frozen import section
 from pilot.config.kinds import (
     NUL,
     Bool,
@@ -103,9 +104,7 @@ class Command(Kind):
         }
 
 
-
-
-@dataclass(frozen=True)
+@section
 class Stop:
     """How a job is stopped."""
 
@@ -113,7 +112,7 @@ class Stop:
     timeout: float = setting(Duration(), "SIGKILL the group if it has not exited after this", 10.0)
 
 
-@dataclass(frozen=True)
+@section
 class Backoff:
     """Delay between restarts: `initial`, doubling up to `max`, reset after `reset` of uptime."""
 
@@ -122,14 +121,14 @@ class Backoff:
     reset: float = setting(Duration(), "a run this long resets the delay to initial", 10.0)
 
 
-@dataclass(frozen=True)
+@section
 class JobLogging:
     """How a job's output is logged."""
 
     raw: bool = setting(Bool(), "pass the job's stdout/stderr through untouched", False)
 
 
-@dataclass(frozen=True)
+@section
 class JobConfig(UpJob):
     """One supervised process: the app, a setup step, a hook or a periodic task."""
 
@@ -245,7 +244,7 @@ class JobConfig(UpJob):
         return self.name.upper().replace("-", "_")
 
 
-@dataclass(frozen=True)
+@section
 class FileFromEnv:
     """A file written from a base64 environment variable before any job starts."""
 
@@ -258,7 +257,7 @@ class FileFromEnv:
     )
 
 
-@dataclass(frozen=True)
+@section
 class Logging:
     """pilot's own log."""
 
@@ -268,7 +267,7 @@ class Logging:
     )
 
 
-@dataclass(frozen=True)
+@section
 class ExitCodes:
     """How the main job's exit code becomes pilot's."""
 
@@ -277,7 +276,7 @@ class ExitCodes:
     )
 
 
-@dataclass(frozen=True)
+@section
 class Config(UpConfig):
     """A whole pilot.json5."""
 

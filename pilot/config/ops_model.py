@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
+from pilot.config.frozen import section
 from pilot.config.kinds import Bool, Choice, Int, Str, setting
 from pilot.config.sections import ListOf, Obj
 
 
-@dataclass(frozen=True)
+@section
 class Control:
     """The control socket (HTTP over a unix socket, mode 0600, never TCP)."""
 
@@ -33,7 +33,7 @@ def default_socket() -> str:
     return os.path.join(runtime, "pilot.sock") if runtime else f"/tmp/pilot-{os.geteuid()}.sock"
 
 
-@dataclass(frozen=True)
+@section
 class MetricSpec:
     """A metric that jobs push with `pilot ctl putmetric`."""
 
@@ -46,7 +46,7 @@ class MetricSpec:
     labels: tuple[str, ...] = setting(ListOf(Str()), "label names", ())
 
 
-@dataclass(frozen=True)
+@section
 class Telemetry:
     """Prometheus metrics (GET /metrics) and status (GET /status) over HTTP."""
 

@@ -4,7 +4,6 @@ dataclass: parse (collecting every error of the tree), dump, and JSON Schema."""
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -166,6 +165,8 @@ def parse_section(cls: type[T], value: Json, place: str) -> T:
         _check_once(value, key, _join(place, str(key)), errors)
         f = known.get(key)
         if f is None:
+            import difflib  # only for a mistake
+
             close = difflib.get_close_matches(str(key), list(known), n=1, cutoff=0.6)
             hint = (
                 f' (did you mean "{close[0]}"?)' if close else f" (known keys: {', '.join(known)})"

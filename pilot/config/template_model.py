@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
+from pilot.config.frozen import section
 from pilot.config.kinds import Argv, Bool, Duration, FileMode, Int, Signal, Str, setting
 from pilot.config.sections import ListOf, MapOf, Obj
 
 
-@dataclass(frozen=True)
+@section
 class OnChange:
     """One action after a render changed the file: signal a job, restart a job, or run a command."""
 
@@ -20,7 +20,7 @@ class OnChange:
     timeout: float = setting(Duration(positive=True), "bound on `exec`", 30.0)
 
 
-@dataclass(frozen=True)
+@section
 class TemplateWait:
     """Quiescence: render once changes have stopped for `min`, but no later than `max`."""
 
@@ -34,14 +34,12 @@ class TemplateWait:
         return self.max if self.max is not None else 4 * self.min
 
 
-@dataclass(frozen=True)
+@section
 class Template:
     """A Jinja2 template rendered from Consul data into a file."""
 
     dest: str = setting(Str(), "the file written")
-    name: str = setting(
-        Str(), "events come from template.<name> (default: dest's file name)", ""
-    )
+    name: str = setting(Str(), "events come from template.<name> (default: dest's file name)", "")
     source: str | None = setting(
         Str(),
         "Jinja2 file, relative to the config file, or pilot:<path> for a shipped template",

@@ -5,11 +5,12 @@ them (keyword-only fields, so that the required fields of those classes may foll
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from pilot.config.callback_model import Callback
 from pilot.config.consul_model import ConsulTLS, Token
 from pilot.config.errors import ConfigError
+from pilot.config.frozen import section
 from pilot.config.kinds import Argv, Bool, Duration, Int, Json, Str, Url, setting
 from pilot.config.sections import ListOf, Obj
 
@@ -35,7 +36,7 @@ def split_host_port(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-@dataclass(frozen=True)
+@section
 class FileWatch:
     """Rebuild (`build`) and restart the job when files under `paths` change."""
 
@@ -52,7 +53,7 @@ class FileWatch:
     )
 
 
-@dataclass(frozen=True)
+@section
 class Remote:
     """A remote Consul (a shared staging one) from which `pilot up` resolves the services of
     `services` that do not run locally."""
@@ -73,7 +74,7 @@ def _monitor_shorthand(value: Json, place: str) -> Json:
     raise ConfigError(place, f"must be true, false or an object, not {value!r}")
 
 
-@dataclass(frozen=True)
+@section
 class MonitorConfig:
     """The traffic monitor: a recording HTTP proxy in front of services, and a page that shows
     what they exchanged."""
@@ -99,7 +100,7 @@ class MonitorConfig:
 MONITOR_SECTION = Obj(MonitorConfig, _monitor_shorthand)
 
 
-@dataclass(frozen=True, kw_only=True)
+@section(kw_only=True)
 class UpJob:
     """A job's settings for development: its build, and the files that trigger it."""
 
@@ -129,7 +130,7 @@ class UpJob:
     upstream_port: int | None = field(default=None)  # where a monitored job itself listens
 
 
-@dataclass(frozen=True, kw_only=True)
+@section(kw_only=True)
 class UpConfig:
     """Top-level settings for development."""
 

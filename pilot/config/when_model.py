@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from pilot.config.durations import SHORTEST_INTERVAL
+from pilot.config.frozen import section
 from pilot.config.kinds import Duration, Str, setting
 from pilot.config.sections import ListOf, Obj
 from pilot.events import GLOBAL, Code
 
 
-@dataclass(frozen=True)
+@section
 class Occurrence:
     """One of the events a `when: {all: [...]}` waits for."""
 
@@ -20,7 +19,7 @@ class Occurrence:
     )
 
 
-@dataclass(frozen=True)
+@section
 class When:
     """What starts a job: an event (`source` with `once` or `each`), every one of several events
     (`all`), or an `interval`."""
@@ -43,8 +42,7 @@ class When:
     )
     all: tuple[Occurrence, ...] | None = setting(
         ListOf(Obj(Occurrence)),
-        "start once every one of these events has occurred, in any order: "
-        "[{source, once}, ...]",
+        "start once every one of these events has occurred, in any order: [{source, once}, ...]",
         None,
     )
     timeout: float | None = setting(

@@ -9,9 +9,10 @@ import contextlib
 import functools
 import os
 import signal
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import SplitResult, quote, unquote, urlsplit
 
 from pilot.process.output import PipeReader
@@ -190,21 +191,112 @@ async def _get(
             else _unverified_context()
         )
     port = parts.port or (443 if context else 80)
+    request = _request(parts, method, headers)
+    assert parts.hostname  # checked by http_check
+    if context is None:  # on the socket itself: a stream's transport and protocol cost more
+        sock = await _connect(parts.hostname, port)
+        try:
+            await asyncio.get_running_loop().sock_sendall(sock, request)
+            return await _read_answer(_SocketReader(sock), method)
+        finally:
+            sock.close()
     reader, writer = await asyncio.open_connection(parts.hostname, port, ssl=context)
     try:
-        writer.write(_request(parts, method, headers))
-        line = (await reader.readline()).decode("latin-1").strip()
-        if not line:
-            raise ValueError("the server closed the connection without answering")
-        version, _, status = line.partition(" ")
-        if not version.startswith("HTTP/") or not (status[:3].isascii() and status[:3].isdigit()):
-            raise ValueError(f"not an HTTP answer: {line[:100]!r}")
-        answer = await _read_headers(reader)
-        no_body = status[:3] in ("204", "304") or method == "HEAD"
-        body = b"" if no_body else await _read_body(reader, answer)
-        return status, body
+        writer.write(request)
+        return await _read_answer(reader, method)
     finally:
         writer.close()
+
+
+async def _read_answer(reader: _Reader, method: str) -> tuple[str, bytes]:
+    line = (await reader.readline()).decode("latin-1").strip()
+    if not line:
+        raise ValueError("the server closed the connection without answering")
+    version, _, status = line.partition(" ")
+    if not version.startswith("HTTP/") or not (status[:3].isascii() and status[:3].isdigit()):
+        raise ValueError(f"not an HTTP answer: {line[:100]!r}")
+    answer = await _read_headers(reader)
+    no_body = status[:3] in ("204", "304") or method == "HEAD"
+    body = b"" if no_body else await _read_body(reader, answer)
+    return status, body
+
+
+async def _connect(host: str, port: int) -> socket.socket:
+    """A non-blocking socket connected to `host`:`port`, its addresses tried in turn (as
+    asyncio.open_connection does, with the same errors)."""
+    loop = asyncio.get_running_loop()
+    try:  # an address needs no resolver (and no thread for it)
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
+    except socket.gaierror:
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    if not infos:
+        raise OSError("getaddrinfo() returned empty list")
+    errors: list[OSError] = []
+    for family, kind, proto, _, address in infos:
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setblocking(False)
+            await loop.sock_connect(sock, address)
+        except BaseException as error:
+            sock.close()
+            if not isinstance(error, OSError):
+                raise
+            errors.append(error)
+            continue
+        return sock
+    if len(errors) == 1 or all(str(error) == str(errors[0]) for error in errors):
+        raise errors[0]
+    raise OSError(f"Multiple exceptions: {', '.join(str(error) for error in errors)}")
+
+
+class _Reader(Protocol):
+    async def readline(self) -> bytes: ...
+    async def read(self, n: int) -> bytes: ...
+    async def readexactly(self, n: int) -> bytes: ...
+
+
+class _SocketReader:
+    """What reading an answer needs of asyncio.StreamReader, straight from a socket."""
+
+    _LIMIT = 2**16  # a line longer than StreamReader's default limit is an error there too
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock, self._buffer, self._eof = sock, bytearray(), False
+
+    async def _fill(self) -> bool:
+        """Read more into the buffer; False at the end of the answer."""
+        if self._eof:
+            return False
+        chunk = await asyncio.get_running_loop().sock_recv(self._sock, self._LIMIT)
+        self._eof = not chunk
+        self._buffer += chunk
+        return bool(chunk)
+
+    def _take(self, n: int) -> bytes:
+        data = bytes(self._buffer[:n])
+        del self._buffer[:n]
+        return data
+
+    async def readline(self) -> bytes:
+        while (end := self._buffer.find(b"\n")) < 0:
+            if len(self._buffer) > self._LIMIT:
+                raise ValueError("Separator is not found, and chunk exceed the limit")
+            if not await self._fill():
+                return self._take(len(self._buffer))
+        if end >= self._LIMIT:
+            raise ValueError("Separator is found, but chunk is longer than limit")
+        return self._take(end + 1)
+
+    async def read(self, n: int) -> bytes:
+        if not self._buffer:
+            await self._fill()
+        return self._take(n)
+
+    async def readexactly(self, n: int) -> bytes:
+        while len(self._buffer) < n:
+            if not await self._fill():
+                raise asyncio.IncompleteReadError(self._take(len(self._buffer)), n)
+        return self._take(n)
 
 
 def _request(parts: SplitResult, method: str, headers: tuple[tuple[str, str], ...]) -> bytes:
@@ -227,7 +319,7 @@ def _request(parts: SplitResult, method: str, headers: tuple[tuple[str, str], ..
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
-async def _read_headers(reader: asyncio.StreamReader) -> dict[str, str]:
+async def _read_headers(reader: _Reader) -> dict[str, str]:
     headers: dict[str, str] = {}
     while line := (await reader.readline()).decode("latin-1").strip():
         name, _, value = line.partition(":")
@@ -235,7 +327,7 @@ async def _read_headers(reader: asyncio.StreamReader) -> dict[str, str]:
     return headers
 
 
-async def _read_body(reader: asyncio.StreamReader, headers: Mapping[str, str]) -> bytes:
+async def _read_body(reader: _Reader, headers: Mapping[str, str]) -> bytes:
     """Up to OUTPUT_LIMIT bytes of the body, without waiting for more than the answer holds."""
     if "chunked" in headers.get("transfer-encoding", "").lower():
         body = b""
@@ -251,7 +343,7 @@ async def _read_body(reader: asyncio.StreamReader, headers: Mapping[str, str]) -
     return await _read_up_to(reader, min(int(length), OUTPUT_LIMIT) if length else OUTPUT_LIMIT)
 
 
-async def _read_up_to(reader: asyncio.StreamReader, size: int) -> bytes:
+async def _read_up_to(reader: _Reader, size: int) -> bytes:
     data = b""
     while len(data) < size and (chunk := await reader.read(size - len(data))):
         data += chunk

@@ -33,6 +33,7 @@ ANSWERS = {
     b"5\r\nhello\r\n6;x=y\r\n world\r\n0\r\n\r\n",
     "/big": b"HTTP/1.1 200 OK\r\n\r\n" + BIG,
     "/garbage": b"SSH-2.0-OpenSSH_9.2\r\n",
+    "/cut": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\na\r\nhal",
 }
 
 
@@ -128,6 +129,20 @@ def test_http_body_framing() -> None:
     assert http("/chunked")[1].output.endswith("200 OK Output: hello world")
     kept_open = http("/kept-open", timeout=5)[1]
     assert kept_open.passing and kept_open.output.endswith("Output: open")
+
+
+def test_http_cut_short_and_by_host_name() -> None:
+    """An answer cut in the middle fails with that reason; a host name is resolved."""
+    url, cut, _ = http("/cut")
+    assert cut == CheckResult(
+        False, f"HTTP GET {url}/cut: the server closed the connection in the middle of its answer"
+    )
+
+    async def by_name() -> CheckResult:
+        async with serve() as web:
+            return await http_check(web.url.replace("127.0.0.1", "localhost") + "/ok", 5)
+
+    assert run(by_name).output.endswith("200 OK Output: answer 200")
 
 
 def test_http_output_is_at_most_4k() -> None:
