@@ -277,6 +277,32 @@ def test_reverse_start_order(pilot: Callable[..., Pilot], tmp_path: Path) -> Non
     assert read_lines(tmp_path / "stops.log") == ["web", "app", "db"]
 
 
+def test_reverse_start_order_not_file_order(pilot: Callable[..., Pilot], tmp_path: Path) -> None:
+    """The order jobs started in, not the order of the file, decides the stop order: here the
+    test starts the second job of the file before the first (by the signals it sends)."""
+    trap = (
+        "trap '' USR1 USR2; trap 'echo {name} >> stops.log; exit 0' TERM; : > {name}.ready; "
+        "while true; do sleep 0.05; done"
+    )
+    config = {
+        "jobs": [
+            sh("app", trap.format(name="app"), main=True),
+            sh("first", trap.format(name="first"), when={"source": "SIGUSR1", "once": "SIGUSR1"}),
+            sh("second", trap.format(name="second"), when={"source": "SIGUSR2", "once": "SIGUSR2"}),
+        ]
+    }
+    p = pilot(config)
+    for name, signum in (("app", None), ("second", signal.SIGUSR2), ("first", signal.SIGUSR1)):
+        if signum is not None:
+            p.signal(signum)
+        # ready once its trap is set: SIGTERM before that would kill it unrecorded
+        ready = tmp_path / f"{name}.ready"
+        wait_for(ready.exists, 5, message=f"{name} ready\n{p.output}")
+    p.signal(signal.SIGTERM)
+    assert p.wait(10) == 0
+    assert read_lines(tmp_path / "stops.log") == ["first", "second", "app"]
+
+
 # Records when SIGTERM arrives (monotonic, the same clock in every process), then takes a
 # second to stop: stopping two of these one after the other would put 1 s between stamps.
 SLOW_STOPPER = python_job("""
