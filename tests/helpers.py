@@ -25,7 +25,7 @@ PYTHON = sys.executable
 
 
 def _timeout_scale() -> float:
-    text = os.environ.get("PILOT_TEST_TIMEOUT_SCALE", "3")
+    text = os.environ.get("PILOT_TEST_TIMEOUT_SCALE", "5")
     try:
         scale = float(text)
     except ValueError:
@@ -42,7 +42,7 @@ TIMEOUT_SCALE = _timeout_scale()
 
 
 def scaled(seconds: float) -> float:
-    """`seconds` of deadline, stretched by PILOT_TEST_TIMEOUT_SCALE (default 3)."""
+    """`seconds` of deadline, stretched by PILOT_TEST_TIMEOUT_SCALE (default 5)."""
     return seconds * TIMEOUT_SCALE
 
 
