@@ -8,7 +8,20 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import Pilot, Registry
+from tests.helpers import Pilot, Registry, scaled
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """pytest-timeout's limit (the ini default, --timeout, or a test's own marker) scaled by
+    PILOT_TEST_TIMEOUT_SCALE like every other deadline: the scaled marker goes first, so it is
+    the one pytest-timeout reads."""
+    default = config.getoption("timeout", None) or config.getini("timeout")
+    for item in items:
+        marker = item.get_closest_marker("timeout")
+        seconds = marker.args[0] if marker is not None and marker.args else default
+        if seconds:
+            item.add_marker(pytest.mark.timeout(scaled(float(seconds))), append=False)
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -14,6 +15,7 @@ import tempfile
 import textwrap
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,20 +26,44 @@ REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 
 
+def _timeout_scale() -> float:
+    text = os.environ.get("PILOT_TEST_TIMEOUT_SCALE", "5")
+    try:
+        scale = float(text)
+    except ValueError:
+        scale = 0.0
+    if not scale > 0:
+        raise SystemExit(f"PILOT_TEST_TIMEOUT_SCALE: must be a number above 0, not {text!r}")
+    return scale
+
+
+# Every deadline in the suite is multiplied by this: a loaded machine is slower, not wrong.
+# Only deadlines (how long to wait for something that must happen) scale; a time a condition
+# must hold, or a duration pilot itself is configured with, does not.
+TIMEOUT_SCALE = _timeout_scale()
+
+
+def scaled(seconds: float) -> float:
+    """`seconds` of deadline, stretched by PILOT_TEST_TIMEOUT_SCALE (default 5)."""
+    return seconds * TIMEOUT_SCALE
+
+
 def wait_for(
     predicate: Callable[[], Any],
     timeout: float = 5.0,
     interval: float = 0.02,
     message: str = "condition",
 ) -> Any:
-    """Poll `predicate` until it returns something truthy; fail the test after `timeout`."""
-    deadline = time.monotonic() + timeout
+    """Poll `predicate` until it returns something truthy; fail the test after `timeout`
+    (scaled by PILOT_TEST_TIMEOUT_SCALE)."""
+    limit = scaled(timeout)
+    deadline = time.monotonic() + limit
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+            raise AssertionError(f"timed out after {limit:g}s waiting for {message}")
         time.sleep(interval)
 
 
@@ -48,6 +74,24 @@ def require(condition: bool, reason: str) -> None:
     if os.environ.get("PILOT_REQUIRE_E2E") == "1":
         pytest.fail(f"required for CI but missing: {reason}")
     pytest.skip(reason)
+
+
+@functools.cache
+def _package_index_answers(url: str) -> str | None:
+    """None when `url` answers over HTTP, else why not (a HEAD: the index's body is long)."""
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=scaled(5)):
+            return None
+    except (OSError, ValueError) as error:
+        return str(error)
+
+
+def require_package_index() -> None:
+    """Tests that pip-install or build from the package index (PIP_INDEX_URL, else pypi.org)
+    skip when it does not answer, or fail under PILOT_REQUIRE_E2E=1."""
+    url = os.environ.get("PIP_INDEX_URL", "https://pypi.org/simple/")
+    reason = _package_index_answers(url)
+    require(reason is None, f"the package index {url} cannot be reached: {reason}")
 
 
 def require_pid_namespace() -> None:
@@ -182,10 +226,10 @@ class Pilot:
         class Connection(http.client.HTTPConnection):
             def connect(self) -> None:
                 self.sock = socket_module.socket(socket_module.AF_UNIX)
-                self.sock.settimeout(5)
+                self.sock.settimeout(scaled(5))
                 self.sock.connect(path)
 
-        connection = Connection("localhost", timeout=5)
+        connection = Connection("localhost", timeout=scaled(5))
         try:
             connection.request("GET", "/v1/status")
             return dict(json.loads(connection.getresponse().read()))
@@ -207,15 +251,15 @@ class Pilot:
             [PYTHON, "-m", "pilot", "ctl", "--socket", str(self.socket), *args],
             capture_output=True,
             text=True,
-            timeout=30,
+            timeout=scaled(30),
             env=env,
         )
 
     def wait(self, timeout: float = 10.0) -> int:
         """Wait for pilot to exit and return its exit code (its output fully read)."""
-        code = self.proc.wait(timeout)
+        code = self.proc.wait(scaled(timeout))
         for thread in self._threads:
-            thread.join(5)
+            thread.join(scaled(5))
         return code
 
     def stop(self) -> None:
@@ -223,12 +267,12 @@ class Pilot:
         if self.proc.poll() is None:
             try:  # a graceful stop first, so that pilot stops its jobs too
                 self.signal(signal.SIGTERM)
-                self.proc.wait(15)
+                self.proc.wait(scaled(15))
             except (ProcessLookupError, AssertionError, subprocess.TimeoutExpired):
                 pass
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(5)
+            self.proc.wait(scaled(5))
         for stream in (self.proc.stdout, self.proc.stderr):
             if stream is not None:
                 stream.close()
@@ -251,7 +295,10 @@ def unshared_child(unshare_pid: int) -> int:
 def in_pid_namespace(pid: int, argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
     """Run `argv` in the PID and mount namespaces of `pid` (as `docker exec` would)."""
     return subprocess.run(
-        ["nsenter", "-t", str(pid), "-p", "-m", *argv], capture_output=True, text=True, timeout=10
+        ["nsenter", "-t", str(pid), "-p", "-m", *argv],
+        capture_output=True,
+        text=True,
+        timeout=scaled(10),
     )
 
 
@@ -347,7 +394,7 @@ class Registry:
     def get(self, path: str, **params: Any) -> Any:
         import requests
 
-        response = requests.get(self.url + path, params=params, timeout=10)
+        response = requests.get(self.url + path, params=params, timeout=scaled(10))
         response.raise_for_status()
         return response.json()
 
@@ -355,9 +402,9 @@ class Registry:
         import requests
 
         if isinstance(body, str | bytes):  # KV values are sent raw
-            response = requests.put(self.url + path, data=body, timeout=10)
+            response = requests.put(self.url + path, data=body, timeout=scaled(10))
         else:
-            response = requests.put(self.url + path, json=body, timeout=10)
+            response = requests.put(self.url + path, json=body, timeout=scaled(10))
         response.raise_for_status()
         return response
 
@@ -370,7 +417,7 @@ class Registry:
         """SIGKILL the registry: every registration is lost."""
         assert self.proc is not None
         self.proc.kill()
-        self.proc.wait(5)
+        self.proc.wait(scaled(5))
 
     def restart(self) -> None:
         """A new, empty registry on the same address."""
@@ -386,7 +433,7 @@ class Registry:
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
-            self.proc.wait(10)
+            self.proc.wait(scaled(10))
         if self._data:
             shutil.rmtree(self._data, ignore_errors=True)
 

@@ -15,14 +15,14 @@ import subprocess
 from functools import partial
 from pathlib import Path
 
-from tests.helpers import PYTHON, require, wait_for
+from tests.helpers import PYTHON, require, scaled, wait_for
 
 SSHD = "/usr/sbin/sshd"
 # A GET from the namespace: prints the body, exits 1 when the request fails.
 GET = """
 import sys, urllib.request
 try:
-    print(urllib.request.urlopen(sys.argv[1], timeout=3).read().decode(), end="")
+    print(urllib.request.urlopen(sys.argv[1], timeout=scaled(3)).read().decode(), end="")
 except OSError as error:
     sys.exit(f"{sys.argv[1]}: {error}")
 """
@@ -113,7 +113,7 @@ class Relay:
 
     def _accepts(self) -> bool:
         try:
-            socket.create_connection((self.address, 22), timeout=1).close()
+            socket.create_connection((self.address, 22), timeout=scaled(1)).close()
         except OSError:
             return False
         return True
@@ -128,7 +128,7 @@ class Relay:
                     os.kill(pid, signal.SIGKILL)
             wait_for(partial(self._gone, leaves), 5, message=f"sshd {leaves} killed")
         if self.sshd is not None:
-            self.sshd.wait(5)
+            self.sshd.wait(scaled(5))
             self.sshd = None
 
     @property
@@ -143,7 +143,10 @@ class Relay:
     def run(self, *argv: str) -> subprocess.CompletedProcess[str]:
         """Run `argv` in the relay's namespace."""
         return subprocess.run(
-            ["ip", "netns", "exec", self.netns, *argv], capture_output=True, text=True, timeout=30
+            ["ip", "netns", "exec", self.netns, *argv],
+            capture_output=True,
+            text=True,
+            timeout=scaled(30),
         )
 
     def close(self) -> None:

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from pilot.devconsul.server import DevConsul
-from tests.helpers import wait_for
+from tests.helpers import scaled, wait_for
 
 
 @dataclass
@@ -33,8 +33,8 @@ class Watch:
         return int(self.response.headers["X-Consul-Index"])
 
     def wait(self, timeout: float) -> bool:
-        """Whether it returned within `timeout` seconds."""
-        self.thread.join(timeout)
+        """Whether it returned within `timeout` seconds (scaled by PILOT_TEST_TIMEOUT_SCALE)."""
+        self.thread.join(scaled(timeout))
         if self.errors:
             raise self.errors[0]
         return self.response is not None
@@ -54,15 +54,17 @@ class Api:
         wait_for(lambda: store.blocked == count, 10, message=f"{count} blocked queries")
 
     def get(self, path: str, **params: Any) -> requests.Response:
-        return self.http.get(self.url + path, params=params, timeout=15)
+        return self.http.get(self.url + path, params=params, timeout=scaled(15))
 
     def put(
         self, path: str, json: Any = None, data: Any = None, **params: Any
     ) -> requests.Response:
-        return self.http.put(self.url + path, params=params, json=json, data=data, timeout=15)
+        return self.http.put(
+            self.url + path, params=params, json=json, data=data, timeout=scaled(15)
+        )
 
     def delete(self, path: str, **params: Any) -> requests.Response:
-        return self.http.delete(self.url + path, params=params, timeout=15)
+        return self.http.delete(self.url + path, params=params, timeout=scaled(15))
 
     def register(self, body: dict[str, Any], **params: Any) -> requests.Response:
         return self.put("/v1/agent/service/register", json=body, **params)
@@ -77,7 +79,7 @@ class Api:
         def run() -> None:
             watch = holder[0]
             try:
-                response = requests.get(self.url + path, params=params, timeout=30)
+                response = requests.get(self.url + path, params=params, timeout=scaled(30))
                 watch.elapsed = time.monotonic() - watch.started
                 watch.response = response
             except BaseException as error:  # surfaced by Watch.wait

@@ -12,7 +12,7 @@ from pilot.devconsul.routes.request import Request
 from pilot.devconsul.state.errors import ConsulError
 from pilot.devconsul.state.store import Store, Watch
 from tests.devconsul.conftest import Api
-from tests.helpers import wait_for
+from tests.helpers import scaled, wait_for
 
 
 def test_watch_on_a_wakes_on_a_change_to_a_and_not_to_b(api: Api) -> None:
@@ -48,7 +48,7 @@ def test_equal_and_future_indexes_wait_for_the_wait(api: Api) -> None:
     for asked in (index, index + 1000):
         watch = api.watch("/v1/health/service/f", index=asked, wait="400ms")
         assert watch.wait(5)
-        assert 0.4 <= watch.elapsed < 0.4 + 0.4 / 16 + 0.5
+        assert 0.4 <= watch.elapsed < 0.4 + 0.4 / 16 + scaled(0.5)
         assert watch.index == index
 
 
@@ -176,7 +176,7 @@ def test_a_failing_query_leaves_the_lock_free() -> None:
     for params in ({}, {"index": ["1"], "wait": ["1s"]}):
         with pytest.raises(ConsulError):
             block(store, Request("GET", "/v1/x", params, b""), failing)
-        assert store.lock.acquire(timeout=1), "the lock was left held"
+        assert store.lock.acquire(timeout=scaled(1)), "the lock was left held"
         store.lock.release()
     calls: list[int] = []
 
@@ -197,4 +197,4 @@ def test_a_failing_query_leaves_the_lock_free() -> None:
     with pytest.raises(ConsulError):
         block(store, request, fails_after_a_wake)
     writer.join()
-    assert store.lock.acquire(timeout=1), "the lock was left held"
+    assert store.lock.acquire(timeout=scaled(1)), "the lock was left held"

@@ -18,7 +18,7 @@ import pytest
 from pilot.devconsul.dns.options import DnsOptions
 from pilot.devconsul.server import DevConsul
 from tests.devconsul.conftest import Api
-from tests.helpers import require
+from tests.helpers import require, scaled
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ def ask(
     host, port = registry.dns.address.rsplit(":", 1)
     query = dns.message.make_query(name, rdtype, **make)
     send = dns.query.tcp if tcp else dns.query.udp
-    return send(query, host, port=int(port), timeout=timeout)
+    return send(query, host, port=int(port), timeout=scaled(timeout))
 
 
 def records(response: dns.message.Message, section: str = "answer") -> list[str]:
@@ -169,7 +169,7 @@ def test_big_answers_fit_the_udp_size(registry: DevConsul, http: Api) -> None:
     assert registry.dns is not None
     host, port = registry.dns.address.rsplit(":", 1)
     query = dns.message.make_query("big.service.consul", "A", use_edns=0, payload=1232)
-    wire = dns.query.udp(query, host, port=int(port), timeout=5).to_wire()
+    wire = dns.query.udp(query, host, port=int(port), timeout=scaled(5)).to_wire()
     assert 512 < len(wire) <= 1232
     assert len(records(ask(registry, "big.service.consul", tcp=True))) == 200
 
@@ -185,7 +185,7 @@ def test_dig_over_udp_and_tcp(registry: DevConsul, http: Api) -> None:
             ["dig", f"@{host}", "-p", port, transport, "+short", "web.service.consul", "SRV"],
             capture_output=True,
             text=True,
-            timeout=10,
+            timeout=scaled(10),
             check=True,
         ).stdout
         assert out.split() == ["1", "1", "8000", "7f000009.addr.dc1.consul."]
@@ -241,7 +241,7 @@ def test_registry_without_dns_does_not_load_dnspython() -> None:
         "print(any(m == 'dns' or m.startswith('dns.') for m in sys.modules))"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=scaled(30), check=True
     )
     assert out.stdout.strip() == "False"
 

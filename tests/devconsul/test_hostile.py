@@ -8,13 +8,13 @@ import socket
 import pytest
 
 from pilot.devconsul.server import MAX_CONNS_PER_CLIENT, TOO_MANY_RESPONSE, DevConsul
-from tests.helpers import wait_for
+from tests.helpers import scaled, wait_for
 
 
 def exchange(dev: DevConsul, raw: bytes) -> bytes:
     """Send `raw` on a fresh connection; everything the server answers until it hangs up."""
     host, port = dev.address.rsplit(":", 1)
-    with socket.create_connection((host, int(port)), timeout=5) as sock:
+    with socket.create_connection((host, int(port)), timeout=scaled(5)) as sock:
         sock.sendall(raw)
         chunks = []
         while chunk := sock.recv(65536):
@@ -107,7 +107,7 @@ def test_deeply_nested_json_is_400(
 def test_short_body_is_400(dev: DevConsul) -> None:
     """A body shorter than its Content-Length (the client hung up) is a 400, not a traceback."""
     host, port = dev.address.rsplit(":", 1)
-    with socket.create_connection((host, int(port)), timeout=5) as sock:
+    with socket.create_connection((host, int(port)), timeout=scaled(5)) as sock:
         sock.sendall(put("/v1/kv/a", "Content-Length: 10\r\n", b"abc"))
         sock.shutdown(socket.SHUT_WR)
         answer = sock.recv(65536)

@@ -6,6 +6,7 @@ import pytest
 import requests
 
 from tests.devconsul.conftest import Api
+from tests.helpers import scaled
 
 
 @pytest.mark.parametrize(
@@ -22,14 +23,14 @@ from tests.devconsul.conftest import Api
 )
 def test_wrong_method_is_405_with_allow(api: Api, method: str, path: str, allow: str) -> None:
     """A method the endpoint does not take is a 405 naming it, with an Allow header."""
-    response = api.http.request(method, api.url + path, timeout=5)
+    response = api.http.request(method, api.url + path, timeout=scaled(5))
     assert (response.status_code, response.text) == (405, f"method {method} not allowed")
     assert response.headers["Allow"] == allow
 
 
 def test_options_answers_the_allowed_methods(api: Api) -> None:
     """OPTIONS answers 200 with the Allow list and no body."""
-    response = api.http.options(api.url + "/v1/kv/x", timeout=5)
+    response = api.http.options(api.url + "/v1/kv/x", timeout=scaled(5))
     assert (response.status_code, response.content) == (200, b"")
     assert response.headers["Allow"] == "OPTIONS,GET,PUT,DELETE"
 
@@ -49,9 +50,9 @@ def test_unknown_paths(api: Api) -> None:
 
 def test_redirects_of_go_servemux(api: Api) -> None:
     """A subtree root without its slash and an unclean path are 301s, as Go's ServeMux does."""
-    bare = requests.get(api.url + "/v1/kv", allow_redirects=False, timeout=5)
+    bare = requests.get(api.url + "/v1/kv", allow_redirects=False, timeout=scaled(5))
     assert (bare.status_code, bare.headers["Location"]) == (301, "/v1/kv/")
-    unclean = requests.get(api.url + "/v1/kv/a//b?raw", allow_redirects=False, timeout=5)
+    unclean = requests.get(api.url + "/v1/kv/a//b?raw", allow_redirects=False, timeout=scaled(5))
     assert (unclean.status_code, unclean.headers["Location"]) == (301, "/v1/kv/a/b?raw")
 
 

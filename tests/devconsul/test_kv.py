@@ -10,6 +10,7 @@ import consul
 import pytest
 
 from tests.devconsul.conftest import Api
+from tests.helpers import scaled
 
 
 def test_put_and_get_through_py_consul(client: Any, api: Api) -> None:
@@ -129,7 +130,7 @@ def test_kv_errors(api: Api) -> None:
         ("PUT", "/v1/kv/x", {"acquire": "nosuch"}, 500, 'invalid session "nosuch"'),
     ]
     for method, path, params, status, text in cases:
-        response = api.http.request(method, api.url + path, params=params, timeout=5)
+        response = api.http.request(method, api.url + path, params=params, timeout=scaled(5))
         assert (response.status_code, response.text) == (status, text), (method, params)
     big = api.put("/v1/kv/big", data=b"x" * (512 * 1024 + 1))
     assert big.status_code == 413 and big.text.startswith("Request body(524289 bytes) too large")
@@ -205,7 +206,7 @@ def test_blocking_get_on_a_missing_key_through_py_consul(client: Any, api: Api) 
     watcher.join(0.5)
     assert not results, "returned while the key was still missing"
     assert client.kv.put("later", "now")
-    watcher.join(1)
+    watcher.join(scaled(1))
     if errors:
         raise errors[0]
     assert results, "not woken by the key's creation"

@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from tests.devconsul.conftest import Api
-from tests.helpers import wait_for
+from tests.helpers import scaled, wait_for
 
 
 def test_monitor_streams_log_lines(api: Api, caplog: pytest.LogCaptureFixture) -> None:
@@ -16,7 +16,7 @@ def test_monitor_streams_log_lines(api: Api, caplog: pytest.LogCaptureFixture) -
     caplog.set_level(logging.INFO, "pilot.devconsul")
     log = logging.getLogger("pilot.devconsul")
     with requests.get(
-        api.url + "/v1/agent/monitor", params={"loglevel": "warn"}, stream=True, timeout=10
+        api.url + "/v1/agent/monitor", params={"loglevel": "warn"}, stream=True, timeout=scaled(10)
     ) as response:
         assert response.status_code == 200
         lines = response.iter_lines()
@@ -34,7 +34,7 @@ def test_monitor_json(api: Api, caplog: pytest.LogCaptureFixture) -> None:
     """?logjson streams one JSON object a line."""
     caplog.set_level(logging.INFO, "pilot.devconsul")
     with requests.get(
-        api.url + "/v1/agent/monitor", params={"logjson": ""}, stream=True, timeout=10
+        api.url + "/v1/agent/monitor", params={"logjson": ""}, stream=True, timeout=scaled(10)
     ) as response:
         wait_for(lambda: api.registry.log_streams.open, 5, message="the monitor attached")
         logging.getLogger("pilot.devconsul").info("hello")

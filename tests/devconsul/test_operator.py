@@ -9,6 +9,7 @@ import pytest
 
 from pilot.devconsul.server import DevConsul
 from tests.devconsul.conftest import Api
+from tests.helpers import scaled
 
 
 def test_status_matches_agent_self(client: Any, api: Api) -> None:
@@ -131,7 +132,7 @@ def test_raft(api: Api) -> None:
     assert api.delete("/v1/operator/raft/peer").status_code == 400
     unknown = api.delete("/v1/operator/raft/peer", address="10.0.0.1:8300")
     assert unknown.text == 'address "10.0.0.1:8300" was not found in the Raft configuration'
-    transfer = api.http.post(api.url + "/v1/operator/raft/transfer-leader", timeout=5)
+    transfer = api.http.post(api.url + "/v1/operator/raft/transfer-leader", timeout=scaled(5))
     assert (transfer.status_code, transfer.text) == (
         500,
         "rpc error: code = Unknown desc = cannot find peer",

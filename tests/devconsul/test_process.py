@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from pilot.devconsul import running
+from tests.helpers import scaled
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -49,8 +50,8 @@ def test_cli_prints_its_address_first_and_exits_0_on_sigterm(entry: tuple[str, .
         host, port = address.split(":")
         assert host == "127.0.0.1" and int(port) > 0
         url = f"http://{address}"
-        assert requests.get(url + "/v1/status/leader", timeout=5).json() == "127.0.0.1:8300"
-        me = requests.get(url + "/v1/agent/self", timeout=5).json()
+        assert requests.get(url + "/v1/status/leader", timeout=scaled(5)).json() == "127.0.0.1:8300"
+        me = requests.get(url + "/v1/agent/self", timeout=scaled(5)).json()
         assert me["Config"]["NodeName"] == "cli-node"
         debug = me["DebugConfig"]
         assert (debug["CheckDeregisterIntervalMin"], debug["CheckReapInterval"]) == (
@@ -58,7 +59,7 @@ def test_cli_prints_its_address_first_and_exits_0_on_sigterm(entry: tuple[str, .
             "30s",
         ), "the fast reaper is off by default"
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(10) == 0
+        assert proc.wait(scaled(10)) == 0
         assert "GET /v1/status/leader -> 200" in proc.stderr.read()
     finally:
         proc.kill()
@@ -72,10 +73,12 @@ def test_cli_dev_fast_reaper_shortens_the_reaper() -> None:
     try:
         assert proc.stdout is not None
         address = proc.stdout.readline().strip()
-        debug = requests.get(f"http://{address}/v1/agent/self", timeout=5).json()["DebugConfig"]
+        debug = requests.get(f"http://{address}/v1/agent/self", timeout=scaled(5)).json()[
+            "DebugConfig"
+        ]
         assert (debug["CheckDeregisterIntervalMin"], debug["CheckReapInterval"]) == ("1s", "500ms")
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(10) == 0
+        assert proc.wait(scaled(10)) == 0
     finally:
         proc.kill()
         proc.wait()
@@ -85,7 +88,7 @@ def test_cli_dev_fast_reaper_shortens_the_reaper() -> None:
 def test_cli_refuses_an_address_it_cannot_use(entry: tuple[str, ...]) -> None:
     """A listen address that is not HOST:PORT is an error naming it, exit status 1."""
     proc = _start(entry, "--listen", "nowhere")
-    _, err = proc.communicate(timeout=10)
+    _, err = proc.communicate(timeout=scaled(10))
     assert proc.returncode == 1 and "cannot listen on nowhere" in err
 
 
@@ -93,9 +96,9 @@ def test_running_yields_a_served_address_and_stops_after() -> None:
     """`running()` serves on a free port for the length of the block only."""
     with running(node="ctx") as address:
         url = f"http://{address}/v1/agent/self"
-        assert requests.get(url, timeout=5).json()["Config"]["NodeName"] == "ctx"
+        assert requests.get(url, timeout=scaled(5)).json()["Config"]["NodeName"] == "ctx"
     try:
-        requests.get(url, timeout=1)
+        requests.get(url, timeout=scaled(1))
     except requests.ConnectionError:
         return
     raise AssertionError("still serving after the block")
@@ -125,12 +128,12 @@ def test_cli_serves_dns_where_told() -> None:
         assert "DNS on 127.0.0.1:" in line
         port = int(line.rsplit(":", 1)[1].split()[0])
         query = dns.message.make_query("n1.node.east.consul", "A")
-        answer = dns.query.udp(query, "127.0.0.1", port=port, timeout=5)
+        answer = dns.query.udp(query, "127.0.0.1", port=port, timeout=scaled(5))
         assert [str(r) for r in answer.answer[0]] == ["127.0.0.1"]
-        me = requests.get(f"http://{address}/v1/agent/self", timeout=5).json()
+        me = requests.get(f"http://{address}/v1/agent/self", timeout=scaled(5)).json()
         assert me["Config"]["Datacenter"] == "east"
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(10) == 0
+        assert proc.wait(scaled(10)) == 0
     finally:
         proc.kill()
         proc.wait()
@@ -142,8 +145,8 @@ def test_cli_leaves_on_agent_leave() -> None:
     try:
         assert proc.stdout is not None
         url = "http://" + proc.stdout.readline().strip()
-        assert requests.put(url + "/v1/agent/leave", timeout=5).status_code == 200
-        assert proc.wait(10) == 0
+        assert requests.put(url + "/v1/agent/leave", timeout=scaled(5)).status_code == 200
+        assert proc.wait(scaled(10)) == 0
     finally:
         proc.kill()
         proc.wait()

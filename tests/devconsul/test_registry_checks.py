@@ -15,7 +15,7 @@ from consul import Check
 
 from pilot.devconsul.server import DevConsul
 from tests.devconsul.conftest import Api
-from tests.helpers import wait_for
+from tests.helpers import scaled, wait_for
 
 
 class Target:
@@ -32,7 +32,7 @@ class Target:
             def do_GET(self) -> None:
                 target.hits += 1
                 if target.stalled:
-                    target.release.wait(10)
+                    target.release.wait(scaled(10))
                 self.send_response(target.code)
                 self.send_header("Content-Length", str(len(target.body)))
                 self.end_headers()
@@ -146,7 +146,7 @@ def test_deregister_critical_service_after(api: Api) -> None:
     # critical at the earliest 200 ms after registration, then the 1 s minimum
     assert reaped - registered >= 0.2 + 1.0 - 0.05, "reaped before the 1 s minimum"
     assert reaped - critical >= 1.0 - 0.1, "reaped before the 1 s minimum"
-    assert reaped - critical <= 1.0 + 0.5 + 1.0, "not reaped by the next reaper runs"
+    assert reaped - critical <= 1.0 + scaled(0.5 + 1.0), "not reaped by the next reaper runs"
     assert api.get("/v1/health/service/gone").json() == []
 
 
@@ -233,7 +233,7 @@ def test_tcp_check_slower_than_its_timeout_is_critical(api: Api) -> None:
 
     def connect_hangs() -> bool:
         try:
-            queued.append(socket.create_connection(listener.getsockname(), timeout=0.2))
+            queued.append(socket.create_connection(listener.getsockname(), timeout=scaled(0.2)))
         except TimeoutError:
             return True
         return False
@@ -272,7 +272,7 @@ def test_http_check_with_a_stalled_body_keeps_the_answers_status() -> None:
             self.end_headers()
             self.wfile.write(b"part")
             self.wfile.flush()
-            release.wait(10)
+            release.wait(scaled(10))
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
@@ -291,4 +291,6 @@ def test_http_check_with_a_stalled_body_keeps_the_answers_status() -> None:
         server.shutdown()
         server.server_close()
     assert (status, output) == ("passing", f"HTTP GET {url}: 200 OK Output: part")
-    assert 0.25 < took < 1.5, f"the body was read for {took:.2f}s against a 300 ms Timeout"
+    assert 0.25 < took < 0.3 + scaled(1.2), (
+        f"the body was read for {took:.2f}s against a 300 ms Timeout"
+    )

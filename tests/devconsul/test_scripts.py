@@ -15,7 +15,7 @@ from pilot.devconsul.checks.script_process import run_in_process_group
 from pilot.devconsul.server import DevConsul
 from tests.devconsul.conftest import Api
 from tests.devconsul.test_process import _start
-from tests.helpers import wait_for
+from tests.helpers import scaled, wait_for
 
 CONSUL_DEV = ("-m", "pilot", "consul-dev")
 
@@ -103,7 +103,7 @@ def test_cli_refuses_remote_scripts_without_the_flag(flag: str | None) -> None:
         assert proc.stdout is not None
         url = "http://" + proc.stdout.readline().strip()
         body = {"Name": "s", "Check": {"Args": ["true"], "Interval": "1s"}}
-        response = requests.put(url + "/v1/agent/service/register", json=body, timeout=5)
+        response = requests.put(url + "/v1/agent/service/register", json=body, timeout=scaled(5))
         assert (response.status_code, response.text) == (
             500,
             "Scripts are disabled on this agent from remote calls; to enable, configure "
@@ -123,10 +123,10 @@ def test_cli_runs_scripts_with_the_flag() -> None:
         assert proc.stdout is not None
         url = "http://" + proc.stdout.readline().strip()
         body = {"Name": "s", "Check": {"Args": ["sh", "-c", "echo $$"], "Interval": "1s"}}
-        assert requests.put(url + "/v1/agent/service/register", json=body, timeout=5).ok
+        assert requests.put(url + "/v1/agent/service/register", json=body, timeout=scaled(5)).ok
 
         def passing() -> str | None:
-            check = requests.get(url + "/v1/agent/checks", timeout=5).json()["service:s"]
+            check = requests.get(url + "/v1/agent/checks", timeout=scaled(5)).json()["service:s"]
             return check["Output"] if check["Status"] == "passing" else None
 
         pid = int(wait_for(passing, 10, message="the script passing"))

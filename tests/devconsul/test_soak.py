@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.helpers import wait_for
+from tests.helpers import scaled, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 REQUESTS, CLIENTS = 10_000, 20
@@ -38,21 +38,25 @@ def _work(url: str, client: int) -> None:
             kind = (client + i) % 6
             if kind == 0:
                 body = {"Name": name, "ID": f"{name}-{client}", "Port": i, "Check": {"TTL": "30s"}}
-                response = http.put(f"{url}/v1/agent/service/register", json=body, timeout=10)
+                response = http.put(
+                    f"{url}/v1/agent/service/register", json=body, timeout=scaled(10)
+                )
             elif kind == 1:
                 response = http.put(
-                    f"{url}/v1/agent/check/pass/service:{name}-{client}", timeout=10
+                    f"{url}/v1/agent/check/pass/service:{name}-{client}", timeout=scaled(10)
                 )
             elif kind == 2:
                 response = http.put(
-                    f"{url}/v1/kv/soak/{client}/{i % 20}", data=b"x" * 100, timeout=10
+                    f"{url}/v1/kv/soak/{client}/{i % 20}", data=b"x" * 100, timeout=scaled(10)
                 )
             elif kind == 3:
-                response = http.get(f"{url}/v1/kv/soak/", params={"recurse": ""}, timeout=10)
+                response = http.get(
+                    f"{url}/v1/kv/soak/", params={"recurse": ""}, timeout=scaled(10)
+                )
             elif kind == 4:
-                response = http.get(f"{url}/v1/health/service/{name}", timeout=10)
+                response = http.get(f"{url}/v1/health/service/{name}", timeout=scaled(10))
             else:
-                response = http.delete(f"{url}/v1/kv/soak/{client}/{i % 20}", timeout=10)
+                response = http.delete(f"{url}/v1/kv/soak/{client}/{i % 20}", timeout=scaled(10))
             assert response.status_code in (200, 404), response.text
 
 
@@ -69,7 +73,7 @@ def test_soak_leaves_no_thread_or_memory_growth() -> None:
     try:
         assert proc.stdout is not None
         url = "http://" + proc.stdout.readline().strip()
-        requests.get(url + "/v1/status/leader", timeout=5).raise_for_status()
+        requests.get(url + "/v1/status/leader", timeout=scaled(5)).raise_for_status()
         base_threads, base_rss = _threads_and_rss(proc.pid)
         stop = threading.Event()
 
@@ -78,7 +82,7 @@ def test_soak_leaves_no_thread_or_memory_growth() -> None:
             with requests.Session() as http:
                 while not stop.is_set():
                     response = http.get(
-                        url + path, params={"index": str(index), "wait": "1s"}, timeout=10
+                        url + path, params={"index": str(index), "wait": "1s"}, timeout=scaled(10)
                     )
                     index = int(response.headers["X-Consul-Index"])
 
@@ -90,7 +94,7 @@ def test_soak_leaves_no_thread_or_memory_growth() -> None:
             list(pool.map(lambda n: _work(url, n), range(CLIENTS)))
         stop.set()
         for thread in watchers:
-            thread.join(10)
+            thread.join(scaled(10))
         wait_for(
             lambda: _threads_and_rss(proc.pid)[0] <= base_threads + THREAD_SLACK,
             10,
@@ -99,7 +103,7 @@ def test_soak_leaves_no_thread_or_memory_growth() -> None:
         rss = _threads_and_rss(proc.pid)[1]
         assert rss - base_rss < RSS_BOUND_KB, f"RSS grew by {(rss - base_rss) / 1000:.1f} MB"
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(10) == 0
+        assert proc.wait(scaled(10)) == 0
     finally:
         proc.kill()
         proc.wait()

@@ -10,7 +10,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from tests.helpers import PYTHON, REPO, require_pid_namespace, wait_for
+from tests.helpers import PYTHON, REPO, require_pid_namespace, scaled, wait_for
 
 EXAMPLE = REPO / "examples" / "nginx"
 REDIS_EXAMPLE = REPO / "examples" / "redis"
@@ -107,7 +107,7 @@ class Container:
 
     def wait(self, timeout: float) -> int:
         assert self.proc is not None
-        return self.proc.wait(timeout)
+        return self.proc.wait(scaled(timeout))
 
     def exec(self, *argv: str) -> subprocess.CompletedProcess[str]:
         """`docker exec`: run a command inside the container's namespaces."""
@@ -115,7 +115,7 @@ class Container:
             ["nsenter", "-t", str(self.pid1), "-p", "-m", "-u", *argv],
             capture_output=True,
             text=True,
-            timeout=20,
+            timeout=scaled(20),
         )
 
     def ctl(self, *args: str) -> subprocess.CompletedProcess[str]:
@@ -124,7 +124,7 @@ class Container:
             [PYTHON, "-m", "pilot", "ctl", "--socket", str(self.state / "pilot.sock"), *args],
             capture_output=True,
             text=True,
-            timeout=20,
+            timeout=scaled(20),
             env={**os.environ, "PYTHONPATH": str(REPO)},
         )
 

@@ -5,18 +5,21 @@ from __future__ import annotations
 import socket
 from typing import Any
 
+from tests.helpers import scaled
+
 
 class RedisError(Exception):
     """An error reply, such as READONLY or NOREPLICAS."""
 
 
 def command(address: str, port: int, *args: str, timeout: float = 2.0) -> Any:
-    """Send one command; return its reply (str, int, None or list) or raise RedisError/OSError."""
+    """Send one command; return its reply (str, int, None or list) or raise RedisError/OSError
+    (`timeout` scaled by PILOT_TEST_TIMEOUT_SCALE)."""
     request = f"*{len(args)}\r\n".encode()
     for arg in args:
         data = arg.encode()
         request += b"$%d\r\n%s\r\n" % (len(data), data)
-    with socket.create_connection((address, port), timeout=timeout) as sock:
+    with socket.create_connection((address, port), timeout=scaled(timeout)) as sock:
         sock.sendall(request)
         return _reply(sock.makefile("rb"))
 

@@ -26,7 +26,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import PYTHON, REPO, require, require_pid_namespace, wait_for
+from tests.helpers import (
+    PYTHON,
+    REPO,
+    require,
+    require_package_index,
+    require_pid_namespace,
+    scaled,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # the first test also builds
 
@@ -94,9 +102,10 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "PyInstaller is not installed (pip install -e '.[bundle]')",
     )
     require(shutil.which("objdump") is not None, "PyInstaller needs binutils (objdump, strip)")
+    require_package_index()  # the build installs pilot and PyInstaller into a fresh venv
     out = tmp_path_factory.mktemp("bundle") / "pilot"
     started = time.monotonic()
-    build = subprocess.run([*BUILD, str(out)], capture_output=True, text=True, timeout=900)
+    build = subprocess.run([*BUILD, str(out)], capture_output=True, text=True, timeout=scaled(900))
     assert build.returncode == 0, build.stdout + build.stderr
     print(f"bundle built in {time.monotonic() - started:.1f} s")
     assert (out / "pilot").is_file()
@@ -162,14 +171,14 @@ class BareImage:
         return int(wait_for(child, 10, message="PID 1 of the namespace"))
 
     def wait(self, timeout: float = 20) -> int:
-        code = self.proc.wait(timeout)
-        self._reader.join(5)
+        code = self.proc.wait(scaled(timeout))
+        self._reader.join(scaled(5))
         return code
 
     def stop(self) -> None:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(5)
+            self.proc.wait(scaled(5))
 
 
 @pytest.fixture
@@ -251,7 +260,9 @@ def test_bundled_consul_dev_serves_the_kv_store_without_python(
     """`pilot consul-dev` from the bundle, with no Python anywhere, answers on loopback."""
     image, address = consul_dev(bundle, tmp_path, bare)
     url = f"http://{address}/v1/kv/bundle"
-    urllib.request.urlopen(urllib.request.Request(url, b"no python", method="PUT"), timeout=5)
+    urllib.request.urlopen(
+        urllib.request.Request(url, b"no python", method="PUT"), timeout=scaled(5)
+    )
     assert fetch(url + "?raw") == "no python"
     os.kill(image.pid, signal.SIGTERM)
     assert image.wait() == 0, image.output
@@ -335,7 +346,7 @@ class Backend(BaseHTTPRequestHandler):
 
 def fetch(url: str) -> str | None:
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:
+        with urllib.request.urlopen(url, timeout=scaled(2)) as response:
             return str(response.read().decode())
     except OSError:
         return None
@@ -364,7 +375,7 @@ def test_dockerfile_bundle_runs_nginx_through_the_bundled_registry(
         service["Port"] = server.server_port
         register = f"http://{consul}/v1/agent/service/register"
         request = urllib.request.Request(register, json.dumps(service).encode(), method="PUT")
-        urllib.request.urlopen(request, timeout=5)
+        urllib.request.urlopen(request, timeout=scaled(5))
         port = free_port()
         run_env = {  # docker run -e ...
             "CONSUL": consul,

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.helpers import PYTHON, REPO, Pilot, Registry, wait_for
+from tests.helpers import PYTHON, REPO, Pilot, Registry, scaled, wait_for
 
 EXAMPLE = REPO / "examples" / "devstack"
 QUOTE = "Simplicity is prerequisite for reliability."
@@ -63,14 +63,16 @@ def passing(root: Path, *names: str) -> bool:
         return False
     url = f"http://127.0.0.1:{ports['@consul']}/v1/health/service"
     try:
-        return all(requests.get(f"{url}/{name}?passing", timeout=5).json() for name in names)
+        return all(
+            requests.get(f"{url}/{name}?passing", timeout=scaled(5)).json() for name in names
+        )
     except requests.ConnectionError:
         return False
 
 
 def page(root: Path) -> str:
     try:
-        answer = requests.get(f"http://127.0.0.1:{kept(root)['web']}/", timeout=5)
+        answer = requests.get(f"http://127.0.0.1:{kept(root)['web']}/", timeout=scaled(5))
     except requests.ConnectionError:
         return ""
     return answer.text if answer.ok else ""
@@ -82,7 +84,7 @@ def beside(root: Path, *args: str) -> list[str]:
         [PYTHON, "-m", "pilot", *args],
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=scaled(30),
         cwd=root,
         env={k: v for k, v in os.environ.items() if k != "PILOT_SOCKET"}
         | {"PYTHONPATH": str(REPO)},

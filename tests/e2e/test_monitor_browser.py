@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from pilot.traffic.store import Exchange
-from tests.helpers import REPO, Pilot, python_job, require, wait_for
+from tests.helpers import REPO, Pilot, python_job, require, scaled, wait_for
 from tests.integration.test_monitor_page import RunningPage, exchange
 
 CHROMIUM = "/usr/bin/chromium"
@@ -122,7 +122,7 @@ class Flow:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(10)
+        self._thread.join(scaled(10))
 
 
 def rows(page: Any) -> list[dict[str, str]]:
@@ -283,7 +283,7 @@ def test_pilot_up_serves_the_page_at_monitor_listen(
 
     def call(path: str) -> bool:
         try:
-            return requests.get(f"http://127.0.0.1:{port}{path}", timeout=5).ok
+            return requests.get(f"http://127.0.0.1:{port}{path}", timeout=scaled(5)).ok
         except requests.ConnectionError:
             return False
 

@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from tests.e2e.containers import Container, backend_container, nginx_container, require_containers
-from tests.helpers import Registry, require, self_signed_certificate, wait_for
+from tests.helpers import Registry, require, scaled, self_signed_certificate, wait_for
 
 NGINX = "127.0.0.2"
 
@@ -61,7 +61,7 @@ class World:
 
     def get(self, path: str = "/") -> str:
         try:
-            answer = requests.get(f"http://{NGINX}:{self.port}{path}", timeout=3)
+            answer = requests.get(f"http://{NGINX}:{self.port}{path}", timeout=scaled(3))
         except requests.RequestException:
             return "no answer"
         return answer.text.strip() if answer.status_code == 200 else f"HTTP {answer.status_code}"
@@ -117,7 +117,7 @@ class World:
         )
         took = time.monotonic() - since
         print(f"{count} passing -> upstream and answers followed in {took:.2f} s")
-        assert took <= 3, f"{took:.2f} s after the registry"
+        assert took <= scaled(3), f"{took:.2f} s after the registry"
 
 
 def test_cold_start_then_backends_come(world: World) -> None:
@@ -139,7 +139,9 @@ def test_cold_start_then_backends_come(world: World) -> None:
 def test_backend_leaves_before_it_stops_and_last_one_gives_503(world: World) -> None:
     """A stopped backend leaves the upstream first; with the last one gone nginx answers 503."""
     world.nginx()
-    first, second = world.backend(1), world.backend(2)
+    # The drain covers the way to nginx (Consul, watch, render, reload), as slow as the machine.
+    first = world.backend(1, BACKEND_DRAIN=f"{scaled(2):g}s")
+    second = world.backend(2)
     wait_for(lambda: world.served(20) == {"backend-1", "backend-2"}, 10, message="both served")
     master = world.master_pid()
     os.kill(first.pid1, signal.SIGTERM)  # `docker stop`, without waiting for the end
@@ -173,7 +175,9 @@ def test_rolling_restart_under_load_loses_no_request(world: World) -> None:
         while not stop.is_set() and time.monotonic() < deadline:
             try:
                 answer = requests.get(
-                    f"http://{NGINX}:{world.port}/", timeout=3, headers={"Connection": "close"}
+                    f"http://{NGINX}:{world.port}/",
+                    timeout=scaled(3),
+                    headers={"Connection": "close"},
                 )
                 ok = answer.status_code == 200
                 reason = f"HTTP {answer.status_code}"
@@ -284,14 +288,16 @@ def test_tls_from_base64_environment(world: World, tmp_path: Path) -> None:
 
     def https() -> str | None:
         try:
-            return requests.get(f"https://{NGINX}:{tls_port}/", verify=str(cert), timeout=3).text
+            return requests.get(
+                f"https://{NGINX}:{tls_port}/", verify=str(cert), timeout=scaled(3)
+            ).text
         except requests.RequestException:
             return None
 
     wait_for(lambda: (https() or "").strip() == "backend-1", 10, message="https served")
     served = ssl.get_server_certificate((NGINX, tls_port))
     assert ssl.PEM_cert_to_DER_cert(served) == ssl.PEM_cert_to_DER_cert(cert.read_text())
-    plain = requests.get(f"http://{NGINX}:{world.port}/", allow_redirects=False, timeout=3)
+    plain = requests.get(f"http://{NGINX}:{world.port}/", allow_redirects=False, timeout=scaled(3))
     assert plain.status_code == 301 and plain.headers["Location"].startswith("https://")
 
 
@@ -304,7 +310,7 @@ def test_sensor_pushes_connection_gauges(world: World) -> None:
 
     def gauges() -> dict[str, float]:
         try:
-            text = requests.get(f"http://{NGINX}:{world.port + 1}/metrics", timeout=3).text
+            text = requests.get(f"http://{NGINX}:{world.port + 1}/metrics", timeout=scaled(3)).text
         except requests.RequestException:
             return {}
         return {
@@ -314,7 +320,7 @@ def test_sensor_pushes_connection_gauges(world: World) -> None:
         }
 
     with requests.Session() as idle:  # one request, then the connection waits (keep-alive)
-        assert idle.get(f"http://{NGINX}:{world.port}/", timeout=3).status_code == 503
+        assert idle.get(f"http://{NGINX}:{world.port}/", timeout=scaled(3)).status_code == 503
         pushed = wait_for(
             lambda: (
                 (found := gauges()).get("nginx_connections_waiting", 0) >= 1
@@ -371,7 +377,7 @@ def test_static_paths_are_cached_and_prefixes_stripped(world: World) -> None:
     def served(path: str) -> requests.Response | None:
         """The answer once the backend serves `path`: None for the rendered `return 503` (an
         nginx worker of the config from before the backend, still finishing the reload)."""
-        answer = requests.get(f"http://{NGINX}:{world.port}{path}", timeout=3)
+        answer = requests.get(f"http://{NGINX}:{world.port}{path}", timeout=scaled(3))
         return None if answer.status_code == 503 else answer
 
     def hit(path: str) -> requests.Response | None:

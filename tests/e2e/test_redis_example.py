@@ -18,7 +18,7 @@ import pytest
 
 from tests.e2e.containers import Container, redis_address, redis_container, require_containers
 from tests.e2e.resp import RedisError, command
-from tests.helpers import Registry, require, wait_for
+from tests.helpers import Registry, require, scaled, wait_for
 
 TTL, LOCK_DELAY = 10.0, 1.0  # examples/redis/pilot.json5
 FAILOVER = 2 * TTL + LOCK_DELAY + 3  # the issue's bound after a primary dies unannounced
@@ -142,7 +142,7 @@ class WriteProbe:
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        self._thread.join(10)
+        self._thread.join(scaled(10))
         assert not self._thread.is_alive(), "the write probe did not stop"
         if self.error is not None:
             raise AssertionError(f"the write probe failed: {self.error!r}")
@@ -191,7 +191,7 @@ class Writer:
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        self._thread.join(10)
+        self._thread.join(scaled(10))
 
     def mark(self, switch: str) -> None:
         """Record how many writes failed since the previous mark, under `switch`."""
@@ -304,7 +304,7 @@ def test_sigterm_hands_over_within_3s(cluster: Cluster) -> None:
         )
         elapsed = time.monotonic() - signalled
         print(f"new primary {elapsed:.2f}s after SIGTERM")
-        assert elapsed <= 3, f"the new primary came {elapsed:.2f}s after SIGTERM"
+        assert elapsed <= scaled(3), f"the new primary came {elapsed:.2f}s after SIGTERM"
         assert new[0] in (2, 3) and new[1] == 1
         assert old.wait(20) == 0
         assert cluster.shape() == new

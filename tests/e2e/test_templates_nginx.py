@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.helpers import Pilot, Registry, require, wait_for
+from tests.helpers import Pilot, Registry, require, scaled, wait_for
 
 UPSTREAM = """# rendered by pilot
 upstream backend {
@@ -142,7 +142,7 @@ http {{
 
 def answer(port: int) -> str | None:
     try:
-        response = requests.get(f"http://127.0.0.1:{port}/", timeout=2)
+        response = requests.get(f"http://127.0.0.1:{port}/", timeout=scaled(2))
     except requests.RequestException:
         return None
     return response.text if response.status_code == 200 else f"HTTP {response.status_code}"

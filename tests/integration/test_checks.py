@@ -20,7 +20,7 @@ import pytest
 from pilot.health import checks
 from pilot.health.checks import CheckResult, exec_check, http_check, tcp_check
 from pilot.process.reaper import Reaper
-from tests.helpers import self_signed_certificate, wait_for
+from tests.helpers import scaled, self_signed_certificate, wait_for
 
 T = TypeVar("T")
 ENV = {"PATH": "/usr/bin:/bin"}
@@ -127,7 +127,7 @@ def test_http_5xx_fails() -> None:
 def test_http_body_framing() -> None:
     """Chunked bodies are decoded; a Content-Length body is enough, no need to wait for EOF."""
     assert http("/chunked")[1].output.endswith("200 OK Output: hello world")
-    kept_open = http("/kept-open", timeout=5)[1]
+    kept_open = http("/kept-open", timeout=scaled(5))[1]
     assert kept_open.passing and kept_open.output.endswith("Output: open")
 
 
@@ -343,7 +343,7 @@ def test_exec_timeout_kills_the_group(spawned: list[subprocess.Popen[bytes]]) ->
     """Past its timeout the check fails and its whole process group is SIGKILLed."""
     started = time.monotonic()
     result = sh("sleep 60 & echo $!; sleep 60", timeout=0.5)
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < scaled(5)
     heading, child = result.output.split("\n")
     assert not result.passing and heading == "timed out after 0.5s"
     assert spawned[0].returncode == -signal.SIGKILL
@@ -354,7 +354,7 @@ def test_exec_leftovers_do_not_hold_the_result() -> None:
     """A background child holding the pipe does not delay the result, and is killed."""
     started = time.monotonic()
     result = sh("sleep 60 & echo $!")
-    assert time.monotonic() - started < 5 and result.passing
+    assert time.monotonic() - started < scaled(5) and result.passing
     wait_for(lambda: gone(int(result.output)), message="the check's leftover child to die")
 
 
@@ -367,7 +367,7 @@ def test_exec_cancelled_kills_the_group(
     async def scenario(reaper: Reaper) -> None:
         script = f"sleep 60 & echo $! > {pidfile}; sleep 60"
         task = asyncio.create_task(exec_check(("sh", "-c", script), 30, reaper, ENV))
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + scaled(5)
         while not (pidfile.exists() and pidfile.read_text().strip()):
             assert time.monotonic() < deadline, "the check never started"
             await asyncio.sleep(0.01)

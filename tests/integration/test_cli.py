@@ -8,7 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.helpers import PYTHON, REPO
+from tests.helpers import PYTHON, REPO, scaled
 
 
 def pilot_cli(
@@ -23,7 +23,7 @@ def pilot_cli(
         stdin=None if stdin is not None else subprocess.DEVNULL,
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=scaled(30),
     )
 
 
@@ -88,7 +88,7 @@ def test_job_exiting_at_once_lets_pilot_exit_at_once(tmp_path: Path) -> None:
     (tmp_path / "pilot.json5").write_text('{jobs: [{name: "a", exec: ["true"]}]}')
     started = time.monotonic()
     assert pilot_cli("run", "-c", "pilot.json5", cwd=tmp_path).returncode == 0
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < scaled(3)
 
 
 THREE_JOBS = """{

@@ -18,7 +18,15 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import Pilot, Registry, python_job, read_lines, self_signed_certificate, wait_for
+from tests.helpers import (
+    Pilot,
+    Registry,
+    python_job,
+    read_lines,
+    scaled,
+    self_signed_certificate,
+    wait_for,
+)
 
 # A service that, on SIGTERM, writes how many instances of "web" the registry still lists.
 WEB = python_job("""
@@ -172,7 +180,7 @@ class GapProxy:
 
     def _connect(self) -> socket.socket:
         host, port = self.upstream.rsplit(":", 1)
-        return socket.create_connection((host, int(port)), timeout=5)
+        return socket.create_connection((host, int(port)), timeout=scaled(5))
 
     def _accept(self) -> None:
         while True:
@@ -453,7 +461,9 @@ def test_embedded_registry_serves_this_pilot_and_others(
 
     def passing() -> bool:
         try:
-            entries = requests.get(f"http://{listen}/v1/health/service/web?passing", timeout=2)
+            entries = requests.get(
+                f"http://{listen}/v1/health/service/web?passing", timeout=scaled(2)
+            )
         except requests.RequestException:
             return False
         return entries.ok and len(entries.json()) == 1
@@ -505,7 +515,7 @@ def test_render_once_dry_run(registry: Registry, tmp_path: Path) -> None:
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=scaled(30),
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     assert result.returncode == 0, result.stderr
@@ -516,7 +526,7 @@ def test_render_once_dry_run(registry: Registry, tmp_path: Path) -> None:
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=scaled(30),
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     assert written.returncode == 0

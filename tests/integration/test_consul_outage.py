@@ -22,6 +22,7 @@ from tests.helpers import (
     holds,
     python_job,
     read_lines,
+    scaled,
     wait_for,
 )
 
@@ -130,7 +131,7 @@ def pilot_cli(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.Complete
         env={**os.environ, "PYTHONPATH": str(REPO), **env},
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=scaled(30),
     )
 
 

@@ -24,6 +24,7 @@ from tests.helpers import (
     read_lines,
     require,
     require_pid_namespace,
+    scaled,
     wait_for,
 )
 
@@ -39,7 +40,7 @@ def containerpilot(
     full = {k: v for k, v in os.environ.items() if k != "PILOT_SOCKET"}
     full.update({"PYTHONPATH": str(REPO), **(env or {})})
     return subprocess.run(
-        [*CONTAINERPILOT, *args], capture_output=True, text=True, timeout=30, env=full
+        [*CONTAINERPILOT, *args], capture_output=True, text=True, timeout=scaled(30), env=full
     )
 
 
@@ -210,10 +211,12 @@ def test_telemetry_and_putmetric_from_a_helper_script(
     script = tmp_path / "sensor.sh"
     script.write_text(f"#!/bin/sh\nexec {' '.join(CONTAINERPILOT)} -putmetric app_hits=2\n")
     script.chmod(0o755)
+    # its own timeout: by default a periodic run is stopped after one interval, as in
+    # ContainerPilot, and a Python start on a loaded machine can take longer than 300 ms
     port = free_port()
     body = f"""jobs: [
       {{ name: "app", exec: "sleep 1000" }},
-      {{ name: "sensor", exec: "{script}", when: {{ interval: "300ms" }} }},
+      {{ name: "sensor", exec: "{script}", when: {{ interval: "300ms" }}, timeout: "10s" }},
     ],
     telemetry: {{ port: {port}, interfaces: ["static:127.0.0.1"], tags: ["cp"],
       metrics: [{{ namespace: "app", name: "hits", type: "counter", help: "hits" }}] }}"""
@@ -382,7 +385,7 @@ def free_port() -> int:
 
 
 def fetch(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=5) as response:
+    with urllib.request.urlopen(url, timeout=scaled(5)) as response:
         return str(response.read().decode())
 
 
@@ -425,12 +428,12 @@ def test_containerpilot_as_the_entrypoint(tmp_path: Path) -> None:
         assert read_lines(log)[0] == "app 1"  # pilot is PID 1
         children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
         os.kill(int(children[0]), signal.SIGTERM)
-        proc.wait(15)
+        proc.wait(scaled(15))
         assert read_lines(log)[-1] == "preStop"
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
+            proc.wait(scaled(5))
 
 
 @pytest.mark.slow

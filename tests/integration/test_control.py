@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.helpers import SIGNAL_RECORDER, Pilot, Registry, python_job, read_lines, wait_for
+from tests.helpers import SIGNAL_RECORDER, Pilot, Registry, python_job, read_lines, scaled, wait_for
 
 APP = python_job("""
     import os, time
@@ -42,7 +42,7 @@ def raw(
             self.sock = socket.socket(socket.AF_UNIX)
             self.sock.connect(str(sock))
 
-    connection = Connection("localhost", timeout=10)
+    connection = Connection("localhost", timeout=scaled(10))
     connection.request(method, path, body=body)
     response = connection.getresponse()
     return response.status, dict(response.getheaders()), response.read()
@@ -167,7 +167,7 @@ def test_ctl_finds_the_socket_through_pilot_socket(
             [PYTHON, "-m", "pilot", "ctl", *args],
             capture_output=True,
             text=True,
-            timeout=30,
+            timeout=scaled(30),
             cwd=elsewhere,
             env={**env, "PILOT_SOCKET": socket_path},
         )
@@ -285,7 +285,7 @@ def metric_samples(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], f
     import requests
     from prometheus_client.parser import text_string_to_metric_families
 
-    text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=scaled(5)).text
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
         for family in text_string_to_metric_families(text)
@@ -331,7 +331,7 @@ def test_metrics_restarts_and_pushed_counter(pilot: Callable[..., Pilot], tmp_pa
     assert samples[("pilot_job_up", (("job", "app"),))] == 1
     assert any(name == "pilot_events_total" for name, _ in samples)
     assert any(name.startswith("process_") for name, _ in samples)
-    status = requests.get(f"http://127.0.0.1:{port}/status", timeout=5).json()
+    status = requests.get(f"http://127.0.0.1:{port}/status", timeout=scaled(5)).json()
     assert {job["name"] for job in status["jobs"]} == {"app", "flaky"}
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import PYTHON, REPO, require, wait_for
+from tests.helpers import PYTHON, REPO, require, require_package_index, scaled, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # the first test also builds
 
@@ -33,13 +33,14 @@ SHIPPED = {f"pilot/templates/nginx/{name}.conf.j2" for name in ("site", "upstrea
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The sdist and the wheel of this checkout, built once for the module."""
     require(find_spec("build") is not None, "the build front-end is missing (pip install build)")
+    require_package_index()  # the build's isolated environment and the venv install from it
     out = tmp_path_factory.mktemp("dist")
     started = time.monotonic()
     build = subprocess.run(
         [PYTHON, "-m", "build", "--outdir", str(out), str(REPO)],
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=scaled(600),
     )
     assert build.returncode == 0, build.stdout + build.stderr
     print(f"sdist and wheel built in {time.monotonic() - started:.1f} s")
@@ -50,13 +51,13 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def venv(dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv outside the checkout with the wheel (and its dependencies) installed."""
     venv = tmp_path_factory.mktemp("venv")
-    subprocess.run([PYTHON, "-m", "venv", str(venv)], check=True, timeout=120)
+    subprocess.run([PYTHON, "-m", "venv", str(venv)], check=True, timeout=scaled(120))
     [wheel] = dist.glob("*.whl")
     install = subprocess.run(
         [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", str(wheel)],
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=scaled(600),
     )
     assert install.returncode == 0, install.stdout + install.stderr
     return venv
@@ -68,7 +69,7 @@ def pilot(venv: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]
         [str(venv / "bin" / "pilot"), *args],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=scaled(60),
         cwd=cwd,
         env=clean_env(),
     )
@@ -94,7 +95,7 @@ def registry(venv: Path, tmp_path: Path) -> Iterator[str]:
     assert re.fullmatch(r"[\d.]+:\d+", address), address
     yield address
     proc.terminate()
-    proc.wait(10)
+    proc.wait(scaled(10))
 
 
 def test_wheel_and_sdist_carry_the_shipped_templates(dist: Path) -> None:
@@ -135,7 +136,7 @@ def test_installed_pilot_validates_and_renders_a_shipped_template(
     request = urllib.request.Request(
         f"http://{registry}/v1/agent/service/register", json.dumps(service).encode(), method="PUT"
     )
-    urllib.request.urlopen(request, timeout=5)
+    urllib.request.urlopen(request, timeout=scaled(5))
     config = {
         "consul": registry,
         "jobs": [{"name": "app", "exec": ["true"]}],
@@ -173,7 +174,7 @@ def test_installed_pilot_runs_examples_hello(venv: Path, tmp_path: Path) -> None
         page = wait_for(lambda: fetch(f"http://127.0.0.1:{port}/index.html"), 20, message="web")
         assert page == (tmp_path / "site" / "index.html").read_text()
         proc.send_signal(signal.SIGTERM)
-        output, _ = proc.communicate(timeout=20)
+        output, _ = proc.communicate(timeout=scaled(20))
     finally:
         proc.kill()
         proc.wait()
@@ -191,7 +192,7 @@ def free_port() -> int:
 
 def fetch(url: str) -> str | None:
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:
+        with urllib.request.urlopen(url, timeout=scaled(2)) as response:
             return str(response.read().decode())
     except OSError:
         return None

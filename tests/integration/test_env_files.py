@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.helpers import PYTHON, REPO, Pilot, read_lines, wait_for
+from tests.helpers import PYTHON, REPO, Pilot, read_lines, scaled, wait_for
 
 PAYLOAD = b"-----BEGIN CERT-----\n\xfb\xff binary too\n"
 
@@ -51,7 +51,7 @@ def run_once(tmp_path: Path, config: str, env: dict[str, str]) -> subprocess.Com
         env=full,
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=scaled(30),
     )
 
 

@@ -20,7 +20,7 @@ from pilot.http.limits import Limits
 from pilot.http.messages import Request, Response
 from pilot.http.server import Server
 from pilot.log import Log
-from tests.helpers import Pilot, python_job, read_lines, require, wait_for
+from tests.helpers import Pilot, python_job, read_lines, require, scaled, wait_for
 
 IDLE = python_job("""
     import time
@@ -79,7 +79,7 @@ def test_idle_connections_leave_jobs_and_ctl_working(
         )
         started = time.monotonic()
         assert p.ctl("ping").stdout.strip() == "ok"
-        assert time.monotonic() - started < 5
+        assert time.monotonic() - started < scaled(5)
         assert _fd_count(p.proc.pid) <= before + 64 + 16
     assert "Too many open files" not in p.output
     assert b"Traceback" not in p.raw("stderr")
@@ -93,7 +93,7 @@ def test_slow_client_is_dropped_after_the_deadline(
     with one debug line."""
     p, port = start(pilot, tmp_path, level="debug")
     request = b"GET /metrics HTTP/1.1\r\n" + b"X: " + b"a" * 100
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+    with socket.create_connection(("127.0.0.1", port), timeout=scaled(5)) as sock:
         sock.settimeout(0.5)  # paces the trickle and waits for the close at once
         started, answer = time.monotonic(), b"?"
         for byte in request:  # bounded: 126 bytes, one each 0.5 s at most
@@ -108,7 +108,7 @@ def test_slow_client_is_dropped_after_the_deadline(
                     sock.send(bytes([byte]))
         elapsed = time.monotonic() - started
     assert answer == b"", answer
-    assert 9 < elapsed < 14, elapsed
+    assert 9 < elapsed < 10 + scaled(1.5), elapsed
     p.wait_for_output(r"telemetry: closed 127\.0\.0\.1:\d+: no whole request within 10s")
     assert p.output.count("no whole request") == 1
     assert b"Traceback" not in p.raw("stderr")
@@ -122,7 +122,9 @@ def test_oversized_head_is_answered_431(
     p, port = start(pilot, tmp_path, level="debug")
     request = b"GET /status HTTP/1.1\r\nX-Big: " + b"a" * (65 << 10) + b"\r\n\r\n"
     if server == "telemetry":
-        answer = _exchange(socket.create_connection(("127.0.0.1", port), timeout=10), request)
+        answer = _exchange(
+            socket.create_connection(("127.0.0.1", port), timeout=scaled(10)), request
+        )
     else:
         answer = _exchange(_unix(p.socket), request)
     assert answer.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"), answer[:200]
@@ -177,13 +179,13 @@ def _idle_connections(port: int, count: int) -> Iterator[int]:
     """Open up to `count` connections that each send half a request head; yields how many opened
     (a connection pilot closed at once counts: it cost pilot nothing)."""
     sockets: list[socket.socket] = []
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + scaled(30)
     try:
         for _ in range(count):  # bounded by count and by the deadline
             if time.monotonic() > deadline:
                 break
             try:
-                sock = socket.create_connection(("127.0.0.1", port), timeout=2)
+                sock = socket.create_connection(("127.0.0.1", port), timeout=scaled(2))
             except OSError:
                 continue
             sockets.append(sock)
@@ -198,7 +200,7 @@ def _idle_connections(port: int, count: int) -> Iterator[int]:
 def _exchange(sock: socket.socket, request: bytes) -> bytes:
     """Send `request` and read the answer until pilot closes the connection."""
     with sock:
-        sock.settimeout(15)
+        sock.settimeout(scaled(15))
         with contextlib.suppress(OSError):  # pilot may answer before it has read it all
             sock.sendall(request)
         chunks = []
@@ -212,7 +214,7 @@ def _exchange(sock: socket.socket, request: bytes) -> bytes:
 
 def _unix(path: Path) -> socket.socket:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(10)
+    sock.settimeout(scaled(10))
     sock.connect(str(path))
     return sock
 

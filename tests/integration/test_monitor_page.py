@@ -20,7 +20,7 @@ import pytest
 from pilot.log import Log
 from pilot.traffic import web
 from pilot.traffic.store import Body, Exchange, TrafficStore
-from tests.helpers import holds, wait_for
+from tests.helpers import holds, scaled, wait_for
 
 
 class RunningPage:
@@ -39,7 +39,7 @@ class RunningPage:
         self.url = f"http://{self.address}"
 
     def call(self, work: Coroutine[Any, Any, Any]) -> Any:
-        return asyncio.run_coroutine_threadsafe(work, self.loop).result(10)
+        return asyncio.run_coroutine_threadsafe(work, self.loop).result(scaled(10))
 
     def add(self, *exchanges: Exchange) -> list[int]:
         """Add `exchanges` to the store (in its loop); their ids."""
@@ -54,7 +54,7 @@ class RunningPage:
     def close(self) -> None:
         self.call(self.page.close())
         self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
+        self.thread.join(scaled(10))
         self.loop.close()
 
 
@@ -105,7 +105,7 @@ def get(
     running: RunningPage, target: str, host: str | None = None, method: str = "GET"
 ) -> tuple[int, dict[str, str], bytes]:
     """One request; (status, headers with lower-case names, body)."""
-    connection = http.client.HTTPConnection(running.address, timeout=30)
+    connection = http.client.HTTPConnection(running.address, timeout=scaled(30))
     try:
         connection.request(method, target, headers={"Host": host or running.address})
         response = connection.getresponse()
@@ -212,8 +212,8 @@ def test_long_poll_waits_for_a_matching_exchange(running: RunningPage) -> None:
     holds(lambda: not answer.done(), 0.3, message="the poll waits while nothing matches")
     started = time.monotonic()
     (matching,) = running.add(exchange("api", "/new"))
-    result = answer.result(5)
-    assert time.monotonic() - started < 2
+    result = answer.result(scaled(5))
+    assert time.monotonic() - started < scaled(2)
     assert ids(result) == [matching] and result["last"] == matching
 
 
@@ -225,7 +225,7 @@ def test_long_poll_ends_after_its_wait_with_nothing(running: RunningPage) -> Non
         "last": 1,
         "services": ["api"],
     }
-    assert 0.3 <= time.monotonic() - started < 5
+    assert 0.3 <= time.monotonic() - started < scaled(5)
 
 
 def test_a_follower_of_an_older_store_is_answered_at_once(running: RunningPage) -> None:
@@ -234,17 +234,19 @@ def test_a_follower_of_an_older_store_is_answered_at_once(running: RunningPage) 
     running.add(exchange())
     started = time.monotonic()
     assert listing(running, "?after=500&wait=25")["last"] == 1
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < scaled(5)
 
 
 def test_closing_the_page_ends_its_long_polls(running: RunningPage) -> None:
-    sock = socket.create_connection((running.address.split(":")[0], running.port), timeout=10)
+    sock = socket.create_connection(
+        (running.address.split(":")[0], running.port), timeout=scaled(10)
+    )
     with sock:
         sock.sendall(_request("/api/exchanges?after=0&wait=25"))
         holds(lambda: not _readable(sock), 0.3, message="the poll is held")
         started = time.monotonic()
         running.call(running.page.close())
-        assert sock.recv(1024) == b"" and time.monotonic() - started < 5
+        assert sock.recv(1024) == b"" and time.monotonic() - started < scaled(5)
 
 
 def test_host_header_other_than_loopback_or_the_bound_host_is_refused(
@@ -260,7 +262,7 @@ def test_host_header_other_than_loopback_or_the_bound_host_is_refused(
     for host in (f"localhost:{running.port}", "127.0.0.1", f"[::1]:{running.port}", "LOCALHOST"):
         status, _, _ = get(running, "/", host=host)
         assert status == 200, host
-    sock = socket.create_connection(("127.0.0.1", running.port), timeout=10)
+    sock = socket.create_connection(("127.0.0.1", running.port), timeout=scaled(10))
     with sock:  # HTTP/1.0 without a Host header
         sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
         assert _read_all(sock).startswith(b"HTTP/1.1 403 ")
@@ -301,11 +303,11 @@ def test_bad_parameters_are_answered_400(running: RunningPage) -> None:
 
 
 def test_oversized_requests_are_refused(running: RunningPage) -> None:
-    sock = socket.create_connection(("127.0.0.1", running.port), timeout=10)
+    sock = socket.create_connection(("127.0.0.1", running.port), timeout=scaled(10))
     with sock:
         sock.sendall(_request("/", extra=f"X-Big: {'a' * 2 * web.MAX_HEAD}\r\n"))
         assert _read_all(sock).startswith(b"HTTP/1.1 431 ")
-    sock = socket.create_connection(("127.0.0.1", running.port), timeout=10)
+    sock = socket.create_connection(("127.0.0.1", running.port), timeout=scaled(10))
     with sock:
         size = web.MAX_BODY + 1
         sock.sendall(_request("/", extra=f"Content-Length: {size}\r\n") + b"x" * size)
@@ -314,7 +316,7 @@ def test_oversized_requests_are_refused(running: RunningPage) -> None:
 
 def test_one_connection_carries_several_requests(running: RunningPage) -> None:
     running.add(exchange())
-    connection = http.client.HTTPConnection(running.address, timeout=10)
+    connection = http.client.HTTPConnection(running.address, timeout=scaled(10))
     try:
         for path in ("/", "/api/exchanges", "/api/exchanges/1", "/nothing", "/page.js"):
             connection.request("GET", path)
@@ -332,12 +334,12 @@ def test_connections_over_the_cap_are_closed_and_left_polls_free_their_place(
     """MAX_CONNECTIONS long polls take every place: one more connection is closed unanswered.
     Polls whose clients leave free their places at once, not when their wait ends."""
     polls = [
-        socket.create_connection(("127.0.0.1", running.port), timeout=10)
+        socket.create_connection(("127.0.0.1", running.port), timeout=scaled(10))
         for _ in range(web.MAX_CONNECTIONS)
     ]
     for sock in polls:
         sock.sendall(_request("/api/exchanges?after=0&wait=25"))
-    extra = socket.create_connection(("127.0.0.1", running.port), timeout=10)
+    extra = socket.create_connection(("127.0.0.1", running.port), timeout=scaled(10))
     with extra:
         extra.sendall(_request("/"))
         assert _read_all(extra) == b""

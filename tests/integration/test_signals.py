@@ -10,7 +10,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.helpers import PYTHON, REPO, SIGNAL_RECORDER, Pilot, read_lines, wait_for
+from tests.helpers import PYTHON, REPO, SIGNAL_RECORDER, Pilot, read_lines, scaled, wait_for
 
 
 def recorder(name: str, tmp_path: Path, **extra: object) -> dict[str, object]:
@@ -70,7 +70,7 @@ def test_children_start_with_default_signals_and_empty_mask(tmp_path: Path) -> N
         [PYTHON, "-c", launcher, str(config)],
         capture_output=True,
         text=True,
-        timeout=20,
+        timeout=scaled(20),
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     assert result.returncode == 0, result.stderr
@@ -93,7 +93,7 @@ def test_a_job_with_terminal_gets_the_terminal(tmp_path: Path) -> None:
     output = b""
     try:
         while b"fg " not in output or not output.endswith(b"\n"):
-            ready, _, _ = select.select([master], [], [], 10)
+            ready, _, _ = select.select([master], [], [], scaled(10))
             assert ready, f"no answer from the job: {output!r}"
             output += os.read(master, 4096)
     finally:

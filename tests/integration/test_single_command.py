@@ -18,6 +18,7 @@ from tests.helpers import (
     in_pid_namespace,
     read_lines,
     require_pid_namespace,
+    scaled,
     unshared_child,
     wait_for,
 )
@@ -56,7 +57,7 @@ class Single:
         return in_pid_namespace(self.pilot_pid, argv)
 
     def wait(self) -> int:
-        return self.proc.wait(timeout=20)
+        return self.proc.wait(timeout=scaled(20))
 
     def kill(self) -> None:
         if self.proc.poll() is None:

@@ -22,6 +22,7 @@ from tests.helpers import (
     python_job,
     read_lines,
     require,
+    scaled,
     wait_for,
 )
 
@@ -268,7 +269,7 @@ http {{
         [sys.executable, "-m", "pilot", "render", "-c", str(config)],
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=scaled(30),
         env=env,
     )
     assert render.returncode == 0, render.stderr
@@ -284,6 +285,6 @@ http {{
         ["nginx", "-t", "-p", str(prefix), "-c", str(conf)],
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=scaled(30),
     )
     assert test.returncode == 0, f"{test.stderr}\n{upstreams}\n{locations}"

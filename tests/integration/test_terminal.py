@@ -11,7 +11,7 @@ import termios
 import threading
 from pathlib import Path
 
-from tests.helpers import PYTHON, REPO, read_lines, wait_for
+from tests.helpers import PYTHON, REPO, read_lines, scaled, wait_for
 
 
 class InTerminal:
@@ -90,7 +90,7 @@ def test_ctrl_c_in_a_terminal_starts_pilots_shutdown(tmp_path: Path) -> None:
     try:
         wait_for(lambda: read_lines(tmp_path / "log") == ["started"], 10, message=term.output)
         term.press_ctrl_c()
-        assert term.proc.wait(10) == 143, term.output
+        assert term.proc.wait(scaled(10)) == 143, term.output
         assert read_lines(tmp_path / "log") == ["started", "pre-stop"], term.output
         assert "received SIGINT, shutting down" in term.output
     finally:

@@ -31,7 +31,7 @@ from pilot.traffic import proxy as proxy_module
 from pilot.traffic.peers import socket_owner
 from pilot.traffic.proxy import RecordingProxy
 from pilot.traffic.store import MASKED, Exchange, TrafficStore
-from tests.helpers import wait_for
+from tests.helpers import scaled, wait_for
 
 T = TypeVar("T")
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -122,7 +122,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(b"5\r\nfirst\r\n")
             self.wfile.flush()
-            self.upstream.release.wait(10)
+            self.upstream.release.wait(scaled(10))
             self.wfile.write(b"4\r\nlast\r\n0\r\n\r\n")
         elif self.path == "/http10":  # an HTTP/1.0 answer, its body ended by closing
             self.wfile.write(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nold server")
@@ -199,7 +199,7 @@ class Running:
         async def run() -> T:
             return await work
 
-        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(10)
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(scaled(10))
 
     def exchanges(self, count: int) -> list[Exchange]:
         """The recorded exchanges, once there are `count`."""
@@ -215,7 +215,7 @@ class Running:
     def close(self) -> None:
         self.call(self.proxy.close())
         self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
+        self.thread.join(scaled(5))
         self.loop.close()
 
 
@@ -263,7 +263,7 @@ def recv_exactly(sock: socket.socket, size: int, already: bytes = b"") -> bytes:
 
 def test_a_get_is_recorded(proxy: Callable[..., Running], upstream: Upstream) -> None:
     running = proxy()
-    conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=10)
+    conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=scaled(10))
     before = time.time()
     conn.request("GET", "/items?page=2", headers={"X-Trace": "abc"})
     response = conn.getresponse()
@@ -290,7 +290,7 @@ def test_keep_alive_uses_one_upstream_connection(
     proxy: Callable[..., Running], upstream: Upstream
 ) -> None:
     running = proxy()
-    conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=10)
+    conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=scaled(10))
     for path in ("/one", "/two"):
         conn.request("GET", path)
         assert conn.getresponse().read() == b"hello " + path.encode()
@@ -312,10 +312,10 @@ def test_a_connection_the_service_closed_is_reopened(
     proxy: Callable[..., Running], upstream: Upstream
 ) -> None:
     running = proxy()
-    conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=10)
+    conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=scaled(10))
     conn.request("GET", "/bye")
     assert conn.getresponse().read() == b"bye"
-    assert upstream.hung_up.wait(10)
+    assert upstream.hung_up.wait(scaled(10))
     for path in ("/again", "/and-again"):
         conn.request("GET", path)
         assert conn.getresponse().read() == b"hello " + path.encode()
@@ -329,7 +329,7 @@ def test_an_http_1_0_answer_reaches_an_http_1_1_client_chunked(
     proxy: Callable[..., Running], upstream: Upstream
 ) -> None:
     running = proxy()
-    conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=10)
+    conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=scaled(10))
     conn.request("GET", "/http10")
     response = conn.getresponse()
     assert response.getheader("Transfer-Encoding") == "chunked"
@@ -345,7 +345,7 @@ def test_chunked_bodies_pass_byte_exact(proxy: Callable[..., Running], upstream:
     running = proxy()
     body = os.urandom(50_000)
     pieces = [body[i : i + 4096] for i in range(0, len(body), 4096)]
-    conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=10)
+    conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=scaled(10))
     conn.request("POST", "/echo", body=iter(pieces), encode_chunked=True)
     response = conn.getresponse()
     assert response.getheader("Transfer-Encoding") == "chunked"
@@ -365,7 +365,7 @@ def test_chunked_bodies_pass_byte_exact(proxy: Callable[..., Running], upstream:
 
 def test_a_response_streams_through(proxy: Callable[..., Running], upstream: Upstream) -> None:
     running = proxy()
-    conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=10)
+    conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=scaled(10))
     conn.request("GET", "/stream")
     response = conn.getresponse()
     assert response.read(5) == b"first"
@@ -380,7 +380,7 @@ def test_a_response_streams_through(proxy: Callable[..., Running], upstream: Ups
 def test_bodies_over_the_limit_are_cut(proxy: Callable[..., Running], upstream: Upstream) -> None:
     running = proxy(body_limit=1000)
     body = os.urandom(300_000)
-    conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=10)
+    conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=scaled(10))
     conn.request("POST", "/echo", body=body)
     assert conn.getresponse().read() == body[::-1]
     conn.close()
@@ -401,7 +401,7 @@ def test_credentials_are_masked_in_the_record_only(
     proxy: Callable[..., Running], upstream: Upstream, unmasked: frozenset[str]
 ) -> None:
     running = proxy(unmasked=unmasked)
-    conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=10)
+    conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=scaled(10))
     credentials = {"Authorization": "Bearer t0ken", "Cookie": "session=abc"}
     conn.request("GET", "/me", headers=credentials)
     response = conn.getresponse()
@@ -423,7 +423,7 @@ def test_websocket_upgrade_passes_bytes_both_ways(
     proxy: Callable[..., Running], upstream: Upstream
 ) -> None:
     running = proxy()
-    sock = socket.create_connection(("127.0.0.1", running.port), timeout=10)
+    sock = socket.create_connection(("127.0.0.1", running.port), timeout=scaled(10))
     early = b"\x81\x85\x00\x00\x00\x00early"  # a client's text frame, mask 0
     sock.sendall(
         b"GET /ws HTTP/1.1\r\nHost: app\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -443,13 +443,13 @@ def test_websocket_upgrade_passes_bytes_both_ways(
     assert header(exchange.response_headers, "Sec-WebSocket-Accept") is not None
     assert exchange.response_body.size == 0
     sock.close()
-    assert upstream.closed.wait(10), "the upstream saw the client's close"
+    assert upstream.closed.wait(scaled(10)), "the upstream saw the client's close"
     assert len(running.store.select()) == 1
 
 
 def test_expect_100_continue_is_relayed(proxy: Callable[..., Running], upstream: Upstream) -> None:
     running = proxy()
-    with socket.create_connection(("127.0.0.1", running.port), timeout=10) as sock:
+    with socket.create_connection(("127.0.0.1", running.port), timeout=scaled(10)) as sock:
         sock.sendall(
             b"POST /echo HTTP/1.1\r\nHost: app\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"
         )
@@ -469,7 +469,7 @@ def test_upstream_down_answers_502(proxy: Callable[..., Running]) -> None:
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
     running = proxy(upstream_port=closed_port)
-    conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=10)
+    conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=scaled(10))
     for _ in range(2):  # the connection stays usable
         conn.request("POST", "/orders", body=b"{}")
         response = conn.getresponse()
@@ -486,7 +486,7 @@ def test_upstream_down_answers_502(proxy: Callable[..., Running]) -> None:
 
 def test_upstream_breaking_off_is_recorded(proxy: Callable[..., Running]) -> None:
     running = proxy()
-    conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=10)
+    conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=scaled(10))
     conn.request("GET", "/broken")
     response = conn.getresponse()
     with pytest.raises(http.client.IncompleteRead):
@@ -501,15 +501,15 @@ def test_upstream_breaking_off_is_recorded(proxy: Callable[..., Running]) -> Non
 
 def test_malformed_and_old_requests(proxy: Callable[..., Running], upstream: Upstream) -> None:
     running = proxy()
-    with socket.create_connection(("127.0.0.1", running.port), timeout=10) as sock:
+    with socket.create_connection(("127.0.0.1", running.port), timeout=scaled(10)) as sock:
         sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
         head, _ = read_head(sock)
         assert head.startswith(b"HTTP/1.1 400 ")
-    with socket.create_connection(("127.0.0.1", running.port), timeout=10) as sock:
+    with socket.create_connection(("127.0.0.1", running.port), timeout=scaled(10)) as sock:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: app\r\nX-Big: " + b"x" * 300_000)
         head, _ = read_head(sock)  # not lost to a reset, though the rest was never read
         assert head.startswith(b"HTTP/1.1 431 ")
-    with socket.create_connection(("127.0.0.1", running.port), timeout=10) as sock:
+    with socket.create_connection(("127.0.0.1", running.port), timeout=scaled(10)) as sock:
         sock.sendall(b"GET /old HTTP/1.0\r\n\r\n")  # no Host, no keep-alive
         response = b""
         while chunk := sock.recv(65536):
@@ -531,7 +531,7 @@ def test_identify_names_the_calling_service(proxy: Callable[..., Running]) -> No
         return f"pid {pid}"
 
     running = proxy(identify=identify)
-    conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=10)
+    conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=scaled(10))
     for _ in range(2):
         conn.request("GET", "/")
         conn.getresponse().read()
@@ -558,13 +558,13 @@ def test_a_caller_that_hangs_up_at_once_is_still_identified(
             sys.executable,
             "-c",
             "import urllib.request, sys; "
-            "print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())",
+            "print(urllib.request.urlopen(sys.argv[1], timeout=scaled(10)).read().decode())",
             f"http://127.0.0.1:{running.port}/once",
         ],
         stdout=subprocess.PIPE,
         text=True,
     )
-    out, _ = caller.communicate(timeout=30)
+    out, _ = caller.communicate(timeout=scaled(30))
     assert out == "hello /once\n"
     [exchange] = running.exchanges(1)
     assert exchange.client_service == str(caller.pid)
@@ -582,7 +582,7 @@ def test_a_failing_identify_leaves_the_exchange_alone(
         raise RuntimeError("no /proc here")
 
     running = proxy(identify=identify)
-    conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=10)
+    conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=scaled(10))
     for _ in range(2):
         conn.request("GET", "/")
         assert conn.getresponse().read() == b"hello /"
@@ -593,14 +593,14 @@ def test_a_failing_identify_leaves_the_exchange_alone(
 
 def test_close_ends_open_connections(proxy: Callable[..., Running]) -> None:
     running = proxy()
-    sock = socket.create_connection(("127.0.0.1", running.port), timeout=10)
+    sock = socket.create_connection(("127.0.0.1", running.port), timeout=scaled(10))
     sock.sendall(b"GET / HTTP/1.1\r\nHost: app\r\n\r\n")
     _, rest = read_head(sock)
     assert recv_exactly(sock, len(b"hello /"), rest) == b"hello /"
     running.call(running.proxy.close())
     assert sock.recv(65536) == b""  # the idle keep-alive connection was closed
     with pytest.raises(ConnectionRefusedError):
-        socket.create_connection(("127.0.0.1", running.port), timeout=10)
+        socket.create_connection(("127.0.0.1", running.port), timeout=scaled(10))
     sock.close()
 
 
@@ -612,9 +612,11 @@ def test_connections_are_bounded(
     monkeypatch.setattr(proxy_module, "MAX_CONNECTIONS", 2)
     monkeypatch.setattr(proxy_module, "HEAD_TIMEOUT", 0.5)
     running = proxy()
-    held = [socket.create_connection(("127.0.0.1", running.port), timeout=10) for _ in range(2)]
+    held = [
+        socket.create_connection(("127.0.0.1", running.port), timeout=scaled(10)) for _ in range(2)
+    ]
     with (
-        socket.create_connection(("127.0.0.1", running.port), timeout=10) as third,
+        socket.create_connection(("127.0.0.1", running.port), timeout=scaled(10)) as third,
         contextlib.suppress(ConnectionResetError),  # closed unread: a reset is as good
     ):
         assert third.recv(100) == b""
@@ -623,8 +625,8 @@ def test_connections_are_bounded(
     for sock in held:
         assert sock.recv(100) == b""  # silent too long
         sock.close()
-    assert time.monotonic() - began < 5
-    conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=10)
+    assert time.monotonic() - began < scaled(5)
+    conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=scaled(10))
     conn.request("GET", "/")
     assert conn.getresponse().read() == b"hello /"
     conn.close()
@@ -648,7 +650,7 @@ def test_socket_owner_finds_this_process(
         except OSError:
             pytest.skip(f"no {host} here")
         server.listen()
-        with socket.create_connection(server.getsockname()[:2], timeout=10) as client:
+        with socket.create_connection(server.getsockname()[:2], timeout=scaled(10)) as client:
             accepted, _ = server.accept()
             with accepted:
                 mine = client.getsockname()[:2], client.getpeername()[:2]

@@ -9,7 +9,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.helpers import PYTHON, REPO, Pilot, python_job, wait_for
+from tests.helpers import PYTHON, REPO, Pilot, python_job, scaled, wait_for
 from tests.integration.test_up_stack import pids
 
 # Prints "<name> line <i>" for i in 1..3, then one line per SIGUSR1.
@@ -43,7 +43,7 @@ def logs(p: Pilot, *args: str, cwd: Path | None = None) -> subprocess.CompletedP
         [PYTHON, "-m", "pilot", "logs", *where, *args],
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=scaled(30),
         env=env,
         cwd=cwd,
     )
@@ -90,7 +90,7 @@ def test_follow_prints_new_lines(pilot: Callable[..., Pilot], tmp_path: Path) ->
         os.kill(pids(p)["api"], signal.SIGUSR1)
         assert follower.stdout.readline().rstrip().endswith("api   | api poked")
         p.signal(signal.SIGTERM)
-        assert follower.wait(15) == 0
+        assert follower.wait(scaled(15)) == 0
     finally:
         follower.kill()
         follower.wait()

@@ -19,7 +19,7 @@ from typing import Any
 
 import requests
 
-from tests.helpers import REPO, Pilot, python_job, wait_for
+from tests.helpers import REPO, Pilot, python_job, scaled, wait_for
 
 # An HTTP service: writes its environment to <name>.env; GET /call asks $API_URL/hello (so a
 # call between two services of the stack goes through api's proxy); anything else answers
@@ -71,7 +71,7 @@ def traffic(p: Pilot, *args: str, timeout: float = 30) -> subprocess.CompletedPr
         [sys.executable, "-m", "pilot", "traffic", "--socket", str(p.socket), *args],
         capture_output=True,
         text=True,
-        timeout=timeout,
+        timeout=scaled(timeout),
         env={**os.environ, "PYTHONPATH": str(REPO)},
         cwd=p.workdir,
     )
@@ -85,7 +85,7 @@ def exchanges(p: Pilot, *names: str) -> list[dict[str, Any]]:
 
 def serving(url: str) -> bool:
     try:
-        return requests.get(url, timeout=2).status_code == 200
+        return requests.get(url, timeout=scaled(2)).status_code == 200
     except requests.ConnectionError:
         return False
 
@@ -114,9 +114,9 @@ def test_a_monitored_service_is_served_by_the_proxy_and_its_exchanges_recorded(
     api_env = env_of(tmp_path, "api")
     assert api_env["PORT"] == str(ports["api@monitor"]) != str(ports["api"])
     assert api_env["API_URL"] == f"http://127.0.0.1:{ports['api']}"
-    direct = requests.get(f"http://127.0.0.1:{ports['api@monitor']}/direct", timeout=5)
+    direct = requests.get(f"http://127.0.0.1:{ports['api@monitor']}/direct", timeout=scaled(5))
     assert direct.json() == {"service": "api", "path": "/direct"}
-    called = requests.get(f"http://127.0.0.1:{ports['web']}/call", timeout=5)
+    called = requests.get(f"http://127.0.0.1:{ports['web']}/call", timeout=scaled(5))
     assert called.json() == {"service": "api", "path": "/hello"}
     wait_for(lambda: any(e["url"] == "/hello" for e in exchanges(p, "api")), 10, message="recorded")
     [hello] = [e for e in exchanges(p, "api") if e["url"] == "/hello"]
@@ -134,9 +134,10 @@ def test_a_monitored_service_is_served_by_the_proxy_and_its_exchanges_recorded(
         page.startswith("http://127.0.0.1:")
         and "traffic monitor: " + page in p.ctl("status").stdout
     )
-    assert "text/html" in requests.get(page, timeout=5).headers["Content-Type"]
+    assert "text/html" in requests.get(page, timeout=scaled(5)).headers["Content-Type"]
     consul = f"127.0.0.1:{ports['@consul']}"
-    [entry] = requests.get(f"http://{consul}/v1/health/service/api?passing", timeout=5).json()
+    passing = f"http://{consul}/v1/health/service/api?passing"
+    [entry] = requests.get(passing, timeout=scaled(5)).json()
     assert entry["Service"]["Port"] == ports["api"]  # registered at the proxy
     p.signal(signal.SIGTERM)
     assert p.wait(15) == 0
@@ -157,7 +158,8 @@ def test_pilot_traffic_follows_shows_one_whole_and_exports_har(
     )
     try:
         wait_for(lambda: traffic(p).returncode == 0, 10, message="pilot traffic answers")
-        requests.get(f"{api}/followed", headers={"Authorization": "Bearer s3cret"}, timeout=5)
+        bearer = {"Authorization": "Bearer s3cret"}
+        requests.get(f"{api}/followed", headers=bearer, timeout=scaled(5))
         assert follow.stdout is not None
         # the earlier exchanges come first; the read is bounded by the test's timeout
         line = next(line for line in follow.stdout if "/followed" in line)

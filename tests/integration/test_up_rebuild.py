@@ -9,7 +9,7 @@ from typing import Any
 
 import requests
 
-from tests.helpers import Pilot, holds, python_job, read_lines, wait_for
+from tests.helpers import Pilot, holds, python_job, read_lines, scaled, wait_for
 from tests.integration.test_up_stack import SERVICE, all_passing, pids, ports, stack
 
 # A build: appends a line to builds.log; fails, saying why, while build.fail exists.
@@ -41,7 +41,7 @@ def test_rebuild_restarts_only_after_a_good_build(
     assert read_lines(tmp_path / "builds.log") == ["built"]
     wait_for(lambda: pids(p)["api"] not in (None, before["api"]), 10, message="api restarted")
     wait_for(lambda: all_passing(tmp_path, "api"), 10, message="api passing again")
-    assert requests.get(f"http://127.0.0.1:{port}/", timeout=5).text == "api"
+    assert requests.get(f"http://127.0.0.1:{port}/", timeout=scaled(5)).text == "api"
     assert ports(tmp_path)["api"] == port
     assert pids(p)["web"] == before["web"]
     rebuilt = pids(p)["api"]
@@ -50,7 +50,7 @@ def test_rebuild_restarts_only_after_a_good_build(
     assert failed.returncode == 1
     assert "build failed" in failed.stderr and "syntax error near 'retrun'" in failed.stderr
     assert pids(p) == {"api": rebuilt, "web": before["web"]}
-    assert requests.get(f"http://127.0.0.1:{port}/", timeout=5).text == "api"
+    assert requests.get(f"http://127.0.0.1:{port}/", timeout=scaled(5)).text == "api"
     p.signal(signal.SIGTERM)
     assert p.wait(15) == 0
 

@@ -14,7 +14,7 @@ import dns.query
 import dns.rdatatype
 import pytest
 
-from tests.helpers import Pilot, Registry, python_job, wait_for
+from tests.helpers import Pilot, Registry, python_job, scaled, wait_for
 from tests.integration.test_up_stack import env_of, passing, ports, stack
 
 PRINTER = python_job("""
@@ -72,7 +72,7 @@ def test_remote_services_resolve_through_variables_registry_and_dns(
     wait_for(lambda: passing(consul, "api"), 10, message="local api passing")
     assert [e["Service"]["Port"] for e in passing(consul, "api")] == [kept["api"]]
     query = dns.message.make_query("quotes.service.consul", dns.rdatatype.SRV)
-    answer = dns.query.udp(query, "127.0.0.1", timeout=5, port=kept["@dns"])
+    answer = dns.query.udp(query, "127.0.0.1", timeout=scaled(5), port=kept["@dns"])
     assert [record.port for rrset in answer.answer for record in rrset] == [7001]
     status = {r["service"]: r for r in p.status()["resolutions"]}
     assert status["quotes"] == {

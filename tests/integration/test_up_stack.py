@@ -15,7 +15,7 @@ import dns.query
 import dns.rdatatype
 import requests
 
-from tests.helpers import Pilot, python_job, wait_for
+from tests.helpers import Pilot, python_job, scaled, wait_for
 
 # A tiny HTTP service: answers its name, listens on $PORT, writes its environment to <name>.env.
 SERVICE = python_job("""
@@ -61,7 +61,7 @@ def env_of(tmp_path: Path, name: str) -> dict[str, str]:
 
 
 def passing(consul: str, service: str) -> list[dict[str, Any]]:
-    answer = requests.get(f"http://{consul}/v1/health/service/{service}?passing", timeout=5)
+    answer = requests.get(f"http://{consul}/v1/health/service/{service}?passing", timeout=scaled(5))
     return list(answer.json())
 
 
@@ -110,7 +110,7 @@ def test_auto_ports_are_kept_across_restarts(pilot: Callable[..., Pilot], tmp_pa
     wait_for(lambda: pids(p)["api"] not in (None, before["api"]), 10, message="api restarted")
     wait_for(lambda: all_passing(tmp_path, "api"), 10, message="api passing again")
     assert pids(p)["web"] == before["web"]
-    assert requests.get(f"http://127.0.0.1:{first['api']}/", timeout=5).text == "api"
+    assert requests.get(f"http://127.0.0.1:{first['api']}/", timeout=scaled(5)).text == "api"
     p.signal(signal.SIGTERM)
     assert p.wait(15) == 0
     again = up(pilot, config)
@@ -170,11 +170,11 @@ def test_every_job_is_told_where_the_services_are(
     assert env["STORE_DB_ADDR"] == f"127.0.0.1:{kept['store']}"
     assert env["CONSUL_HTTP_ADDR"] == f"127.0.0.1:{kept['@consul']}"
     assert env["CONSUL_DNS_ADDR"] == f"127.0.0.1:{kept['@dns']}"
-    assert requests.get(env["API_URL"], timeout=5).text == "api"
+    assert requests.get(env["API_URL"], timeout=scaled(5)).text == "api"
     [entry] = passing(env["CONSUL_HTTP_ADDR"], "store-db")
     assert f"{entry['Service']['Address']}:{entry['Service']['Port']}" == env["STORE_DB_ADDR"]
     query = dns.message.make_query("store-db.service.consul", dns.rdatatype.SRV)
-    answer = dns.query.udp(query, "127.0.0.1", timeout=5, port=kept["@dns"])
+    answer = dns.query.udp(query, "127.0.0.1", timeout=scaled(5), port=kept["@dns"])
     [srv] = [record for rrset in answer.answer for record in rrset]
     assert srv.port == kept["store"]
     template = tmp_path / "addresses.txt"

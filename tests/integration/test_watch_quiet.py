@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.helpers import PYTHON, REPO, Pilot, holds, read_lines, wait_for
+from tests.helpers import PYTHON, REPO, Pilot, holds, read_lines, scaled, wait_for
 
 POLL_WAIT = "1s"  # the watch's blocking wait (its floor): a long-poll cycle every ~1 s
 QUIET_POLLS = 3  # long polls that must come and go with nothing reported
@@ -41,9 +41,9 @@ class LoggedRegistry:
     def put(self, path: str, body: Any) -> None:
         url = f"http://{self.address}{path}"
         if isinstance(body, str):
-            response = requests.put(url, data=body, timeout=10)
+            response = requests.put(url, data=body, timeout=scaled(10))
         else:
-            response = requests.put(url, json=body, timeout=10)
+            response = requests.put(url, json=body, timeout=scaled(10))
         response.raise_for_status()
 
     def blocking_polls(self, path: str) -> int:
@@ -53,7 +53,7 @@ class LoggedRegistry:
 
     def stop(self) -> None:
         self.proc.terminate()
-        self.proc.wait(5)
+        self.proc.wait(scaled(5))
         if self.proc.stdout is not None:
             self.proc.stdout.close()
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from pilot.consul.addresses import check_interface_spec, interface_addresses, resolve_address
-from tests.helpers import PYTHON, REPO, require
+from tests.helpers import PYTHON, REPO, require, scaled
 
 # Runs inside a new network namespace: sets it up with `ip`, then answers each query.
 NAMESPACE_SCRIPT = textwrap.dedent("""
@@ -70,7 +70,7 @@ def in_network_namespace(setup: list[str], queries: list[list[str]]) -> dict[str
         env={**os.environ, "PYTHONPATH": str(REPO)},
         capture_output=True,
         text=True,
-        timeout=15,
+        timeout=scaled(15),
     )
     require(done.returncode == 0, f"cannot set up a network namespace: {done.stderr.strip()}")
     return dict(json.loads(done.stdout))

@@ -7,7 +7,7 @@ import json
 import subprocess
 import textwrap
 
-from tests.helpers import PYTHON, REPO
+from tests.helpers import PYTHON, REPO, scaled
 
 CONFIG = """{
   consul: "127.0.0.1:8500",
@@ -26,7 +26,12 @@ def test_loading_a_config_imports_only_config_events_and_log() -> None:
         print(json.dumps(sorted(m for m in sys.modules if m.startswith(("pilot", "jinja2")))))
     """)
     result = subprocess.run(
-        [PYTHON, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=30, check=True
+        [PYTHON, "-c", code],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=scaled(30),
+        check=True,
     )
     modules = json.loads(result.stdout)
     outside = [

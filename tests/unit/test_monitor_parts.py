@@ -13,6 +13,7 @@ from pilot.cli.traffic import summary_line, whole_text
 from pilot.config.errors import ConfigError
 from pilot.config.load import parse_config
 from pilot.traffic.store import MASKED, Body, Exchange, TrafficStore, mask_headers
+from tests.helpers import scaled
 
 STACK = """{ monitor: MONITOR, jobs: [
   { name: "api", exec: "api", port: "auto" },
@@ -117,7 +118,7 @@ def test_waiting_for_the_store_returns_when_an_exchange_comes() -> None:
         loop = asyncio.get_running_loop()
         loop.call_later(0.05, store.add, exchange())
         began = loop.time()
-        await store.feed.wait(0, 5.0)
+        await store.feed.wait(0, scaled(5.0))
         return loop.time() - began
 
     assert asyncio.run(scenario()) < 2.0
