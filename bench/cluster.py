@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from bench.common import PYTHON, REPO
+from bench.common import PYTHON, REPO, wait_for
 
 BRIDGE, SUBNET = "pcbr0", "10.77.0"
 SERVERS = ("s1", "s2", "s3")
@@ -48,14 +48,10 @@ def run(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not within {timeout:g}s")
-        time.sleep(0.05)
+    value = wait_for(predicate, timeout, interval=0.05)
+    if not value:
+        raise TimeoutError(f"{what}: not within {timeout:g}s")
+    return value
 
 
 class Net:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import sys
 from typing import Any
 from urllib.parse import quote
@@ -172,7 +171,9 @@ def find_socket(given: str | None, config: str | None) -> str:
 def explain(error: Unreachable, path: str, config: str | None) -> str:
     """What a person needs to hear when the control socket does not answer: when nothing
     listens there, that no pilot runs for the config (or here), rather than an errno."""
-    if _listening(path):
+    from pilot.process.sockets import unix_socket_answers
+
+    if unix_socket_answers(path):
         return str(error)
     for candidate in (config, None if config else "pilot.json5"):
         if candidate and os.path.isfile(candidate):
@@ -182,16 +183,6 @@ def explain(error: Unreachable, path: str, config: str | None) -> str:
         f"no pilot is running here (nothing listens on {path}): "
         "give -c FILE, --socket PATH or run it where its pilot.json5 is"
     )
-
-
-def _listening(path: str) -> bool:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-        probe.settimeout(1)
-        try:
-            probe.connect(path)
-        except OSError:
-            return False
-        return True
 
 
 def error_text(body: bytes) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import stat
 from collections.abc import Awaitable, Callable
 
@@ -15,6 +14,7 @@ from pilot.http.server import Server
 from pilot.interface import routes
 from pilot.interface.commands import CommandError, Commands
 from pilot.log import Log
+from pilot.process.sockets import unix_socket_answers
 
 # Only root reaches the socket: a burst of `pilot ctl` calls waits in the listen backlog rather
 # than be refused, and as many connections as slow scripts may hold are served side by side.
@@ -41,7 +41,7 @@ class ControlServer:
         if os.path.lexists(self.path):
             if not stat.S_ISSOCK(os.lstat(self.path).st_mode):
                 raise SocketInUse(f"{self.path} exists and is not a socket; not replacing it")
-            if _answers(self.path):
+            if unix_socket_answers(self.path):
                 raise SocketInUse(f"another pilot is listening on {self.path}")
             os.unlink(self.path)
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
@@ -201,11 +201,3 @@ def _allow(request: Request, route: routes.Route) -> None:
         raise HTTPError(405, f"method {request.method} not allowed", allow=route.method)
 
 
-def _answers(path: str) -> bool:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-        probe.settimeout(1)
-        try:
-            probe.connect(path)
-        except OSError:
-            return False
-        return True

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 from collections.abc import Collection, Iterator
 
 
@@ -48,3 +49,14 @@ def socket_holders(inodes: Collection[int], first: bool = False) -> dict[int, in
                         if first or len(found) == len(targets):
                             return found
     return found
+
+
+def unix_socket_answers(path: str) -> bool:
+    """Whether something accepts connections on the unix socket at `path` now."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1)
+        try:
+            probe.connect(path)
+        except OSError:
+            return False
+        return True

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import socket
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -46,13 +45,9 @@ def prepare(path: str) -> PortState:
 
 def already_up(path: str) -> bool:
     """Whether a `pilot up` of the config at `path` answers on its default socket."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-        probe.settimeout(1)
-        try:
-            probe.connect(up_socket(path))
-        except OSError:
-            return False
-        return True
+    from pilot.process.sockets import unix_socket_answers
+
+    return unix_socket_answers(up_socket(path))
 
 
 def stack_config(config: Config) -> Config:
