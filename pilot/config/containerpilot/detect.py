@@ -26,6 +26,7 @@ _NATIVE_ONLY = re.compile(
     r"""|\bttl\s*:\s*["']""",
     re.MULTILINE,
 )
+MAX_CONFIG = 65_536  # characters of a rendered config (the largest known is 5 KB; JSON5 is slow)
 _JSON5_POSITION = re.compile(r"<string>:(\d+) (.*) at column (\d+)")
 
 
@@ -82,7 +83,7 @@ def parse_rendered(text: str, environ: Mapping[str, str], filename: str) -> dict
 
     from pilot.config.containerpilot.gotemplate import environment_data, render
 
-    rendered = render(text, environment_data(environ), environ, filename)
+    rendered = render(text, environment_data(environ), environ, filename, MAX_CONFIG)
     try:
         raw = json5.loads(rendered)
     except ValueError as error:
@@ -93,6 +94,8 @@ def parse_rendered(text: str, environ: Mapping[str, str], filename: str) -> dict
                 f"{filename}:{line}:{column}", f"syntax error after rendering: {what}"
             ) from None
         raise ConfigError(filename, f"syntax error after rendering: {error}") from None
+    except RecursionError:
+        raise ConfigError(filename, "syntax error after rendering: nested too deeply") from None
     if not isinstance(raw, dict):
         raise ConfigError(filename, "must hold one object: { consul: ..., jobs: [...] }")
     return raw
