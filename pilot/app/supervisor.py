@@ -24,7 +24,7 @@ from pilot.app.snapshot import snapshot
 from pilot.app.triggers import Triggers
 from pilot.config.errors import ConfigError
 from pilot.config.load import load_config
-from pilot.config.model import CONTAINERPILOT, Config, JobConfig
+from pilot.config.model import Config, JobConfig
 from pilot.control.server import ControlServer, SocketInUse
 from pilot.events import GLOBAL, Code, EventBus
 from pilot.health.jobs import JobHealth
@@ -82,7 +82,7 @@ class Supervisor:
         self.environment = Environment(
             exported_paths(files),
             self._running_pids,
-            ("PILOT", "CONTAINERPILOT") if config.dialect == CONTAINERPILOT else ("PILOT",),
+            config.env_prefixes,
         )
         self._terminal = _foreground_terminal()
         self.health = JobHealth(self.bus, self.reaper, self.environment.for_job, log)
