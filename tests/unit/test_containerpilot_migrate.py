@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from pilot.config.containerpilot.convert import convert
 from pilot.config.errors import ConfigError
 from pilot.config.load import parse_config
 from pilot.containerpilot_cli import UsageError, config_path, parse_flags
+from pilot.migrate.convert import convert
 from tests.helpers import require
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,7 +61,7 @@ def test_v2_becomes_jobs_and_watches() -> None:
 def test_supervisord_programs_become_jobs() -> None:
     """numprocs, command, environment, restarts, stop and priority as start order."""
     require(importlib.util.find_spec("supervisor") is not None, "pip install '.[supervisord]'")
-    from pilot.config.containerpilot.supervisord import import_supervisord
+    from pilot.migrate.supervisord import import_supervisord
 
     conf = """[supervisord]
 nodaemon=true
@@ -99,7 +99,7 @@ def test_supervisord_environment_references_stay_references(
     """%(ENV_X)s becomes ${X}, read when pilot starts: the value at import time (a password)
     is not written into pilot.json5; one supervisord reads itself (numprocs) is its value."""
     require(importlib.util.find_spec("supervisor") is not None, "pip install '.[supervisord]'")
-    from pilot.config.containerpilot.supervisord import import_supervisord
+    from pilot.migrate.supervisord import import_supervisord
 
     monkeypatch.setenv("DB_PASS", "hunter2-secret")
     monkeypatch.setenv("WORKERS", "2")
@@ -122,7 +122,7 @@ numprocs=%(ENV_WORKERS)s
 def test_supervisord_numprocs_is_bounded() -> None:
     """numprocs=1000000 is refused at once, with its place."""
     require(importlib.util.find_spec("supervisor") is not None, "pip install '.[supervisord]'")
-    from pilot.config.containerpilot.supervisord import import_supervisord
+    from pilot.migrate.supervisord import import_supervisord
 
     conf = "[program:app]\ncommand=/bin/app\nprocess_name=a%(process_num)s\nnumprocs=1000000\n"
     with pytest.raises(ConfigError) as caught:

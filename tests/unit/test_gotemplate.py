@@ -6,9 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pilot.config.containerpilot.gofmt import sprintf
-from pilot.config.containerpilot.gotemplate import environment_data, render
-from pilot.config.errors import ConfigError
+from pilot.gotemplate.execute import RenderError, environment_data, render
+from pilot.gotemplate.gofmt import sprintf
 
 ENV = {"A": "x", "CONSUL": "c1", "N": "3", "LIST": "a:b:c", "EQ": "k=v", "EMPTY": ""}
 
@@ -19,7 +18,7 @@ def run(source: str, environ: dict[str, str] | None = None) -> str:
 
 
 def error_of(source: str) -> str:
-    with pytest.raises(ConfigError) as caught:
+    with pytest.raises(RenderError) as caught:
         run(source)
     return str(caught.value)
 
@@ -175,7 +174,7 @@ def test_regex_replace_is_linear_in_the_value() -> None:
 def test_regex_replace_follows_go(source: str, expected: str) -> None:
     try:
         assert run(source) == expected
-    except ConfigError as error:
+    except RenderError as error:
         assert expected in str(error)
 
 
@@ -190,8 +189,8 @@ TOKENS = [
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.sampled_from(TOKENS), max_size=25))
 def test_any_template_renders_or_gives_a_placed_error(tokens: list[str]) -> None:
-    """Fuzzed: nothing but a rendering or a ConfigError naming file:line:column."""
+    """Fuzzed: nothing but a rendering or a RenderError naming file:line:column."""
     try:
         run("".join(tokens))
-    except ConfigError as error:
+    except RenderError as error:
         assert str(error).startswith("cp.json5:"), error

@@ -72,9 +72,12 @@ def parse_rendered(text: str, environ: Mapping[str, str], filename: str) -> dict
     """
     import json5
 
-    from pilot.config.containerpilot.gotemplate import environment_data, render
+    from pilot.gotemplate.execute import RenderError, environment_data, render
 
-    rendered = render(text, environment_data(environ), environ, filename, MAX_CONFIG)
+    try:
+        rendered = render(text, environment_data(environ), environ, filename, MAX_CONFIG)
+    except RenderError as error:
+        raise ConfigError(error.place, error.message) from None
     try:
         raw = json5.loads(rendered)
     except ValueError as error:

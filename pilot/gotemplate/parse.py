@@ -14,6 +14,15 @@ MAX_DEPTH = 100  # nested blocks and parentheses
 MAX_STEPS = 1_000_000  # range iterations of one rendering
 
 
+class RenderError(Exception):
+    """A template that cannot be rendered: `place` is `file:line:column`, `message` what."""
+
+    def __init__(self, place: str, message: str) -> None:
+        super().__init__(f"{place}: {message}")
+        self.place = place
+        self.message = message
+
+
 class TemplateError(Exception):
     """A template that cannot be parsed or executed; `offset` is where, in the source."""
 

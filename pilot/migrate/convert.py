@@ -9,8 +9,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from pilot.config.containerpilot.gotemplate import FUNCTIONS, place
-from pilot.config.containerpilot.gotemplate_parse import (
+from pilot.config.containerpilot.keys import V2_KEYS
+from pilot.config.containerpilot.v2 import v2_to_v3
+from pilot.config.containerpilot.v3 import main_job, translate
+from pilot.config.durations import format_duration, parse_duration
+from pilot.config.errors import ConfigError
+from pilot.gotemplate.execute import FUNCTIONS, place
+from pilot.gotemplate.parse import (
     Block,
     Node,
     Operand,
@@ -18,12 +23,7 @@ from pilot.config.containerpilot.gotemplate_parse import (
     TemplateError,
     parse,
 )
-from pilot.config.containerpilot.keys import V2_KEYS
-from pilot.config.containerpilot.v2 import v2_to_v3
-from pilot.config.containerpilot.v3 import main_job, translate
-from pilot.config.containerpilot.writer import json5_text
-from pilot.config.durations import format_duration, parse_duration
-from pilot.config.errors import ConfigError
+from pilot.migrate.writer import json5_text
 
 _MARK = "zpilotvar{}z"  # stands for a ${VAR:-default} while the data is translated
 _MARKS = re.compile(r"zpilotvar(\d+)z")

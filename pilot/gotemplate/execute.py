@@ -10,20 +10,20 @@ import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pilot.config.containerpilot.gofmt import go_string, sprint, sprintf
-from pilot.config.containerpilot.gotemplate_parse import (
+from pilot.gotemplate.gofmt import go_string, sprint, sprintf
+from pilot.gotemplate.parse import (
     MAX_OUTPUT,
     MAX_STEPS,
     Block,
     Node,
     Operand,
     Pipeline,
+    RenderError,
     TemplateError,
     parse,
 )
-from pilot.config.errors import ConfigError
 
-__all__ = ["FUNCTIONS", "TemplateError", "environment_data", "render"]
+__all__ = ["FUNCTIONS", "RenderError", "TemplateError", "environment_data", "render"]
 
 
 def render(
@@ -37,7 +37,7 @@ def render(
     the result is at most `limit` characters.
 
     Raises:
-        ConfigError: a parse or execution error, placed at `filename:line:column`.
+        RenderError: a parse or execution error, placed at `filename:line:column`.
     """
     functions = _functions(environ)
     try:
@@ -45,7 +45,7 @@ def render(
         out: list[str] = []
         _Executor(functions, data, limit).nodes(tree, data, out)
     except TemplateError as error:
-        raise ConfigError(place(source, error.offset, filename), error.message) from None
+        raise RenderError(place(source, error.offset, filename), error.message) from None
     return "".join(out)
 
 

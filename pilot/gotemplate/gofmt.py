@@ -8,7 +8,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from pilot.config.containerpilot.gotemplate_parse import MAX_OUTPUT, TemplateError
+from pilot.gotemplate.parse import MAX_OUTPUT, TemplateError
 
 _VERB = re.compile(r"%([-+# 0]*)(\d+|\*)?(?:\.(\*|\d*))?(.)?", re.DOTALL)
 
