@@ -114,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     from pilot.cli import main as pilot_main
 
-    return pilot_main(["run", "-c", path])
+    code = pilot_main(["run", "-c", path])  # returns only when the config is refused
+    return 1 if code == 2 else code  # ContainerPilot's exit for a config it cannot load
 
 
 def _render(path: str, out: str) -> int:
