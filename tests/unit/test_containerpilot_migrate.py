@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pilot.config.errors import ConfigError
 from pilot.config.load import parse_config
@@ -171,3 +174,31 @@ def test_version_and_usage() -> None:
     assert version.returncode == 0 and version.stdout.startswith("Version: ")
     bad = subprocess.run([*run, "-bogus"], capture_output=True, text=True, check=False)
     assert bad.returncode == 2 and "flag provided but not defined: -bogus" in bad.stderr
+
+
+KEYS = [
+    "consul", "preStart", "stopTimeout", "services", "backends", "tasks", "coprocesses",
+    "telemetry", "jobs", "watches", "name", "exec", "port", "health", "poll", "ttl", "interval",
+    "command", "frequency", "restarts", "onChange", "sensors", "when", "source", "once",
+]  # fmt: skip
+SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(-5, 10**6), st.sampled_from(["", "x", "c:8500", "5s"])
+)
+VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(KEYS), inner, max_size=4)
+    ),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from(KEYS), VALUES, max_size=6))
+def test_any_file_converts_or_gives_placed_errors(raw: dict[str, object]) -> None:
+    """Fuzzed v2/v3-shaped data: pilot convert writes a file or says what is wrong, never a
+    traceback (a v2 section that is not a list of objects was one)."""
+    try:
+        convert(json.dumps(raw), {}, "containerpilot.json5", ["/bin/app"])
+    except ConfigError as error:
+        assert all(str(one) for one in error.errors)
