@@ -26,7 +26,7 @@ from pilot.app.signals import (
 from pilot.app.snapshot import snapshot
 from pilot.app.triggers import Triggers
 from pilot.config.errors import ConfigError
-from pilot.config.model import CONTAINERPILOT, Config, JobConfig
+from pilot.config.model import Config, JobConfig
 from pilot.control.server import ControlServer, SocketInUse
 from pilot.events import GLOBAL, Code, EventBus
 from pilot.health.jobs import JobHealth
@@ -83,7 +83,7 @@ class Supervisor:
         self._environment = Environment(
             exported_paths(files),
             self.running_pids,
-            ("PILOT", "CONTAINERPILOT") if config.dialect == CONTAINERPILOT else ("PILOT",),
+            config.env_prefixes,
             sources=(self._consul_environment, *self.mode.environment_sources()),
             job_sources=self.mode.job_environment_sources(),
         )

@@ -114,13 +114,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     from pilot.cli.pilot import main as pilot_main
 
-    return pilot_main(["run", "-c", path])
+    code = pilot_main(["run", "-c", path])  # returns only when the config is refused
+    return 1 if code == 2 else code  # ContainerPilot's exit for a config it cannot load
 
 
 def _render(path: str, out: str) -> int:
     """-template: the config rendered with the environment, to -out or stdout."""
-    from pilot.config.containerpilot.gotemplate import environment_data, render
-    from pilot.config.errors import ConfigError
+    from pilot.gotemplate.execute import RenderError, environment_data, render
 
     try:
         with open(path, encoding="utf-8") as file:
@@ -134,7 +134,7 @@ def _render(path: str, out: str) -> int:
     except OSError as error:
         print(f"could not read or write config file: {error}", file=sys.stderr)
         return 1
-    except ConfigError as error:
+    except RenderError as error:
         print(f"could not apply template to config: {error}", file=sys.stderr)
         return 1
     return 0

@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return traffic(args_list[1:])
     if args_list and args_list[0] in ("convert", "import"):
-        from pilot.config.containerpilot.migrate import main as migrate
+        from pilot.migrate.command import main as migrate
 
         return migrate(args_list)
     if args_list and args_list[0] == "--":
@@ -291,7 +291,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         return 0
     name = "<stdin>" if args.config == "-" else os.path.basename(args.config)
     if config.dialect != "pilot.json5":
-        from pilot.config.containerpilot.migrate import native_equivalent
+        from pilot.migrate.command import native_equivalent
 
         print(f"pilot: {name} is valid, read as {config.dialect}: {summary(config)}")
         print(native_equivalent(args.config), end="")

@@ -302,6 +302,9 @@ class Config(UpConfig):
     path: str = field(default="", compare=False)
     dialect: str = field(default="pilot.json5", compare=False)  # or CONTAINERPILOT
     # Set by the translator of a foreign dialect (config/containerpilot), never by pilot.json5:
+    env_prefixes: tuple[str, ...] = ("PILOT",)  # of <PREFIX>_<JOB>_IP/_PID in jobs' env
+    watch_every_change: bool = False  # a watch emits healthy/unhealthy after every change
+    consul_required: bool = False  # connect to Consul even if nothing here needs it
     silent_sources: tuple[str, ...] = ()  # when.source names that exist but never emit
     short_ttl_ok: bool = False  # a health ttl no longer than its interval runs (and flaps)
     warnings: tuple[str, ...] = field(default=(), compare=False)  # "place: what", one a line
@@ -319,11 +322,11 @@ class Config(UpConfig):
 
     @property
     def uses_consul(self) -> bool:
-        """Whether anything needs the Consul client (always for ContainerPilot's configs, whose
-        telemetry registers whatever else they do)."""
+        """Whether anything needs the Consul client (always when `consul_required`, as for
+        ContainerPilot's configs, whose telemetry registers whatever else they do)."""
         return (
             bool(self.watches or self.templates)
-            or self.dialect == CONTAINERPILOT
+            or self.consul_required
             or self.consul.embedded
             or any(job.port is not None or job.leader is not None for job in self.jobs)
         )

@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pilot.config.consul_model import Watch
-from pilot.config.model import CONTAINERPILOT, Config, JobConfig
+from pilot.config.model import Config, JobConfig
 from pilot.consul.addresses import resolve_address
 from pilot.consul.calls import ConsulCalls
 from pilot.consul.client import ConsulTarget
@@ -132,14 +132,13 @@ class Discovery:
             watch.wait,
         )
         state = WatchState(watch.name, watch.service is not None, self._bus, self._log)
-        state.every_change = self._config.dialect == CONTAINERPILOT
+        state.every_change = self._config.watch_every_change
         self._watches[watch.name], self._queries[watch.name] = state, query
         self.hub.subscribe(query, state.update)
 
     def environment(self) -> dict[str, str]:
         """PILOT_<JOB>_IP and PILOT_WATCH_<NAME> for the next run of any job."""
-        containerpilot = self._config.dialect == CONTAINERPILOT
-        prefixes = ("PILOT", "CONTAINERPILOT") if containerpilot else ("PILOT",)
+        prefixes = self._config.env_prefixes
         env = {
             f"{prefix}_{name.upper().replace('-', '_')}_IP": address
             for name, address in self._addresses.items()

@@ -209,3 +209,14 @@ def test_telemetry_metrics_are_named_as_prometheus_shows_them() -> None:
     assert telemetry is not None and telemetry.port == 9191
     assert [m.name for m in telemetry.metrics] == ["ns_hits", "load"]
     assert telemetry.interfaces == ("eth0:inet", "inet")
+
+
+@pytest.mark.parametrize("key", ["build", "watch", "monitor", "callback", "remote", "logs_dir"])
+def test_a_key_only_pilot_json5_has_keeps_a_file_native(key: str) -> None:
+    """The keys that tell a pilot.json5 from a ContainerPilot file before any parsing come from
+    pilot's schema, so a newer native key (these were missing from a hand-kept list) is
+    recognised too."""
+    from pilot.config.containerpilot.detect import _may_be_containerpilot, read_foreign
+
+    text = f'{{ consul: "c:8500", jobs: [{{ name: "a", exec: "x", {key}: 1 }}] }}'
+    assert not _may_be_containerpilot(text) and read_foreign(text, {}, "app.json5") is None

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from pilot.config.containerpilot.convert import convert
 from pilot.config.errors import ConfigError
 from pilot.config.load import parse_config
 from pilot.config.model import CONTAINERPILOT
+from pilot.migrate.convert import convert
 
 CORPUS = Path(os.environ.get("PILOT_CP_CORPUS", "/work/shared/corpus/containerpilot"))
 VERDICTS = CORPUS / "VERDICTS.md"

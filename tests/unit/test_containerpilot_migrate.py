@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pilot.cli.containerpilot import UsageError, config_path, parse_flags
-from pilot.config.containerpilot.convert import convert
 from pilot.config.errors import ConfigError
 from pilot.config.load import parse_config
+from pilot.migrate.convert import convert
 from tests.helpers import require
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,7 +64,7 @@ def test_v2_becomes_jobs_and_watches() -> None:
 def test_supervisord_programs_become_jobs() -> None:
     """numprocs, command, environment, restarts, stop and priority as start order."""
     require(importlib.util.find_spec("supervisor") is not None, "pip install '.[supervisord]'")
-    from pilot.config.containerpilot.supervisord import import_supervisord
+    from pilot.migrate.supervisord import import_supervisord
 
     conf = """[supervisord]
 nodaemon=true
@@ -99,7 +102,7 @@ def test_supervisord_environment_references_stay_references(
     """%(ENV_X)s becomes ${X}, read when pilot starts: the value at import time (a password)
     is not written into pilot.json5; one supervisord reads itself (numprocs) is its value."""
     require(importlib.util.find_spec("supervisor") is not None, "pip install '.[supervisord]'")
-    from pilot.config.containerpilot.supervisord import import_supervisord
+    from pilot.migrate.supervisord import import_supervisord
 
     monkeypatch.setenv("DB_PASS", "hunter2-secret")
     monkeypatch.setenv("WORKERS", "2")
@@ -122,7 +125,7 @@ numprocs=%(ENV_WORKERS)s
 def test_supervisord_numprocs_is_bounded() -> None:
     """numprocs=1000000 is refused at once, with its place."""
     require(importlib.util.find_spec("supervisor") is not None, "pip install '.[supervisord]'")
-    from pilot.config.containerpilot.supervisord import import_supervisord
+    from pilot.migrate.supervisord import import_supervisord
 
     conf = "[program:app]\ncommand=/bin/app\nprocess_name=a%(process_num)s\nnumprocs=1000000\n"
     with pytest.raises(ConfigError) as caught:
@@ -171,3 +174,31 @@ def test_version_and_usage() -> None:
     assert version.returncode == 0 and version.stdout.startswith("Version: ")
     bad = subprocess.run([*run, "-bogus"], capture_output=True, text=True, check=False)
     assert bad.returncode == 2 and "flag provided but not defined: -bogus" in bad.stderr
+
+
+KEYS = [
+    "consul", "preStart", "stopTimeout", "services", "backends", "tasks", "coprocesses",
+    "telemetry", "jobs", "watches", "name", "exec", "port", "health", "poll", "ttl", "interval",
+    "command", "frequency", "restarts", "onChange", "sensors", "when", "source", "once",
+]  # fmt: skip
+SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(-5, 10**6), st.sampled_from(["", "x", "c:8500", "5s"])
+)
+VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(KEYS), inner, max_size=4)
+    ),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from(KEYS), VALUES, max_size=6))
+def test_any_file_converts_or_gives_placed_errors(raw: dict[str, object]) -> None:
+    """Fuzzed v2/v3-shaped data: pilot convert writes a file or says what is wrong, never a
+    traceback (a v2 section that is not a list of objects was one)."""
+    try:
+        convert(json.dumps(raw), {}, "containerpilot.json5", ["/bin/app"])
+    except ConfigError as error:
+        assert all(str(one) for one in error.errors)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from pilot.config.containerpilot.gofmt import sprintf
-from pilot.config.containerpilot.gotemplate import environment_data, render
-from pilot.config.errors import ConfigError
+from pilot.gotemplate.execute import RenderError, environment_data, render
+from pilot.gotemplate.gofmt import sprintf
 
 ENV = {"A": "x", "CONSUL": "c1", "N": "3", "LIST": "a:b:c", "EQ": "k=v", "EMPTY": ""}
 
@@ -17,7 +18,7 @@ def run(source: str, environ: dict[str, str] | None = None) -> str:
 
 
 def error_of(source: str) -> str:
-    with pytest.raises(ConfigError) as caught:
+    with pytest.raises(RenderError) as caught:
         run(source)
     return str(caught.value)
 
@@ -113,8 +114,83 @@ def test_functions_are_checked_in_branches_not_taken() -> None:
         ("%t %v", [True, None], "true <nil>"),
         ("%c%X%o%b", [65, 255, 8, 5], "AFF10101"),
         ("%g %e", [0.0001, 1234.5], "0.0001 1.234500e+03"),
+        # what Go 1.19's fmt prints: an 8-digit width or precision ends the format
+        ("%099999999d|", [5], "%!(NOVERB)%!(EXTRA int=5)"),
+        ("%.99999999f", [1.5], "%!(NOVERB)%!(EXTRA float64=1.5)"),
+        ("%*d", [99999999, 5], "%!(BADWIDTH)5"),
+        ("%.*d", [99999999, 5], "%!(BADPREC)5"),
+        ("%*d|%-*d|", [3, 5, 3, 6], "  5|6  |"),
     ],
 )
 def test_printf_follows_go(fmt: str, args: list[object], expected: str) -> None:
     """printf's verbs, widths and error forms are Go's."""
     assert sprintf(fmt, args) == expected
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ('{{ printf "%09999999d" 5 }}', "cp.json5:1:4: error calling printf: result longer than"),
+        ('{{ printf "%.9999999f" 1.5 }}', "cp.json5:1:4: error calling printf: result longer"),
+        (
+            "{{ range loop 100000000 }}{{ end }}",
+            "cp.json5:1:10: error calling loop: loop: 100000000",
+        ),
+        (
+            "{{ range loop 100000 }}{{ range loop 100000 }}{{ end }}{{ end }}",
+            "more than 1000000 range iterations",
+        ),
+        ("{{ range loop 1000 }}" + "x" * 1001 + "{{ end }}", "result is longer than 1000000"),
+        ('{{ replaceAll "" (printf "%0999999d" 1) (printf "%0999d" 1) }}', "longer than 1000000"),
+        ("{{ " + "(" * 200 + "1" + ")" * 200 + " }}", "cp.json5:1:"),
+        ("{{ if 1 }}" * 200 + "{{ end }}" * 200, "nested more than 100 deep"),
+    ],
+    ids=["width", "precision", "loop", "ranges", "output", "replaceAll", "parens", "blocks"],
+)
+def test_a_template_cannot_run_for_minutes_or_fill_the_memory(source: str, expected: str) -> None:
+    """Widths Go accepts but a config has no use for, huge loops, nesting: a placed error,
+    at once."""
+    assert expected in error_of(source)
+
+
+@pytest.mark.timeout(10)
+def test_regex_replace_is_linear_in_the_value() -> None:
+    """A backtracking pattern over an environment value: RE2, as Go's regexp, is linear."""
+    environ = {"V": "a" * 5000 + "b"}
+    source = '{{ regexReplaceAll "(a+)+$" "x" .V }}|{{ regexReplaceAll "(a|aa)*c" "-" .V }}'
+    assert run(source, environ) == environ["V"] + "|" + environ["V"]
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ('{{ regexReplaceAll "a*" "x" "baaac" }}', "xbxcx"),  # Go's empty-match rule
+        ('{{ regexReplaceAll "(?P<w>b+)" "<${w}$1$$>" "abbc" }}', "a<bbbb$>c"),
+        ('{{ regexReplaceAll "(b)" "$1x$2" "abc" }}', "ac"),  # $1x is group "1x": empty
+        ('{{ regexReplaceAll "(" "x" "abc" }}', "error parsing regexp: missing ): ("),
+    ],
+)
+def test_regex_replace_follows_go(source: str, expected: str) -> None:
+    try:
+        assert run(source) == expected
+    except RenderError as error:
+        assert expected in str(error)
+
+
+TOKENS = [
+    "{{", "}}", " ", ".A", "$x", ":=", "|", "(", ")", "if", "else", "end", "range", "with",
+    "loop", "printf", '"%d"', '"%*s"', "1", "-1", "9999999", "default", "env", '"A"', "split",
+    "join", "replaceAll", "regexReplaceAll", '"a*"', '""', "index", "len", "eq", "and", "not",
+    "{{-", "-}}", "`x`", "'a'", "nil", ",", "$", ".", "{{/*", "*/}}", "\n", "x", '"',
+]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(TOKENS), max_size=25))
+def test_any_template_renders_or_gives_a_placed_error(tokens: list[str]) -> None:
+    """Fuzzed: nothing but a rendering or a RenderError naming file:line:column."""
+    try:
+        run("".join(tokens))
+    except RenderError as error:
+        assert str(error).startswith("cp.json5:"), error

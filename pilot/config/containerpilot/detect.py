@@ -3,12 +3,13 @@ data: Go-template rendering with the environment, JSON5, then the v3 translation
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from pilot.config.containerpilot.keys import HEALTH, JOB, TOP, V2_KEYS, WATCH
+from pilot.config.containerpilot.keys import EVERY, HEALTH, JOB, TOP, V2_KEYS, WATCH
 from pilot.config.errors import ConfigError
 from pilot.config.model import CONTAINERPILOT
 
@@ -16,16 +17,7 @@ NATIVE = "pilot.json5"
 if TYPE_CHECKING:
     from pilot.config.containerpilot.v3 import Translation
 
-_NATIVE_KEYS = (
-    "main|shell|env|cwd|user|group|restart_on|success_codes|backoff|stop|forward|service|"
-    "service_id|meta|drain|leader|files|templates|exit_codes|stop_timeout|reload_on_sighup|"
-    "prefix|passing|wait|register|method|header|tls_skip_verify|terminal"
-)
-_NATIVE_ONLY = re.compile(
-    rf"""(?:^|[{{,\s])(?:"(?:{_NATIVE_KEYS})"|'(?:{_NATIVE_KEYS})'|(?:{_NATIVE_KEYS}))\s*:"""
-    r"""|\bttl\s*:\s*["']""",
-    re.MULTILINE,
-)
+MAX_CONFIG = 65_536  # characters of a rendered config (the largest known is 5 KB; JSON5 is slow)
 _JSON5_POSITION = re.compile(r"<string>:(\d+) (.*) at column (\d+)")
 
 
@@ -80,9 +72,12 @@ def parse_rendered(text: str, environ: Mapping[str, str], filename: str) -> dict
     """
     import json5
 
-    from pilot.config.containerpilot.gotemplate import environment_data, render
+    from pilot.gotemplate.execute import RenderError, environment_data, render
 
-    rendered = render(text, environment_data(environ), environ, filename)
+    try:
+        rendered = render(text, environment_data(environ), environ, filename, MAX_CONFIG)
+    except RenderError as error:
+        raise ConfigError(error.place, error.message) from None
     try:
         raw = json5.loads(rendered)
     except ValueError as error:
@@ -93,6 +88,8 @@ def parse_rendered(text: str, environ: Mapping[str, str], filename: str) -> dict
                 f"{filename}:{line}:{column}", f"syntax error after rendering: {what}"
             ) from None
         raise ConfigError(filename, f"syntax error after rendering: {error}") from None
+    except RecursionError:
+        raise ConfigError(filename, "syntax error after rendering: nested too deeply") from None
     if not isinstance(raw, dict):
         raise ConfigError(filename, "must hold one object: { consul: ..., jobs: [...] }")
     return raw
@@ -104,7 +101,34 @@ def _may_be_containerpilot(text: str) -> bool:
     pilot.json5 has, nor a health `ttl` written as a string."""
     if any(key in text for key in V2_KEYS):
         return True
-    return "consul" in text and "jobs" in text and not _NATIVE_ONLY.search(text)
+    return "consul" in text and "jobs" in text and not _native_only().search(text)
+
+
+@functools.cache
+def _native_only() -> re.Pattern[str]:
+    """A key of pilot.json5's schema (at any depth) that no ContainerPilot config has, or a
+    `ttl` given as a string."""
+    from pilot.config.schema import config_schema
+
+    found: set[str] = set()
+    _properties(config_schema(), found)
+    keys = "|".join(sorted(found - EVERY))
+    return re.compile(
+        rf"""(?:^|[{{,\s])(?:"(?:{keys})"|'(?:{keys})'|(?:{keys}))\s*:|\bttl\s*:\s*["']""",
+        re.MULTILINE,
+    )
+
+
+def _properties(schema: Any, found: set[str]) -> None:
+    """Every property name in `schema`, into `found`."""
+    if isinstance(schema, dict):
+        for key, value in schema.items():
+            if key == "properties" and isinstance(value, dict):
+                found.update(value)
+            _properties(value, found)
+    elif isinstance(schema, list):
+        for value in schema:
+            _properties(value, found)
 
 
 def is_containerpilot(raw: dict[str, Any]) -> bool:

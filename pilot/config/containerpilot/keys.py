@@ -25,4 +25,12 @@ METRIC = ("namespace", "subsystem", "name", "help", "type")
 CONSUL = ("address", "scheme", "token", "tls")
 TLS = ("cafile", "capath", "clientcert", "clientkey", "servername", "verify")
 LOGGING = ("level", "format", "output")
+CONTROL = ("socket",)
+JOB_LOGGING = ("raw",)
+CONSUL_EXTRAS = ("enableTagOverride", "deregisterCriticalServiceAfter")
 V2_KEYS = ("services", "backends", "preStart", "preStop", "postStop", "coprocesses", "tasks")
+V2_FIELDS = ("poll", "onChange", "command", "frequency", "sensors", "check", "etcd")
+EVERY = frozenset(
+    TOP + JOB + WHEN + HEALTH + WATCH + TELEMETRY + METRIC + CONSUL + TLS + LOGGING + CONTROL
+    + JOB_LOGGING + CONSUL_EXTRAS + V2_KEYS + V2_FIELDS
+)  # fmt: skip

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pilot.config.errors import ConfigError
+from pilot.config.containerpilot.decode import Decoder
+from pilot.config.errors import ConfigErrors
 from pilot.events import Code, watch_source
 
 
@@ -16,7 +17,8 @@ def v2_to_v3(
     its command line, so not in the file). Returns the data and notes for the reader.
 
     Raises:
-        ConfigError: a key v2 did not have either, or an etcd backend.
+        ConfigError: a key v2 did not have either, an etcd backend, a section of the wrong
+            shape (every problem, placed).
     """
     known = {
         "consul",
@@ -32,17 +34,25 @@ def v2_to_v3(
         "coprocesses",
         "telemetry",
     }
+    d = Decoder()
     for key in raw:
         if key not in known:
-            raise ConfigError(key, "unknown key in a ContainerPilot v2 config")
+            d.fail(key, "unknown key in a ContainerPilot v2 config")
     if "etcd" in raw:
-        raise ConfigError("etcd", "pilot speaks to Consul only (as ContainerPilot 3)")
+        d.fail("etcd", "pilot speaks to Consul only (as ContainerPilot 3)")
+    sections = {key: _objects(d, raw.get(key), key, _REQUIRED[key]) for key in _REQUIRED}
+    for hook in ("preStart", "preStop", "postStop"):
+        if hook in raw and not isinstance(raw[hook], str | list):
+            d.fail(hook, "must be a command: a string or a list of strings")
+    if d.errors:
+        raise ConfigErrors(d.errors) if len(d.errors) > 1 else d.errors[0]
     notes: list[tuple[str, str]] = []
     out: dict[str, Any] = {"consul": raw.get("consul")}
     for key in ("logging", "stopTimeout"):
         if key in raw:
-            out[key] = max(raw[key], 0) if key == "stopTimeout" else raw[key]
-    services = [dict(s) for s in raw.get("services") or []]
+            stop = raw[key]
+            out[key] = max(stop, 0) if key == "stopTimeout" and isinstance(stop, int) else stop
+    services = sections["services"]
     jobs: list[dict[str, Any]] = []
     if "preStart" in raw:
         jobs.append({"name": "preStart", "exec": raw["preStart"]})
@@ -71,7 +81,7 @@ def v2_to_v3(
         elif hook in raw:
             notes.append((hook, "runs around the app, which is not in the file: left out"))
     watches = []
-    for backend in raw.get("backends") or []:
+    for backend in sections["backends"]:
         watch = {"name": backend["name"], "interval": backend.get("poll", 10)}
         if backend.get("tag"):
             watch["tag"] = backend["tag"]
@@ -85,7 +95,7 @@ def v2_to_v3(
             if backend.get("timeout"):
                 job["timeout"] = backend["timeout"]
             jobs.append(job)
-    for task in raw.get("tasks") or []:
+    for task in sections["tasks"]:
         job = {
             "name": task["name"],
             "exec": task["command"],
@@ -94,7 +104,7 @@ def v2_to_v3(
         if task.get("timeout"):
             job["timeout"] = task["timeout"]
         jobs.append(job)
-    for coprocess in raw.get("coprocesses") or []:
+    for coprocess in sections["coprocesses"]:
         job = {
             "name": coprocess.get("name") or _program(coprocess["command"]),
             "exec": coprocess["command"],
@@ -105,10 +115,34 @@ def v2_to_v3(
     out["jobs"] = jobs
     if watches:
         out["watches"] = watches
-    if raw.get("telemetry"):
+    if isinstance(raw.get("telemetry"), dict):
         out["telemetry"], more = _telemetry(raw["telemetry"])
         notes += more
+    elif raw.get("telemetry"):
+        out["telemetry"] = raw["telemetry"]  # ContainerPilot 3's check says what is wrong
     return out, notes
+
+
+_REQUIRED = {  # v2's sections that are lists of objects, with the keys each must have
+    "services": ("name",),
+    "backends": ("name",),
+    "tasks": ("name", "command", "frequency"),
+    "coprocesses": ("command",),
+}
+
+
+def _objects(d: Decoder, value: Any, place: str, required: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The objects of a v2 list section, each with its `required` keys (else errors in `d`)."""
+    out = []
+    for i, item in enumerate(d.items(value, place)):
+        if not isinstance(item, dict):
+            d.fail(f"{place}[{i}]", "must be an object")
+            continue
+        for key in required:
+            if item.get(key) in (None, ""):
+                d.fail(f"{place}[{i}].{key}", "is required")
+        out.append(dict(item))
+    return out
 
 
 def _program(command: Any) -> str:
@@ -136,7 +170,10 @@ def _telemetry(telemetry: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[st
         key: telemetry[key] for key in ("port", "interfaces", "tags") if key in telemetry
     }
     metrics, notes = [], []
-    for i, sensor in enumerate(telemetry.get("sensors") or []):
+    sensors = telemetry.get("sensors")
+    for i, sensor in enumerate(sensors if isinstance(sensors, list) else []):
+        if not isinstance(sensor, dict):
+            continue
         metric = {
             k: sensor[k] for k in ("namespace", "subsystem", "name", "help", "type") if k in sensor
         }

@@ -109,7 +109,13 @@ class _Translator:
             native["telemetry"] = sections.telemetry(d, raw["telemetry"])
         if d.errors:
             raise ConfigErrors(d.errors) if len(d.errors) > 1 else d.errors[0]
-        settings = {"silent_sources": tuple(self.silent), "short_ttl_ok": self.short_ttl}
+        settings = {
+            "env_prefixes": ("PILOT", "CONTAINERPILOT"),
+            "watch_every_change": True,  # its watches: healthy/unhealthy after every change
+            "consul_required": True,  # it has no discovery backend without Consul
+            "silent_sources": tuple(self.silent),
+            "short_ttl_ok": self.short_ttl,
+        }
         return Translation(native, self.notes, self.warnings, settings)
 
     def job_names(self, jobs: list[Any]) -> dict[str, str]:

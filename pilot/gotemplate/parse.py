@@ -9,6 +9,19 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+MAX_OUTPUT = 1_000_000  # characters of one value or of the whole result: a config, not a disk
+MAX_DEPTH = 100  # nested blocks and parentheses
+MAX_STEPS = 1_000_000  # range iterations of one rendering
+
+
+class RenderError(Exception):
+    """A template that cannot be rendered: `place` is `file:line:column`, `message` what."""
+
+    def __init__(self, place: str, message: str) -> None:
+        super().__init__(f"{place}: {message}")
+        self.place = place
+        self.message = message
+
 
 class TemplateError(Exception):
     """A template that cannot be parsed or executed; `offset` is where, in the source."""
@@ -167,6 +180,7 @@ class _Parser:
         self.functions = functions
         self.pos = 0
         self.length = length
+        self.depth = 0
 
     def peek(self) -> Token:
         if self.pos < len(self.tokens):
@@ -207,7 +221,18 @@ class _Parser:
             nodes.append(self.pipeline(offset, declarations=True))
             self.expect_end()
 
+    def deeper(self, offset: int) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise TemplateError(offset, f"nested more than {MAX_DEPTH} deep")
+
     def block(self, kind: str, offset: int) -> Block:
+        self.deeper(offset)
+        block = self.block_body(kind, offset)
+        self.depth -= 1
+        return block
+
+    def block_body(self, kind: str, offset: int) -> Block:
         block = Block(offset, kind, self.pipeline(self.peek()[2], declarations=True))
         self.expect_end()
         block.body, closer = self.nodes()
@@ -282,9 +307,11 @@ class _Parser:
         if kind == "number":
             return Operand(offset, "literal", number(value, offset))
         if kind == "open":
+            self.deeper(offset)
             inner = self.pipeline(offset)
             if self.take()[0] != "close":
                 raise TemplateError(offset, "unclosed left paren")
+            self.depth -= 1
             return Operand(offset, "pipe", inner, self.fields())
         if kind == "ident":
             literals = {"true": True, "false": False, "nil": None}

@@ -9,9 +9,9 @@ import re
 import signal
 from typing import Any
 
-from pilot.config.containerpilot.writer import json5_text
 from pilot.config.errors import ConfigError
 from pilot.events import Code
+from pilot.migrate.writer import json5_text
 
 MAPPED = {
     "command", "process_name", "numprocs", "numprocs_start", "directory", "user", "environment",

@@ -31,11 +31,11 @@ def main(argv: list[str]) -> int:
             text = file.read()
         name = os.path.basename(args.file)
         if command == "convert":
-            from pilot.config.containerpilot.convert import convert
+            from pilot.migrate.convert import convert
 
             output = convert(text, os.environ, name, app or None)
         else:
-            from pilot.config.containerpilot.supervisord import import_supervisord
+            from pilot.migrate.supervisord import import_supervisord
 
             output = import_supervisord(text, name)
         check(
@@ -73,7 +73,7 @@ def check(text: str, path: str) -> None:
 
 def native_equivalent(path: str) -> str:
     """The pilot.json5 of the ContainerPilot config at `path`, as `pilot convert` writes it."""
-    from pilot.config.containerpilot.convert import convert
+    from pilot.migrate.convert import convert
 
     with open(path, encoding="utf-8") as file:
         return convert(file.read(), os.environ, os.path.basename(path))

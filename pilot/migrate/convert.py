@@ -9,14 +9,21 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from pilot.config.containerpilot.gotemplate import FUNCTIONS, place
-from pilot.config.containerpilot.gotemplate_parse import Block, Node, Operand, Pipeline, parse
 from pilot.config.containerpilot.keys import V2_KEYS
 from pilot.config.containerpilot.v2 import v2_to_v3
 from pilot.config.containerpilot.v3 import main_job, translate
-from pilot.config.containerpilot.writer import json5_text
 from pilot.config.durations import format_duration, parse_duration
 from pilot.config.errors import ConfigError
+from pilot.gotemplate.execute import FUNCTIONS, place
+from pilot.gotemplate.parse import (
+    Block,
+    Node,
+    Operand,
+    Pipeline,
+    TemplateError,
+    parse,
+)
+from pilot.migrate.writer import json5_text
 
 _MARK = "zpilotvar{}z"  # stands for a ${VAR:-default} while the data is translated
 _MARKS = re.compile(r"zpilotvar(\d+)z")
@@ -157,7 +164,11 @@ def _mark_variables(
     out: list[str] = []
     quote: str | None = None
     offset = 0
-    for node in parse(text, FUNCTIONS):
+    try:
+        nodes = parse(text, FUNCTIONS)
+    except TemplateError as error:
+        raise ConfigError(place(text, error.offset, filename), error.message) from None
+    for node in nodes:
         if isinstance(node, str):
             out.append(node)
             quote = _quote_after(node, quote)

@@ -10,35 +10,42 @@ import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pilot.config.containerpilot.gofmt import go_string, sprint, sprintf
-from pilot.config.containerpilot.gotemplate_parse import (
+from pilot.gotemplate.gofmt import go_string, sprint, sprintf
+from pilot.gotemplate.parse import (
+    MAX_OUTPUT,
+    MAX_STEPS,
     Block,
     Node,
     Operand,
     Pipeline,
+    RenderError,
     TemplateError,
     parse,
 )
-from pilot.config.errors import ConfigError
 
-__all__ = ["FUNCTIONS", "TemplateError", "environment_data", "render"]
+__all__ = ["FUNCTIONS", "RenderError", "TemplateError", "environment_data", "render"]
 
 
 def render(
-    source: str, data: Mapping[str, str], environ: Mapping[str, str], filename: str = "config"
+    source: str,
+    data: Mapping[str, str],
+    environ: Mapping[str, str],
+    filename: str = "config",
+    limit: int = MAX_OUTPUT,
 ) -> str:
-    """Render `source` with `data` as `.` (see `environment_data`); `env "X"` reads `environ`.
+    """Render `source` with `data` as `.` (see `environment_data`); `env "X"` reads `environ`;
+    the result is at most `limit` characters.
 
     Raises:
-        ConfigError: a parse or execution error, placed at `filename:line:column`.
+        RenderError: a parse or execution error, placed at `filename:line:column`.
     """
     functions = _functions(environ)
     try:
         tree = parse(source, frozenset(functions))
         out: list[str] = []
-        _Executor(functions, data).nodes(tree, data, out)
+        _Executor(functions, data, limit).nodes(tree, data, out)
     except TemplateError as error:
-        raise ConfigError(place(source, error.offset, filename), error.message) from None
+        raise RenderError(place(source, error.offset, filename), error.message) from None
     return "".join(out)
 
 
@@ -60,20 +67,32 @@ def truth(value: Any) -> bool:
 
 
 class _Executor:
-    def __init__(self, functions: Mapping[str, Callable[..., Any]], root: Any) -> None:
+    """Runs a parsed template; the result, each value and the iterations are bounded (MAX_*),
+    so that no template runs for minutes or fills the memory."""
+
+    def __init__(self, functions: Mapping[str, Callable[..., Any]], root: Any, limit: int) -> None:
         self.functions = functions
+        self.limit = limit
         self.variables: list[tuple[str, Any]] = [("$", root)]
+        self.size = 0
+        self.steps = 0
 
     def nodes(self, nodes: list[Node], dot: Any, out: list[str]) -> None:
         for node in nodes:
             if isinstance(node, str):
-                out.append(node)
+                self.emit(node, 0, out)
             elif isinstance(node, Pipeline):
                 value = self.pipeline(node, dot)
                 if not node.variables:
-                    out.append(sprint([value]))
+                    self.emit(sprint([value]), node.offset, out)
             else:
                 self.block(node, dot, out)
+
+    def emit(self, text: str, offset: int, out: list[str]) -> None:
+        self.size += len(text)
+        if self.size > self.limit:
+            raise TemplateError(offset, f"the result is longer than {self.limit} characters")
+        out.append(text)
 
     def block(self, block: Block, dot: Any, out: list[str]) -> None:
         mark = len(self.variables)
@@ -99,6 +118,9 @@ class _Executor:
             self.nodes(block.otherwise, dot, out)
         names = block.pipeline.variables
         for key, element in items:
+            self.steps += 1
+            if self.steps > MAX_STEPS:
+                raise TemplateError(block.offset, f"more than {MAX_STEPS} range iterations")
             mark = len(self.variables)
             if len(names) == 2:
                 self.variables += [(names[0], key), (names[1], element)]
@@ -134,13 +156,16 @@ class _Executor:
             if final is not _NONE:
                 args.append(final)
             try:
-                return self.functions[name](*args)
+                result = self.functions[name](*args)
             except TemplateError as error:
                 raise TemplateError(head.offset, f"error calling {name}: {error.message}") from None
             except TypeError:
                 raise TemplateError(
                     head.offset, f"wrong number of args for {name}: got {len(args)}"
                 ) from None
+            if isinstance(result, str | list) and len(result) > MAX_OUTPUT:
+                raise TemplateError(head.offset, f"{name}: result longer than {MAX_OUTPUT}")
+            return result
         if len(operands) > 1 or final is not _NONE:
             raise TemplateError(head.offset, "can't give argument to non-function")
         return self.operand(head, dot)
@@ -235,6 +260,8 @@ def _loop(*params: Any) -> list[int]:
             0, f"loop: wrong number of arguments, expected 1 or 2, but got {len(params)}"
         )
     start, stop = (0, _integer(params[0])) if len(params) == 1 else map(_integer, params)
+    if abs(stop - start) > MAX_STEPS:
+        raise TemplateError(0, f"loop: {abs(stop - start)} items, more than {MAX_STEPS}")
     return list(range(start, stop, -1)) if stop < start else list(range(start, stop))
 
 
@@ -254,24 +281,71 @@ def _split(sep: Any, text: Any) -> list[str]:
 def _join(sep: Any, items: Any) -> str:
     if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
         raise TemplateError(0, f"wrong type for value; expected []string; got {_go_type(items)}")
-    return _string(sep).join(items)
+    separator = _string(sep)
+    _bound(sum(map(len, items)) + len(separator) * max(len(items) - 1, 0))
+    return separator.join(items)
+
+
+def _replace_all(old: Any, new: Any, text: Any) -> str:
+    before, after, source = _string(old), _string(new), _string(text)
+    count = source.count(before) if before else len(source) + 1
+    _bound(len(source) + count * (len(after) - len(before)))
+    return source.replace(before, after)
+
+
+def _bound(size: int) -> None:
+    """Refuse to build a string longer than MAX_OUTPUT."""
+    if size > MAX_OUTPUT:
+        raise TemplateError(0, f"result longer than {MAX_OUTPUT} characters")
 
 
 def _regex_replace_all(pattern: Any, replacement: Any, text: Any) -> str:
+    """Go's `Regexp.ReplaceAllString`: RE2 (linear in the text, whatever the pattern), every
+    non-overlapping match, an empty match right after a match not replaced; `$1`, `${1}`,
+    `${name}` expand (a group that does not exist is empty) and `$$` is a `$`."""
+    import re2  # only configs that call regexReplaceAll pay for it
+
+    options = re2.Options()
+    options.log_errors = False  # the error is ours to report
     try:
-        compiled = re.compile(_string(pattern))
-    except re.error as error:
-        raise TemplateError(0, f"error parsing regexp: {error}") from None
-    # Go's $1 / ${1} / ${name} expansion; $$ is a literal $.
-    template = re.sub(
-        r"\$\$|\$\{(\w+)\}|\$(\w+)",
-        lambda m: "$" if m.group() == "$$" else "\\g<" + (m.group(1) or m.group(2)) + ">",
-        _string(replacement).replace("\\", "\\\\"),
-    )
-    try:
-        return compiled.sub(template, _string(text))
-    except (re.error, IndexError):  # a group that does not exist is empty in Go
-        return compiled.sub(re.sub(r"\\g<\w+>", "", template), _string(text))
+        compiled = re2.compile(_string(pattern), options)
+    except re2.error as error:
+        detail = error.args[0] if error.args else error
+        detail = detail.decode(errors="replace") if isinstance(detail, bytes) else str(detail)
+        raise TemplateError(0, f"error parsing regexp: {detail}") from None
+    source, template = _string(text), _string(replacement)
+    out: list[str] = []
+    size, last_end, position = 0, 0, 0
+    while position <= len(source):
+        match = compiled.search(source, position)
+        if match is None:
+            break
+        start, end = match.span()
+        out.append(source[last_end:start])
+        if end > last_end or start == 0:
+            out.append(_expand(template, match, compiled.groupindex))
+        size += len(out[-1]) + start - last_end
+        _bound(size)
+        last_end = end
+        position = end if end > position else position + 1
+    out.append(source[last_end:])
+    return "".join(out)
+
+
+_EXPANSION = re.compile(r"\$(?:\$|\{(\w+)\}|(\w+))")
+
+
+def _expand(template: str, match: Any, names: Mapping[str, int]) -> str:
+    def group(found: re.Match[str]) -> str:
+        if found.group() == "$$":
+            return "$"
+        name = found.group(1) or found.group(2)
+        index = int(name) if name.isdigit() else names.get(name)
+        if index is None or index > len(match.groups()):
+            return ""
+        return str(match.group(index) or "")
+
+    return _EXPANSION.sub(group, template)
 
 
 def _index(item: Any, *keys: Any) -> Any:
@@ -314,7 +388,7 @@ def _functions(environ: Mapping[str, str]) -> dict[str, Callable[..., Any]]:
         "env": lambda name: environ.get(_string(name), ""),
         "split": _split,
         "join": _join,
-        "replaceAll": lambda old, new, text: _string(text).replace(_string(old), _string(new)),
+        "replaceAll": _replace_all,
         "regexReplaceAll": _regex_replace_all,
         "loop": _loop,
         "not": lambda value: not truth(value),

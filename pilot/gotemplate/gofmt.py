@@ -8,7 +8,9 @@ import re
 from decimal import Decimal
 from typing import Any
 
-_VERB = re.compile(r"%([-+# 0]*)(\d+|\*)?(?:\.(\d*|\*))?(.)?", re.DOTALL)
+from pilot.gotemplate.parse import MAX_OUTPUT, TemplateError
+
+_VERB = re.compile(r"%([-+# 0]*)(\d+|\*)?(?:\.(\*|\d*))?(.)?", re.DOTALL)
 
 
 def go_value(value: Any) -> str:
@@ -89,30 +91,67 @@ def _type(value: Any) -> str:
 
 
 def sprintf(fmt: str, args: list[Any]) -> str:
-    """Go's `fmt.Sprintf` with the verbs v s q d x X o b c t e E f F g G and %%."""
+    """Go's `fmt.Sprintf` with the verbs v s q d x X o b c t e E f F g G and %%; a width or
+    precision of more than 7 digits ends the format as Go's does (`%!(NOVERB)`).
+
+    Raises:
+        TemplateError: the result is longer than MAX_OUTPUT.
+    """
     out: list[str] = []
-    pos, used = 0, 0
+    pos, used, size = 0, 0, 0
     for match in _VERB.finditer(fmt):
+        mark = len(out)
         out.append(fmt[pos : match.start()])
         pos = match.end()
         flags, width, precision, verb = match.groups()
+        if _overflows(width) or _overflows(precision):  # Go gives up on the rest
+            out.append("%!(NOVERB)")
+            pos = len(fmt)
+            break
+        if width == "*":
+            width, used = _star(args, used, out, "%!(BADWIDTH)")
+            if width is not None and width.startswith("-"):
+                flags, width = flags + "-", width[1:]
+        if precision == "*":
+            precision, used = _star(args, used, out, "%!(BADPREC)")
+            if precision is not None and precision.startswith("-"):
+                precision = None
         if verb is None:
             out.append("%!(NOVERB)")
-            continue
-        if verb == "%":
+        elif verb == "%":
             out.append("%")
-            continue
-        if used >= len(args):
+        elif used >= len(args):
             out.append(f"%!{verb}(MISSING)")
-            continue
-        value = args[used]
-        used += 1
-        out.append(_format(value, flags, width, precision, verb))
+        else:
+            used += 1
+            out.append(_format(args[used - 1], flags, width, precision, verb))
+        size += sum(len(piece) for piece in out[mark:])
+        if size > MAX_OUTPUT:
+            raise TemplateError(0, f"result longer than {MAX_OUTPUT} characters")
     out.append(fmt[pos:])
     if used < len(args):
         extra = ", ".join(f"{_type(arg)}={go_value(arg)}" for arg in args[used:])
         out.append(f"%!(EXTRA {extra})")
     return "".join(out)
+
+
+def _overflows(digits: str | None) -> bool:
+    """Whether Go's `parsenum` gives up on `digits` (past 1e6 before the last digit)."""
+    number = 0
+    for digit in digits if digits and digits != "*" else "":
+        if number > 1_000_000:
+            return True
+        number = number * 10 + int(digit)
+    return False
+
+
+def _star(args: list[Any], used: int, out: list[str], bad: str) -> tuple[str | None, int]:
+    """A `*` width or precision: the next argument, an int of at most 1e6 (else `bad`)."""
+    value = args[used] if used < len(args) else None
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) <= 1_000_000:
+        return str(value), used + 1
+    out.append(bad)
+    return None, used + (used < len(args))
 
 
 def _format(value: Any, flags: str, width: str | None, precision: str | None, verb: str) -> str:
