@@ -19,12 +19,12 @@ from tests.helpers import PYTHON, require, scaled, wait_for
 
 SSHD = "/usr/sbin/sshd"
 # A GET from the namespace: prints the body, exits 1 when the request fails.
-GET = """
+GET = f"""
 import sys, urllib.request
 try:
-    print(urllib.request.urlopen(sys.argv[1], timeout=scaled(3)).read().decode(), end="")
+    print(urllib.request.urlopen(sys.argv[1], timeout={scaled(3)}).read().decode(), end="")
 except OSError as error:
-    sys.exit(f"{sys.argv[1]}: {error}")
+    sys.exit(f"{{sys.argv[1]}}: {{error}}")
 """
 
 

@@ -27,6 +27,12 @@ def pilot_cli(
     )
 
 
+def own_socket(tmp_path: Path) -> str:
+    """The control socket in the test's directory: the default, /var/run/pilot.sock, is shared
+    with every other pilot on the machine."""
+    return f'control: {{socket: "{tmp_path / "pilot.sock"}"}}'
+
+
 def test_version(tmp_path: Path) -> None:
     """--version prints the version."""
     result = pilot_cli("--version", cwd=tmp_path)
@@ -48,7 +54,9 @@ def test_bad_config_exits_2_with_one_placed_message(tmp_path: Path) -> None:
 
 def test_dash_c_implies_run_and_pilot_config_env(tmp_path: Path) -> None:
     """`pilot -c FILE` and PILOT_CONFIG both run the config."""
-    (tmp_path / "pilot.json5").write_text('{jobs: [{name: "a", exec: ["sh", "-c", "exit 5"]}]}')
+    (tmp_path / "pilot.json5").write_text(
+        '{jobs: [{name: "a", exec: ["sh", "-c", "exit 5"]}], ' + own_socket(tmp_path) + "}"
+    )
     assert pilot_cli("-c", "pilot.json5", cwd=tmp_path).returncode == 5
     assert pilot_cli("run", cwd=tmp_path, env={"PILOT_CONFIG": "pilot.json5"}).returncode == 5
 
@@ -85,7 +93,9 @@ def test_schema_describes_every_job_key(tmp_path: Path) -> None:
 
 def test_job_exiting_at_once_lets_pilot_exit_at_once(tmp_path: Path) -> None:
     """No fixed sleep anywhere: a job that exits at once ends pilot within a generous bound."""
-    (tmp_path / "pilot.json5").write_text('{jobs: [{name: "a", exec: ["true"]}]}')
+    (tmp_path / "pilot.json5").write_text(
+        '{jobs: [{name: "a", exec: ["true"]}], ' + own_socket(tmp_path) + "}"
+    )
     started = time.monotonic()
     assert pilot_cli("run", "-c", "pilot.json5", cwd=tmp_path).returncode == 0
     assert time.monotonic() - started < scaled(3)
@@ -156,7 +166,7 @@ def test_a_huge_config_is_refused_before_it_is_read(tmp_path: Path) -> None:
 
 def test_config_from_standard_input(tmp_path: Path) -> None:
     """-c - reads the config from standard input, for validate and run."""
-    config = '{jobs: [{name: "a", exec: ["sh", "-c", "exit 4"]}]}'
+    config = '{jobs: [{name: "a", exec: ["sh", "-c", "exit 4"]}], ' + own_socket(tmp_path) + "}"
     result = pilot_cli("validate", "-c", "-", cwd=tmp_path, stdin=config)
     assert result.stdout == "pilot: <stdin> is valid: 1 job (main: a)\n", result.stderr
     assert pilot_cli("run", "-c", "-", cwd=tmp_path, stdin=config).returncode == 4

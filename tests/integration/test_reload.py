@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import Pilot, Registry, python_job, read_lines, wait_for
+from tests.helpers import Pilot, Registry, python_job, read_lines, scaled, wait_for
 
 RUN = python_job("""
     import os, sys, time
@@ -252,14 +252,14 @@ def test_reload_rerenders_only_changed_templates(
     wait_for(lambda: (tmp_path / "same.out").read_text() == "same 1\n", 5, message="same follows")
 
 
-TRAP = python_job("""
+TRAP = python_job(f"""
     import json, signal, sys, time, urllib.request
     registry, stamp = sys.argv[1], sys.argv[2]
     def term(signum, frame):
-        url = f"http://{registry}/v1/health/service/b"
-        with urllib.request.urlopen(url, timeout=scaled(5)) as answer:
+        url = f"http://{{registry}}/v1/health/service/b"
+        with urllib.request.urlopen(url, timeout={scaled(5)}) as answer:
             listed = len(json.load(answer))
-        open(stamp, "a").write(f"TERM listed={listed}\\n")
+        open(stamp, "a").write(f"TERM listed={{listed}}\\n")
         sys.exit(0)
     signal.signal(signal.SIGTERM, term)
     open(stamp + ".ready", "a").close()
