@@ -21,7 +21,7 @@ from pilot.process.backoff import Backoff
 from pilot.process.output import PipeReader
 from pilot.process.reaper import exit_code
 from pilot.process.seams import Clock, ExitWatcher, Process, Signaller, Spawner, Timer
-from pilot.process.spawn import SpawnError, SpawnRequest, give_terminal, spawn
+from pilot.process.spawn import SpawnError, SpawnRequest, spawn
 from pilot.process.states import Intent, JobState, JobStats, check_transition
 
 Emit = Callable[[str, str], object]
@@ -222,8 +222,6 @@ class Job:
                 self._reader(process.stdout.fileno(), "stdout"),
                 self._reader(process.stderr.fileno(), "stderr"),
             ]
-        if self._terminal is not None:
-            give_terminal(self._terminal, process.pid)
         timeout = self.config.run_timeout
         if timeout is not None:
             self._run_timer = self._clock.call_later(timeout, self._on_run_timeout)
@@ -241,6 +239,7 @@ class Job:
             group=cfg.group,
             capture=not cfg.logging.raw and self._terminal is None,
             inherit_stdin=self._terminal is not None,
+            terminal=self._terminal,
         )
 
     def _reader(self, fd: int, stream: str) -> PipeReader:
