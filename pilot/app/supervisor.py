@@ -16,7 +16,7 @@ from pilot.app.logfiles import keep_logs
 from pilot.app.shutdown import Shutdown
 from pilot.app.signals import (
     EVENT_SIGNALS,
-    JOB_CONTROL_SIGNALS,
+    IGNORED_SIGNALS,
     SHUTDOWN_SIGNALS,
     install_handlers,
 )
@@ -323,7 +323,7 @@ class Supervisor:
             self.log.info(f"received {name}, shutting down")
             self._begin_shutdown(signum)
             return
-        if signum in JOB_CONTROL_SIGNALS:
+        if signum in IGNORED_SIGNALS:
             self.log.debug(f"ignored {name}")
             return
         if signum in EVENT_SIGNALS:
@@ -376,7 +376,12 @@ class Supervisor:
             return
         self._shutdown_signal = signum
         shutdown = Shutdown(
-            list(self.jobs.values()), self.bus, self.triggers, self.log, self.config.stop_timeout
+            list(self.jobs.values()),
+            self.bus,
+            self.triggers,
+            self.log,
+            self.config.stop_timeout,
+            signum,
         )
         if self.discovery is not None:
             shutdown.deregister = self._leave_consul

@@ -42,7 +42,36 @@ from pilot.config.up_model import UpConfig, UpJob
 from pilot.config.when_model import STARTUP, When
 
 CONTAINERPILOT = "ContainerPilot v3"  # Config.dialect of a file read as ContainerPilot's
-FORWARDABLE = frozenset({"SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH", "SIGALRM"})
+# What tini passes on, bar SIGPIPE (pilot's own could not be told from a sent one). Of the
+# synchronous signals only those a handler cannot trap pilot in: abort() re-raises after a
+# handler, SIGSYS and SIGTRAP resume after the call or breakpoint; a handler for SIGSEGV,
+# SIGBUS, SIGFPE or SIGILL that returns would loop on a genuine fault. A job that lists
+# SIGTERM, SIGINT or SIGPWR gets that signal, not its stop signal, when pilot stops on it.
+FORWARDABLE = frozenset(
+    [
+        "SIGHUP",
+        "SIGINT",
+        "SIGQUIT",
+        "SIGTERM",
+        "SIGPWR",
+        "SIGUSR1",
+        "SIGUSR2",
+        "SIGWINCH",
+        "SIGALRM",
+        "SIGCONT",
+        "SIGTSTP",
+        "SIGURG",
+        "SIGXCPU",
+        "SIGXFSZ",
+        "SIGVTALRM",
+        "SIGPROF",
+        "SIGIO",
+        "SIGSTKFLT",
+        "SIGABRT",
+        "SIGSYS",
+        "SIGTRAP",
+    ]
+)
 
 
 class Restarts(Kind):
@@ -101,8 +130,6 @@ class Command(Kind):
                 {"type": "array", "items": {"type": "string"}, "minItems": 1},
             ]
         }
-
-
 
 
 @dataclass(frozen=True)

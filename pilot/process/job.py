@@ -165,10 +165,11 @@ class Job:
         elif self.state is JobState.WAITING:
             self._set_state(JobState.EXITED)
 
-    async def stop(self) -> None:
-        """Stop the job for good: no more runs; its stop signal, then SIGKILL after its timeout."""
+    async def stop(self, signum: int | None = None) -> None:
+        """Stop the job for good: no more runs; its stop signal (or `signum`), then SIGKILL
+        after its timeout."""
         self.intent = Intent.RETIRE
-        await self._stop_runs()
+        await self._stop_runs(signum)
 
     def kill(self) -> None:
         """SIGKILL the job's process group now, and let nothing restart it."""
@@ -350,32 +351,36 @@ class Job:
         self._log.warn(f"{self.name} timed out after {self.config.run_timeout:g}s, stopping it")
         self._send_stop_signal()
 
-    async def _stop_runs(self) -> None:
+    async def _stop_runs(self, signum: int | None = None) -> None:
         if self._cancel_restart_timer():
             self._stopped()
         elif self.state.alive:
-            await self._terminate()
+            await self._terminate(signum)
         elif self.state in (JobState.EXITED, JobState.FATAL, JobState.WAITING):
             self._set_state(JobState.STOPPED)
 
-    async def _terminate(self) -> None:
+    async def _terminate(self, signum: int | None = None) -> None:
         """The stop sequence of the live run; returns once its process has exited."""
         if self.state is JobState.RUNNING:
             self._set_state(JobState.STOPPING)
-        self._send_stop_signal()
+        self._send_stop_signal(signum)
         await self._exited.wait()
 
-    def _send_stop_signal(self) -> None:
-        """The stop signal now, SIGKILL after the stop timeout unless the process exits."""
-        self.signal(self.config.stop.signal)
+    def _send_stop_signal(self, signum: int | None = None) -> None:
+        """The stop signal (or `signum`) now, SIGKILL after the stop timeout unless the
+        process exits."""
+        sent = self.config.stop.signal if signum is None else signum
+        self.signal(sent)
         if self._kill_timer is None:
-            self._kill_timer = self._clock.call_later(self.config.stop.timeout, self._stop_overdue)
+            self._kill_timer = self._clock.call_later(
+                self.config.stop.timeout, self._stop_overdue, sent
+            )
 
-    def _stop_overdue(self) -> None:
+    def _stop_overdue(self, sent: int) -> None:
         self._kill_timer = None
         self._log.warn(
             f"{self.name} still running {self.config.stop.timeout:g}s after "
-            f"{signal.Signals(self.config.stop.signal).name}, killing it"
+            f"{signal.Signals(sent).name}, killing it"
         )
         self.signal(signal.SIGKILL)
 

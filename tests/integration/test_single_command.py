@@ -16,6 +16,7 @@ from tests.helpers import (
     REPO,
     SIGNAL_RECORDER,
     in_pid_namespace,
+    python_job,
     read_lines,
     require_pid_namespace,
     unshared_child,
@@ -27,15 +28,19 @@ from tests.integration.test_pid1 import COUNT_PROCESSES
 class Single:
     """`unshare --pid --fork --mount-proc pilot -- CMD...`, its output in files."""
 
-    def __init__(self, workdir: Path, *command: str) -> None:
-        require_pid_namespace()
+    def __init__(self, workdir: Path, *command: str, pid1: bool = True) -> None:
+        if pid1:
+            require_pid_namespace()
+        self.pid1 = pid1
         self.stdout, self.stderr = workdir / "stdout", workdir / "stderr"
         env = {
             **os.environ,
             "PYTHONPATH": str(REPO),
             "PILOT_SOCKET": str(workdir / "pilot.sock"),
         }
-        argv = ["unshare", "--pid", "--fork", "--mount-proc", PYTHON, "-m", "pilot", "--", *command]
+        argv = [PYTHON, "-m", "pilot", "--", *command]
+        if pid1:
+            argv = ["unshare", "--pid", "--fork", "--mount-proc", *argv]
         with self.stdout.open("wb") as out, self.stderr.open("wb") as err:
             self.proc = subprocess.Popen(
                 argv,
@@ -50,7 +55,7 @@ class Single:
     @property
     def pilot_pid(self) -> int:
         """pilot's pid outside the namespace (inside, it is 1)."""
-        return unshared_child(self.proc.pid)
+        return unshared_child(self.proc.pid) if self.pid1 else self.proc.pid
 
     def in_namespace(self, *argv: str) -> subprocess.CompletedProcess[str]:
         return in_pid_namespace(self.pilot_pid, argv)
@@ -69,8 +74,8 @@ def single(tmp_path: Path) -> Iterator[Callable[..., Single]]:
     """Start `pilot -- CMD` processes in the test's directory; all are killed afterwards."""
     started: list[Single] = []
 
-    def start(*command: str) -> Single:
-        instance = Single(tmp_path, *command)
+    def start(*command: str, pid1: bool = True) -> Single:
+        instance = Single(tmp_path, *command, pid1=pid1)
         started.append(instance)
         return instance
 
@@ -106,6 +111,73 @@ def test_signals_are_forwarded_and_sigterm_stops_the_command(
     os.kill(p.pilot_pid, signal.SIGTERM)
     assert p.wait() == 0
     assert read_lines(record) == [s.name for s in sent] + ["SIGTERM"]
+
+
+# Passed on as they are, as tini does; pilot keeps running.
+FORWARDED = [
+    signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH,
+    signal.SIGALRM, signal.SIGCONT, signal.SIGTSTP, signal.SIGURG, signal.SIGXCPU,
+    signal.SIGXFSZ, signal.SIGVTALRM, signal.SIGPROF, signal.SIGIO, signal.SIGSTKFLT,
+    signal.SIGABRT, signal.SIGSYS, signal.SIGTRAP,
+]  # fmt: skip
+# Passed on as they are; pilot then waits for the command to exit (SIGKILL after 10 s).
+STOPPING = [signal.SIGTERM, signal.SIGINT, signal.SIGPWR]
+# Ignored, as tini does: pilot is never stopped by a terminal, and neither is its command.
+IGNORED = [signal.SIGTTIN, signal.SIGTTOU]
+
+# Records every signal of the tables above it receives; exits 0 on the stopping ones.
+RECORDER = python_job(f"""
+    import signal, sys, time
+    path = sys.argv[1]
+    def record(signum, frame):
+        with open(path, "a") as f:
+            f.write(signal.Signals(signum).name + "\\n")
+        if signum in {[int(s) for s in STOPPING]}:
+            sys.exit(0)
+    for s in {[int(s) for s in FORWARDED + STOPPING + IGNORED]}:
+        signal.signal(s, record)
+    open(path + ".ready", "w").close()
+    while True:
+        time.sleep(60)
+""")
+
+
+@pytest.mark.parametrize("pid1", [True, False], ids=["pid1", "not-pid1"])
+def test_every_signal_tini_forwards_reaches_the_command(
+    single: Callable[..., Single], tmp_path: Path, pid1: bool
+) -> None:
+    """Each signal of FORWARDED reaches the command and pilot keeps running (not PID 1, a
+    `kill -ABRT` or `-XCPU` used to kill pilot and orphan its command); SIGTTIN and SIGTTOU
+    reach nothing."""
+    record = tmp_path / "signals"
+    p = single(*RECORDER, str(record), pid1=pid1)
+    wait_for(lambda: Path(f"{record}.ready").exists(), 10, message="recorder ready")
+    expected: list[str] = []
+    for signum in [*FORWARDED, *IGNORED, signal.SIGHUP]:
+        os.kill(p.pilot_pid, signum)
+        if signum not in IGNORED:
+            expected.append(signum.name)
+            wait_for(
+                lambda: record.exists() and read_lines(record) == expected,
+                5,
+                message=f"{signum.name} forwarded",
+            )
+    assert read_lines(record) == [s.name for s in [*FORWARDED, signal.SIGHUP]]
+    assert p.proc.poll() is None, "pilot is still running"
+
+
+@pytest.mark.parametrize("signum", STOPPING, ids=[s.name for s in STOPPING])
+def test_a_stopping_signal_reaches_the_command_as_it_is(
+    single: Callable[..., Single], tmp_path: Path, signum: signal.Signals
+) -> None:
+    """SIGINT reaches the command as SIGINT (and SIGPWR as SIGPWR), not as pilot's stop
+    signal; pilot exits with the command's code once it is over."""
+    record = tmp_path / "signals"
+    p = single(*RECORDER, str(record))
+    wait_for(lambda: Path(f"{record}.ready").exists(), 10, message="recorder ready")
+    os.kill(p.pilot_pid, signum)
+    assert p.wait() == 0
+    assert read_lines(record) == [signum.name]
 
 
 def test_orphans_are_reaped(single: Callable[..., Single], tmp_path: Path) -> None:
