@@ -189,11 +189,12 @@ class Supervisor:
         self.templates.start()
 
     async def _start_servers(self) -> None:
-        """The control socket (always) and telemetry (when configured)."""
-        control = ControlServer(self.config.control.path, self.commands, self.log)
-        await control.start()
-        self._servers.append(control)
-        self.environment.overrides.setdefault("PILOT_SOCKET", control.path)
+        """The control socket (unless the config serves none) and telemetry (when configured)."""
+        if self.config.serves_control:
+            control = ControlServer(self.config.control.path, self.commands, self.log)
+            await control.start()
+            self._servers.append(control)
+            self.environment.overrides.setdefault("PILOT_SOCKET", control.path)
         telemetry = self.config.telemetry
         if telemetry is None:
             return

@@ -329,6 +329,7 @@ class Config(UpConfig):
     )
     path: str = field(default="", compare=False)
     dialect: str = field(default="pilot.json5", compare=False)  # or CONTAINERPILOT
+    serves_control: bool = field(default=True, compare=False)  # False: `pilot --` unasked
 
     def job(self, name: str) -> JobConfig:
         """The job called `name`."""

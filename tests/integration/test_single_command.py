@@ -8,6 +8,7 @@ import signal
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +16,7 @@ from tests.helpers import (
     PYTHON,
     REPO,
     SIGNAL_RECORDER,
+    Pilot,
     in_pid_namespace,
     python_job,
     read_lines,
@@ -26,19 +28,24 @@ from tests.integration.test_pid1 import COUNT_PROCESSES
 
 
 class Single:
-    """`unshare --pid --fork --mount-proc pilot -- CMD...`, its output in files."""
+    """`unshare --pid --fork --mount-proc pilot [OPTIONS] -- CMD...` (or pilot alone), its
+    output in files named after `name`."""
 
-    def __init__(self, workdir: Path, *command: str, pid1: bool = True) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *command: str,
+        pid1: bool = True,
+        options: tuple[str, ...] = (),
+        name: str = "",
+    ) -> None:
         if pid1:
             require_pid_namespace()
         self.pid1 = pid1
-        self.stdout, self.stderr = workdir / "stdout", workdir / "stderr"
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(REPO),
-            "PILOT_SOCKET": str(workdir / "pilot.sock"),
-        }
-        argv = [PYTHON, "-m", "pilot", "--", *command]
+        self.stdout, self.stderr = workdir / f"{name}stdout", workdir / f"{name}stderr"
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        env.pop("PILOT_SOCKET", None)
+        argv = [PYTHON, "-m", "pilot", *options, "--", *command]
         if pid1:
             argv = ["unshare", "--pid", "--fork", "--mount-proc", *argv]
         with self.stdout.open("wb") as out, self.stderr.open("wb") as err:
@@ -74,8 +81,8 @@ def single(tmp_path: Path) -> Iterator[Callable[..., Single]]:
     """Start `pilot -- CMD` processes in the test's directory; all are killed afterwards."""
     started: list[Single] = []
 
-    def start(*command: str, pid1: bool = True) -> Single:
-        instance = Single(tmp_path, *command, pid1=pid1)
+    def start(*command: str, **options: Any) -> Single:
+        instance = Single(tmp_path, *command, **options)
         started.append(instance)
         return instance
 
@@ -194,3 +201,65 @@ def test_orphans_are_reaped(single: Callable[..., Single], tmp_path: Path) -> No
     assert p.proc.poll() is None, "pilot is still running"
     p.in_namespace("kill", "-TERM", "1")
     assert p.wait() == 143
+
+
+def test_silent_but_for_the_command_unless_verbose(single: Callable[..., Single]) -> None:
+    """As tini, `pilot --` adds nothing to the command's output; `-v` tells what it starts
+    and reaps."""
+    quiet = single("sh", "-c", "echo out; echo err >&2")
+    assert quiet.wait() == 0
+    assert (quiet.stdout.read_text(), quiet.stderr.read_text()) == ("out\n", "err\n")
+    verbose = single("sh", "-c", "echo out", options=("-v",), name="v-")
+    assert verbose.wait() == 0
+    assert verbose.stdout.read_text() == "out\n"
+    assert "sh started" in verbose.stderr.read_text()
+
+
+def test_two_side_by_side(single: Callable[..., Single], tmp_path: Path) -> None:
+    """Two `pilot --` on one host (not PID 1, default paths) both run: neither takes the
+    default control socket."""
+    first, second = (
+        single("sh", "-c", f"touch {n}; exec sleep 300", pid1=False, name=n) for n in ("a-", "b-")
+    )
+    wait_for(
+        lambda: (tmp_path / "a-").exists() and (tmp_path / "b-").exists(),
+        10,
+        message=f"both started: {first.stderr.read_text()} {second.stderr.read_text()}",
+    )
+    for p in (first, second):
+        os.kill(p.pilot_pid, signal.SIGTERM)
+        assert p.wait() == 143
+
+
+def test_socket_on_request(single: Callable[..., Single], tmp_path: Path) -> None:
+    """`--socket PATH` serves pilot ctl there, and the command gets it as PILOT_SOCKET."""
+    sock = tmp_path / "ctl.sock"
+    p = single("sh", "-c", 'echo "$PILOT_SOCKET"; exec sleep 300', options=("--socket", str(sock)))
+    wait_for(lambda: p.stdout.read_text() == f"{sock}\n", 10, message="command started")
+    status = subprocess.run(
+        [PYTHON, "-m", "pilot", "ctl", "--socket", str(sock), "status"],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+    assert status.returncode == 0, status.stderr
+    assert "sleep" in status.stdout or "sh" in status.stdout
+
+
+def test_nested_in_a_pilot_job(pilot: Callable[..., Pilot], tmp_path: Path) -> None:
+    """The usual wrapper, `exec pilot -- app` as a pilot job, runs: the inner pilot serves no
+    socket, and its command keeps the outer `PILOT_SOCKET`, so `pilot ctl` reaches the outer
+    pilot. SIGTERM to the outer one goes down to the command and back up as its exit code."""
+    script = 'echo "$PILOT_SOCKET" > seen; exec sleep 300'
+    config = {
+        "jobs": [
+            {"name": "app", "main": True, "exec": [PYTHON, "-m", "pilot", "--", "sh", "-c", script]}
+        ]
+    }
+    outer = pilot(config)
+    wait_for(lambda: (tmp_path / "seen").exists(), 10, message=outer.output)
+    assert read_lines(tmp_path / "seen") == [str(outer.socket)]
+    outer.signal(signal.SIGTERM)
+    assert outer.wait() == 143, outer.output
+
