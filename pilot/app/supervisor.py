@@ -126,6 +126,7 @@ class Supervisor:
         self.bus.publish(Code.STARTUP, GLOBAL)
         self._check_done()
         code = await self._finished
+        await asyncio.gather(*(job.wait_leftovers() for job in self.jobs.values()))
         await self._close()
         return code
 

@@ -25,6 +25,9 @@ from pilot.process.spawn import SpawnError, SpawnRequest, spawn
 from pilot.process.states import Intent, JobState, JobStats, check_transition
 
 Emit = Callable[[str, str], object]
+# What is left of a run's process group when its leader exits gets SIGTERM, and SIGKILL this
+# much later: time to flush and exit (dumb-init sends SIGTERM only, tini nothing).
+LEFTOVER_GRACE = 2.0
 # How long a restart waits for the SIGKILLed rest of the previous run's process group to die.
 _GROUP_EXIT_GRACE = 1.0
 _GROUP_POLL = 0.005
@@ -76,6 +79,7 @@ class Job:
         self._restart_timer: Timer | None = None
         self._run_timer: Timer | None = None
         self._kill_timer: Timer | None = None
+        self._leftovers_until = 0.0
         self._group_wait_until = 0.0
         self._exited = asyncio.Event()
         self.runs = 0
@@ -261,9 +265,7 @@ class Job:
         for stream in (process.stdout, process.stderr):
             if stream is not None:
                 stream.close()
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            # nothing of the group outlives its leader
-            self._signaller(process.pid, signal.SIGKILL)
+        self._end_leftovers(process.pid)
         for timer in (self._run_timer, self._kill_timer):
             if timer is not None:
                 timer.cancel()
@@ -271,6 +273,26 @@ class Job:
         code = exit_code(status)
         self._log.info(f"{self.name} exited", code=code, pid=process.pid, job=self.name)
         self._finish_run(code, self._clock.time() - self._run_started, spawned=True)
+
+    def _end_leftovers(self, pgid: int) -> None:
+        """Nothing of the group outlives its leader: SIGTERM, SIGKILL after LEFTOVER_GRACE."""
+        try:
+            self._signaller(pgid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            return
+        self._leftovers_until = self._clock.time() + LEFTOVER_GRACE
+        self._clock.call_later(LEFTOVER_GRACE, self._kill_group, pgid)
+
+    def _kill_group(self, pgid: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            self._signaller(pgid, signal.SIGKILL)
+
+    async def wait_leftovers(self) -> None:
+        """Wait until the last run's process group is gone: it has its LEFTOVER_GRACE, then
+        SIGKILL and a second more (pilot exits after this, and as PID 1 takes them along)."""
+        deadline = self._leftovers_until + _GROUP_EXIT_GRACE
+        while self._previous_group_alive() and self._clock.time() < deadline:
+            await asyncio.sleep(_GROUP_POLL)
 
     def _finish_run(self, code: int, uptime: float, spawned: bool) -> None:
         self.last_exit = code
@@ -311,7 +333,8 @@ class Job:
         self._settle()
 
     def _schedule_restart(self, delay: float) -> None:
-        self._group_wait_until = self._clock.time() + delay + _GROUP_EXIT_GRACE
+        now = self._clock.time()
+        self._group_wait_until = max(now + delay, self._leftovers_until) + _GROUP_EXIT_GRACE
         self._restart_timer = self._clock.call_later(delay, self._restart)
 
     def _restart(self) -> None:

@@ -263,3 +263,16 @@ def test_nested_in_a_pilot_job(pilot: Callable[..., Pilot], tmp_path: Path) -> N
     outer.signal(signal.SIGTERM)
     assert outer.wait() == 143, outer.output
 
+
+def test_leftovers_get_sigterm_and_time_before_sigkill(
+    single: Callable[..., Single], tmp_path: Path
+) -> None:
+    """What the command leaves in its group when it exits gets SIGTERM and a grace (2 s)
+    before SIGKILL: a leftover that traps SIGTERM finishes its work, even with pilot PID 1."""
+    leftover = (
+        "trap 'echo flushed > flushed; exit 0' TERM; touch ready; while :; do sleep 0.05; done"
+    )
+    script = f'sh -c "{leftover}" & while [ ! -e ready ]; do sleep 0.01; done; exit 4'
+    p = single("sh", "-c", script)
+    assert p.wait() == 4
+    assert read_lines(tmp_path / "flushed") == ["flushed"]
