@@ -17,8 +17,8 @@ _TOKEN = re.compile(r"\$\$|\$\{([^}]*)\}?")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Comments and strings of JSON5; what is between them is code. An unclosed one runs to the end.
 _REGION = re.compile(
-    r"//[^\n\r\u2028\u2029]*|/\*[\s\S]*?(?:\*/|\Z)"
-    r"|\"(?:[^\"\\]|\\[\s\S])*(?:\"|\Z)|'(?:[^'\\]|\\[\s\S])*(?:'|\Z)"
+    r"(//[^\n\r\u2028\u2029]*|/\*[\s\S]*?(?:\*/|\Z)"
+    r"|\"[^\"\\]*(?:\\[\s\S][^\"\\]*)*(?:\"|\Z)|'[^'\\]*(?:\\[\s\S][^'\\]*)*(?:'|\Z))"
 )
 _SCALAR = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|true|false|null")
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
@@ -33,82 +33,68 @@ def substitute(text: str, environ: Mapping[str, str], filename: str = "config") 
     """
     if "$" not in text:
         return text
-    out: list[str] = []
-    position = 0
-    for region in _REGION.finditer(text):
-        out.append(_code(text, position, region.start(), environ, filename))
-        token = region.group()
-        if token[0] == "/":
-            out.append(token)
-        else:
-            out.append(_string(text, region.start(), region.end(), environ, filename))
-        position = region.end()
-    out.append(_code(text, position, len(text), environ, filename))
-    return "".join(out)
+    parts = _REGION.split(text)  # code, comment or string, code, ..., code
+    original = list(parts)
+    for index, part in enumerate(original):
+        if "$" not in part or (part[0] == "/" and index % 2):
+            continue
+        quote = part[0] if index % 2 else None
+
+        def place(offset: int, index: int = index) -> str:
+            return _place(text, sum(map(len, original[:index])) + offset, filename)
+
+        parts[index] = _replace(part, quote, environ, place)
+    return "".join(parts)
 
 
-def _code(text: str, start: int, end: int, environ: Mapping[str, str], filename: str) -> str:
-    def insert(name: str, value: str, offset: int) -> str:
-        if not _SCALAR.fullmatch(value):
-            raise ConfigError(
-                _place(text, offset, filename),
-                f"${{{name}}} is outside quotes, so its value must be a number, true, false or "
-                f'null: quote it ("${{{name}}}") for a string',
-            )
-        return value
-
-    return _replace(text, start, end, environ, filename, insert)
-
-
-def _string(text: str, start: int, end: int, environ: Mapping[str, str], filename: str) -> str:
-    quote = text[start]
-
-    def insert(name: str, value: str, offset: int) -> str:
+def _insert(name: str, value: str, quote: str | None, place: Callable[[], str]) -> str:
+    """`value` as literal text inside a string quoted by `quote`, or outside quotes."""
+    if quote is not None:
         escaped = value.replace("\\", "\\\\").replace(quote, "\\" + quote)
         return _UNPRINTABLE.sub(lambda char: f"\\u{ord(char.group()):04x}", escaped)
-
-    return _replace(text, start, end, environ, filename, insert)
+    if not _SCALAR.fullmatch(value):
+        raise ConfigError(
+            place(),
+            f"${{{name}}} is outside quotes, so its value must be a number, true, false or "
+            f'null: quote it ("${{{name}}}") for a string',
+        )
+    return value
 
 
 def _replace(
-    text: str,
-    start: int,
-    end: int,
-    environ: Mapping[str, str],
-    filename: str,
-    insert: Callable[[str, str, int], str],
+    chunk: str, quote: str | None, environ: Mapping[str, str], place: Callable[[int], str]
 ) -> str:
-    """`text[start:end]` with each `${...}` replaced by `insert(name, value, offset)` (a
-    default as written: it is config text already) and each `$$` by `$`."""
-    chunk = text[start:end]
-    if "$" not in chunk:
-        return chunk
+    """`chunk` with each `${...}` replaced (a default as written: it is config text already)
+    and each `$$` by `$`; `place(offset in chunk)` names where."""
 
     def replace(match: re.Match[str]) -> str:
         token = match.group(0)
         if token == "$$":
             return "$"
-        offset = start + match.start()
-        place = _place(text, offset, filename)
+        here = match.start()
         if not token.endswith("}"):
-            raise ConfigError(place, "unclosed '${': write '$$' for a literal '$'")
+            raise ConfigError(place(here), "unclosed '${': write '$$' for a literal '$'")
         body = match.group(1)
         name, sep, default = body.partition(":-")
         if not _NAME.fullmatch(name):
-            raise ConfigError(place, f"'${{{body}}}' is not a variable reference like ${{NAME}}")
+            raise ConfigError(
+                place(here), f"'${{{body}}}' is not a variable reference like ${{NAME}}"
+            )
         value = environ.get(name)
         if sep and not value:  # as in the shell, ':-' also replaces an empty value
             return default
         if value is not None:
-            return insert(name, value, offset)
+            return _insert(name, value, quote, lambda: place(here))
         raise ConfigError(
-            place, f"environment variable {name} is not set (give a default: ${{{name}:-value}})"
+            place(here),
+            f"environment variable {name} is not set (give a default: ${{{name}:-value}})",
         )
 
     return _TOKEN.sub(replace, chunk)
 
 
 def _place(text: str, offset: int, filename: str) -> str:
+    """`filename:line:column` of `offset` in `text`."""
     line = text.count("\n", 0, offset) + 1
     column = offset - (text.rfind("\n", 0, offset) + 1) + 1
     return f"{filename}:{line}:{column}"
