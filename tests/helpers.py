@@ -115,10 +115,10 @@ SIGNAL_RECORDER = python_job("""
     def record(signum, frame):
         with open(path, "a") as f:
             f.write(signal.Signals(signum).name + "\\n")
-        if signum == signal.SIGTERM:
+        if signum in (signal.SIGTERM, signal.SIGPWR):
             sys.exit(0)
     for s in (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGTERM, signal.SIGQUIT,
-              signal.SIGWINCH):
+              signal.SIGWINCH, signal.SIGPWR):
         signal.signal(s, record)
     open(path + ".ready", "w").close()
     while True:

@@ -28,11 +28,14 @@ class Shutdown:
         stop_timeout: float,
         deregister: Callable[[], Awaitable[float]] | None = None,
         release: Callable[[], Awaitable[None]] | None = None,
+        signum: int | None = None,
     ) -> None:
         """`deregister` (steps 1-2) takes the services out of Consul and returns how long to
-        drain; `release` gives up leadership once the jobs are down."""
+        drain; `release` gives up leadership once the jobs are down. `signum` is the signal
+        that asked for the shutdown: the jobs that list it in `forward` are stopped with it
+        rather than with their stop signal."""
         self._jobs, self._bus, self._triggers, self._log = jobs, bus, triggers, log
-        self._stop_timeout = stop_timeout
+        self._stop_timeout, self._signum = stop_timeout, signum
         self._forced = asyncio.Event()
         self._deregister, self._release = deregister, release
 
@@ -94,13 +97,16 @@ class Shutdown:
             reverse=True,
         )
         for _, batch in itertools.groupby(running, key=lambda job: job.start_seq):
-            await asyncio.gather(*(job.stop() for job in batch))
+            await asyncio.gather(*(job.stop(self._stop_signal(job)) for job in batch))
         for job in workers:
             await job.stop()  # jobs in backoff or exited end as STOPPED
             self._bus.publish(Code.STOPPED, job.name)
         if self._release is not None:
             await self._release()  # leadership goes only once this instance's jobs are down
         await self._wait_hooks()
+
+    def _stop_signal(self, job: Job) -> int | None:
+        return self._signum if self._signum in job.config.forward else None
 
     async def _wait_hooks(self) -> None:
         hooks = [job for job in self._jobs if job.name in self._triggers.hooks]

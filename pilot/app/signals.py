@@ -7,11 +7,16 @@ import contextlib
 import signal
 from collections.abc import Callable
 
-SHUTDOWN_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+from pilot.config.model import FORWARDABLE
+
+# A clean shutdown; SIGPWR is what `lxc stop` and Incus send to a container's init.
+SHUTDOWN_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGPWR)
 EVENT_SIGNALS = (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
-FORWARD_ONLY_SIGNALS = (signal.SIGQUIT, signal.SIGALRM, signal.SIGWINCH)
-# pilot must never be stopped by job control; a handler (not SIG_IGN) keeps children's default.
-JOB_CONTROL_SIGNALS = (signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
+# Every signal a job may list in `forward` (what tini passes on, bar SIGPIPE).
+FORWARDABLE_SIGNALS = tuple(signal.Signals[name] for name in sorted(FORWARDABLE))
+# pilot must never be stopped by a tty; tini ignores them and so does pilot (a handler, not
+# SIG_IGN, so that children still start with the default).
+IGNORED_SIGNALS = (signal.SIGTTIN, signal.SIGTTOU)
 
 
 def reset_inherited_signals() -> None:
@@ -30,13 +35,10 @@ def reset_inherited_signals() -> None:
 
 
 def install_handlers(loop: asyncio.AbstractEventLoop, on_signal: Callable[[int], None]) -> None:
-    """Route every signal pilot cares about, SIGCHLD included, to `on_signal` on the loop."""
-    handled = (
-        signal.SIGCHLD,
-        *SHUTDOWN_SIGNALS,
-        *EVENT_SIGNALS,
-        *FORWARD_ONLY_SIGNALS,
-        *JOB_CONTROL_SIGNALS,
-    )
-    for signum in handled:
+    """Route every signal pilot cares about, SIGCHLD included, to `on_signal` on the loop.
+
+    SIGPIPE stays ignored (Python's default) and is not passed on: pilot writes to pipes and
+    sockets itself, and a SIGPIPE of its own cannot be told from a `kill -PIPE`.
+    """
+    for signum in (signal.SIGCHLD, *FORWARDABLE_SIGNALS, *IGNORED_SIGNALS):
         loop.add_signal_handler(signum, on_signal, signum)

@@ -19,7 +19,7 @@ from pilot.app.reload import read_reload, write_reload_files
 from pilot.app.shutdown import Shutdown
 from pilot.app.signals import (
     EVENT_SIGNALS,
-    JOB_CONTROL_SIGNALS,
+    IGNORED_SIGNALS,
     SHUTDOWN_SIGNALS,
     install_handlers,
 )
@@ -132,6 +132,7 @@ class Supervisor:
         self.bus.publish(Code.STARTUP, GLOBAL)
         self._check_done()
         code = await self._finished
+        await asyncio.gather(*(job.wait_leftovers() for job in self.jobs.values()))
         await self._close()
         return code
 
@@ -245,11 +246,12 @@ class Supervisor:
         self.templates.start()
 
     async def _start_servers(self) -> None:
-        """The control socket (always) and telemetry (when configured)."""
-        control = ControlServer(self.config.control.path, self.commands, self.log)
-        await control.start()
-        self._servers.append(control)
-        self.environment.put_default("PILOT_SOCKET", control.path)
+        """The control socket (unless the config serves none) and telemetry (when configured)."""
+        if self.config.serves_control:
+            control = ControlServer(self.config.control.path, self.commands, self.log)
+            await control.start()
+            self._servers.append(control)
+            self.environment.put_default("PILOT_SOCKET", control.path)
         telemetry = self.config.telemetry
         if telemetry is None:
             return
@@ -434,7 +436,7 @@ class Supervisor:
             self.log.info(f"received {name}, shutting down")
             self._begin_shutdown(signum)
             return
-        if signum in JOB_CONTROL_SIGNALS:
+        if signum in IGNORED_SIGNALS:
             self.log.debug(f"ignored {name}")
             return
         if signum in EVENT_SIGNALS:
@@ -495,6 +497,7 @@ class Supervisor:
             self.config.stop_timeout,
             deregister=None if discovery is None else self._leave_consul,
             release=None if discovery is None else discovery.resign_all,
+            signum=signum,
         )
         self._shutdown = shutdown
         self.spawn_task(self._shut_down(shutdown))

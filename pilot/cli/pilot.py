@@ -30,6 +30,7 @@ COMMANDS = (
     "import",
 )
 CONFIG_HELP = "path of pilot.json5, - for standard input (default: $PILOT_CONFIG)"
+SINGLE_OPTIONS = ("-v", "--verbose", "--socket")  # of `pilot [OPTIONS] -- CMD`
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,8 +57,9 @@ def main(argv: list[str] | None = None) -> int:
         from pilot.migrate.command import main as migrate
 
         return migrate(args_list)
-    if args_list and args_list[0] == "--":
-        return cmd_single(args_list[1:])
+    if "--" in args_list and args_list[0].partition("=")[0] in ("--", *SINGLE_OPTIONS):
+        split = args_list.index("--")
+        return cmd_single(args_list[:split], args_list[split + 1 :])
     if (
         args_list
         and args_list[0] not in COMMANDS
@@ -93,7 +95,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pilot",
         description="A PID-1 supervisor for containers that organise themselves through Consul.",
-        epilog="pilot -- CMD ARGS... runs one command as PID 1 without a config (as tini).",
+        epilog="pilot [-v] [--socket PATH] -- CMD ARGS... runs one command as PID 1 without a "
+        "config (as tini): -v tells what it starts and reaps, --socket serves pilot ctl there.",
     )
     parser.add_argument("--version", action=_Version, nargs=0, help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -224,15 +227,20 @@ def cmd_up(args: argparse.Namespace) -> int:
     _supervise(stack_config(loaded[0]), loaded[1], ports)
 
 
-def cmd_single(argv: list[str]) -> int:
-    """`pilot -- CMD ARGS...`: run one command as the main job, without a config."""
+def cmd_single(options: list[str], argv: list[str]) -> int:
+    """`pilot [-v] [--socket PATH] -- CMD ARGS...`: run one command as the main job, without a
+    config."""
     from pilot.app.signals import reset_inherited_signals
     from pilot.config.errors import ConfigError
     from pilot.config.single import single_command_config
 
+    parser = argparse.ArgumentParser(prog="pilot [-v] [--socket PATH] -- CMD ARGS...")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log starts and exits")
+    parser.add_argument("--socket", help="serve the control socket (pilot ctl) at PATH")
+    args = parser.parse_args(options)
     reset_inherited_signals()
     try:
-        config = single_command_config(argv, os.environ)
+        config = single_command_config(argv, args.socket, args.verbose)
     except ConfigError as error:
         _report(error)
         return 2

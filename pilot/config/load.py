@@ -11,6 +11,8 @@ from typing import Any
 
 from pilot.config.consul_model import consul_token
 from pilot.config.errors import ConfigError, ConfigErrors, related
+from pilot.config.json5_fast import to_json
+from pilot.config.kinds import Json
 from pilot.config.model import Config
 from pilot.config.sections import json_object, parse_section
 from pilot.config.substitute import substitute
@@ -20,6 +22,7 @@ from pilot.config.validate import check_config
 _JSON5_POSITION = re.compile(r"<string>:(\d+) (.*) at column (\d+)")
 MAX_SIZE = 1 << 20  # a config is a few KiB; more is a wrong path (/dev/zero) or a runaway file
 STDIN = "-"
+_SLOW_PARSE_MAX = 64 << 10  # the json5 library reads this much in well under a second
 
 
 def load_config(
@@ -63,8 +66,6 @@ def parse_config(
         ConfigError: every problem found (a ConfigErrors when there are several).
     """
     filename = os.path.basename(path)
-    import json5  # not needed by `pilot ctl` and friends
-
     from pilot.config.containerpilot.detect import NATIVE, read_foreign
 
     foreign = read_foreign(text, environ, filename)
@@ -77,9 +78,7 @@ def parse_config(
         advice = run_time_advice if up is not None else lambda _name: None
         text, dialect = substitute(text, environ, filename, advice), NATIVE
         try:
-            raw = json5.loads(text, object_pairs_hook=json_object)
-        except ValueError as error:
-            raise ConfigError(*_syntax_place(str(error), filename)) from None
+            raw = _parse(text, filename)
         except RecursionError:
             raise ConfigError(filename, "syntax error: nested too deeply") from None
     if not isinstance(raw, dict):
@@ -103,6 +102,31 @@ def parse_config(
     if errors:
         raise ConfigErrors(errors) if len(errors) > 1 else errors[0]
     return config
+
+
+def _parse(text: str, filename: str) -> Json:
+    """The JSON5 `text` parsed by the C parser (through json5_fast); if that finds it wrong,
+    again by the json5 library, for its message (but a large file's error is the C parser's,
+    by line: the library would take minutes over it).
+
+    Raises:
+        ConfigError: a syntax error, placed.
+    """
+    import json
+
+    import json5  # not needed by `pilot ctl` and friends
+
+    fast = to_json(text)
+    try:
+        if fast is not None:
+            return json.loads(fast, object_pairs_hook=json_object, strict=False)
+    except json.JSONDecodeError as error:
+        if len(text) > _SLOW_PARSE_MAX:
+            raise ConfigError(f"{filename}:{error.lineno}", f"syntax error: {error.msg}") from None
+    try:
+        return json5.loads(text, object_pairs_hook=json_object)
+    except ValueError as error:
+        raise ConfigError(*_syntax_place(str(error), filename)) from None
 
 
 def _check_environment(config: Config, environ: Mapping[str, str]) -> list[ConfigError]:

@@ -43,7 +43,36 @@ from pilot.config.up_model import UpConfig, UpJob
 from pilot.config.when_model import STARTUP, When
 
 CONTAINERPILOT = "ContainerPilot v3"  # Config.dialect of a file read as ContainerPilot's
-FORWARDABLE = frozenset({"SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH", "SIGALRM"})
+# What tini passes on, bar SIGPIPE (pilot's own could not be told from a sent one). Of the
+# synchronous signals only those a handler cannot trap pilot in: abort() re-raises after a
+# handler, SIGSYS and SIGTRAP resume after the call or breakpoint; a handler for SIGSEGV,
+# SIGBUS, SIGFPE or SIGILL that returns would loop on a genuine fault. A job that lists
+# SIGTERM, SIGINT or SIGPWR gets that signal, not its stop signal, when pilot stops on it.
+FORWARDABLE = frozenset(
+    [
+        "SIGHUP",
+        "SIGINT",
+        "SIGQUIT",
+        "SIGTERM",
+        "SIGPWR",
+        "SIGUSR1",
+        "SIGUSR2",
+        "SIGWINCH",
+        "SIGALRM",
+        "SIGCONT",
+        "SIGTSTP",
+        "SIGURG",
+        "SIGXCPU",
+        "SIGXFSZ",
+        "SIGVTALRM",
+        "SIGPROF",
+        "SIGIO",
+        "SIGSTKFLT",
+        "SIGABRT",
+        "SIGSYS",
+        "SIGTRAP",
+    ]
+)
 
 
 class Restarts(Kind):
@@ -308,6 +337,7 @@ class Config(UpConfig):
     silent_sources: tuple[str, ...] = ()  # when.source names that exist but never emit
     short_ttl_ok: bool = False  # a health ttl no longer than its interval runs (and flaps)
     warnings: tuple[str, ...] = field(default=(), compare=False)  # "place: what", one a line
+    serves_control: bool = field(default=True, compare=False)  # False: `pilot --` unasked
 
     def job(self, name: str) -> JobConfig:
         """The job called `name`."""

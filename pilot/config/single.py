@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from pilot.config.errors import ConfigError, ConfigErrors
 from pilot.config.model import FORWARDABLE, Config
@@ -14,11 +15,16 @@ from pilot.config.validate import RESERVED_NAMES, check_config
 _NOT_IN_NAME = re.compile(r"[^A-Za-z0-9_-]+")
 
 
-def single_command_config(argv: Sequence[str], environ: Mapping[str, str]) -> Config:
+def single_command_config(
+    argv: Sequence[str], socket: str | None = None, verbose: bool = False
+) -> Config:
     """A config running `argv` as the main job: its output untouched (`logging.raw`), pilot's
     terminal handed to it (an interactive shell works), every forwardable signal passed on
-    (SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGALRM), no restart; the control socket is
-    `PILOT_SOCKET` when set.
+    (SIGTERM, SIGINT and SIGPWR stop it with themselves), no restart.
+
+    As tini, it is silent but for warnings and errors (`verbose`: what it starts and reaps
+    too) and serves no control socket unless given one: `pilot --` runs side by side, and
+    nested in a pilot job, whose `PILOT_SOCKET` its command keeps.
 
     Raises:
         ConfigError: the command is empty or cannot be run as given.
@@ -36,13 +42,14 @@ def single_command_config(argv: Sequence[str], environ: Mapping[str, str]) -> Co
                 "terminal": True,
             }
         ],
-        "control": {"socket": environ["PILOT_SOCKET"]} if environ.get("PILOT_SOCKET") else {},
+        "control": {"socket": socket} if socket else {},
+        "logging": {"level": "info" if verbose else "warn"},
     }
     config = parse_section(Config, raw, "")
     errors = check_config(config)
     if errors:
         raise ConfigErrors(errors)
-    return config
+    return dataclasses.replace(config, serves_control=socket is not None)
 
 
 def job_name(command: str) -> str:

@@ -21,10 +21,13 @@ from pilot.process.backoff import Backoff
 from pilot.process.output import PipeReader
 from pilot.process.reaper import exit_code
 from pilot.process.seams import Clock, ExitWatcher, Process, Signaller, Spawner, Timer
-from pilot.process.spawn import SpawnError, SpawnRequest, give_terminal, spawn
+from pilot.process.spawn import SpawnError, SpawnRequest, spawn
 from pilot.process.states import Intent, JobState, JobStats, check_transition
 
 Emit = Callable[[str, str], object]
+# What is left of a run's process group when its leader exits gets SIGTERM, and SIGKILL this
+# much later: time to flush and exit (dumb-init sends SIGTERM only, tini nothing).
+LEFTOVER_GRACE = 2.0
 # How long a restart waits for the SIGKILLed rest of the previous run's process group to die.
 _GROUP_EXIT_GRACE = 1.0
 _GROUP_POLL = 0.005
@@ -77,6 +80,7 @@ class Job:
         self._run_timer: Timer | None = None
         self._kill_timer: Timer | None = None
         self._stop_sent = False
+        self._leftovers_until = 0.0
         self._group_wait_until = 0.0
         self._exited = asyncio.Event()
         self.runs = 0
@@ -177,10 +181,11 @@ class Job:
         elif self.state is JobState.WAITING:
             self._set_state(JobState.EXITED)
 
-    async def stop(self) -> None:
-        """Stop the job for good: no more runs; its stop signal, then SIGKILL after its timeout."""
+    async def stop(self, signum: int | None = None) -> None:
+        """Stop the job for good: no more runs; its stop signal (or `signum`), then SIGKILL
+        after its timeout."""
         self.intent = Intent.RETIRE
-        await self._stop_runs()
+        await self._stop_runs(signum)
 
     def kill(self) -> None:
         """SIGKILL the job's process group now, and let nothing restart it."""
@@ -236,8 +241,6 @@ class Job:
                 self._reader(process.stdout.fileno(), "stdout"),
                 self._reader(process.stderr.fileno(), "stderr"),
             ]
-        if self._terminal is not None:
-            give_terminal(self._terminal, process.pid)
         timeout = self.config.run_timeout
         if timeout is not None:
             self._run_timer = self._clock.call_later(timeout, self._on_run_timeout)
@@ -255,6 +258,7 @@ class Job:
             group=cfg.group,
             capture=not cfg.logging.raw and self._terminal is None,
             inherit_stdin=self._terminal is not None,
+            terminal=self._terminal,
         )
 
     def _reader(self, fd: int, stream: str) -> PipeReader:
@@ -275,9 +279,7 @@ class Job:
         for stream in (process.stdout, process.stderr):
             if stream is not None:
                 stream.close()
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            # nothing of the group outlives its leader
-            self._signaller(process.pid, signal.SIGKILL)
+        self._end_leftovers(process.pid)
         for timer in (self._run_timer, self._kill_timer):
             if timer is not None:
                 timer.cancel()
@@ -285,6 +287,26 @@ class Job:
         code = exit_code(status)
         self._log.info(f"{self.name} exited", code=code, pid=process.pid, job=self.name)
         self._finish_run(code, self._clock.time() - self._run_started, spawned=True)
+
+    def _end_leftovers(self, pgid: int) -> None:
+        """Nothing of the group outlives its leader: SIGTERM, SIGKILL after LEFTOVER_GRACE."""
+        try:
+            self._signaller(pgid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            return
+        self._leftovers_until = self._clock.time() + LEFTOVER_GRACE
+        self._clock.call_later(LEFTOVER_GRACE, self._kill_group, pgid)
+
+    def _kill_group(self, pgid: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            self._signaller(pgid, signal.SIGKILL)
+
+    async def wait_leftovers(self) -> None:
+        """Wait until the last run's process group is gone: it has its LEFTOVER_GRACE, then
+        SIGKILL and a second more (pilot exits after this, and as PID 1 takes them along)."""
+        deadline = self._leftovers_until + _GROUP_EXIT_GRACE
+        while self._previous_group_alive() and self._clock.time() < deadline:
+            await asyncio.sleep(_GROUP_POLL)
 
     def _finish_run(self, code: int, uptime: float, spawned: bool) -> None:
         self.last_exit = code
@@ -325,7 +347,8 @@ class Job:
         self._settle()
 
     def _schedule_restart(self, delay: float) -> None:
-        self._group_wait_until = self._clock.time() + delay + _GROUP_EXIT_GRACE
+        now = self._clock.time()
+        self._group_wait_until = max(now + delay, self._leftovers_until) + _GROUP_EXIT_GRACE
         self._restart_timer = self._clock.call_later(delay, self._restart)
 
     def _restart(self) -> None:
@@ -365,33 +388,37 @@ class Job:
         self._log.warn(f"{self.name} timed out after {self.config.run_timeout:g}s, stopping it")
         self._send_stop_signal()
 
-    async def _stop_runs(self) -> None:
+    async def _stop_runs(self, signum: int | None = None) -> None:
         if self._cancel_restart_timer():
             self._stopped()
         elif self.state.alive:
-            await self._terminate()
+            await self._terminate(signum)
         elif self.state in (JobState.EXITED, JobState.FATAL, JobState.WAITING):
             self._set_state(JobState.STOPPED)
 
-    async def _terminate(self) -> None:
+    async def _terminate(self, signum: int | None = None) -> None:
         """The stop sequence of the live run; returns once its process has exited."""
         if self.state is JobState.RUNNING:
             self._set_state(JobState.STOPPING)
-        self._send_stop_signal()
+        self._send_stop_signal(signum)
         await self._exited.wait()
 
-    def _send_stop_signal(self) -> None:
-        """The stop signal now, SIGKILL after the stop timeout unless the process exits."""
+    def _send_stop_signal(self, signum: int | None = None) -> None:
+        """The stop signal (or `signum`) now, SIGKILL after the stop timeout unless the
+        process exits."""
         self._stop_sent = True
-        self.signal(self.config.stop.signal)
+        sent = self.config.stop.signal if signum is None else signum
+        self.signal(sent)
         if self._kill_timer is None:
-            self._kill_timer = self._clock.call_later(self.config.stop.timeout, self._stop_overdue)
+            self._kill_timer = self._clock.call_later(
+                self.config.stop.timeout, self._stop_overdue, sent
+            )
 
-    def _stop_overdue(self) -> None:
+    def _stop_overdue(self, sent: int) -> None:
         self._kill_timer = None
         self._log.warn(
             f"{self.name} still running {self.config.stop.timeout:g}s after "
-            f"{signal.Signals(self.config.stop.signal).name}, killing it"
+            f"{signal.Signals(sent).name}, killing it"
         )
         self.signal(signal.SIGKILL)
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import pwd
 import signal
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 
@@ -22,6 +23,7 @@ class SpawnRequest:
     group: str | int | None = None
     capture: bool = True
     inherit_stdin: bool = False
+    terminal: int | None = None  # a tty fd the process takes as its foreground before exec
 
 
 class SpawnError(Exception):
@@ -58,6 +60,7 @@ def spawn(request: SpawnRequest) -> subprocess.Popen[bytes]:
             stderr=pipe,
             close_fds=True,
             restore_signals=True,
+            preexec_fn=None if request.terminal is None else _take_terminal(request.terminal),
         )
     except OSError as error:
         code = 127 if error.errno == errno.ENOENT else 126 if error.errno == errno.EACCES else 1
@@ -96,12 +99,20 @@ def passwd_entry(user: str) -> pwd.struct_passwd:
     return pwd.getpwuid(int(user)) if user.isascii() and user.isdigit() else pwd.getpwnam(user)
 
 
-def give_terminal(fd: int, pgid: int) -> None:
-    """Make `pgid` the terminal's foreground group; pilot ignores SIGTTOU just for this call."""
-    previous = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
-    try:
-        os.tcsetpgrp(fd, pgid)
-    except OSError:
-        pass  # no controlling terminal after all; the job still runs
-    finally:
-        signal.signal(signal.SIGTTOU, previous)
+def _take_terminal(fd: int) -> Callable[[], None]:
+    """What the child runs between fork and exec to become the foreground group of the
+    terminal `fd`, as tini does: a shell that started in the background (`bash -m`) would
+    stop itself with SIGTTIN before a hand-over from the parent, and nothing would wake it.
+
+    subprocess has already put the child in its own group. This runs Python in a forked
+    child, which is unsafe only around locks other threads held at the fork: it takes none
+    (no import, no I/O object, two system calls) and is used for the one terminal job only.
+    """
+
+    def take() -> None:
+        signal.signal(signal.SIGTTOU, signal.SIG_IGN)  # a background group may not set it
+        with contextlib.suppress(OSError):  # no controlling terminal after all: it still runs
+            os.tcsetpgrp(fd, os.getpgrp())
+        signal.signal(signal.SIGTTOU, signal.SIG_DFL)
+
+    return take

@@ -41,6 +41,30 @@ def test_sighup_reaches_only_jobs_that_forward_it(
     assert read_lines(tmp_path / "hup") == ["SIGHUP"]
 
 
+def test_sigpwr_starts_a_clean_shutdown_like_sigterm(
+    pilot: Callable[..., Pilot], tmp_path: Path
+) -> None:
+    """SIGPWR (`lxc stop`, Incus) shuts pilot down: the job gets its stop signal (SIGTERM),
+    and one that lists SIGPWR in `forward` gets SIGPWR instead."""
+    config = {
+        "jobs": [
+            recorder("app", tmp_path, main=True),
+            recorder("power", tmp_path, forward=["SIGPWR"]),
+        ]
+    }
+    p = pilot(config)
+    wait_for(
+        lambda: (tmp_path / "app.ready").exists() and (tmp_path / "power.ready").exists(),
+        10,
+        message="recorders ready",
+    )
+    p.signal(signal.SIGPWR)
+    assert p.wait() == 0, p.output
+    assert "received SIGPWR, shutting down" in p.output
+    assert read_lines(tmp_path / "app") == ["SIGTERM"]
+    assert read_lines(tmp_path / "power") == ["SIGPWR"]
+
+
 def test_job_control_signals_never_stop_pilot(pilot: Callable[..., Pilot], tmp_path: Path) -> None:
     """SIGTSTP, SIGTTIN and SIGTTOU leave pilot running and responsive."""
     p = pilot({"jobs": [recorder("app", tmp_path, forward=["SIGUSR2"])]})

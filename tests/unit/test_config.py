@@ -51,8 +51,39 @@ def test_shell_and_list_forms_of_exec() -> None:
 
 def test_substitution_forms() -> None:
     """${VAR}, ${VAR:-default} (also for empty values) and $$ are substituted."""
-    text = "${PORT} ${MISSING:-x} ${EMPTY:-d} ${NAME:-n} $$HOME $1"
-    assert substitute(text, ENV) == "8080 x d web $HOME $1"
+    text = '"${PORT} ${MISSING:-x} ${EMPTY:-d} ${NAME:-n} $$HOME $1"'
+    assert substitute(text, ENV) == '"8080 x d web $HOME $1"'
+    assert substitute("{port: ${PORT}}", ENV) == "{port: 8080}"
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["${OTHER}", "$${OTHER}", 'a", "b', "a\\nb", "\\u0041", "line\nbreak", "it's", "back\\"],
+)
+def test_what_substitution_inserts_is_literal(value: str) -> None:
+    """An environment value reaches the config as it is, whatever it holds: a `${OTHER}` in it
+    is not expanded, and quotes, backslashes and newlines are not JSON5 syntax."""
+    environ = {"A": value, "OTHER": "expanded"}
+    text = """{jobs: [{name: "a", exec: ["echo", "${A}", '${A}'], env: {X: "${A}"}}]}"""
+    config = load(text, environ)
+    assert config.main_job.argv == ("echo", value, value)
+    assert dict(config.main_job.env)["X"] == value
+
+
+def test_outside_quotes_only_a_scalar_is_inserted() -> None:
+    """A bare `${VAR}` takes a number, true, false or null; anything else would be JSON5 syntax,
+    so it is an error that says to quote it."""
+    text = '{jobs: [{name: "a", exec: "x", restarts: ${N}}]}'
+    assert load(text, {"N": "3"}).main_job.max_restarts == 3
+    message = str(error_of(text, {"N": '3, exec: "evil"'}))
+    assert message.startswith("pilot.json5:1:42: ${N} is outside quotes"), message
+    assert "quote it" in message
+
+
+def test_comments_are_not_substituted() -> None:
+    """A `${VAR}` in a comment is left alone, even unset."""
+    config = load('{jobs: [{name: "a", exec: "x"}]} // ${UNSET} /* ${NOR_THIS} */', {})
+    assert config.main_job.argv == ("x",)
 
 
 def test_substituted_number_is_accepted_where_an_integer_is_expected() -> None:

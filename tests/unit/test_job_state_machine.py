@@ -916,14 +916,17 @@ async def test_a_spawn_failure_whose_code_is_a_success_code_ends_exited() -> Non
 
 @on_loop
 async def test_a_restart_waits_until_the_rest_of_the_group_is_gone() -> None:
-    """An exit whose group outlives the leader: the group is SIGKILLed, the restart waits for it."""
+    """An exit whose group outlives the leader: the group gets SIGTERM, SIGKILL 2s later, and
+    the restart waits for it."""
     h = Harness(RESTARTING)
     h.job.trigger(1)
     first = h.process
     h.exit(exited(1), leftover_group=True)
-    assert h.signals(first) == [SIGKILL]
+    assert h.signals(first) == [SIGTERM]
     h.clock.advance(1.5)  # the 1s backoff is over, the group still alive
-    assert h.state is S.BACKOFF and h.spawns == 1
+    assert h.state is S.BACKOFF and h.spawns == 1 and h.signals(first) == [SIGTERM]
+    h.clock.advance(0.6)
+    assert h.signals(first) == [SIGTERM, SIGKILL]
     h.groups.alive.discard(first.pid)
     h.clock.advance(0.1)
     assert h.state is S.RUNNING and h.spawns == 2
@@ -931,11 +934,11 @@ async def test_a_restart_waits_until_the_rest_of_the_group_is_gone() -> None:
 
 @on_loop
 async def test_a_restart_goes_ahead_when_the_group_outlives_the_grace() -> None:
-    """A group that survives SIGKILL delays the restart by at most 1s past the backoff."""
+    """A group that survives SIGKILL delays the restart by at most 1s past its grace (2s)."""
     h = Harness(RESTARTING)
     h.job.trigger(1)
     h.exit(exited(1), leftover_group=True)
-    h.clock.advance(1.9)
+    h.clock.advance(2.9)
     assert h.state is S.BACKOFF
     h.clock.advance(0.2)
     assert h.state is S.RUNNING and h.spawns == 2
