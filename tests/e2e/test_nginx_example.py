@@ -1,5 +1,6 @@
 """examples/nginx end to end: each pilot is its own emulated container (PID 1 in its own
-namespaces, own hostname and loopback address); one `pilot consul-dev` plays Consul."""
+namespaces, own hostname and loopback address); one registry (consul-dev, or real Consul when
+one is given) plays Consul."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Leader election through Consul locks, with several real pilots and one consul-dev."""
+"""Leader election through Consul locks, with several real pilots and one registry
+(consul-dev, or real Consul when one is given)."""
 
 from __future__ import annotations
 
