@@ -22,7 +22,7 @@ SSHD = "/usr/sbin/sshd"
 GET = """
 import sys, urllib.request
 try:
-    print(urllib.request.urlopen(sys.argv[1], timeout=scaled(3)).read().decode(), end="")
+    print(urllib.request.urlopen(sys.argv[1], timeout=30).read().decode(), end="")
 except OSError as error:
     sys.exit(f"{sys.argv[1]}: {error}")
 """

@@ -257,7 +257,7 @@ TRAP = python_job("""
     registry, stamp = sys.argv[1], sys.argv[2]
     def term(signum, frame):
         url = f"http://{registry}/v1/health/service/b"
-        with urllib.request.urlopen(url, timeout=scaled(5)) as answer:
+        with urllib.request.urlopen(url, timeout=60) as answer:
             listed = len(json.load(answer))
         open(stamp, "a").write(f"TERM listed={listed}\\n")
         sys.exit(0)
