@@ -8,7 +8,13 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import Pilot, Registry, scaled
+from tests.helpers import Pilot, Registry, real_consul, scaled
+
+
+def pytest_report_header() -> str:
+    """Which registry the `registry` fixture starts, so a run says what it was run against."""
+    consul = real_consul()
+    return f"registry: real Consul {consul}" if consul else "registry: pilot consul-dev"
 
 
 @pytest.hookimpl(trylast=True)
@@ -41,7 +47,8 @@ def pilot(tmp_path: Path) -> Iterator[Callable[..., Pilot]]:
 
 @pytest.fixture
 def registry() -> Iterator[Registry]:
-    """A real `pilot consul-dev` on a free port."""
+    """A real registry on a free port: real Consul when `real_consul()` names one, else
+    `pilot consul-dev`."""
     instance = Registry()
     yield instance
     instance.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -16,9 +17,9 @@ import textwrap
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 
@@ -326,10 +327,12 @@ def free_port() -> int:
 
 class Registry:
     """A real registry process, which tests may kill and start again on the same port:
-    `pilot consul-dev`, or real Consul in dev mode when `real_consul()` names one."""
+    `pilot consul-dev`, or real Consul in dev mode when `real_consul()` names one. With `log`,
+    it logs every request it answers (debug level) to that file."""
 
-    def __init__(self, listen: str = "127.0.0.1:0") -> None:
+    def __init__(self, listen: str = "127.0.0.1:0", log: Path | None = None) -> None:
         self.proc: subprocess.Popen[str] | None = None
+        self.log = log
         self.consul = real_consul()
         self._data = tempfile.mkdtemp(prefix="pilot-test-consul-") if self.consul else ""
         self.address = self._start(listen)
@@ -338,14 +341,16 @@ class Registry:
         if self.consul:
             return self._start_consul(listen)
         env = {**os.environ, "PYTHONPATH": str(REPO)}
-        self.proc = subprocess.Popen(
-            [PYTHON, "-m", "pilot", "consul-dev", "--listen", listen, "--dns", "off"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            env=env,
-        )
+        debug = ["--log-level", "debug"] if self.log else []
+        with self._output() as log:
+            self.proc = subprocess.Popen(
+                [PYTHON, "-m", "pilot", "consul-dev", "--listen", listen, "--dns", "off", *debug],
+                stdout=subprocess.PIPE,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                env=env,
+            )
         assert self.proc.stdout is not None
         first = self.proc.stdout.readline().strip()
         assert re.fullmatch(r"[\d.]+:\d+", first), f"consul-dev printed {first!r}"
@@ -363,13 +368,13 @@ class Registry:
             "-serf-wan-port": free_port(),
             "-server-port": free_port(),
         }
-        argv = [self.consul, "agent", "-dev", "-client", host, "-bind", host, "-log-level", "warn"]
+        level = "debug" if self.log else "warn"
+        argv = [self.consul, "agent", "-dev", "-client", host, "-bind", host, "-log-level", level]
         argv += ["-dns-port", "-1", "-grpc-port", "-1", "-data-dir", self._data]
         argv += ["-node", f"pilot-test-{http}"]
         argv += [str(part) for pair in ports.items() for part in pair]
-        self.proc = subprocess.Popen(
-            argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL
-        )
+        with self._output() as log:
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         address = f"{host}:{http}"
 
         def ready() -> bool:
@@ -386,6 +391,15 @@ class Registry:
 
         wait_for(ready, 30, message="real Consul ready")
         return address
+
+    @contextlib.contextmanager
+    def _output(self) -> Iterator[IO[str] | int]:
+        """Where the registry's output goes while it starts: appended to `log`, else nowhere."""
+        if self.log is None:
+            yield subprocess.DEVNULL
+            return
+        with self.log.open("a") as file:
+            yield file
 
     @property
     def url(self) -> str:

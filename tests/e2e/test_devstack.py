@@ -1,5 +1,6 @@
 """examples/devstack end to end: web → api → store under `pilot up`, wired only through the
-injected addresses and the registry's DNS, with a remote-only service from a second consul-dev."""
+injected addresses and the registry's DNS, with a remote-only service from a second registry
+(consul-dev, or real Consul when one is given)."""
 
 from __future__ import annotations
 

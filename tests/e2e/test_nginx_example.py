@@ -1,5 +1,6 @@
 """examples/nginx end to end: each pilot is its own emulated container (PID 1 in its own
-namespaces, own hostname and loopback address); one `pilot consul-dev` plays Consul."""
+namespaces, own hostname and loopback address); one registry (consul-dev, or real Consul when
+one is given) plays Consul."""
 
 from __future__ import annotations
 
@@ -140,8 +141,9 @@ def test_backend_leaves_before_it_stops_and_last_one_gives_503(world: World) -> 
     """A stopped backend leaves the upstream first; with the last one gone nginx answers 503."""
     world.nginx()
     # The drain covers the way to nginx (Consul, watch, render, reload), as slow as the machine,
-    # within the example's stop_timeout (9 s) that bounds the whole stop.
-    first = world.backend(1, BACKEND_DRAIN=f"{min(scaled(2), 6):g}s")
+    # yet at most 6 s: with the app's stop it must fit pilot's whole-shutdown bound (9 s), or the
+    # backend is killed (137) instead of exiting 0.
+    first = world.backend(1, BACKEND_DRAIN=f"{min(scaled(2), 6.0):g}s")
     second = world.backend(2)
     wait_for(lambda: world.served(20) == {"backend-1", "backend-2"}, 10, message="both served")
     master = world.master_pid()

@@ -1,6 +1,7 @@
 """examples/redis end to end: each Redis node is pilot as PID 1 of its own emulated container
-(own namespaces, hostname and loopback address); one `pilot consul-dev` plays Consul. Roles
-come from a Consul lock; clients find the primary by its `primary` tag."""
+(own namespaces, hostname and loopback address); one registry (consul-dev, or real Consul when
+one is given) plays Consul. Roles come from a Consul lock; clients find the primary by its
+`primary` tag."""
 
 from __future__ import annotations
 

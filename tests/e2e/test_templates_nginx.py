@@ -1,4 +1,5 @@
-"""Templates end to end: real nginx under pilot, backends coming and going in consul-dev."""
+"""Templates end to end: real nginx under pilot, backends coming and going in the registry
+(consul-dev, or real Consul when one is given)."""
 
 from __future__ import annotations
 

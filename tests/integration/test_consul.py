@@ -1,5 +1,5 @@
-"""pilot against `pilot consul-dev` over real HTTP: registration, health, re-registration,
-watches, TLS."""
+"""pilot against a registry (consul-dev, or real Consul when one is given) over real HTTP:
+registration, health, re-registration, watches, TLS."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""ContainerPilot v3 configs run unchanged by real pilot processes against consul-dev, one
-feature family per test, driven by ContainerPilot's own command line where it has one."""
+"""ContainerPilot v3 configs run unchanged by real pilot processes against a registry
+(consul-dev, or real Consul when one is given), one feature family per test, driven by
+ContainerPilot's own command line where it has one."""
 
 from __future__ import annotations
 

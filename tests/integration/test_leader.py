@@ -1,4 +1,5 @@
-"""Leader election through Consul locks, with several real pilots and one consul-dev."""
+"""Leader election through Consul locks, with several real pilots and one registry
+(consul-dev, or real Consul when one is given)."""
 
 from __future__ import annotations
 
@@ -266,7 +267,7 @@ def test_paused_leader_demotes_itself_on_resume(cluster: Cluster) -> None:
 def test_invalid_session_demotes_and_a_new_session_is_created(
     cluster: Cluster, registry: Registry
 ) -> None:
-    """The leader's session destroyed behind its back (consul-dev's HTTP API): the leader
+    """The leader's session destroyed behind its back (the registry's HTTP API): the leader
     demotes (at its next renewal, within ttl/2), creates a new session, and a leader is
     elected again with a live session."""
     pilots = cluster(2)

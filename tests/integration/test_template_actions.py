@@ -1,5 +1,5 @@
 """What follows a render (on_change restart, exec, a signal to a job not running), a check that
-hangs, and the shipped nginx templates accepted by `nginx -t`: real pilot, real consul-dev."""
+hangs, and the shipped nginx templates accepted by `nginx -t`: real pilot, a real registry."""
 
 from __future__ import annotations
 

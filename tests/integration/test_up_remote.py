@@ -1,5 +1,6 @@
-"""`remote`: services resolved from a remote Consul (a second consul-dev), merged into the
-stack's registry; a local service of the same name wins."""
+"""`remote`: services resolved from a remote Consul (a second registry: consul-dev, or real
+Consul when one is given), merged into the stack's registry; a local service of the same name
+wins."""
 
 from __future__ import annotations
 

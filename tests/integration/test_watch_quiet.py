@@ -2,66 +2,33 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import requests
 
-from tests.helpers import PYTHON, REPO, Pilot, holds, read_lines, scaled, wait_for
+from tests.helpers import Pilot, Registry, holds, read_lines, wait_for
 
 POLL_WAIT = "1s"  # the watch's blocking wait (its floor): a long-poll cycle every ~1 s
 QUIET_POLLS = 3  # long polls that must come and go with nothing reported
-# consul-dev logs every request it answers; no DNS port (tests run side by side)
-DEBUG = ("--log-level", "debug", "--dns", "off")
+# the registry's request log at debug level: consul-dev writes "GET <url> -> <status>", real
+# Consul "Request finished: method=GET url=<url> ..."
+LOGGED_GET = r"(?:GET |method=GET url=)"
 
 
-class LoggedRegistry:
-    """A real `pilot consul-dev` logging every request, so a test can count the long polls."""
-
-    def __init__(self, log: Path) -> None:
-        self.log = log
-        with log.open("w") as stderr:
-            self.proc = subprocess.Popen(
-                [PYTHON, "-m", "pilot", "consul-dev", "--listen", "127.0.0.1:0", *DEBUG],
-                stdout=subprocess.PIPE,
-                stderr=stderr,
-                stdin=subprocess.DEVNULL,
-                text=True,
-                env={**os.environ, "PYTHONPATH": str(REPO)},
-            )
-        assert self.proc.stdout is not None
-        self.address = self.proc.stdout.readline().strip()
-        assert re.fullmatch(r"[\d.]+:\d+", self.address), f"consul-dev printed {self.address!r}"
-
-    def put(self, path: str, body: Any) -> None:
-        url = f"http://{self.address}{path}"
-        if isinstance(body, str):
-            response = requests.put(url, data=body, timeout=scaled(10))
-        else:
-            response = requests.put(url, json=body, timeout=scaled(10))
-        response.raise_for_status()
-
-    def blocking_polls(self, path: str) -> int:
-        """How many blocking queries (`index=` > 0) on `path` the registry has answered."""
-        pattern = re.compile(rf"GET {re.escape(path)}\?\S*index=[1-9]\S* -> ")
-        return sum(1 for line in read_lines(self.log) if pattern.search(line))
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(scaled(5))
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
+def blocking_polls(registry: Registry, path: str) -> int:
+    """How many blocking queries (`index=` > 0) on `path` the registry has answered."""
+    assert registry.log is not None
+    pattern = re.compile(rf"{LOGGED_GET}{re.escape(path)}\?\S*index=[1-9]")
+    return sum(1 for line in read_lines(registry.log) if pattern.search(line))
 
 
 @pytest.fixture
-def logged_registry(tmp_path: Path) -> Iterator[LoggedRegistry]:
-    """A consul-dev whose request log the test reads."""
-    instance = LoggedRegistry(tmp_path / "registry.log")
+def logged_registry(tmp_path: Path) -> Iterator[Registry]:
+    """A registry (real Consul when one is given, else consul-dev) whose request log the test
+    reads, so it can count the long polls."""
+    instance = Registry(log=tmp_path / "registry.log")
     yield instance
     instance.stop()
 
@@ -101,7 +68,7 @@ WATCHES = {
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", sorted(WATCHES))
 def test_watch_reports_its_first_answer_once_while_nothing_changes(
-    kind: str, pilot: Callable[..., Pilot], logged_registry: LoggedRegistry, tmp_path: Path
+    kind: str, pilot: Callable[..., Pilot], logged_registry: Registry, tmp_path: Path
 ) -> None:
     """Over several long polls with no write to the registry, a watch has exactly one answer
     (its `updates` count) and emits `changed` exactly once."""
@@ -116,11 +83,11 @@ def test_watch_reports_its_first_answer_once_while_nothing_changes(
 
     wait_for(lambda: updates(p) >= 1, 10, message=f"the watch's first answer\n{p.output}")
     wait_for(lambda: read_lines(changes), 5, message=f"the job run by `changed`\n{p.output}")
-    first_poll = logged_registry.blocking_polls(path)
+    first_poll = blocking_polls(logged_registry, path)
     samples: list[tuple[int, int, int]] = []
 
     def quiet_for_enough_polls() -> bool:
-        polls = logged_registry.blocking_polls(path) - first_poll
+        polls = blocking_polls(logged_registry, path) - first_poll
         samples.append((polls, updates(p), len(read_lines(changes))))
         assert samples[-1][1:] == (1, 1), (
             f"after {polls} quiet long polls the watch has {samples[-1][1]} answers and "
@@ -133,7 +100,7 @@ def test_watch_reports_its_first_answer_once_while_nothing_changes(
 
 
 def test_a_new_answer_with_the_same_content_emits_no_changed(
-    pilot: Callable[..., Pilot], logged_registry: LoggedRegistry, tmp_path: Path
+    pilot: Callable[..., Pilot], logged_registry: Registry, tmp_path: Path
 ) -> None:
     """A write that leaves a key watch's content as it was is a new answer but no `changed`."""
     logged_registry.put("/v1/kv/cfg/flag", "on")
