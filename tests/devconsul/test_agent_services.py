@@ -8,6 +8,7 @@ import pytest
 from consul import Check
 
 from tests.devconsul.conftest import Api
+from tests.helpers import scaled
 
 
 def test_register_through_py_consul_lists_consuls_shapes(client: Any) -> None:
@@ -29,6 +30,7 @@ def test_register_through_py_consul_lists_consuls_shapes(client: Any) -> None:
             "Meta": {"v": "1"},
             "Port": 80,
             "Address": "10.0.0.1",
+            "SocketPath": "",
             "TaggedAddresses": {
                 "lan_ipv4": {"Address": "10.0.0.1", "Port": 80},
                 "wan_ipv4": {"Address": "10.0.0.1", "Port": 80},
@@ -158,6 +160,21 @@ def test_bad_registrations_are_400s_with_consuls_texts(
         (b"null", "Missing service name"),
         (b'{"Name": ', "Request decode failed: unexpected EOF"),
         (b"nope", "Request decode failed: invalid character 'n' looking for beginning of value"),
+        # Go's scanner says what it was looking for (texts of Consul 1.10.3, 2026-12-07)
+        (
+            b"{not json",
+            "Request decode failed: invalid character 'n' looking for beginning of object key "
+            "string",
+        ),
+        (b'{"Name" 1}', "Request decode failed: invalid character '1' after object key"),
+        (
+            b'{"Name":"a" x',
+            "Request decode failed: invalid character 'x' after object key:value pair",
+        ),
+        (
+            b'{"Tags":["a" "b"]}',
+            "Request decode failed: invalid character '\"' after array element",
+        ),
         (
             b"[1]",
             "Request decode failed: json: cannot unmarshal array into Go value of type "
@@ -279,3 +296,54 @@ def test_service_definition_through_py_consul(client: Any, api: Api) -> None:
     changed = client.agent.service_definition("d1")
     assert changed["Port"] == 4 and changed["ContentHash"] != content_hash
     assert client.agent.service_definition("nope") is None
+
+
+def test_sidecar_service_and_connect_reads_as_with_connect_off(api: Api) -> None:
+    """As Consul 1.10.3 with `connect { enabled = false }` (2026-12-07): a SidecarService
+    registers `<id>-sidecar-proxy` (port 21000, two checks) and goes with its service;
+    catalog/connect and health/connect list that proxy, health/ingress nothing."""
+    for path in ("/v1/catalog/connect/web", "/v1/health/connect/web", "/v1/health/ingress/web"):
+        empty = api.get(path)
+        assert (empty.status_code, empty.json()) == (200, []), path
+        assert "X-Consul-Index" in empty.headers, path
+    assert api.register({"Name": "web", "connect": {"sidecar_service": {}}}).status_code == 200
+    proxy = api.get("/v1/agent/services").json()["web-sidecar-proxy"]
+    assert (proxy["Kind"], proxy["Service"], proxy["Port"]) == (
+        "connect-proxy",
+        "web-sidecar-proxy",
+        21000,
+    )
+    assert proxy["Proxy"]["DestinationServiceName"] == "web"
+    checks = api.get("/v1/agent/checks").json()
+    assert sorted(c["Name"] for c in checks.values()) == [
+        "Connect Sidecar Aliasing web",
+        "Connect Sidecar Listening",
+    ]
+    [listed] = api.get("/v1/catalog/connect/web").json()
+    assert listed["ServiceID"] == "web-sidecar-proxy"
+    [entry] = api.get("/v1/health/connect/web").json()
+    assert entry["Service"]["ID"] == "web-sidecar-proxy"
+    assert api.get("/v1/health/ingress/web").json() == []
+    assert api.put("/v1/agent/service/deregister/web").status_code == 200
+    assert api.get("/v1/agent/services").json() == {}
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v1/discovery-chain/web"),
+        ("POST", "/v1/discovery-chain/web"),
+        ("GET", "/v1/connect/ca/roots"),
+        ("GET", "/v1/connect/intentions"),
+        ("GET", "/v1/agent/connect/ca/leaf/web"),
+    ],
+)
+def test_connect_only_endpoints_answer_as_with_connect_off(
+    api: Api, method: str, path: str
+) -> None:
+    """Consul 1.10.3 with `connect { enabled = false }` (2026-12-07)."""
+    response = api.http.request(method, api.url + path, timeout=scaled(5))
+    assert (response.status_code, response.text) == (
+        500,
+        "Connect must be enabled in order to use this endpoint",
+    )

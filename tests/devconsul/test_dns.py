@@ -88,11 +88,16 @@ def test_answers_are_shuffled(registry: DevConsul, http: Api) -> None:
 
 def test_srv_targets_the_node_with_its_address_additional(registry: DevConsul, http: Api) -> None:
     """SRV of a service without an address targets <node>.node.<dc>.consul with an A record
-    in the additional section; weight is the passing weight."""
+    and the node's meta as TXT records in the additional section; weight is the passing
+    weight."""
     http.register({"Name": "api", "Port": 8080, "Weights": {"Passing": 7, "Warning": 1}})
     response = ask(registry, "api.service.consul", "SRV")
     assert records(response) == ["api.service.consul. 0 SRV 1 7 8080 node1.node.dc1.consul."]
-    assert records(response, "additional") == ["node1.node.dc1.consul. 0 A 127.0.0.1"]
+    assert records(response, "additional") == [
+        "node1.node.dc1.consul. 0 A 127.0.0.1",
+        'node1.node.dc1.consul. 0 TXT "consul-network-segment="',
+        'node1.node.dc1.consul. 0 TXT "consul-version=1.22.0"',
+    ]
 
 
 def test_srv_of_a_service_address_targets_its_addr_name(registry: DevConsul, http: Api) -> None:

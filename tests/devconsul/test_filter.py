@@ -165,6 +165,17 @@ def test_node_services_filter(api: Api) -> None:
     [
         ("Service.Nope == 1", 'Selector "Service.Nope" is not valid'),
         ("Service.Port ==", "1:16 (15): no match found"),
+        # where pigeon stopped and what it expected there (Consul 1.10.3, 2026-12-07)
+        (
+            "Service.Port >",
+            '1:14 (13): no match found, expected: "!=", "==", "contains", "in", "is", '
+            '"matches", "not" or [ \\t\\r\\n]',
+        ),
+        (
+            "Service.Port>",
+            '1:13 (12): no match found, expected: "!=", ".", "==", "[", [ \\t\\r\\n] or '
+            "[a-zA-Z0-9_]",
+        ),
     ],
 )
 def test_bad_filter_is_400(api: Api, expression: str, text: str) -> None:

@@ -53,7 +53,7 @@ def test_health_service_entry_shape(client: Any, api: Api) -> None:
         "10.0.0.1",
         80,
     )
-    assert service["Tags"] == [] and service["Meta"] == {}
+    assert service["Tags"] == [] and service["Meta"] is None  # registered without Meta
     assert service["Weights"] == {"Passing": 1, "Warning": 1}
     assert service["Proxy"] == {"Mode": "", "MeshGateway": {}, "Expose": {}}
     assert service["Connect"] == {} and service["CreateIndex"] == service["ModifyIndex"]

@@ -47,7 +47,7 @@ def test_config_wrappers(client: Any) -> None:
     assert entry["Protocol"] == "http"
     assert [e["Name"] for e in client.config.list("service-defaults")] == ["web"]
     client.config.delete("service-defaults", "web")
-    assert client.config.list("service-defaults") is None
+    assert client.config.list("service-defaults") == []
 
 
 def test_status_and_catalog_wrappers(client: Any) -> None:

@@ -88,9 +88,13 @@ def test_create_errors(api: Api) -> None:
         ),
         ({"TTL": "x"}, 500, "Session TTL 'x' invalid: time: invalid duration \"x\""),
         ({"Behavior": "keep"}, 500, "Invalid Behavior setting 'keep'"),
-        ({"Node": "elsewhere"}, 500, "Missing node registration"),
-        ({"NodeChecks": ["nope"]}, 500, "Missing check 'nope' registration"),
-        ({"ServiceChecks": [{"ID": "service:w1"}]}, 500, "Check 'service:w1' is in critical state"),
+        ({"Node": "elsewhere"}, 500, "apply failed: Missing node registration"),
+        ({"NodeChecks": ["nope"]}, 500, "apply failed: Missing check 'nope' registration"),
+        (
+            {"ServiceChecks": [{"ID": "service:w1"}]},
+            500,
+            "apply failed: Check 'service:w1' is in critical state",
+        ),
         ({"Color": "red"}, 400, 'Request decode failed: json: unknown field "Color"'),
     ]
     for body, status, text in cases:
@@ -104,8 +108,8 @@ def test_create_errors_through_py_consul(client: Any) -> None:
     own session.create checks the TTL range client-side, so the server's TTL refusal is
     reached through py-consul's HTTP layer with the body session.create would send."""
     cases = [
-        ({"node": "elsewhere"}, "500 Missing node registration"),
-        ({"checks": ["nope"]}, "500 Missing check 'nope' registration"),
+        ({"node": "elsewhere"}, "500 apply failed: Missing node registration"),
+        ({"checks": ["nope"]}, "500 apply failed: Missing check 'nope' registration"),
     ]
     for kwargs, text in cases:
         with pytest.raises(consul.ConsulException) as raised:

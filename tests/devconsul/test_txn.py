@@ -97,7 +97,7 @@ def test_locks_sessions_and_trees(api: Api, client: Any) -> None:
     tree = client.txn.put([kv("get-tree", "l/")])["Results"]
     assert [r["KV"]["Key"] for r in tree] == ["l/a", "l/b"]
     assert "Session" not in tree[0]["KV"]
-    assert client.txn.put([kv("delete-tree", "l/")])["Results"] is None
+    assert client.txn.put([kv("delete-tree", "l/")])["Results"] == []
     assert client.kv.get("l/", recurse=True)[1] is None
 
 

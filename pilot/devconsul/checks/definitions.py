@@ -140,16 +140,24 @@ class CheckSpec:
     success_before_passing: int = 0
     failures_before_warning: int = 0
     failures_before_critical: int = 0
+    # /v1/agent/check/register goes through CheckDefinition.HealthCheck, which prints an unset
+    # duration as "0s"; checks given with a service print it as "".
+    unset_as_zero: bool = False
 
     @property
     def interval_text(self) -> str:
-        """The interval as Consul prints it ("" when none)."""
-        return format_go_duration(self.interval) if self.interval else ""
+        """The interval as Consul prints it."""
+        return self._duration_text(self.interval)
 
     @property
     def timeout_text(self) -> str:
-        """The timeout as Consul prints it ("" when none)."""
-        return format_go_duration(self.timeout) if self.timeout else ""
+        """The timeout as Consul prints it."""
+        return self._duration_text(self.timeout)
+
+    def _duration_text(self, nanoseconds: int) -> str:
+        if nanoseconds or self.unset_as_zero:
+            return format_go_duration(nanoseconds)
+        return ""
 
 
 def check_spec(raw: dict[str, Any]) -> CheckSpec:

@@ -192,6 +192,8 @@ class Answerer:
                 _add(response, response.answer, name, ttl, SRV, text)
                 target_name = dns.name.from_text(target)
                 self._address(response, response.additional, target_name, ttl, address, SRV)
+                if not instance.address and self.options.node_meta_txt:  # the target is the node
+                    _meta_txt(response, response.additional, target_name, ttl, node)
             elif address not in seen:
                 seen.add(address)
                 self._address(response, response.answer, name, ttl, address, rdtype)
@@ -237,9 +239,7 @@ class Answerer:
         self._address(response, response.answer, name, ttl, node.address, rdtype)
         if self.options.node_meta_txt or rdtype == dns.rdatatype.TXT:
             section = response.answer if rdtype in (dns.rdatatype.TXT, ANY) else response.additional
-            for key, value in sorted(node.meta.items()):
-                text = value if key.startswith("rfc1035-") else f"{key}={value}"
-                _add(response, section, name, ttl, dns.rdatatype.TXT, '"' + _txt_escape(text) + '"')
+            _meta_txt(response, section, name, ttl, node)
 
     def _addr(self, name: Name, rdtype: RdataType, parts: list[str], response: Message) -> None:
         if len(parts) != 1 or len(parts[0]) not in (8, 32):
@@ -320,6 +320,15 @@ def format_error(wire: bytes) -> bytes:
     """miekg/dns's SetRcodeFormatError: the query's id, a response to opcode QUERY with
     rcode FORMERR and no sections."""
     return HEADER.pack(int.from_bytes(wire[:2], "big"), QR, dns.rcode.FORMERR, 0, 0, 0, 0)
+
+
+def _meta_txt(
+    response: Message, section: list[dns.rrset.RRset], name: Name, ttl: int, node: Node
+) -> None:
+    """The node's meta as TXT records, `key=value` (an `rfc1035-` key's value alone)."""
+    for key, value in sorted((node.meta or {}).items()):
+        text = value if key.startswith("rfc1035-") else f"{key}={value}"
+        _add(response, section, name, ttl, dns.rdatatype.TXT, '"' + _txt_escape(text) + '"')
 
 
 def _add(

@@ -183,6 +183,17 @@ class _Parser:
                 assert target is not None
                 return Match(target, operator, value)
             self.pos = after
+        if selector is not None:
+            self.pos = after
+            if self.space():  # the farthest pigeon got: an operator after the whitespace
+                self.fail(
+                    'no match found, expected: "!=", "==", "contains", "in", "is", "matches", '
+                    '"not" or [ \\t\\r\\n]'
+                )
+            if self.text[after - 1] not in ']`"':  # right after a selector's name
+                self.fail(
+                    'no match found, expected: "!=", ".", "==", "[", [ \\t\\r\\n] or [a-zA-Z0-9_]'
+                )
         self.pos = start
         self.fail(
             'no match found, expected: "(", "-", "0", "[", "\\"", "`", "not", [1-9] or [a-zA-Z]'

@@ -7,6 +7,8 @@ Errors carry Go's wording; the routes prefix them with "Request decode failed: "
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -76,10 +78,39 @@ def parse_body(body: bytes) -> Any:
     except json.JSONDecodeError as error:
         if error.pos >= len(text):
             raise DecodeError("unexpected EOF") from None
-        raise DecodeError(
-            f"invalid character {text[error.pos]!r} looking for beginning of value"
-        ) from None
+        context = _scanner_context(error.msg, text[: error.pos])
+        raise DecodeError(f"invalid character {text[error.pos]!r} {context}") from None
     return value
+
+
+def _scanner_context(python_message: str, before: str) -> str:
+    """What Go's JSON scanner was looking for where Python's parser stopped."""
+    if python_message.startswith("Expecting property name"):
+        return "looking for beginning of object key string"
+    if python_message.startswith("Expecting ':'"):
+        return "after object key"
+    if python_message.startswith("Expecting ','"):
+        inner = _innermost_bracket(before)
+        return "after array element" if inner == "[" else "after object key:value pair"
+    return "looking for beginning of value"
+
+
+def _innermost_bracket(text: str) -> str:
+    """The innermost bracket still open at the end of `text`, strings skipped."""
+    stack: list[str] = []
+    in_string = escaped = False
+    for char in text:
+        if escaped:
+            escaped = False
+        elif in_string:
+            escaped, in_string = char == "\\", char != '"'
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            stack.append(char)
+        elif char in "]}" and stack:
+            stack.pop()
+    return stack[-1] if stack else ""
 
 
 def decode(value: Any, struct: Struct) -> dict[str, Any]:
@@ -199,3 +230,23 @@ def nesting_error(text: str, limit: int = PYTHON_JSON_DEPTH) -> str:
         elif char in "]}":
             depth -= 1
     return "invalid character '[' exceeded max depth"
+
+
+def decode_base64(text: str) -> bytes:
+    """Go's base64.StdEncoding.DecodeString.
+
+    Raises:
+        DecodeError: "illegal base64 data at input byte N", where Go gives up.
+    """
+    try:
+        return base64.b64decode(text, validate=True)
+    except binascii.Error:
+        raise DecodeError(f"illegal base64 data at input byte {_bad_byte(text)}") from None
+
+
+def _bad_byte(text: str) -> int:
+    alphabet = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+    for i, char in enumerate(text.rstrip("=")):
+        if char not in alphabet:
+            return i
+    return len(text.rstrip("=")) // 4 * 4

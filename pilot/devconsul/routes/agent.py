@@ -16,6 +16,7 @@ from pilot.devconsul.checks.definitions import (
     check_spec,
     meta_problem,
 )
+from pilot.devconsul.go.durations import SECOND
 from pilot.devconsul.routes.blocking import block_on_hash
 from pilot.devconsul.routes.filter_shapes import AGENT_SERVICE
 from pilot.devconsul.routes.query import request_filter
@@ -27,6 +28,7 @@ from pilot.devconsul.state.errors import ConsulError
 from pilot.devconsul.state.store import Watch
 
 ANY_ADDRESS = ("0.0.0.0", "::", "[::]")
+SIDECAR_MIN_PORT, SIDECAR_MAX_PORT = 21000, 21255  # Consul's sidecar_{min,max}_port
 
 
 def add_agent_routes(router: Router, registry: Registry) -> None:
@@ -54,9 +56,36 @@ class AgentRoutes:
         service, specs = self._definition(body)
         raw = request.param("replace-existing-checks")
         replace = raw is not None and raw in ("", "true")
+        sidecar = _sidecar_request(body.get("Connect"))
         with self.registry.store.write() as txn:
             self.agent.register_service(txn, service, specs, replace)
+            if sidecar is not None:
+                proxy, proxy_specs = self._sidecar(service)
+                self.agent.register_service(txn, proxy, proxy_specs, replace)
         return Response()
+
+    def _sidecar(self, service: Service) -> tuple[Service, list[CheckSpec]]:
+        """The connect-proxy Consul adds for `Connect.SidecarService: {}` (registered even with
+        Connect off): the first free port from 21000, a TCP check and an alias check."""
+        proxy_id = f"{service.id}-sidecar-proxy"
+        taken = {
+            s.port
+            for s in self.agent.services.values()
+            if s.kind == "connect-proxy" and s.id != proxy_id
+        }
+        port = next(p for p in range(SIDECAR_MIN_PORT, SIDECAR_MAX_PORT + 1) if p not in taken)
+        proxy = Service(
+            self.agent.node,
+            proxy_id,
+            f"{service.name}-sidecar-proxy",
+            port=port,
+            kind="connect-proxy",
+            proxy_destination=service.name,
+            proxy_destination_id=service.id,
+        )
+        listening = {"Name": "Connect Sidecar Listening", "TCP": f"127.0.0.1:{port}"}
+        aliasing = {"Name": f"Connect Sidecar Aliasing {service.id}", "AliasService": service.id}
+        return proxy, [check_spec(listening | {"Interval": 10 * SECOND}), check_spec(aliasing)]
 
     def _definition(self, body: dict[str, Any]) -> tuple[Service, list[CheckSpec]]:
         """The service and its checks, validated in Consul's order and with its texts."""
@@ -87,7 +116,7 @@ class AgentRoutes:
             tags=body.get("Tags", []),
             address=address,
             port=port,
-            meta=body.get("Meta", {}),
+            meta=body.get("Meta"),
             enable_tag_override=body.get("EnableTagOverride", False),
             tagged_addresses=body.get("TaggedAddresses", {}),
             kind=body.get("Kind", ""),
@@ -100,9 +129,12 @@ class AgentRoutes:
         return service, specs
 
     def deregister(self, request: Request) -> Response:
-        """PUT /v1/agent/service/deregister/:id."""
+        """PUT /v1/agent/service/deregister/:id (its sidecar proxy goes with it)."""
         with self.registry.store.write() as txn:
             self.agent.deregister_service(txn, request.rest)
+            sidecar = f"{request.rest}-sidecar-proxy"
+            if sidecar in self.agent.services:
+                self.agent.deregister_service(txn, sidecar)
         return Response()
 
     def services(self, request: Request) -> Response:
@@ -158,6 +190,16 @@ def _enable(request: Request) -> bool:
         return parse_bool(raw)
     except ValueError:
         raise ConsulError(400, "Invalid value for enable: " + json.dumps(raw)) from None
+
+
+def _sidecar_request(connect: Any) -> dict[str, Any] | None:
+    """`Connect.SidecarService` (or `sidecar_service`, any case), when a sidecar is asked for."""
+    if not isinstance(connect, dict):
+        return None
+    sidecar = next(
+        (v for k, v in connect.items() if k.replace("_", "").lower() == "sidecarservice"), None
+    )
+    return sidecar if isinstance(sidecar, dict) else None
 
 
 def _native(connect: Any) -> bool:

@@ -139,9 +139,11 @@ class SelfRoutes:
         target = _host_port(host.strip("[]"), int(given_port) if given_port.isdigit() else port)
         if target == _host_port(self.agent.address, port):
             return Response()
+        # serf names the address as given, without the port it added.
+        named = host.strip("[]") if given_port.isdigit() else address
         raise ConsulError(
             500,
-            f"1 error occurred:\n\t* Failed to join {target}: dial tcp {target}: connect: "
+            f"1 error occurred:\n\t* Failed to join {named}: dial tcp {target}: connect: "
             "connection refused\n\n",
         )
 
@@ -197,7 +199,6 @@ class SelfRoutes:
         agent = self.agent
         tags = {
             "acls": "0",
-            "bootstrap": "1",
             "build": VERSION + ":",
             "dc": self.registry.datacenter,
             "ft_fs": "1",
@@ -267,6 +268,8 @@ class SelfRoutes:
                 "applied_index": str(index),
                 "fsm_pending": "0",
                 "last_contact": "0",
+                "last_snapshot_index": "0",
+                "last_snapshot_term": "0",
                 "num_peers": "0",
                 "protocol_version": "3",
                 "protocol_version_max": "3",

@@ -21,7 +21,13 @@ from pilot.devconsul.go.decode import (
 )
 from pilot.devconsul.routes.blocking import Result, block
 from pilot.devconsul.routes.filter_shapes import NODE, NODE_SERVICE, SERVICE_NODE
-from pilot.devconsul.routes.query import QueryOptions, path_name, query_options, request_filter
+from pilot.devconsul.routes.query import (
+    QueryOptions,
+    local_datacenter,
+    path_name,
+    query_options,
+    request_filter,
+)
 from pilot.devconsul.routes.request import Request, Response
 from pilot.devconsul.routes.router import Router
 from pilot.devconsul.routes.views import node_json, service_json, service_node_json
@@ -98,6 +104,7 @@ def add_catalog_routes(router: Router, registry: Registry) -> None:
     get = ("GET",)
     router.add("/v1/catalog/services", get, routes.services)
     router.add("/v1/catalog/service/", get, routes.service)
+    router.add("/v1/catalog/connect/", get, routes.connect)
     router.add("/v1/catalog/nodes", get, routes.nodes)
     router.add("/v1/catalog/node/", get, routes.node)
     router.add("/v1/catalog/node-services/", get, routes.node_services)
@@ -143,6 +150,25 @@ class CatalogRoutes:
 
         return self._answer(request, options, query)
 
+    def connect(self, request: Request) -> Response:
+        """GET /v1/catalog/connect/:name: its connect-native instances and its proxies."""
+        name = path_name(request, "Missing service name")
+        options = query_options(request)
+        keep = request_filter(request, SERVICE_NODE)
+
+        def query() -> Result:
+            body = [
+                service_node_json(self.catalog.nodes[s.node], s)
+                for s in self.catalog.connect_instances(name)
+                if options.matches(self.catalog.nodes[s.node].meta or {})
+            ]
+            if keep is not None:
+                body = [s for s in body if keep.keep(s)]
+            watch = Watch(frozenset({service_topic(name)}), prefixes=("service.",))
+            return Result(self.catalog.service_index(name), body, watch)
+
+        return self._answer(request, options, query)
+
     def nodes(self, request: Request) -> Response:
         """Every node, by name."""
         options = query_options(request)
@@ -152,7 +178,7 @@ class CatalogRoutes:
             body = [
                 node_json(n)
                 for _, n in sorted(self.catalog.nodes.items())
-                if options.matches(n.meta)
+                if options.matches(n.meta or {})
             ]
             if keep is not None:
                 body = [n for n in body if keep.keep(n)]
@@ -182,6 +208,7 @@ class CatalogRoutes:
     def register(self, request: Request) -> Response:
         """Write a node, optionally a service and checks, straight into the catalog."""
         body = request.json(REGISTER)
+        local_datacenter(request, body.get("Datacenter", ""))
         node_name = body.get("Node", "")
         if not node_name:
             raise ConsulError(500, "Must provide node")
@@ -202,10 +229,10 @@ class CatalogRoutes:
             if not body.get("SkipNodeUpdate"):
                 fresh = Node(
                     node_name,
-                    node_id or (node.id if node else str(uuid.uuid4())),
+                    node_id or (node.id if node else ""),
                     body["Address"],
-                    body.get("TaggedAddresses", {}),
-                    body.get("NodeMeta", {}),
+                    body.get("TaggedAddresses"),
+                    body.get("NodeMeta"),
                 )
                 self.catalog.ensure_node(txn, fresh)
             elif node is None:
@@ -219,6 +246,7 @@ class CatalogRoutes:
     def deregister(self, request: Request) -> Response:
         """Remove a service, a check, or (with neither) a whole node."""
         body = request.json(DEREGISTER)
+        local_datacenter(request, body.get("Datacenter", ""))
         node = body.get("Node", "")
         if not node:
             raise ConsulError(500, "Must provide node")
@@ -261,7 +289,10 @@ class CatalogRoutes:
             services = [service_json(s) for s in self.catalog.node_services(name)]
             if keep is not None:
                 services = [s for s in services if keep.keep(s)]
-            body = {"Node": node_json(node) if node else None, "Services": services}
+            body = {
+                "Node": node_json(node) if node else None,
+                "Services": services if node else None,
+            }
             watch = Watch(frozenset({node_topic(name)}))
             return Result(self.store.index_of(node_topic(name)), body, watch)
 
@@ -271,7 +302,7 @@ class CatalogRoutes:
         services = [
             s
             for _, s in sorted(self.catalog.services.items())
-            if options.matches(self.catalog.nodes[s.node].meta)
+            if options.matches(self.catalog.nodes[s.node].meta or {})
         ]
         if keep is None:
             return services
@@ -306,7 +337,7 @@ def _service(node: str, raw: dict[str, Any] | None) -> Service | None:
         tags=raw.get("Tags", []),
         address=raw.get("Address", ""),
         port=raw.get("Port", 0),
-        meta=raw.get("Meta", {}),
+        meta=raw.get("Meta"),
         enable_tag_override=raw.get("EnableTagOverride", False),
         tagged_addresses=raw.get("TaggedAddresses", {}),
         kind=raw.get("Kind", ""),

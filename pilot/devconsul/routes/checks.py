@@ -54,6 +54,7 @@ class CheckRoutes:
         if body.get("Status") and body["Status"] not in STATUSES:
             raise ConsulError(400, "Bad check status")
         spec = check_spec({k: v for k, v in body.items() if k not in ("ServiceID", "Token")})
+        spec.unset_as_zero = True
         service_id = body.get("ServiceID", "")
         with self.registry.store.write() as txn:
             if service_id and service_id not in self.agent.services:

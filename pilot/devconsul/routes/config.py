@@ -112,7 +112,7 @@ class ConfigRoutes:
             if len(parts) != 2:
                 raise ConsulError(404, "Must provide both a kind and name to delete")
             return self._delete(request, parts[0], parts[1])
-        options = query_options(request)
+        query_options(request)
         kind = parts[0]
         _known(kind)
 
@@ -121,17 +121,15 @@ class ConfigRoutes:
                 body: Any = self.entries.get((kind, parts[1]))
                 found = body is not None
             else:
-                body = [e for (k, _), e in sorted(self.entries.items()) if k == kind] or None
+                body = [e for (k, _), e in sorted(self.entries.items()) if k == kind]
                 found = True
             return Result(self.store.index_of(TOPIC), body, Watch(frozenset({TOPIC})), found)
 
         result = block(self.store, request, query)
-        if len(parts) == 2 and result.body is None:
-            raise ConsulError(404, f'Config entry not found for "{kind}" / "{parts[1]}"')
-        response = Response(body=result.body, index=result.index, headers=options.headers())
-        if result.body is None:
-            response.raw, response.content_type = b"null", "application/json"
-        return response
+        if result.body is None:  # a 404 that still carries the query meta
+            text = f'Config entry not found for "{kind}" / "{parts[1]}"'
+            return Response(404, raw=text.encode(), index=result.index)
+        return Response(body=result.body, index=result.index)
 
     def _delete(self, request: Request, kind: str, name: str) -> Response:
         _known(kind)
@@ -171,23 +169,26 @@ def _known(kind: str) -> None:
         raise ConsulError(500, f"invalid config entry kind: {kind}")
 
 
+DECODE_FAILED = "Bad request: Request decoding failed: "  # BadRequestError's prefix
+
+
 def _decode(body: bytes) -> dict[str, Any]:
     """DecodeConfigEntry: the kind first, then its fields by name, case and snake_case
     aside; unknown fields refused."""
     try:
         raw = parse_body(body)
     except DecodeError as error:
-        raise ConsulError(400, f"Request decoding failed: {error}") from None
+        raise ConsulError(400, DECODE_FAILED + f"{error}") from None
     if not isinstance(raw, dict):
-        raise ConsulError(400, "Request decoding failed: json: cannot unmarshal into a map")
+        raise ConsulError(400, DECODE_FAILED + "json: cannot unmarshal into a map")
     kind = next((v for k, v in raw.items() if k.lower() == "kind"), None)
     if not isinstance(kind, str) or not kind:
         raise ConsulError(
             400,
-            "Request decoding failed: Payload does not contain a kind/Kind key at the top level",
+            DECODE_FAILED + "Payload does not contain a kind/Kind key at the top level",
         )
     if kind not in FIELDS and kind not in OTHER_KINDS:
-        raise ConsulError(400, f"Request decoding failed: invalid config entry kind: {kind}")
+        raise ConsulError(400, DECODE_FAILED + f"invalid config entry kind: {kind}")
     fields = FIELDS.get(kind)
     entry: dict[str, Any] = {}
     unknown = []
@@ -203,7 +204,7 @@ def _decode(body: bytes) -> dict[str, Any]:
     if unknown:
         keys = ", ".join(sorted(unknown))
         raise ConsulError(
-            400, f"Request decoding failed: 1 error(s) decoding:\n\n* '' has invalid keys: {keys}"
+            400, DECODE_FAILED + f"1 error(s) decoding:\n\n* '' has invalid keys: {keys}"
         )
     entry["Kind"], entry["Name"] = kind, str(entry.get("Name") or "")
     if "Protocol" in entry and isinstance(entry["Protocol"], str):

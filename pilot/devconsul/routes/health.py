@@ -13,7 +13,14 @@ from pilot.devconsul.routes.query import QueryOptions, path_name, query_options,
 from pilot.devconsul.routes.request import Request, Response
 from pilot.devconsul.routes.router import Router
 from pilot.devconsul.routes.views import check_json, node_json, service_json
-from pilot.devconsul.state.catalog import CHECKS, PASSING, HealthCheck, node_topic, service_topic
+from pilot.devconsul.state.catalog import (
+    CHECKS,
+    PASSING,
+    HealthCheck,
+    Service,
+    node_topic,
+    service_topic,
+)
 from pilot.devconsul.state.store import Watch
 
 
@@ -22,6 +29,8 @@ def add_health_routes(router: Router, registry: Registry) -> None:
     routes = HealthRoutes(registry)
     get = ("GET",)
     router.add("/v1/health/service/", get, routes.service)
+    router.add("/v1/health/connect/", get, routes.connect)
+    router.add("/v1/health/ingress/", get, routes.ingress)
     router.add("/v1/health/checks/", get, routes.checks)
     router.add("/v1/health/node/", get, routes.node)
     router.add("/v1/health/state/", get, routes.state)
@@ -48,6 +57,24 @@ class HealthRoutes:
 
     def service(self, request: Request) -> Response:
         """GET /v1/health/service/:name (`tag` repeated = all of them, `passing`, `near`)."""
+        return self._instances(request, self.catalog.instances)
+
+    def connect(self, request: Request) -> Response:
+        """GET /v1/health/connect/:name: its connect-native instances and its proxies."""
+        # a proxy is registered under a name of its own: any service's change may concern it
+        return self._instances(request, self.catalog.connect_instances, ("service.",))
+
+    def ingress(self, request: Request) -> Response:
+        """GET /v1/health/ingress/:name: none, as on an agent with Connect off (no ingress
+        gateway can be configured)."""
+        return self._instances(request, lambda name: [])
+
+    def _instances(
+        self,
+        request: Request,
+        select: Callable[[str], list[Service]],
+        also: tuple[str, ...] = (),
+    ) -> Response:
         name = path_name(request, "Missing service name")
         options = query_options(request)
         keep = request_filter(request, CHECK_SERVICE_NODE)
@@ -56,9 +83,9 @@ class HealthRoutes:
 
         def query() -> Result:
             entries = []
-            for service in self.catalog.instances(name):
+            for service in select(name):
                 node = self.catalog.nodes[service.node]
-                if not options.matches(node.meta) or not all(
+                if not options.matches(node.meta or {}) or not all(
                     tag in {t.lower() for t in service.tags} for tag in tags
                 ):
                     continue
@@ -73,7 +100,7 @@ class HealthRoutes:
                     entries.append(entry)
             if passing:  # after the index is taken: it stays that of every instance
                 entries = filter_non_passing(entries)
-            watch = Watch(frozenset({service_topic(name)}))
+            watch = Watch(frozenset({service_topic(name)}), prefixes=also)
             return Result(self.catalog.service_index(name), entries, watch)
 
         result = block(self.store, request, query)
@@ -123,7 +150,7 @@ class HealthRoutes:
             checks: list[HealthCheck] = [
                 c
                 for c in self.catalog.all_checks()
-                if keep(c) and options.matches(self.catalog.nodes[c.node].meta)
+                if keep(c) and options.matches(self.catalog.nodes[c.node].meta or {})
             ]
             body = [check_json(c) for c in checks]
             if expression is not None:

@@ -144,8 +144,27 @@ class KVRoutes:
     def _known_session(self, session_id: str) -> None:
         if not session_id:
             raise ConsulError(500, "missing session")
+        problem = uuid_problem(session_id)
+        if problem:
+            raise ConsulError(500, f"failed session lookup: index error: {problem}")
         if session_id not in self.sessions.table:
             raise ConsulError(500, f'invalid session "{session_id}"')
+
+
+def uuid_problem(text: str) -> str:
+    """Why go-memdb's UUID index refuses `text` as a key ("" if it takes it)."""
+    if len(text) != 36:
+        return "UUID must be 36 characters"
+    hyphens = text.count("-")
+    if hyphens > 4:
+        return f'UUID should have maximum of 4 "-"; got {hyphens}'
+    bare = text.replace("-", "")
+    if len(bare) % 2:
+        return "Input (without hyphens) must be even length"
+    bad = next((c for c in bare if c not in "0123456789abcdefABCDEF"), None)
+    if bad is not None:
+        return f"Invalid UUID: encoding/hex: invalid byte: U+{ord(bad):04X} {bad!r}"
+    return ""
 
 
 def _conflicting(request: Request, *flags: str) -> None:

@@ -50,15 +50,23 @@ def query_options(request: Request) -> QueryOptions:
     if request.has("cached") and consistent:
         raise ConsulError(400, "Cannot specify ?cached with ?consistent, conflicting semantics.")
     wait_params(request)
-    datacenter = request.param("dc")
-    if datacenter and datacenter != request.datacenter:
-        raise ConsulError(500, "No path to datacenter")
+    local_datacenter(request, request.param("dc"))
     node_meta = {}
     for pair in request.params.get("node-meta", []):
         key, _, value = pair.partition(":")
         node_meta[key] = value
     consistency = "consistent" if consistent else "stale" if stale else "leader"
     return QueryOptions(consistency, node_meta)
+
+
+def local_datacenter(request: Request, datacenter: str | None) -> None:
+    """Refuse a request for another datacenter (`?dc=`, or a body's Datacenter).
+
+    Raises:
+        ConsulError: 500 "No path to datacenter": a -dev agent knows only its own.
+    """
+    if datacenter and datacenter != request.datacenter:
+        raise ConsulError(500, "No path to datacenter")
 
 
 def path_name(request: Request, missing: str) -> str:

@@ -9,7 +9,7 @@ from pilot.devconsul.agent.registry import Registry
 from pilot.devconsul.go.decode import ANY, INT, STRING, STRINGS, ListOf, Struct
 from pilot.devconsul.go.durations import SECOND, parse_go_duration
 from pilot.devconsul.routes.blocking import Result, block
-from pilot.devconsul.routes.query import path_name, query_options
+from pilot.devconsul.routes.query import local_datacenter, path_name, query_options
 from pilot.devconsul.routes.request import Request, Response
 from pilot.devconsul.routes.router import Router
 from pilot.devconsul.routes.views import session_json
@@ -94,6 +94,7 @@ class SessionRoutes:
     def renew(self, request: Request) -> Response:
         """PUT /v1/session/renew/:id: [session], or a 404."""
         session_id = path_name(request, "Missing session")
+        local_datacenter(request, request.param("dc"))
         session = self.sessions.renew(session_id)
         if session is None:
             raise ConsulError(404, f"Session id '{session_id}' not found")
@@ -103,6 +104,7 @@ class SessionRoutes:
     def destroy(self, request: Request) -> Response:
         """PUT /v1/session/destroy/:id: true, known or not."""
         session_id = path_name(request, "Missing session")
+        local_datacenter(request, request.param("dc"))
         with self.store.write() as txn:
             self.sessions.destroy(txn, session_id)
         return Response(body=True)

@@ -8,7 +8,7 @@ from typing import Any
 
 from pilot.devconsul.agent.local import VERSION
 from pilot.devconsul.agent.registry import Registry
-from pilot.devconsul.go.decode import ANY, BOOL, STRING, UINT, Struct
+from pilot.devconsul.go.decode import ANY, BOOL, STRING, UINT, DecodeError, Struct, decode_base64
 from pilot.devconsul.routes.agent_self import coordinate, leader_address
 from pilot.devconsul.routes.blocking import Result, block
 from pilot.devconsul.routes.query import query_options
@@ -46,7 +46,20 @@ CONNECT_KINDS = (
     "mesh-gateway",
     "terminating-gateway",
 )
+_KEYRING = Struct("KeyringRequest", {"Key": STRING})
+AUTOPILOT_INDEX = 4  # the leader writes its first configuration early in the raft log
+AUTOPILOT_ZERO: dict[str, Any] = {
+    "CleanupDeadServers": False,
+    "LastContactThreshold": "0s",
+    "MaxTrailingLogs": 0,
+    "MinQuorum": 0,
+    "ServerStabilizationTime": "0s",
+    "RedundancyZoneTag": "",
+    "DisableUpgradeMigration": False,
+    "UpgradeVersionTag": "",
+}
 NO_KEYRING = "Keyring is empty (encryption not enabled)"
+NO_KEYRING_TO_MODIFY = "No keyring to modify (encryption not enabled)"
 
 
 def add_status_routes(router: Router, registry: Registry) -> None:
@@ -100,8 +113,8 @@ class StatusRoutes:
 
     def coordinate_datacenters(self, request: Request) -> Response:
         """GET /v1/coordinate/datacenters: the WAN coordinates, this server's only."""
-        node = f"{self.registry.agent.node}.{self.registry.datacenter}"
-        area = {"Node": node, "Coord": coordinate()}
+        # Consul strips the WAN name's ".<dc>" suffix (the catalog's node name).
+        area = {"Node": self.registry.agent.node, "Segment": "", "Coord": coordinate()}
         body = [{"Datacenter": self.registry.datacenter, "AreaID": "wan", "Coordinates": [area]}]
         return Response(body=body)
 
@@ -150,7 +163,6 @@ class StatusRoutes:
         """GET /v1/operator/raft/configuration: one voter, the leader."""
         query_options(request)
         agent = self.registry.agent
-        index = self.store.index
         server = {
             "ID": agent.node_id,
             "Node": agent.node,
@@ -158,9 +170,9 @@ class StatusRoutes:
             "Leader": True,
             "ProtocolVersion": "3",
             "Voter": True,
-            "LastIndex": index,
         }
-        return Response(body={"Servers": [server], "Index": index})
+        # Index 0: the configuration of a single -dev server is its bootstrap one.
+        return Response(body={"Servers": [server], "Index": 0})
 
     def raft_remove_peer(self, request: Request) -> Response:
         """DELETE /v1/operator/raft/peer?id=|address=: no peer but this server."""
@@ -190,8 +202,9 @@ class StatusRoutes:
         if request.method == "GET":
             query_options(request)
             with self.store.lock:
-                index = self.store.index_of(AUTOPILOT) or 1
-                body = self.autopilot_config | {"CreateIndex": 1, "ModifyIndex": index}
+                index = self.store.index_of(AUTOPILOT) or AUTOPILOT_INDEX
+                indexes = {"CreateIndex": AUTOPILOT_INDEX, "ModifyIndex": index}
+                body = self.autopilot_config | indexes
             return Response(body=body)
         try:
             update = request.json(_AUTOPILOT)
@@ -200,12 +213,13 @@ class StatusRoutes:
             raise ConsulError(400, f"Error parsing autopilot config: {reason}") from None
         cas = request.param("cas")
         with self.store.write() as txn:
-            current = self.store.index_of(AUTOPILOT) or 1
+            current = self.store.index_of(AUTOPILOT) or AUTOPILOT_INDEX
             if cas is not None and (not cas.isdigit() or int(cas) != current):
                 return Response(body=False)
-            for key in self.autopilot_config:
-                if key in update:
-                    self.autopilot_config[key] = update[key]
+            # The body replaces the whole configuration: omitted fields are Go's zero values.
+            self.autopilot_config = AUTOPILOT_ZERO | {
+                key: update[key] for key in AUTOPILOT_ZERO if key in update
+            }
             txn.touch(AUTOPILOT)
         return Response(body=True)
 
@@ -255,12 +269,20 @@ class StatusRoutes:
         LAN) fails the operation, and Consul answers the collected errors (a 500, for a
         listing too)."""
         agent, datacenter = self.registry.agent, self.registry.datacenter
+        key = request.json(_KEYRING).get("Key", "") if request.body else ""
+        try:
+            decode_base64(key)
+        except DecodeError as error:  # each pool refuses the key before asking its nodes
+            pools = ("WAN", f"{datacenter} (LAN)")
+            items = "".join(f"\t* {pool} error: {error}\n" for pool in pools)
+            raise ConsulError(500, f"2 errors occurred:\n{items}\n") from None
         errors = []
         for pool, node in (
             ("WAN", f"{agent.node}.{datacenter}"),
             (f"{datacenter} (LAN)", agent.node),
         ):
-            errors += [f"{pool} error: 1/1 nodes reported failure", f"{node}: {NO_KEYRING}"]
+            reason = NO_KEYRING if request.method == "GET" else NO_KEYRING_TO_MODIFY
+            errors += [f"{pool} error: 1/1 nodes reported failure", f"{node}: {reason}"]
         items = "".join(f"\t* {e}\n" for e in errors)
         raise ConsulError(500, f"{len(errors)} errors occurred:\n{items}\n")
 

@@ -4,15 +4,23 @@ all or nothing, a 409 with the failing operations' errors when any fails."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 from pilot.devconsul.agent.registry import Registry
-from pilot.devconsul.go.decode import ANY, STRING, UINT, DecodeError, Struct, decode, parse_body
+from pilot.devconsul.go.decode import (
+    ANY,
+    STRING,
+    UINT,
+    DecodeError,
+    Struct,
+    decode,
+    decode_base64,
+    parse_body,
+)
 from pilot.devconsul.routes.kv import MAX_VALUE_SIZE
+from pilot.devconsul.routes.query import local_datacenter
 from pilot.devconsul.routes.request import Request, Response
 from pilot.devconsul.routes.router import Router
 from pilot.devconsul.routes.views import kv_json
@@ -65,6 +73,7 @@ def add_txn_routes(router: Router, registry: Registry) -> None:
 def apply(registry: Registry, request: Request) -> Response:
     """Decode, check and apply the operations; 200 with results or 409 with errors."""
     ops = _decode(request)
+    local_datacenter(request, request.param("dc"))
     kv, sessions = registry.kv, registry.sessions
     with registry.store.write() as txn:
         errors = [
@@ -91,7 +100,7 @@ def apply(registry: Registry, request: Request) -> Response:
     meta = {} if any(op.verb in WRITES for op in ops) else READ_META
     if errors:
         return Response(409, body={"Results": None, "Errors": errors}, headers=dict(meta))
-    return Response(body={"Results": results or None, "Errors": None}, headers=dict(meta))
+    return Response(body={"Results": results, "Errors": None}, headers=dict(meta))
 
 
 def _decode(request: Request) -> list[KVOp]:
@@ -128,10 +137,7 @@ def _kv_op(item: dict[str, Any]) -> KVOp:
     if value is not None:
         if not isinstance(value, str):
             raise DecodeError(f"unexpected value type: {type(value).__name__}")
-        try:
-            value = base64.b64decode(value, validate=True)
-        except binascii.Error:
-            raise DecodeError(f"illegal base64 data at input byte {_bad_byte(value)}") from None
+        value = decode_base64(value)
     return KVOp(
         kv.get("Verb", ""),
         kv.get("Key", ""),
@@ -177,7 +183,8 @@ def _apply(
         entry = _existing(kv.entries, key, "check index")
         if entry.modify_index != op.index:
             raise OpError(
-                f'failed to check index, key "{key}" has a modify index of {entry.modify_index}'
+                f'failed index check for key "{key}", current modify index '
+                f"{entry.modify_index} != {op.index}"
             )
     elif verb == "check-session":
         entry = _existing(kv.entries, key, "check session")
@@ -202,15 +209,6 @@ def _apply(
     else:
         raise OpError(f'unknown KV verb "{verb}"')
     return [kv_json(dataclasses.replace(kv.entries[key], value=None))]
-
-
-def _bad_byte(text: str) -> int:
-    """Where Go's base64 decoder gives up on `text`."""
-    alphabet = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
-    for i, char in enumerate(text.rstrip("=")):
-        if char not in alphabet:
-            return i
-    return len(text.rstrip("=")) // 4 * 4
 
 
 def _existing(entries: dict[str, Entry], key: str, what: str) -> Entry:

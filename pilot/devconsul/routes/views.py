@@ -17,8 +17,8 @@ def node_json(node: Node) -> dict[str, Any]:
         "Node": node.name,
         "Address": node.address,
         "Datacenter": node.datacenter,
-        "TaggedAddresses": dict(node.tagged_addresses),
-        "Meta": dict(node.meta),
+        "TaggedAddresses": _map(node.tagged_addresses),
+        "Meta": _map(node.meta),
         "CreateIndex": node.create_index,
         "ModifyIndex": node.modify_index,
     }
@@ -35,7 +35,7 @@ def service_json(service: Service) -> dict[str, Any]:
     }
     if service.tagged_addresses:
         out["TaggedAddresses"] = _tagged(service)
-    out |= {"Meta": dict(service.meta), "Port": service.port}
+    out |= {"Meta": _map(service.meta), "Port": service.port}
     if service.socket_path:
         out["SocketPath"] = service.socket_path
     return out | {
@@ -55,15 +55,22 @@ def agent_service_json(service: Service, datacenter: str) -> dict[str, Any]:
         "ID": service.id,
         "Service": service.name,
         "Tags": list(service.tags),
-        "Meta": dict(service.meta),
+        "Meta": dict(service.meta or {}),
         "Port": service.port,
         "Address": service.address,
+        "SocketPath": service.socket_path,
     }
-    if service.socket_path:
-        out["SocketPath"] = service.socket_path
     if service.tagged_addresses:
         out["TaggedAddresses"] = _tagged(service)
     out |= {"Weights": dict(service.weights), "EnableTagOverride": service.enable_tag_override}
+    if service.kind == "connect-proxy":
+        out["Proxy"] = {
+            "DestinationServiceName": service.proxy_destination,
+            "DestinationServiceID": service.proxy_destination_id,
+            "LocalServiceAddress": "127.0.0.1",
+            "MeshGateway": {},
+            "Expose": {},
+        }
     if service.connect_native:
         out["Connect"] = {"Native": True}
     return out | {"Datacenter": datacenter}
@@ -76,8 +83,8 @@ def service_node_json(node: Node, service: Service) -> dict[str, Any]:
         "Node": node.name,
         "Address": node.address,
         "Datacenter": node.datacenter,
-        "TaggedAddresses": dict(node.tagged_addresses),
-        "NodeMeta": dict(node.meta),
+        "TaggedAddresses": _map(node.tagged_addresses),
+        "NodeMeta": _map(node.meta),
         "ServiceKind": service.kind,
         "ServiceID": service.id,
         "ServiceName": service.name,
@@ -88,7 +95,7 @@ def service_node_json(node: Node, service: Service) -> dict[str, Any]:
         out["ServiceTaggedAddresses"] = _tagged(service)
     return out | {
         "ServiceWeights": dict(service.weights),
-        "ServiceMeta": dict(service.meta),
+        "ServiceMeta": dict(service.meta or {}),
         "ServicePort": service.port,
         "ServiceSocketPath": service.socket_path,
         "ServiceEnableTagOverride": service.enable_tag_override,
@@ -148,6 +155,11 @@ def session_json(session: Session) -> dict[str, Any]:
         "CreateIndex": session.create_index,
         "ModifyIndex": session.modify_index,
     }
+
+
+def _map(value: dict[str, str] | None) -> dict[str, str] | None:
+    """A copy, or null where Consul holds a nil map."""
+    return None if value is None else dict(value)
 
 
 def _tagged(service: Service) -> dict[str, Any]:

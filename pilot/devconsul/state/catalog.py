@@ -40,8 +40,9 @@ class Node:
     name: str
     id: str
     address: str
-    tagged_addresses: dict[str, str] = field(default_factory=dict)
-    meta: dict[str, str] = field(default_factory=dict)
+    # None where Consul keeps a nil map (a catalog registration without them): JSON null.
+    tagged_addresses: dict[str, str] | None = field(default_factory=dict)
+    meta: dict[str, str] | None = field(default_factory=dict)
     datacenter: str = DATACENTER
     create_index: int = 0
     modify_index: int = 0
@@ -57,13 +58,15 @@ class Service:
     tags: list[str] = field(default_factory=list)
     address: str = ""
     port: int = 0
-    meta: dict[str, str] = field(default_factory=dict)
+    meta: dict[str, str] | None = None  # None: registered without Meta (health shows null)
     weights: dict[str, int] = field(default_factory=lambda: {"Passing": 1, "Warning": 1})
     enable_tag_override: bool = False
     tagged_addresses: dict[str, dict[str, Any]] = field(default_factory=dict)
     kind: str = ""
     socket_path: str = ""
     connect_native: bool = False
+    proxy_destination: str = ""  # a connect-proxy's DestinationServiceName
+    proxy_destination_id: str = ""
     create_index: int = 0
     modify_index: int = 0
 
@@ -133,6 +136,15 @@ class Catalog:
     def instances(self, name: str) -> list[Service]:
         """The instances of a service name, in (node, service id) order."""
         return [s for _, s in sorted(self.services.items()) if s.name == name]
+
+    def connect_instances(self, name: str) -> list[Service]:
+        """What serves `name` over Connect: its connect-native instances and its proxies."""
+        return [
+            s
+            for _, s in sorted(self.services.items())
+            if (s.connect_native and s.name == name)
+            or (s.kind == "connect-proxy" and s.proxy_destination == name)
+        ]
 
     def node_services(self, node: str) -> list[Service]:
         """The services on a node, by id."""

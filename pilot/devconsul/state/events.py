@@ -57,7 +57,8 @@ class Events:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.recent: deque[UserEvent] = deque(maxlen=BUFFER)
-        self.ltime = 1  # serf starts its clocks at 1
+        # serf starts its clocks at 1, and the new leader's consul:new-leader event takes 1.
+        self.ltime = 2
 
     def fire(self, event: UserEvent, node: str, services: list[tuple[str, list[str]]]) -> None:
         """Validate and send an event; the agent keeps it if its filters match the node.

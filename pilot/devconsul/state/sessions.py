@@ -20,6 +20,7 @@ TABLE = "sessions"
 TTL_MULTIPLIER = 2  # SessionTTLMultiplier: the server waits twice the TTL
 TTL_MIN, TTL_MAX = 10 * SECOND, 24 * 3600 * SECOND
 RELEASE, DELETE = "release", "delete"
+APPLY_FAILED = "apply failed: "  # Session.Apply's wrap of a state store error
 
 
 def session_topic(session_id: str) -> str:
@@ -80,13 +81,13 @@ class Sessions:
                     500, f"Invalid Session TTL '{ttl}', must be between [10s=24h0m0s]"
                 )
         if session.node not in self.catalog.nodes:
-            raise ConsulError(500, "Missing node registration")
+            raise ConsulError(500, APPLY_FAILED + "Missing node registration")
         for check_id in session.check_ids():
             check = self.catalog.checks.get((session.node, check_id))
             if check is None:
-                raise ConsulError(500, f"Missing check '{check_id}' registration")
+                raise ConsulError(500, APPLY_FAILED + f"Missing check '{check_id}' registration")
             if check.status == CRITICAL:
-                raise ConsulError(500, f"Check '{check_id}' is in critical state")
+                raise ConsulError(500, APPLY_FAILED + f"Check '{check_id}' is in critical state")
         session.create_index = session.modify_index = txn.touch(TABLE)
         txn.notify(session_topic(session.id))
         self.table[session.id] = session
