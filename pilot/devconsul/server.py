@@ -24,8 +24,8 @@ from pilot.devconsul.routes.agent_self import add_self_routes
 from pilot.devconsul.routes.catalog import add_catalog_routes
 from pilot.devconsul.routes.checks import add_check_routes
 from pilot.devconsul.routes.config import add_config_routes
-from pilot.devconsul.routes.events import add_event_routes
 from pilot.devconsul.routes.connect_off import add_connect_off_routes
+from pilot.devconsul.routes.events import add_event_routes
 from pilot.devconsul.routes.health import add_health_routes
 from pilot.devconsul.routes.kv import add_kv_routes
 from pilot.devconsul.routes.log_stream import LogStreams
