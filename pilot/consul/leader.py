@@ -215,9 +215,9 @@ class LeaderElection:
 
     async def _follow(self, index: int) -> int:
         """Wait (blocking GET) until the lock may be free; returns the index to wait from."""
-        key, wait = self.spec.key, f"{self.spec.ttl / 2:g}s"  # renew the session in time
+        key, wait = self.spec.key, self.spec.ttl / 2  # renew the session in time
         new_index, item = await self._calls.poll(
-            lambda c: c.kv.get(key, index=index or None, wait=wait), self.spec.ttl
+            lambda c: c.kv.get(key, index=index or None, wait=f"{wait:g}s"), wait, self.spec.ttl
         )
         held_by = item.get("Session") if item else None
         value = item.get("Value") if item else None

@@ -111,7 +111,8 @@ class LongPoll:
             wait = self.query.wait if held is None else max(MIN_GAP, hold_until - last_fetch)
             try:
                 new_index, data = await self._calls.poll(
-                    functools.partial(fetch, query=self.query, index=index, wait_seconds=wait)
+                    functools.partial(fetch, query=self.query, index=index, wait_seconds=wait),
+                    wait,
                 )
             except Exception as error:
                 if self._on_error is not None:
