@@ -7,6 +7,11 @@ worker idle for `IDLE_SECONDS` ends, closing them: a pilot at rest keeps one thr
 poll actually waiting, and a burst (a watch replaced while its poll still waits) leaves
 nothing behind. Long polls are bounded by a semaphore that always leaves `SHORT_WORKERS` for
 registrations, check updates and session renewals.
+
+A long poll has a deadline of its own on the loop (its wait, Consul's wait/16 of jitter and
+`POLL_MARGIN`): an agent that holds a blocking query past it (an RPC to a server stuck after
+a partition) gets the poll abandoned as a transport error. The abandoned call frees its slot
+at once; its worker no longer counts against the bound and ends when the call returns.
 """
 
 from __future__ import annotations
@@ -21,13 +26,14 @@ from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from pilot.consul.client import ConsulTarget, make_client
-from pilot.consul.errors import Reachability, describe, is_transport_error
+from pilot.consul.errors import PollAbandoned, Reachability, describe, is_transport_error
 from pilot.log import Log
 
 T = TypeVar("T")
 SHORT_WORKERS = 4
 MAX_LONG_POLLS = 64
 IDLE_SECONDS = 5.0
+POLL_MARGIN = 5.0  # seconds a long poll may run past its wait and jitter before it is abandoned
 
 _Work = tuple[Future[Any], Callable[[Any], Any], float]
 
@@ -48,10 +54,15 @@ class ConsulCalls:
         # long enough to end.
         self._idle: list[queue.SimpleQueue[_Work | None]] = []
         self._backlog: collections.deque[_Work] = collections.deque()
+        self._running: set[Future[Any]] = set()
+        self._abandoned: set[Future[Any]] = set()  # still running on a worker, given up on
         self._closed = False
 
-    async def call(self, operation: Callable[[Any], T], timeout: float = 10.0) -> T:
-        """`operation(client)` on a worker, its client's calls bounded by `timeout` seconds."""
+    async def call(
+        self, operation: Callable[[Any], T], timeout: float = 10.0, deadline: float | None = None
+    ) -> T:
+        """`operation(client)` on a worker, its client's calls bounded by `timeout` seconds;
+        given up on (PollAbandoned) after `deadline` seconds, if one is given."""
         if self._closed:
             raise RuntimeError("Consul calls are closed")
         future: Future[T] = Future()
@@ -66,7 +77,7 @@ class ConsulCalls:
             else:
                 self._backlog.append(work)
         try:
-            result = await asyncio.wrap_future(future)
+            result = await self._result(future, deadline)
         except Exception as error:
             if is_transport_error(error):
                 self.reachability.failed(self.describe(error))
@@ -78,10 +89,24 @@ class ConsulCalls:
         """`error` in one short line, the token masked."""
         return describe(error, (self._target.token,))
 
-    async def poll(self, operation: Callable[[Any], T], timeout: float = 10.0) -> T:
-        """A blocking query: like `call`, but counted against the long-poll bound."""
+    async def poll(self, operation: Callable[[Any], T], wait: float, timeout: float = 10.0) -> T:
+        """A blocking query waiting up to `wait` seconds: like `call`, but counted against the
+        long-poll bound, and abandoned (PollAbandoned) when no answer came in time."""
         async with self._long_polls:
-            return await self.call(operation, timeout)
+            return await self.call(operation, timeout, wait + wait / 16 + POLL_MARGIN)
+
+    async def _result(self, future: Future[T], deadline: float | None) -> T:
+        if deadline is None:
+            return await asyncio.wrap_future(future)
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(future), deadline)
+        except TimeoutError:
+            with self._lock:
+                if future in self._running:
+                    self._running.remove(future)
+                    self._abandoned.add(future)
+                    self._workers -= 1
+            raise PollAbandoned(f"no answer within {deadline:.0f}s") from None
 
     def close(self) -> None:
         """Run nothing more; calls in flight end with their own timeouts."""
@@ -98,7 +123,11 @@ class ConsulCalls:
         try:
             while work is not None:
                 future, operation, timeout = work
-                if not future.set_running_or_notify_cancel():
+                with self._lock:
+                    started = future.set_running_or_notify_cancel()
+                    if started:
+                        self._running.add(future)
+                if not started:
                     work = self._next(inbox)
                     continue
                 try:
@@ -107,9 +136,13 @@ class ConsulCalls:
                         client = clients[timeout] = make_client(self._target, timeout)
                     result = operation(client)
                 except BaseException as error:
+                    if self._given_up(future):
+                        return
                     work = self._next(inbox)
                     future.set_exception(error)
                 else:
+                    if self._given_up(future):
+                        return
                     # Idle again before the caller hears back, so that the call it makes next
                     # goes to this worker and the others may end.
                     work = self._next(inbox)
@@ -120,6 +153,15 @@ class ConsulCalls:
             for client in clients.values():
                 with contextlib.suppress(Exception):
                     client.http.session.close()
+
+    def _given_up(self, future: Future[Any]) -> bool:
+        """Whether the caller abandoned `future`: then its worker, no longer counted, ends."""
+        with self._lock:
+            if future in self._abandoned:
+                self._abandoned.remove(future)
+                return True
+            self._running.discard(future)
+            return False
 
     def _next(self, inbox: queue.SimpleQueue[_Work | None]) -> _Work | None:
         """A call waiting for a worker; else this worker joins the idle ones."""

@@ -14,12 +14,16 @@ _SSL = re.compile(r"\[SSL: [A-Z_]+\] ([^(\"']+)")
 REPEAT_FIRST, REPEAT_MAX = 10.0, 300.0  # seconds between "still unreachable" lines
 
 
+class PollAbandoned(Exception):
+    """A blocking query got no answer within its wait, its jitter and a margin."""
+
+
 def is_transport_error(error: BaseException) -> bool:
-    """Whether `error` says nothing answered (refused, timed out, unresolved, TLS), as opposed
-    to an answer from Consul that refused the call."""
+    """Whether `error` says nothing answered (refused, timed out, unresolved, TLS, a blocking
+    query held past its deadline), as opposed to an answer from Consul that refused the call."""
     import requests
 
-    return isinstance(error, requests.ConnectionError | requests.Timeout)
+    return isinstance(error, PollAbandoned | requests.ConnectionError | requests.Timeout)
 
 
 def describe(error: BaseException, secrets: Iterable[str | None] = ()) -> str:

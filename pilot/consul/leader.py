@@ -6,8 +6,10 @@ A leader confirms every CONFIRM seconds that the key is still its session's, and
 when it cannot: Consul invalidates the session when the node's serfHealth check fails (its agent
 cut off from the servers, typically within seconds), and hands the lock on after lock-delay, well
 before the ttl. Measured on a real cluster (bench/cluster.py): an old primary that only
-demoted at renewal + ttl was still leader 2 s after the new one was elected. It also demotes
-when the last good renewal is older than the ttl."""
+demoted at renewal + ttl was still leader 2 s after the new one was elected. A confirmation
+that gets no answer within CONFIRM_DEADLINE counts as failed (a cut-off agent holds the call
+until its RPC to a server times out, longer than the cluster takes to elect another). It also
+demotes when the last good renewal is older than the ttl."""
 
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from pilot.log import Log
 
 RETRY = 1.0  # seconds between attempts after an error or a refused acquire
 CONFIRM = 1.0  # seconds between a leader's checks that the lock is still its own
+CONFIRM_DEADLINE = 2.0  # seconds a leader's renewal or check may take before it demotes
 RESIGN_TIMEOUT = 3.0
 
 
@@ -186,8 +189,8 @@ class LeaderElection:
                 renewing = started >= renew_at
                 try:
                     if renewing:
-                        await self._call(functools.partial(_renew, session))
-                    _, item = await self._call(lambda c: c.kv.get(spec.key))
+                        await self._confirm(functools.partial(_renew, session))
+                    _, item = await self._confirm(lambda c: c.kv.get(spec.key))
                 except Exception as error:
                     if not self._stopping:
                         self._demote(f"cannot confirm the lock: {self._calls.describe(error)}")
@@ -215,9 +218,9 @@ class LeaderElection:
 
     async def _follow(self, index: int) -> int:
         """Wait (blocking GET) until the lock may be free; returns the index to wait from."""
-        key, wait = self.spec.key, f"{self.spec.ttl / 2:g}s"  # renew the session in time
+        key, wait = self.spec.key, self.spec.ttl / 2  # renew the session in time
         new_index, item = await self._calls.poll(
-            lambda c: c.kv.get(key, index=index or None, wait=wait), self.spec.ttl
+            lambda c: c.kv.get(key, index=index or None, wait=f"{wait:g}s"), wait, self.spec.ttl
         )
         held_by = item.get("Session") if item else None
         value = item.get("Value") if item else None
@@ -231,6 +234,10 @@ class LeaderElection:
 
     async def _call(self, operation: Callable[[Any], Any]) -> Any:
         return await self._calls.call(operation, self.spec.ttl)
+
+    async def _confirm(self, operation: Callable[[Any], Any]) -> Any:
+        """A leader's call, given up on after CONFIRM_DEADLINE."""
+        return await self._calls.call(operation, self.spec.ttl, CONFIRM_DEADLINE)
 
     async def _sleep(self, seconds: float) -> None:
         """Wait `seconds`, less if woken (stop, reset, pause)."""

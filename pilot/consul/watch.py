@@ -77,6 +77,7 @@ class LongPoll:
         self._deliver, self._log, self._on_error = deliver, log, on_error
         self._task: asyncio.Task[None] | None = None
         self._delivered: Any = None  # the last answer handed on
+        self._rejected: list[str] = []  # the malformed instances last said
 
     def start(self, recovering: bool = False) -> None:
         """Start polling (`recovering`: Consul is back from an outage, see `_poll`)."""
@@ -109,9 +110,13 @@ class LongPoll:
                 self._hand_on(held)
                 held, recovering = None, False
             wait = self.query.wait if held is None else max(MIN_GAP, hold_until - last_fetch)
+            rejected: list[str] = []
             try:
                 new_index, data = await self._calls.poll(
-                    functools.partial(fetch, query=self.query, index=index, wait_seconds=wait)
+                    functools.partial(
+                        fetch, query=self.query, index=index, wait_seconds=wait, rejected=rejected
+                    ),
+                    wait,
                 )
             except Exception as error:
                 if self._on_error is not None:
@@ -122,6 +127,10 @@ class LongPoll:
                 delay = min(delay * 2, 1.0)
                 continue
             delay = MIN_GAP
+            if rejected != self._rejected:
+                for reason in rejected:
+                    self._log.warn(f"watch {self.query}: left out malformed {reason}")
+                self._rejected = rejected
             new_index = max(int(new_index or 1), 1)
             if new_index < index:
                 index = 0  # the index went backwards: a restarted or restored registry
@@ -152,9 +161,14 @@ class LongPoll:
 
 
 def fetch(
-    client: Any, query: Query, index: int = 0, wait_seconds: float | None = None
+    client: Any,
+    query: Query,
+    index: int = 0,
+    wait_seconds: float | None = None,
+    rejected: list[str] | None = None,
 ) -> tuple[Any, Any]:
-    """One (blocking when `index` > 0) query; returns (X-Consul-Index, normalised data)."""
+    """One (blocking when `index` > 0) query; returns (X-Consul-Index, normalised data). A
+    malformed instance is left out of a service's answer, and said why in `rejected`."""
     wait = f"{query.wait if wait_seconds is None else wait_seconds:g}s"
     if query.kind == "service":
         new_index, entries = client.health.service(
@@ -165,7 +179,7 @@ def fetch(
             tag=list(query.tags) or None,
             dc=query.datacenter,
         )
-        return new_index, tuple(_instance(entry) for entry in entries)
+        return new_index, _instances(entries, rejected)
     if query.kind == "leader":
         new_index, item = client.kv.get(
             query.target, index=index or None, wait=wait, dc=query.datacenter
@@ -249,6 +263,31 @@ class WatchHub:
             listener(data)
 
 
+def _instances(entries: Any, rejected: list[str] | None) -> tuple[Instance, ...]:
+    found = []
+    for position, entry in enumerate(entries or ()):
+        try:
+            if not isinstance(entry, dict):
+                raise TypeError("not an object")
+            found.append(_instance(entry))
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            if rejected is not None:
+                rejected.append(f"instance {_name_of(entry, position)}: {_why(error)}")
+    return tuple(found)
+
+
+def _name_of(entry: Any, position: int) -> str:
+    service = entry.get("Service") if isinstance(entry, dict) else None
+    ident = service.get("ID") if isinstance(service, dict) else None
+    return repr(ident) if isinstance(ident, str) else f"#{position + 1}"
+
+
+def _why(error: Exception) -> str:
+    if isinstance(error, KeyError):
+        return f"no {error.args[0]}"
+    return str(error).splitlines()[0][:120] if str(error) else type(error).__name__
+
+
 def _instance(entry: dict[str, Any]) -> Instance:
     service, node = entry["Service"], entry["Node"]
     checks = entry.get("Checks") or []
@@ -260,12 +299,20 @@ def _instance(entry: dict[str, Any]) -> Instance:
         id=service["ID"],
         name=service["Service"],
         address=service.get("Address") or node.get("Address", ""),
-        port=int(service.get("Port") or 0),
+        port=_port(service.get("Port")),
         tags=tuple(service.get("Tags") or ()),
         meta=tuple(sorted((service.get("Meta") or {}).items())),
         node=node.get("Node", ""),
         status=status,
     )
+
+
+def _port(value: Any) -> int:
+    if value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+        return value or 0
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value)
+    raise ValueError(f"Port {value!r} is not a port number")
 
 
 def _kv_values(items: Any) -> tuple[tuple[str, bytes | None], ...]:
