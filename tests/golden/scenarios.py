@@ -8,6 +8,8 @@ A step is a dict:
   records how long it took (`elapsed`);
 - `timed`: record how long the request took; `background`: send it and go on, `join` collects it;
 - `dns`: `{"qname", "qtype"}` asks the agent's DNS port over UDP;
+- `order`: the answer is a list Consul orders by this field (e.g. a session's random `ID`): the
+  replay checks consul-dev's list is in that order and compares the entries in any order;
 - `compare`: how the replay compares the step: `full` (default), `shape` (keys and types only:
   agent-specific values such as build info, coordinates, metrics), `status` (status and headers).
 
@@ -237,8 +239,8 @@ SCENARIOS: list[Scenario] = [
             {"name": "create_other", "method": "PUT", "path": "/v1/session/create",
              "json": {"Name": "rival", "LockDelay": "3s"}, "save": {"s2": "ID"}},
             {"name": "info", "path": "/v1/session/info/{s1}"},
-            {"name": "list", "path": "/v1/session/list"},
-            {"name": "node", "path": f"/v1/session/node/{NODE}"},
+            {"name": "list", "path": "/v1/session/list", "order": "ID"},
+            {"name": "node", "path": f"/v1/session/node/{NODE}", "order": "ID"},
             {"name": "renew", "method": "PUT", "path": "/v1/session/renew/{s1}"},
             {"name": "acquire", "method": "PUT", "path": "/v1/kv/lock", "data": "me",
              "params": {"acquire": "{s1}"}},
