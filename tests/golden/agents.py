@@ -51,15 +51,16 @@ def free_port() -> int:
 
 
 def start_consul(binary: str) -> Agent:
-    """A fresh real Consul dev agent (in memory) on free loopback ports, but for its server
-    port: 8300, as consul-dev reports, so only one runs at a time."""
+    """A fresh real Consul dev agent (in memory) on free loopback HTTP, DNS and gRPC ports; its
+    server and serf ports are Consul's defaults, so only one runs at a time."""
     http, dns = free_port(), free_port()
     scratch = Path(tempfile.mkdtemp(prefix="golden-consul-"))
     argv = [binary, "agent", "-dev", "-client", "127.0.0.1", "-bind", "127.0.0.1",
             "-http-port", str(http), "-dns-port", str(dns), "-node", NODE,
-            "-serf-lan-port", str(free_port()), "-serf-wan-port", str(free_port()),
-            # Consul's own server port: it shows in the `consul` service and the leader address.
-            "-server-port", "8300", "-grpc-port", str(free_port())]
+            # Consul's default server and serf ports, as consul-dev reports them (in the `consul`
+            # service, the leader address, members).
+            "-server-port", "8300", "-serf-lan-port", "8301", "-serf-wan-port", "8302",
+            "-grpc-port", str(free_port())]
     log = (scratch / "consul.log").open("wb")
     proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             cwd=scratch)

@@ -56,7 +56,9 @@ class Normaliser:
             return "<index>"
         return value
 
-    def step(self, record: dict[str, Any], compare: str = "full") -> dict[str, Any]:
+    def step(
+        self, record: dict[str, Any], compare: str = "full", order: str = ""
+    ) -> dict[str, Any]:
         if "dns" in record:
             dns = record["dns"]
             return {
@@ -74,6 +76,8 @@ class Normaliser:
         }
         if compare == "full":
             out["body"] = self.value(record["body"])
+            if order and isinstance(out["body"], list):
+                out["body"] = sorted(out["body"], key=repr)
         elif compare == "shape":
             out["body"] = shape(record["body"])
         return out
@@ -119,10 +123,25 @@ def shape(value: Any) -> Any:
     return type(value).__name__
 
 
-def normalise(steps: list[dict[str, Any]], modes: dict[str, str]) -> dict[str, dict[str, Any]]:
-    """Each step's normal form by step name; `modes` gives a step's `compare` (default full)."""
+def normalise(
+    steps: list[dict[str, Any]], modes: dict[str, str], orders: dict[str, str]
+) -> dict[str, dict[str, Any]]:
+    """Each step's normal form by step name; `modes` gives a step's `compare` (default full),
+    `orders` the field a step's list is ordered by (its entries then compare in any order)."""
     normaliser = Normaliser()
-    return {s["name"]: normaliser.step(s, modes.get(s["name"], "full")) for s in steps}
+    return {
+        s["name"]: normaliser.step(s, modes.get(s["name"], "full"), orders.get(s["name"], ""))
+        for s in steps
+    }
+
+
+def order_differences(record: dict[str, Any], field: str) -> list[str]:
+    """The list answer must be sorted by `field`, as Consul's index returns it."""
+    body = record.get("body")
+    if not isinstance(body, list):
+        return []
+    values = [entry.get(field) for entry in body if isinstance(entry, dict)]
+    return [] if values == sorted(values) else [f"body: not ordered by {field}: {values}"]
 
 
 def within(expected: float, actual: float) -> bool:

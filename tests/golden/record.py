@@ -5,7 +5,8 @@
 
 With `--consul` each scenario gets a fresh `consul agent -dev` (node `golden`), which is how the
 committed transcripts were made. With `--http` every scenario runs against that one agent in
-turn; it must be a fresh dev agent named `golden` for the answers to match the replay.
+turn; it must be a fresh dev agent named `golden` for the answers to match the replay, and the
+last scenario (`operator_and_agent_misc`) ends by making it leave.
 """
 
 from __future__ import annotations

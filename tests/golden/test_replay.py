@@ -15,7 +15,12 @@ import pytest
 
 from tests.golden.agents import start_consul_dev
 from tests.golden.driver import run_scenario
-from tests.golden.normalise import differences, elapsed_differences, normalise
+from tests.golden.normalise import (
+    differences,
+    elapsed_differences,
+    normalise,
+    order_differences,
+)
 from tests.golden.scenarios import SCENARIOS
 
 HERE = Path(__file__).parent
@@ -82,17 +87,20 @@ def test_step_matches_consul(
     replay: Callable[[str], list[dict[str, Any]]], scenario: str, step: str
 ) -> None:
     transcript = TRANSCRIPTS[scenario]
-    modes = {s["name"]: s.get("compare", "full") for s in BY_NAME[scenario]["steps"]
-             if "name" in s}
+    defined = [s for s in BY_NAME[scenario]["steps"] if "name" in s]
+    modes = {s["name"]: s.get("compare", "full") for s in defined}
+    orders = {s["name"]: s["order"] for s in defined if "order" in s}
     answered = replay(scenario)
-    expected = normalise(transcript["steps"], modes)
-    actual = normalise(answered, modes)
+    expected = normalise(transcript["steps"], modes, orders)
+    actual = normalise(answered, modes, orders)
     assert step in actual, f"consul-dev's run has no step {step}"
     found = differences(expected[step], actual[step])
-    found += elapsed_differences(
-        next(s for s in transcript["steps"] if s["name"] == step),
-        next(s for s in answered if s["name"] == step),
-    )
+    recorded = next(s for s in transcript["steps"] if s["name"] == step)
+    replayed = next(s for s in answered if s["name"] == step)
+    found += elapsed_differences(recorded, replayed)
+    if step in orders:
+        assert not order_differences(recorded, orders[step]), "the transcript itself"
+        found += order_differences(replayed, orders[step])
     accepted = [p for d in known(scenario, step) if d["judgement"] != "bug in consul-dev"
                 for p in d.get("paths", [])]
     remaining = [f for f in found if not any(f.startswith(p) for p in accepted)]
