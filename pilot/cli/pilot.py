@@ -234,13 +234,18 @@ def cmd_single(options: list[str], argv: list[str]) -> int:
     from pilot.config.errors import ConfigError
     from pilot.config.single import single_command_config
 
-    parser = argparse.ArgumentParser(prog="pilot [-v] [--socket PATH] -- CMD ARGS...")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log starts and exits")
-    parser.add_argument("--socket", help="serve the control socket (pilot ctl) at PATH")
-    args = parser.parse_args(options)
+    socket, verbose = None, False
+    if options:  # argparse only when there is something to parse: `pilot -- CMD` starts light
+        import argparse
+
+        parser = argparse.ArgumentParser(prog="pilot [-v] [--socket PATH] -- CMD ARGS...")
+        parser.add_argument("-v", "--verbose", action="store_true", help="log starts and exits")
+        parser.add_argument("--socket", help="serve the control socket (pilot ctl) at PATH")
+        args = parser.parse_args(options)
+        socket, verbose = args.socket, args.verbose
     reset_inherited_signals()
     try:
-        config = single_command_config(argv, args.socket, args.verbose)
+        config = single_command_config(argv, socket, verbose)
     except ConfigError as error:
         _report(error)
         return 2
