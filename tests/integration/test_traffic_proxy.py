@@ -26,8 +26,7 @@ from typing import Any, TypeVar
 import pytest
 
 from pilot.log import Log
-from pilot.traffic import peers
-from pilot.traffic import proxy as proxy_module
+from pilot.traffic import limits, peers
 from pilot.traffic.peers import socket_owner
 from pilot.traffic.proxy import RecordingProxy
 from pilot.traffic.store import MASKED, Exchange, TrafficStore
@@ -574,7 +573,7 @@ def test_a_caller_that_hangs_up_at_once_is_still_identified(
 def test_a_failing_identify_leaves_the_exchange_alone(
     proxy: Callable[..., Running], monkeypatch: pytest.MonkeyPatch, failure: str
 ) -> None:
-    monkeypatch.setattr(proxy_module, "IDENTIFY_TIMEOUT", 0.2)
+    monkeypatch.setattr(limits, "IDENTIFY_TIMEOUT", 0.2)
 
     async def identify(client: tuple[str, int], server: tuple[str, int]) -> str | None:
         if failure == "hangs":
@@ -609,8 +608,8 @@ def test_connections_are_bounded(
 ) -> None:
     """Past MAX_CONNECTIONS, a new connection is closed at once; one silent from its start for
     HEAD_TIMEOUT is closed."""
-    monkeypatch.setattr(proxy_module, "MAX_CONNECTIONS", 2)
-    monkeypatch.setattr(proxy_module, "HEAD_TIMEOUT", 0.5)
+    monkeypatch.setattr(limits, "MAX_CONNECTIONS", 2)
+    monkeypatch.setattr(limits, "HEAD_TIMEOUT", 0.5)
     running = proxy()
     held = [socket.create_connection(("127.0.0.1", running.port), timeout=10) for _ in range(2)]
     with (
