@@ -249,7 +249,7 @@ def h11_cost(rounds: int = 20_000) -> float:
 
 def store_memory(count: int, request_body: int, response_body: int) -> int:
     """Bytes traced for a TrafficStore holding `count` exchanges with bodies of these sizes."""
-    from pilot.traffic.proxy import decode_headers
+    from pilot.traffic.relay import decode_headers
     from pilot.traffic.store import Body, Exchange, TrafficStore, mask_headers
 
     request_head = _pairs(
@@ -279,12 +279,11 @@ def store_memory(count: int, request_body: int, response_body: int) -> int:
             request_headers=mask_headers(decode_headers(request_head), frozenset()),
             request_body=Body(64 << 10),
         )
-        exchange.request_body.add(request_bytes)
-        exchange.status, exchange.reason = 200, b"OK".decode("latin-1")
-        exchange.response_headers = mask_headers(decode_headers(response_head), frozenset())
-        exchange.response_body = Body(64 << 10)
-        exchange.response_body.add(response_bytes)
-        exchange.duration = 0.001
+        exchange.request_data(request_bytes)
+        headers = mask_headers(decode_headers(response_head), frozenset())
+        exchange.response_seen(200, b"OK".decode("latin-1"), headers, 64 << 10)
+        exchange.response_data(response_bytes)
+        exchange.finished(0.001, None)
         store.add(exchange)
     used = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()

@@ -100,9 +100,7 @@ def socket_owners(connections: Iterable[Connection]) -> dict[Connection, int]:
         if inode is not None:
             inodes[(client, server)] = inode
     holders = socket_holders(set(inodes.values()))
-    return {
-        connection: holders[inode] for connection, inode in inodes.items() if inode in holders
-    }
+    return {connection: holders[inode] for connection, inode in inodes.items() if inode in holders}
 
 
 def _address(host: str) -> Address:

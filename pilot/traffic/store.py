@@ -98,6 +98,38 @@ class Exchange:
     error: str | None = None
     id: int = 0  # given by the store when the exchange is added
 
+    def request_data(self, data: bytes) -> None:
+        """A piece of the request's body passed on."""
+        self.request_body.add(data)
+
+    def response_seen(self, status: int, reason: str, headers: Headers, body_limit: int) -> None:
+        """The response's head: its status, reason and headers (credentials masked); its body,
+        up to `body_limit` bytes, comes with `response_data`."""
+        self.status, self.reason, self.response_headers = status, reason, headers
+        self.response_body = Body(body_limit)
+
+    def response_data(self, data: bytes) -> None:
+        """A piece of the response's body passed on."""
+        self.response_body.add(data)
+
+    def switched(self) -> None:
+        """The response switched protocols: to its Upgrade header's, else the method's
+        (CONNECT)."""
+        for headers in (self.response_headers, self.request_headers):
+            for name, value in headers:
+                if name.lower() == "upgrade":
+                    self.upgrade = value
+                    return
+        self.upgrade = self.method
+
+    def failed(self, error: str) -> None:
+        """The exchange broke off, or no response came, for `error`."""
+        self.error = error
+
+    def finished(self, duration: float, client_service: str | None) -> None:
+        """The exchange took `duration` seconds; `client_service` called (when known)."""
+        self.duration, self.client_service = duration, client_service
+
     def summary(self) -> dict[str, Any]:
         """The fields a listing shows: no headers, body sizes only."""
         return {

@@ -14,6 +14,7 @@ import http.server
 import io
 import logging
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -26,12 +27,11 @@ from typing import Any, TypeVar
 import pytest
 
 from pilot.log import Log
-from pilot.traffic import peers
-from pilot.traffic import proxy as proxy_module
+from pilot.traffic import limits, peers
 from pilot.traffic.peers import socket_owner
 from pilot.traffic.proxy import RecordingProxy
 from pilot.traffic.store import MASKED, Exchange, TrafficStore
-from tests.helpers import scaled, wait_for
+from tests.helpers import REPO, scaled, wait_for
 
 T = TypeVar("T")
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -127,6 +127,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         elif self.path == "/http10":  # an HTTP/1.0 answer, its body ended by closing
             self.wfile.write(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nold server")
             self.close_connection = True
+        elif self.path.startswith("/reply-with?"):  # answers with the headers named
+            names = self.path.split("?", 1)[1].split(",")
+            self._answer(b"ok", *((name, f"{name.lower()}-s3cret") for name in names))
         elif self.path == "/bye":  # answers as if to keep the connection, then closes it
             self._answer(b"bye")
             self.close_connection = True
@@ -419,6 +422,35 @@ def test_credentials_are_masked_in_the_record_only(
     assert set_cookie == ("session=s3cret" if revealed else MASKED)
 
 
+def documented_credential_headers() -> list[str]:
+    """The credential headers docs/up.md says are masked."""
+    text = (REPO / "docs" / "up.md").read_text()
+    listed = re.search(r"credential headers — (.*?) — are masked", text, re.DOTALL)
+    assert listed, "docs/up.md lists the masked headers"
+    return re.findall(r"`([A-Za-z-]+)`", listed.group(1))
+
+
+def test_every_documented_credential_header_is_masked_both_ways(
+    proxy: Callable[..., Running], upstream: Upstream
+) -> None:
+    names = documented_credential_headers()
+    assert {"Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie"} <= set(names)
+    running = proxy()
+    conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=10)
+    sent = {name: f"{name.lower()}-t0ken" for name in names}
+    conn.request("GET", "/reply-with?" + ",".join(names), headers=sent)
+    response = conn.getresponse()
+    response.read()
+    conn.close()
+
+    [exchange] = running.exchanges(1)
+    for name in names:
+        assert header(upstream.seen[0].headers, name) == sent[name]  # forwarded as they are
+        assert response.getheader(name) is not None
+        assert header(exchange.request_headers, name) == MASKED, name
+        assert header(exchange.response_headers, name) == MASKED, name
+
+
 def test_websocket_upgrade_passes_bytes_both_ways(
     proxy: Callable[..., Running], upstream: Upstream
 ) -> None:
@@ -574,7 +606,7 @@ def test_a_caller_that_hangs_up_at_once_is_still_identified(
 def test_a_failing_identify_leaves_the_exchange_alone(
     proxy: Callable[..., Running], monkeypatch: pytest.MonkeyPatch, failure: str
 ) -> None:
-    monkeypatch.setattr(proxy_module, "IDENTIFY_TIMEOUT", 0.2)
+    monkeypatch.setattr(limits, "IDENTIFY_TIMEOUT", 0.2)
 
     async def identify(client: tuple[str, int], server: tuple[str, int]) -> str | None:
         if failure == "hangs":
@@ -609,8 +641,8 @@ def test_connections_are_bounded(
 ) -> None:
     """Past MAX_CONNECTIONS, a new connection is closed at once; one silent from its start for
     HEAD_TIMEOUT is closed."""
-    monkeypatch.setattr(proxy_module, "MAX_CONNECTIONS", 2)
-    monkeypatch.setattr(proxy_module, "HEAD_TIMEOUT", 0.5)
+    monkeypatch.setattr(limits, "MAX_CONNECTIONS", 2)
+    monkeypatch.setattr(limits, "HEAD_TIMEOUT", 0.5)
     running = proxy()
     held = [
         socket.create_connection(("127.0.0.1", running.port), timeout=scaled(10)) for _ in range(2)

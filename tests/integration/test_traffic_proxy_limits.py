@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from pilot.traffic import proxy as proxy_module
-from pilot.traffic.proxy import MAX_HEAD
+from pilot.traffic import limits
+from pilot.traffic.limits import MAX_HEAD
 from tests.helpers import wait_for
 from tests.integration.test_traffic_proxy import Running, read_head, recv_exactly
 
@@ -132,7 +132,7 @@ def test_a_trickled_head_is_cut_off(
 ) -> None:
     """A head must come whole within HEAD_TIMEOUT, however steadily its bytes trickle; a
     connection silent from its start is closed as soon; one kept alive may idle longer."""
-    monkeypatch.setattr(proxy_module, "HEAD_TIMEOUT", 1.0)
+    monkeypatch.setattr(limits, "HEAD_TIMEOUT", 1.0)
     running = proxy()
     began = time.monotonic()
     with socket.create_connection(("127.0.0.1", running.port), timeout=10) as sock:
@@ -161,7 +161,7 @@ def test_a_trickled_head_is_cut_off(
 def test_one_address_cannot_take_every_connection(
     proxy: Callable[[], Running], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(proxy_module, "MAX_PER_ADDRESS", 2)
+    monkeypatch.setattr(limits, "MAX_PER_ADDRESS", 2)
     running = proxy()
     held = [socket.create_connection(("127.0.0.1", running.port), timeout=10) for _ in range(2)]
     try:

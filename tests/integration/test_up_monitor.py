@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 
 from tests.helpers import REPO, Pilot, python_job, scaled, wait_for
@@ -139,6 +141,29 @@ def test_a_monitored_service_is_served_by_the_proxy_and_its_exchanges_recorded(
     passing = f"http://{consul}/v1/health/service/api?passing"
     [entry] = requests.get(passing, timeout=scaled(5)).json()
     assert entry["Service"]["Port"] == ports["api"]  # registered at the proxy
+    p.signal(signal.SIGTERM)
+    assert p.wait(15) == 0
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")
+def test_a_call_from_a_child_of_a_job_is_the_jobs(
+    pilot: Callable[..., Pilot], tmp_path: Path
+) -> None:
+    """A shell job whose curl (its child, not the job's own process) calls api is named as
+    the caller."""
+    config = stack(tmp_path)
+    # curl again until api answers (it may still be starting); the job itself is the shell
+    script = 'until curl -sf "$API_URL/from-child" >/dev/null; do sleep 0.2; done; exec sleep 600'
+    config["jobs"].append({"name": "cron", "exec": ["sh", "-c", script]})
+    p = pilot(config, command="up")
+    wait_for(lambda: p.socket.exists(), 15, message="control socket")
+    wait_for(
+        lambda: any(e["url"] == "/from-child" for e in exchanges(p, "api")),
+        20,
+        message="the child's call recorded",
+    )
+    calls = [e for e in exchanges(p, "api") if e["url"] == "/from-child"]
+    assert [e["client_service"] for e in calls] == ["cron"] * len(calls)
     p.signal(signal.SIGTERM)
     assert p.wait(15) == 0
 
