@@ -1,8 +1,9 @@
 """pilot's HTTP/1.1 client: requests framed by h11 on asyncio streams, over TCP or a unix
-socket, one kept-alive connection per Client (pilot.http.blocking.fetch is the form without an
-event loop, for the command line).
+socket, plain or TLS, one kept-alive connection per Client (pilot.http.blocking.fetch is the
+form without an event loop, for the command line).
 
     client = Client("/run/pilot.sock")            # or Client(("127.0.0.1", 8500))
+    client = Client(("consul", 8501), tls=client_context("/etc/consul/ca.pem"))
     reply = await client.request("GET", "/v3/ping", timeout=5)
     await client.close()
 """
@@ -11,17 +12,30 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from pilot.http.exchange import Address, ClientError, Exchange, Reply, Unanswered, host_header
 from pilot.http.limits import Limits
 
+if TYPE_CHECKING:
+    import ssl
+
 
 class Client:
     """Requests to one server, one at a time over one connection kept open between them.
-    An answer over `limits.max_head` or `limits.max_body` is refused (ClientError)."""
+    An answer over `limits.max_head` or `limits.max_body` is refused (ClientError). With
+    `tls` (see pilot.http.tls.client_context) the connection is TLS, its certificate checked
+    against `server_name` (by default the address's host)."""
 
-    def __init__(self, address: Address, limits: Limits | None = None) -> None:
+    def __init__(
+        self,
+        address: Address,
+        limits: Limits | None = None,
+        tls: ssl.SSLContext | None = None,
+        server_name: str | None = None,
+    ) -> None:
         self.address, self.limits = address, limits or Limits()
+        self.tls, self._server_name = tls, server_name
         self._host = host_header(address)
         self._lock = asyncio.Lock()
         self._stream: _Stream | None = None
@@ -78,9 +92,16 @@ class Client:
             reader, writer = await asyncio.open_unix_connection(
                 self.address, limit=self.limits.max_head
             )
-        else:
+        elif self.tls is None:
             reader, writer = await asyncio.open_connection(
                 *self.address, limit=self.limits.max_head
+            )
+        else:
+            reader, writer = await asyncio.open_connection(
+                *self.address,
+                limit=self.limits.max_head,
+                ssl=self.tls,
+                server_hostname=self._server_name or self.address[0],
             )
         self._stream = _Stream(reader, writer, self)
         return self._stream

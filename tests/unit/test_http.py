@@ -157,3 +157,39 @@ def test_client_sends_anew_when_the_server_closed_the_kept_connection(tmp_path: 
             await server.close()
 
     run(scenario)
+
+
+def test_client_over_tls_verifies_the_server_against_the_ca_it_is_given(tmp_path: Path) -> None:
+    """A self-signed server: accepted with its certificate as the CA, or with verification off;
+    refused (ClientError naming the verification) with the system's CAs."""
+    import ssl
+
+    from pilot.http.tls import client_context
+    from tests.helpers import self_signed_certificate
+
+    cert, key = self_signed_certificate(tmp_path, "127.0.0.1")
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert, key)
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        writer.close()
+
+    async def scenario() -> None:
+        server = await asyncio.start_server(answer, "127.0.0.1", 0, ssl=server_context)
+        address = ("127.0.0.1", server.sockets[0].getsockname()[1])
+        try:
+            trusted = Client(address, tls=client_context(str(cert)))
+            unchecked = Client(address, tls=client_context(False))
+            assert (await trusted.request("GET", "/")).body == b"ok"
+            assert (await unchecked.request("GET", "/")).body == b"ok"
+            with pytest.raises(ClientError, match="CERTIFICATE_VERIFY_FAILED"):
+                await Client(address, tls=client_context()).request("GET", "/")
+            for client in (trusted, unchecked):
+                await client.close()
+        finally:
+            server.close()
+
+    run(scenario)
