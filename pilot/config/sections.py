@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable
+from operator import itemgetter
 from typing import Any, TypeVar
 
 from pilot.config.errors import ConfigError, ConfigErrors
-from pilot.config.kinds import MASK, Json, Kind, typename
+from pilot.config.kinds import MASK, Json, Kind, all_strings, typename
 
 T = TypeVar("T")
 
@@ -93,6 +94,9 @@ class MapOf(Kind):
     def parse(self, value: Json, place: str) -> tuple[tuple[Any, Any], ...]:
         if not isinstance(value, dict):
             raise ConfigError(place, f"must be an object, not {typename(value)}")
+        bulk = self._parse_in_bulk(value)
+        if bulk is not None:
+            return bulk
         errors: list[ConfigError] = []
         pairs = []
         for key, item in value.items():
@@ -108,6 +112,17 @@ class MapOf(Kind):
         if errors:
             raise ConfigErrors(errors, result)
         return result
+
+    def _parse_in_bulk(self, value: dict[str, Json]) -> tuple[tuple[Any, Any], ...] | None:
+        """The parsed map when every key and value passes its kind's check over all at once
+        and no key is repeated (a large `env` map: no place is built per entry); else None."""
+        if getattr(value, "duplicates", ()):
+            return None
+        keys = list(value) if self.key_kind is None else self.key_kind.parse_all(list(value))
+        items = self.value_kind.parse_all(list(value.values()))
+        if keys is None or items is None or not all_strings(keys):
+            return None
+        return tuple(sorted(zip(keys, items, strict=True), key=itemgetter(0)))
 
     def dump(self, value: Any) -> Json:
         return {

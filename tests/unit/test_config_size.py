@@ -27,6 +27,61 @@ def test_a_big_env_map() -> None:
     assert dict(config.main_job.env) == {f"V{i}": f"v{i}" for i in range(ENTRIES)}
 
 
+NUL_MESSAGE = "contains a NUL byte, which no path, argument or environment variable can hold"
+
+
+def _big_env_config(mistakes: dict[int, str]) -> str:
+    """jobs[2] with an env map of ENTRIES entries, those at the given indexes replaced."""
+    env = [f'V{i}: "v{i}"' for i in range(ENTRIES)]
+    for index, entry in mistakes.items():
+        env[index] = entry
+    jobs = '{name: "a", exec: "x"}, {name: "b", exec: "y"}, '
+    return "{jobs: [" + jobs + JOB + ", env: {" + ", ".join(env) + "}}]}"
+
+
+def _errors(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, {}, "c.json5")
+    return [str(error) for error in info.value.errors]
+
+
+@pytest.mark.parametrize(
+    ("entry", "error"),
+    [
+        ('"B=AD": "x"', "jobs[2].env.B=AD: an environment variable name cannot contain '='"),
+        ('"": "x"', "jobs[2].env.: must not be empty"),
+        ('"B\\u0000": "x"', "jobs[2].env.B\0: " + NUL_MESSAGE),
+        ("B: [1]", "jobs[2].env.B: must be a string or a number, not a list"),
+        ("B: {}", "jobs[2].env.B: must be a string or a number, not an object"),
+        ("B: null", "jobs[2].env.B: must be a string or a number, not null"),
+        ('B: "a\\u0000b"', "jobs[2].env.B: " + NUL_MESSAGE),
+        ("B: -Infinity", "jobs[2].env.B: must be a finite number, not -inf"),
+        ("V7: 1", "jobs[2].env.V7: duplicate key: given more than once in this object"),
+    ],
+)
+def test_one_mistake_deep_in_a_big_env_map_is_placed(entry: str, error: str) -> None:
+    """A big map is checked in bulk; one mistake anywhere in it is still found and placed."""
+    assert _errors(_big_env_config({45_000: entry})) == [error]
+
+
+def test_mistakes_deep_in_a_big_env_map_are_each_placed() -> None:
+    text = _big_env_config({31_000: '"B=AD": "x"', 45_000: "B: [1]", 59_000: 'C: "\\u0000"'})
+    assert _errors(text) == [
+        "jobs[2].env.B=AD: an environment variable name cannot contain '='",
+        "jobs[2].env.B: must be a string or a number, not a list",
+        "jobs[2].env.C: " + NUL_MESSAGE,
+    ]
+
+
+def test_numbers_and_booleans_in_a_big_env_map_become_text() -> None:
+    env = ", ".join(f"V{i}: {i}" for i in range(ENTRIES)) + ", T: true, F: 1.5"
+    config = parse_config("{jobs: [" + JOB + ", env: {" + env + "}}]}", {}, "c.json5")
+    assert dict(config.main_job.env) == {f"V{i}": str(i) for i in range(ENTRIES)} | {
+        "T": "true",
+        "F": "1.5",
+    }
+
+
 def test_a_long_string() -> None:
     text = '{jobs: [{name: "app", main: true, exec: ["echo", "' + "y" * 1_000_000 + '"]}]}'
     assert parse_config(text, {}, "c.json5").main_job.argv == ("echo", "y" * 1_000_000)
