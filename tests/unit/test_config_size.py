@@ -132,3 +132,10 @@ def test_what_the_library_refuses_the_fast_path_does_not_read(text: str) -> None
         json5.loads(text)
     with pytest.raises(ValueError):
         json.loads(to_json(text) or "", strict=False)
+
+
+@pytest.mark.parametrize("number", ["1" * 5000, "-0x" + "f" * 4000], ids=["decimal", "hex"])
+def test_a_number_too_long_to_convert_is_a_placed_error(number: str) -> None:
+    """Python refuses to convert an integer of more than 4300 digits: an error, not a crash."""
+    text = "{jobs: [" + JOB + ",\n env: {A: " + number + "}}]}"
+    assert _errors(text) == ["c.json5:2: syntax error: a number of more than 4300 digits"]
