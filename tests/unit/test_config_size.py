@@ -106,6 +106,7 @@ SAMPLES = [
     "{a: .5, b: 5., c: +1, d: 0x1F, e: -0x10, f: Infinity, g: -Infinity, h: 1.5E3, i: 5.e2}",
     "{j: 1.25, k: -3, l: +Infinity, m: -NaN, n: +.5, o: 1e-5, p: -1.5e+3, q: [1.5, 10.25]}",
     "{s: 'a\\x41\\v\\0\\\nb\\q\\u0042', t: \"tab\\there\", u: 'a\"b'}",
+    "{s: 'it\\'s \\\\ \\n \\u0041 \\/ \\\\\\'', t: '\\\\', u: 'a\\tb\\'\\'c'}",
     "{ü: 1, $x: 2, _y: 3, true: 1, Infinity: 2, v0x1: 3, NaN: 4, 'q\"k': 5}",
     "[1, 2, 3,]",
     "'str'",
