@@ -1,5 +1,6 @@
 """Reading a config at the 1 MiB cap: `parse_config` (substitution, JSON5, validation) of each
-shape that made the json5 library take 25-110 s, and of a syntax error at the end of one.
+shape that made the json5 library take 25-110 s, of the shapes with the most entries to
+validate (or to report wrong), and of a syntax error at the end of one.
 `--json5` also times the library itself on each (minutes).
 """
 
@@ -34,6 +35,19 @@ SHAPES: dict[str, Callable[[int], str]] = {
     "big env map": lambda n: (
         "{jobs: [" + JOB + ", env: {" + ", ".join(f'V{i}: "v{i}"' for i in range(n)) + "}}]}"
     ),
+    "big env map of numbers": lambda n: (
+        "{jobs: [" + JOB + ", env: {" + ", ".join(f"V{i}: {i}" for i in range(n)) + "}}]}"
+    ),
+    "big env map, every value wrong": lambda n: (
+        "{jobs: [" + JOB + ", env: {" + ", ".join(f"V{i}: null" for i in range(n)) + "}}]}"
+    ),
+    "many jobs": lambda n: (
+        "{jobs: ["
+        + JOB
+        + "}, "
+        + ", ".join(f'{{name: "j{i}", exec: "x"}}' for i in range(n))
+        + "]}"
+    ),
     "long string": lambda n: (
         '{jobs: [{name: "app", main: true, exec: ["echo", "' + "y" * n + '"]}]}'
     ),
@@ -48,11 +62,19 @@ SHAPES: dict[str, Callable[[int], str]] = {
 }
 
 
-def _time_parse(text: str) -> float:
-    started = time.perf_counter()
+def _time_parse(text: str) -> tuple[float, float]:
+    """Wall and CPU seconds of one `parse_config` (the CPU time is the steadier on a busy
+    machine)."""
+    started, cpu = time.perf_counter(), time.process_time()
     with contextlib.suppress(ConfigError):
         parse_config(text, {"HOME": "/root"}, "big.json5")
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu
+
+
+def _load() -> str:
+    """The 1-minute load average."""
+    with open("/proc/loadavg") as file:
+        return file.read().split()[0]
 
 
 def main(argv: list[str] | None = None) -> dict[str, object]:
@@ -63,13 +85,16 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     rows, data = [], {}
     for name, make in SHAPES.items():
         text = _fill(make)
-        times = [_time_parse(text) for _ in range(args.runs)]
+        load = _load()
+        times, cpu = zip(*(_time_parse(text) for _ in range(args.runs)), strict=True)
         row: list[object] = [
             name,
             f"{len(text.encode()) / 1024:.0f} KiB",
             common.ms(common.median(times)),
+            common.ms(common.median(cpu)),
+            load,
         ]
-        data[name] = {"bytes": len(text.encode()), "parse_s": times}
+        data[name] = {"bytes": len(text.encode()), "parse_s": times, "cpu_s": cpu, "load": load}
         if args.json5:
             import json5
 
@@ -79,7 +104,14 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
             data[name]["json5_s"] = time.perf_counter() - started
             row.append(f"{data[name]['json5_s']:.1f} s")
         rows.append(row)
-    headers = ["shape", "size", "parse_config (median)", *(["json5.loads"] if args.json5 else [])]
+    headers = [
+        "shape",
+        "size",
+        "parse_config (median, ms)",
+        "CPU (median, ms)",
+        "load",
+        *(["json5.loads"] if args.json5 else []),
+    ]
     common.emit("config_size", common.table(headers, rows), data)
     return data
 

@@ -51,6 +51,15 @@ class _Layout:
             f.name for f in dataclasses.fields(cls) if (f.hash if f.hash is not None else f.compare)
         ]
         self.post_init: Callable[[Any], None] | None = getattr(cls, "__post_init__", None)
+        # Every field in order, with its default (MISSING where a factory or the caller must
+        # give the value): an instance's attributes are this, updated, in one step.
+        self.template = {f.name: f.default for f in fields}
+        self.factories = [
+            (f.name, f.default_factory) for f in fields if f.default_factory is not _MISSING
+        ]
+        self.required = [
+            f.name for f in fields if f.default is _MISSING and f.default_factory is _MISSING
+        ]
 
 
 _LAYOUTS: dict[type[Any], _Layout] = {}
@@ -78,16 +87,15 @@ def _init(self: Any, *args: Any, **kwargs: Any) -> None:
     unknown = kwargs.keys() - layout.by_name.keys()
     if unknown:
         raise TypeError(f"{cls.__name__}() got an unexpected keyword argument {min(unknown)!r}")
-    for name, f in layout.by_name.items():
-        if name in kwargs:
-            value = kwargs[name]
-        elif f.default is not _MISSING:
-            value = f.default
-        elif f.default_factory is not _MISSING:
-            value = f.default_factory()
-        else:
+    for name in layout.required:
+        if name not in kwargs:
             raise TypeError(f"{cls.__name__}() missing required argument: {name!r}")
-        object.__setattr__(self, name, value)
+    values = layout.template.copy()
+    values.update(kwargs)
+    for name, factory in layout.factories:
+        if name not in kwargs:
+            values[name] = factory()
+    self.__dict__.update(values)  # as object.__setattr__ would (no field is a descriptor)
     if layout.post_init is not None:
         layout.post_init(self)
 

@@ -33,6 +33,7 @@ _JSON5_NUMBER = re.compile(
 )
 _ESCAPE = re.compile(r"""\\(?:x([0-9a-fA-F]{2})|(\r\n|[\n\r\u2028\u2029])|([\s\S]))|(")""")
 _JSON_ESCAPES = frozenset('"\\/bfnrtu')
+_JSON_ESCAPES_OR_QUOTE = re.compile(r"[^\\]*+(?:\\['\\/bfnrtu][^\\]*+)*+")
 _OTHER_ESCAPES = {"'": "'", "v": "\\u000b", "0": "\\u0000"}
 _SEPARATOR = "\x00"  # between the pieces of code while they are translated as one text
 
@@ -44,42 +45,39 @@ def to_json(text: str) -> str | None:
     if _SEPARATOR in text:
         return None
     parts = _REGION.split(text)  # code, region, code, region, ..., code
-    codes: list[str] = []
-    strings: list[str] = []
-    code = [parts[0]]
-    for index in range(1, len(parts), 2):
-        region = parts[index]
-        if region[0] == "/":  # a comment: the code around it is one piece
-            code.append("\n" * region.count("\n"))
-        else:
-            codes.append("".join(code))
-            strings.append(_string(region))
-            code = []
-        code.append(parts[index + 1])
-    codes.append("".join(code))
-    joined = _SEPARATOR.join(codes).translate(_SPACES)
+    regions = parts[1::2]
+    # A string leaves a separator in the code; a comment its line breaks, joining the code
+    # around it into one piece (a key and its colon, a trailing comma and its bracket).
+    parts[1::2] = [
+        _SEPARATOR if region[0] != "/" else "\n" * region.count("\n") for region in regions
+    ]
+    strings = [_string(region) for region in regions if region[0] != "/"]
+    joined = "".join(parts).translate(_SPACES)
     joined = '"'.join(_KEY.split(_TRAILING_COMMA.sub("", joined)))  # code"key"code"key"code
     if _may_hold_json5_numbers(joined):
         joined = _NUMBERISH.sub(_number, joined)
-    out = joined.split(_SEPARATOR)
-    for index, string in enumerate(strings):
-        out[index] += string
-    return "".join(out)
+    out = joined.split(_SEPARATOR)  # code, code, ..., code: one more than the strings
+    pieces = [""] * (2 * len(out) - 1)
+    pieces[::2], pieces[1::2] = out, strings
+    return "".join(pieces)
 
 
 def _may_hold_json5_numbers(code: str) -> bool:
     """Whether `code` may hold `+1`, `0x1F`, `.5`, `5.` or `-NaN` (most configs do not: the
     pass over every number is skipped)."""
-    return (
-        any(mark in code for mark in ("+", "0x", "0X", "NaN"))
-        or any(pattern.search(code) for pattern in _ODD_DOT)
+    return any(mark in code for mark in ("+", "0x", "0X", "NaN")) or any(
+        pattern.search(code) for pattern in _ODD_DOT
     )
 
 
 def _string(token: str) -> str:
+    if token[0] == '"' and "\\" not in token:
+        return token
     body = token[1:-1]
     if "\\" not in body:
-        return token if token[0] == '"' else '"' + body.replace('"', '\\"') + '"'
+        return '"' + body.replace('"', '\\"') + '"'
+    if token[0] == "'" and '"' not in body and _JSON_ESCAPES_OR_QUOTE.fullmatch(body):
+        return '"' + body.replace("\\'", "'") + '"'  # 'it\'s' (each ' in it is escaped)
     return f'"{_ESCAPE.sub(_escape, body)}"'
 
 

@@ -27,9 +27,20 @@ class Kind(ABC):
 
     placeholder: Any = None
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # A kind that parses its own way does not inherit a bulk check that skips its own.
+        if "parse" in vars(cls) and "parse_all" not in vars(cls):
+            cls.parse_all = Kind.parse_all  # type: ignore[method-assign]
+
     @abstractmethod
     def parse(self, value: Json, place: str) -> Any:
         """The value as pilot uses it; raises ConfigError naming `place`."""
+
+    def parse_all(self, values: list[Json]) -> list[Any] | None:
+        """What `parse` gives for each of `values` when a check over all at once finds every
+        one good; None when it cannot tell (then each is parsed alone, for its message)."""
+        return None
 
     def dump(self, value: Any) -> Json:
         """The value as `pilot validate` prints it."""
@@ -67,6 +78,11 @@ class Str(Kind):
             raise ConfigError(place, NUL)
         return value
 
+    def parse_all(self, values: list[Json]) -> list[Any] | None:
+        if not all_strings(values) or (self.nonempty and not all(values)):
+            return None
+        return None if "\0" in "".join(values) else values
+
     def schema(self) -> dict[str, Json]:
         return {"type": "string"}
 
@@ -86,6 +102,10 @@ class EnvName(Str):
         if "=" in name:
             raise ConfigError(place, "an environment variable name cannot contain '='")
         return name
+
+    def parse_all(self, values: list[Json]) -> list[Any] | None:
+        names = super().parse_all(values)
+        return None if names is None or "=" in "".join(names) else names
 
 
 _SECRET_NAME = re.compile(r"TOKEN|SECRET|PASS|KEY|CREDENTIAL|AUTH|PRIVATE|COOKIE|SESSION", re.I)
@@ -277,6 +297,13 @@ class Text(Kind):
             return str(value)
         raise ConfigError(place, f"must be a string or a number, not {typename(value)}")
 
+    def parse_all(self, values: list[Json]) -> list[Any] | None:
+        types = set(map(type, values))
+        if not types <= {str, int}:
+            return None
+        texts = values if int not in types else list(map(str, values))
+        return None if "\0" in "".join(texts) else texts
+
     def dump(self, value: Any) -> Json:
         return _URL_PASSWORD.sub(r"\1xxxxx@", value)
 
@@ -300,7 +327,15 @@ class FileMode(Kind):
         return {"type": ["string", "integer"], "pattern": "^[0-7]{1,4}$"}
 
 
+def all_strings(values: list[Json]) -> bool:
+    """Whether every one of `values` is a str."""
+    return set(map(type, values)) <= {str}
+
+
 def typename(value: Json) -> str:
+    """How an error names the JSON type of `value` ("an object", "a list", ...)."""
+    if isinstance(value, dict):  # also a parsed object, which remembers its repeated keys
+        return "an object"
     return {
         dict: "an object",
         list: "a list",

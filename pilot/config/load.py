@@ -23,6 +23,8 @@ _JSON5_POSITION = re.compile(r"<string>:(\d+) (.*) at column (\d+)")
 MAX_SIZE = 1 << 20  # a config is a few KiB; more is a wrong path (/dev/zero) or a runaway file
 STDIN = "-"
 _SLOW_PARSE_MAX = 64 << 10  # the json5 library reads this much in well under a second
+_LONG_NUMBER = re.compile(r"[0-9]{4301}|0[xX][0-9a-fA-F]{3500}")
+_LONG_NUMBER_MESSAGE = "syntax error: a number of more than 4300 digits"
 
 
 def load_config(
@@ -116,17 +118,26 @@ def _parse(text: str, filename: str) -> Json:
 
     import json5  # not needed by `pilot ctl` and friends
 
-    fast = to_json(text)
     try:
+        fast = to_json(text)
         if fast is not None:
             return json.loads(fast, object_pairs_hook=json_object, strict=False)
     except json.JSONDecodeError as error:
         if len(text) > _SLOW_PARSE_MAX:
             raise ConfigError(f"{filename}:{error.lineno}", f"syntax error: {error.msg}") from None
+    except ValueError:  # Python converts no integer of more than 4300 digits (quadratic)
+        raise ConfigError(_long_number_place(text, filename), _LONG_NUMBER_MESSAGE) from None
     try:
         return json5.loads(text, object_pairs_hook=json_object)
     except ValueError as error:
         raise ConfigError(*_syntax_place(str(error), filename)) from None
+
+
+def _long_number_place(text: str, filename: str) -> str:
+    """`filename:line` of the first number too long to convert (digits in a string are not
+    told apart: then the line may be theirs), or `filename`."""
+    match = _LONG_NUMBER.search(text)
+    return f"{filename}:{text.count(chr(10), 0, match.start()) + 1}" if match else filename
 
 
 def _check_environment(config: Config, environ: Mapping[str, str]) -> list[ConfigError]:

@@ -107,7 +107,8 @@ class Command(Kind):
             if "\0" in value:
                 raise ConfigError(place, NUL)
             try:
-                shlex.split(value)
+                if any(char in value for char in "'\"\\"):  # else it splits at spaces
+                    shlex.split(value)
             except ValueError as error:
                 raise ConfigError(place, f"cannot split command: {error}") from None
             return value

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable
+from operator import itemgetter
 from typing import Any, TypeVar
 
 from pilot.config.errors import ConfigError, ConfigErrors
-from pilot.config.kinds import MASK, Json, Kind, typename
+from pilot.config.kinds import MASK, Json, Kind, all_strings, typename
 
 T = TypeVar("T")
 
@@ -34,10 +35,13 @@ def json_object(items: Iterable[tuple[str, Json]]) -> JsonObject:
     return out
 
 
-def _check_once(value: dict[str, Json], key: str, place: str, errors: list[ConfigError]) -> None:
-    """Record an error when `key` was given more than once in the object `value`."""
-    if key in getattr(value, "duplicates", ()):
-        errors.append(ConfigError(place, "duplicate key: given more than once in this object"))
+def _repeated(value: dict[str, Json]) -> tuple[str, ...]:
+    """The keys given more than once in the object `value`."""
+    return getattr(value, "duplicates", ())
+
+
+def _duplicate(place: str) -> ConfigError:
+    return ConfigError(place, "duplicate key: given more than once in this object")
 
 
 def _parse(kind: Kind, value: Json, place: str, errors: list[ConfigError]) -> tuple[bool, Any]:
@@ -48,7 +52,9 @@ def _parse(kind: Kind, value: Json, place: str, errors: list[ConfigError]) -> tu
         errors.extend(error.errors)
         return error.partial is not None, error.partial
     except ConfigError as error:
-        errors.append(error)
+        # Kept without its traceback, whose frames (holding `errors`) would make a cycle of
+        # every error: a map of 75,000 wrong values cost the collector about a second.
+        errors.append(error.with_traceback(None))
         return False, None
 
 
@@ -93,11 +99,16 @@ class MapOf(Kind):
     def parse(self, value: Json, place: str) -> tuple[tuple[Any, Any], ...]:
         if not isinstance(value, dict):
             raise ConfigError(place, f"must be an object, not {typename(value)}")
+        bulk = self._parse_in_bulk(value)
+        if bulk is not None:
+            return bulk
         errors: list[ConfigError] = []
         pairs = []
+        repeated = _repeated(value)
         for key, item in value.items():
             where = f"{place}.{key}"
-            _check_once(value, key, where, errors)
+            if key in repeated:
+                errors.append(_duplicate(where))
             key_ok, parsed_key = (
                 _parse(self.key_kind, key, where, errors) if self.key_kind else (True, key)
             )
@@ -108,6 +119,17 @@ class MapOf(Kind):
         if errors:
             raise ConfigErrors(errors, result)
         return result
+
+    def _parse_in_bulk(self, value: dict[str, Json]) -> tuple[tuple[Any, Any], ...] | None:
+        """The parsed map when every key and value passes its kind's check over all at once
+        and no key is repeated (a large `env` map: no place is built per entry); else None."""
+        if _repeated(value):
+            return None
+        keys = list(value) if self.key_kind is None else self.key_kind.parse_all(list(value))
+        items = self.value_kind.parse_all(list(value.values()))
+        if keys is None or items is None or not all_strings(keys):
+            return None
+        return tuple(sorted(zip(keys, items, strict=True), key=itemgetter(0)))
 
     def dump(self, value: Any) -> Json:
         return {
@@ -141,7 +163,21 @@ class Obj(Kind):
 
 def fields_of(cls: type[Any]) -> list[dataclasses.Field[Any]]:
     """The config fields of a section dataclass (those with a kind)."""
-    return [f for f in dataclasses.fields(cls) if "kind" in f.metadata]
+    return list(_fields_by_name(cls).values())
+
+
+_FIELDS: dict[type[Any], dict[str, dataclasses.Field[Any]]] = {}
+_REQUIRED: dict[type[Any], tuple[str, ...]] = {}
+
+
+def _fields_by_name(cls: type[Any]) -> dict[str, dataclasses.Field[Any]]:
+    """The config fields of `cls` by name, worked out once per class (a config may hold
+    thousands of jobs)."""
+    known = _FIELDS.get(cls)
+    if known is None:
+        known = _FIELDS[cls] = {f.name: f for f in dataclasses.fields(cls) if "kind" in f.metadata}
+        _REQUIRED[cls] = tuple(name for name, f in known.items() if _required(f))
+    return known
 
 
 def _required(f: dataclasses.Field[Any]) -> bool:
@@ -157,12 +193,14 @@ def parse_section(cls: type[T], value: Json, place: str) -> T:
     """
     if not isinstance(value, dict):
         raise ConfigError(place, f"must be an object, not {typename(value)}")
-    known = {f.name: f for f in fields_of(cls)}
+    known = _fields_by_name(cls)
     errors: list[ConfigError] = []
     kwargs = {}
     complete = True
+    repeated = _repeated(value)
     for key, item in value.items():
-        _check_once(value, key, _join(place, str(key)), errors)
+        if key in repeated:
+            errors.append(_duplicate(_join(place, str(key))))
         f = known.get(key)
         if f is None:
             import difflib  # only for a mistake
@@ -178,10 +216,10 @@ def parse_section(cls: type[T], value: Json, place: str) -> T:
             kwargs[key] = parsed
         elif _required(f):
             complete = _stand_in(f, kwargs) and complete
-    for name, f in known.items():
-        if name not in value and _required(f):
+    for name in _REQUIRED[cls]:
+        if name not in value:
             errors.append(ConfigError(_join(place, name), "is required"))
-            complete = _stand_in(f, kwargs) and complete
+            complete = _stand_in(known[name], kwargs) and complete
     if errors:
         raise ConfigErrors(errors, cls(**kwargs) if complete else None)
     return cls(**kwargs)

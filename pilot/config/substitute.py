@@ -41,15 +41,17 @@ def substitute(
         return text
     parts = _REGION.split(text)  # code, comment or string, code, ..., code
     original = list(parts)
-    for index, part in enumerate(original):
-        if "$" not in part or (part[0] == "/" and index % 2):
+    done: dict[tuple[str, str | None], str] = {}  # a token's text where it is quoted alike
+    for index in [index for index, part in enumerate(parts) if "$" in part]:
+        part = original[index]
+        if index % 2 and part[0] == "/":
             continue
         quote = part[0] if index % 2 else None
 
         def place(offset: int, index: int = index) -> str:
             return _place(text, sum(map(len, original[:index])) + offset, filename)
 
-        parts[index] = _replace(part, quote, environ, place, advice)
+        parts[index] = _replace(part, quote, environ, place, advice, done)
     return "".join(parts)
 
 
@@ -73,12 +75,20 @@ def _replace(
     environ: Mapping[str, str],
     place: Callable[[int], str],
     advice: Callable[[str], str | None],
+    done: dict[tuple[str, str | None], str],
 ) -> str:
     """`chunk` with each `${...}` replaced (a default as written: it is config text already)
-    and each `$$` by `$`; `place(offset in chunk)` names where."""
+    and each `$$` by `$`; `place(offset in chunk)` names where; `done` keeps each token's
+    replacement for the next time it is quoted alike."""
 
     def replace(match: re.Match[str]) -> str:
         token = match.group(0)
+        replacement = done.get((token, quote))
+        if replacement is None:
+            replacement = done[token, quote] = resolve(match, token)
+        return replacement
+
+    def resolve(match: re.Match[str], token: str) -> str:
         if token == "$$":
             return "$"
         here = match.start()

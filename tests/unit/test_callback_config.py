@@ -57,6 +57,14 @@ def test_errors_name_the_setting() -> None:
     assert errors({}) == ["jobs[0].callback.ssh: is required"]
 
 
+def test_a_bad_option_name_alone_is_found() -> None:
+    """Option names are strings, but a map's check of all its strings at once does not stand
+    in for the option name's own check."""
+    assert errors({"ssh": "root@relay", "options": {"BatchMode": "no"}}) == [
+        "jobs[0].callback.options.BatchMode: is set by pilot, which needs it"
+    ]
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
