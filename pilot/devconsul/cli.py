@@ -6,12 +6,12 @@ import argparse
 import logging
 import signal
 import sys
-import threading
 
 from pilot.devconsul.checks.script_process import run_in_process_group
 from pilot.devconsul.dns.options import DnsOptions
 from pilot.devconsul.go.durations import SECOND, parse_go_duration
 from pilot.devconsul.server import DevConsul
+from pilot.devconsul.stop_request import StopRequest
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -88,7 +88,7 @@ def main(argv: list[str]) -> int:
     except ValueError as error:
         parser.error(f"--prometheus-retention-time: {error}")
     dns = None if args.dns == "off" else args.dns
-    done = threading.Event()
+    stop = StopRequest()
     scripts = "all" if args.enable_script_checks else ""
     scripts = scripts or ("local" if args.enable_local_script_checks else "")
     try:
@@ -104,18 +104,17 @@ def main(argv: list[str]) -> int:
             script_checks=scripts,
             run_script=run_in_process_group if scripts else None,
             prometheus_retention=retention,
-            on_leave=done.set,
+            on_leave=stop.set,
         )
     except (OSError, ValueError) as error:
         where = args.listen if dns is None else f"{args.listen} (DNS {dns})"
         print(f"pilot consul-dev: cannot listen on {where}: {error}", file=sys.stderr)
         return 1
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: done.set())
+    stop.on_signals(signal.SIGTERM, signal.SIGINT)
     registry.start()
     print(registry.address, flush=True)
     if registry.dns is not None:
         logging.getLogger("pilot.devconsul").info("DNS on %s (UDP, TCP)", registry.dns.address)
-    done.wait()
+    stop.wait()
     registry.stop()
     return 0

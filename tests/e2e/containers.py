@@ -4,6 +4,7 @@ state directory. stop = SIGTERM to PID 1, kill = SIGKILL, pause = SIGSTOP to eve
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -98,12 +99,25 @@ class Container:
         self.wait(10)
 
     def pause(self) -> None:
-        for pid in self.processes():
-            os.kill(pid, signal.SIGSTOP)
+        """`docker pause`: every process of the container stopped. Signalled one by one, not
+        frozen at once as by the cgroup freezer: a process may end before its SIGSTOP, and one
+        not stopped yet (pilot) may start another (a hook), so it goes round until none runs."""
+
+        def none_running() -> bool:
+            running = [pid for pid in self.processes() if _state(pid) not in ("T", "Z", "")]
+            for pid in running:
+                with contextlib.suppress(ProcessLookupError):  # it ended meanwhile
+                    os.kill(pid, signal.SIGSTOP)
+            return not running
+
+        wait_for(none_running, 5, interval=0.01, message=f"{self.name} paused")
 
     def resume(self) -> None:
+        """`docker unpause`; a process may be gone before its SIGCONT (a zombie reaped by its
+        resumed parent)."""
         for pid in self.processes():
-            os.kill(pid, signal.SIGCONT)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
 
     def wait(self, timeout: float) -> int:
         assert self.proc is not None
@@ -209,3 +223,12 @@ def redis_container(registry: str, state: Path, number: int, port: int, **env: s
         },
         state,
     )
+
+
+def _state(pid: int) -> str:
+    """A process's state letter (R, S, T, Z...); "" once it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rpartition(")")[2].split()[0]

@@ -23,6 +23,7 @@ from tests.helpers import Registry, require, scaled, wait_for
 
 TTL, LOCK_DELAY = 10.0, 1.0  # examples/redis/pilot.json5
 FAILOVER = 2 * TTL + LOCK_DELAY + 3  # the issue's bound after a primary dies unannounced
+RECOUNT = 1.0  # Redis re-counts the replicas in sync (min-replicas-to-write) once a second
 
 
 @pytest.fixture
@@ -121,6 +122,7 @@ class Cluster:
 
 
 class Sample(NamedTuple):
+    sent: float  # time.monotonic() when the write was sent
     answered: float  # time.monotonic() when the answer (or its absence) was known
     answer: str  # Cluster.write_answer
     other_primaries: tuple[int, ...]  # the other running nodes that said `master` just after
@@ -152,6 +154,13 @@ class WriteProbe:
         """Samples answered at or after `since` in which node N accepted the write."""
         return [s for s in self.samples if s.answered >= since and s.answer == "OK"]
 
+    def first_refusal(self, since: float) -> float | None:
+        """When node N first refused a write (NOREPLICAS, READONLY...) at or after `since`."""
+        for sample in self.samples:
+            if sample.answered >= since and sample.answer not in ("OK", ""):
+                return sample.answered
+        return None
+
     def refused_readonly(self, since: float) -> bool:
         """Whether node N has answered READONLY since `since`: the probe reaches it."""
         return any(s.answered >= since and s.answer.startswith("READONLY") for s in self.samples)
@@ -167,7 +176,7 @@ class WriteProbe:
                     for n in self.cluster.running()
                     if n != self.number and self.cluster.role(n) == "master"
                 )
-                self.samples.append(Sample(answered, answer, others))
+                self.samples.append(Sample(began, answered, answer, others))
                 self._stop.wait(max(0.0, began + 0.1 - time.monotonic()))  # the sampling period
         except Exception as error:  # reported by __exit__
             self.error = error
@@ -357,8 +366,13 @@ def test_sigkill_fails_over_and_the_old_primary_rejoins_as_replica(cluster: Clus
 def test_paused_primary_demotes_itself_and_refuses_writes(cluster: Cluster) -> None:
     """`docker pause` of the primary past its ttl: the others elect a new primary; on resume
     the old one demotes itself and no longer accepts writes. Fenced (REDIS_MIN_REPLICAS=1, as
-    the example's README advises for three nodes): its replicas have moved to the new primary,
-    so it refuses writes from the moment it resumes, before pilot's demotion re-points it."""
+    the example's README advises for three nodes): its replicas have left it, so it refuses
+    writes before pilot's demotion re-points it. Not from the very first command, though:
+    Redis checks min-replicas-to-write against a count of good replicas it refreshes as it
+    frees those that left and once a second (replicationCron), so what it runs first on
+    resuming may pass on the count from before the pause (seen once in 10 runs: a write
+    answered OK 0.06 s after SIGCONT, both replicas gone 0.6 s and 1 s before). No write is
+    accepted after its first refusal, nor more than that second after the resume."""
     cluster.start(1, REDIS_MIN_REPLICAS="1")
     wait_for(lambda: cluster.shape() == (1, 0), 10, message="a primary")
     cluster.start(2, 3, REDIS_MIN_REPLICAS="1")
@@ -383,9 +397,12 @@ def test_paused_primary_demotes_itself_and_refuses_writes(cluster: Cluster) -> N
         wait_for(lambda: probe.refused_readonly(resumed), 5, message="node 1 answering READONLY")
         writer.acknowledged_since(10, 10)
         writer.mark("paused primary replaced and demoted")
-    accepted = probe.accepted(resumed)
-    assert accepted == [], "the resumed old primary accepted writes " + ", ".join(
-        f"{s.answered - resumed:.2f}s after SIGCONT (primaries then: {s.other_primaries})"
-        for s in accepted
+    fenced = probe.first_refusal(resumed)
+    assert fenced is not None
+    late = [s for s in probe.accepted(resumed) if s.answered > min(fenced, resumed + RECOUNT)]
+    assert late == [], "the resumed old primary accepted writes after it was fenced " + ", ".join(
+        f"{s.answered - resumed:.2f}s after SIGCONT (sent at {s.sent - resumed:+.2f}s; first "
+        f"refusal at {fenced - resumed:.2f}s; primaries then: {s.other_primaries})"
+        for s in late
     )
     assert "demoted" in old.log.read_text()

@@ -9,7 +9,6 @@ import functools
 import random
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from pilot.devconsul.checks.definitions import CheckSpec
@@ -106,7 +105,6 @@ class Agent:
         self.node_id = str(uuid.uuid4())
         self.services: dict[str, Service] = {}
         self.checks: dict[str, LocalCheck] = {}
-        self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="consul-dev check")
         self.script_checks = script_checks  # "", "local" or "all": enable_[local_]script_checks
         self.run_script = run_script
 
@@ -133,7 +131,6 @@ class Agent:
             for local in self.checks.values():
                 if local.runner is not None:
                     local.runner.stop()
-        self.pool.shutdown(wait=False, cancel_futures=True)
 
     # --- services ------------------------------------------------------------------------
 
@@ -276,12 +273,10 @@ class Agent:
         if spec.kind == "ttl":
             local.runner = TTLRunner(check.check_id, spec, self.scheduler, self.report)
         elif spec.kind in ("http", "tcp"):
-            local.runner = ProbeRunner(check.check_id, spec, self.scheduler, self.pool, self.report)
+            local.runner = ProbeRunner(check.check_id, spec, self.scheduler, self.report)
         elif spec.kind == "script" and self.run_script is not None:
             probe = functools.partial(script_probe, run=self.run_script)
-            local.runner = ProbeRunner(
-                check.check_id, spec, self.scheduler, self.pool, self.report, probe
-            )
+            local.runner = ProbeRunner(check.check_id, spec, self.scheduler, self.report, probe)
         if spec.deregister_after > 0 and service is not None:
             local.reap_after = max(spec.deregister_after / SECOND, self.options.deregister_minimum)
         return local

@@ -8,8 +8,8 @@ agent ignores reports from a runner that has since been replaced.
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Callable
-from concurrent.futures import Executor
 
 from pilot.devconsul.checks.definitions import CheckSpec
 from pilot.devconsul.checks.probes import http_probe, output_limit, tcp_probe
@@ -73,18 +73,22 @@ class TTLRunner(CheckRunner):
 class ProbeRunner(CheckRunner):
     """Runs a check every interval (HTTP, TCP, or the given `probe`), the first run after a
     random stagger, one run at a time, and applies SuccessBeforePassing /
-    FailuresBeforeWarning / FailuresBeforeCritical."""
+    FailuresBeforeWarning / FailuresBeforeCritical.
+
+    Each run has a daemon thread of its own (Consul: a goroutine per check): a probe still
+    waiting out its timeout when the registry stops does not hold the process's exit, as the
+    workers of a ThreadPoolExecutor, joined at interpreter exit, did.
+    """
 
     def __init__(
         self,
         check_id: str,
         spec: CheckSpec,
         scheduler: Scheduler,
-        pool: Executor,
         report: Report,
         probe: Callable[[CheckSpec], tuple[str, str]] | None = None,
     ) -> None:
-        self.check_id, self.spec, self.scheduler, self.pool = check_id, spec, scheduler, pool
+        self.check_id, self.spec, self.scheduler = check_id, spec, scheduler
         self.report = report
         self.interval = max(spec.interval / SECOND, MIN_INTERVAL)
         self._probe = probe or (http_probe if spec.kind == "http" else tcp_probe)
@@ -102,7 +106,8 @@ class ProbeRunner(CheckRunner):
 
     def _due(self) -> None:
         if not self._stopped:
-            self.pool.submit(self._run)
+            name = f"consul-dev check {self.check_id}"
+            threading.Thread(target=self._run, name=name, daemon=True).start()
 
     def _run(self) -> None:
         status, output = self._probe(self.spec)

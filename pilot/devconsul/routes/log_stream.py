@@ -35,6 +35,7 @@ class LogStreams:
         self.logger = logging.getLogger(logger)
         self._queues: set[queue.Queue[bytes | None]] = set()
         self._lock = threading.Lock()
+        self._closed = threading.Event()
 
     def add_routes(self, router: Router) -> None:
         """Serve /v1/agent/monitor."""
@@ -57,10 +58,12 @@ class LogStreams:
             return len(self._queues)
 
     def close(self) -> None:
-        """End every stream."""
+        """End every stream, without waiting on a client that does not read."""
+        self._closed.set()
         with self._lock:
             for lines in self._queues:
-                lines.put(None)
+                with contextlib.suppress(queue.Full):  # full: its stream sees `_closed` first
+                    lines.put_nowait(None)
 
     def _stream(self, level: int, as_json: bool) -> Iterator[bytes]:
         lines: queue.Queue[bytes | None] = queue.Queue(maxsize=512)
@@ -70,7 +73,7 @@ class LogStreams:
             self._queues.add(lines)
         self.logger.addHandler(handler)
         try:
-            while True:
+            while not self._closed.is_set():
                 try:
                     line = lines.get(timeout=PAUSE)
                 except queue.Empty:
