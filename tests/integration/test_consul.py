@@ -12,6 +12,7 @@ import ssl
 import subprocess
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -228,11 +229,26 @@ def first_line(data: bytes) -> str:
     return data.split(b"\r\n", 1)[0].decode("latin-1")
 
 
-def long_poll_of(lines: list[str], service: str) -> bool:
-    """Whether one of these request lines is a blocking query on `service`."""
+def long_poll_of(lines: list[str], service: str, index: int | None = None) -> bool:
+    """Whether one of these request lines is a blocking query on `service` (at `index`)."""
+    at = "index=" if index is None else f"index={index}&"
     return any(
-        line.startswith(f"GET /v1/health/service/{service}?") and "index=" in line for line in lines
+        line.startswith(f"GET /v1/health/service/{service}?") and at in line for line in lines
     )
+
+
+def last_query(lines: list[str], service: str) -> list[str]:
+    """The last of these request lines that queries `service`'s health, if any."""
+    queries = [line for line in lines if line.startswith(f"GET /v1/health/service/{service}?")]
+    return queries[-1:]
+
+
+def health_index(registry: Registry, service: str) -> int:
+    """The registry's X-Consul-Index for the passing instances of `service`, now."""
+    with urllib.request.urlopen(
+        f"{registry.url}/v1/health/service/{service}?passing=1", timeout=scaled(5)
+    ) as answer:
+        return int(answer.headers["X-Consul-Index"])
 
 
 @pytest.mark.slow
@@ -252,14 +268,23 @@ def test_a_watch_resumed_on_a_restarted_registry_sees_its_data(
     p = pilot(config, env={"REGISTRY": registry.url})
     wait_for(lambda: check_status(registry) == "passing", 5, message="passing")
     wait_for(lambda: watch_status(p, "other")["updates"] >= 1, 5, message="first answer")
-    wait_for(lambda: long_poll_of(proxy.forwarded, "other"), 5, message="a long poll going on")
+    # The registration and the first check reports move the index: the watch is settled once
+    # its long poll waits on the registry's index of now.
+    wait_for(
+        lambda: long_poll_of(
+            last_query(proxy.forwarded, "other"), "other", health_index(registry, "other")
+        ),
+        5,
+        message=f"a long poll going on at the current index\n{proxy.forwarded[-4:]}",
+    )
+    updates = watch_status(p, "other")["updates"]
     proxy.holding.set()  # from now on what pilot sends waits...
     registry.put(
         "/v1/agent/service/register",
         {"Name": "other", "ID": "other-0", "Address": "127.0.0.8", "Port": 9000},
     )
     # ...so the watch's next long poll, sent after this answer, waits in the proxy.
-    wait_for(lambda: watch_status(p, "other")["updates"] == 2, 5, message="second answer")
+    wait_for(lambda: watch_status(p, "other")["updates"] == updates + 1, 5, message="second answer")
     wait_for(lambda: long_poll_of(proxy.held, "other"), 5, message="the next long poll held")
     second = Registry()
     try:
@@ -273,7 +298,7 @@ def test_a_watch_resumed_on_a_restarted_registry_sees_its_data(
         proxy.released.set()
         try:
             wait_for(
-                lambda: watch_status(p, "other")["updates"] >= 3,
+                lambda: watch_status(p, "other")["updates"] >= updates + 2,
                 2 - (time.monotonic() - restarted),
                 message="watch sees the restarted registry within 2 s",
             )
