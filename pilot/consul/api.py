@@ -22,6 +22,9 @@ from pilot.consul.calls import ConsulCalls, Params
 from pilot.consul.errors import ConsulError
 from pilot.http.exchange import Reply
 
+# Consul up to 1.10 answers 500 with this for a check it does not know (later ones, 404).
+_NO_TTL = b"does not have associated TTL"
+
 
 class ConsulAPI:
     """Consul's calls through `calls`, each answered within `timeout` seconds (a blocking
@@ -81,11 +84,16 @@ class ConsulAPI:
     async def update_check(self, check_id: str, status: str, output: str) -> bool:
         """Set a TTL check's status and output; False when the agent does not know the check
         (it restarted and lost its state)."""
-        reply = await self._put(
+        reply = await self.calls.request(
+            "PUT",
             f"/v1/agent/check/update/{check_id}",
             body=_json_body({"Status": status, "Output": output}),
+            timeout=self.timeout,
         )
-        return reply.status == 200
+        if reply.status == 404 or (reply.status == 500 and _NO_TTL in reply.body):
+            return False
+        _refused(reply, allow_404=False)
+        return True
 
     # Queries, blocking when `index` > 0.
 
