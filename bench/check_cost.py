@@ -1,5 +1,6 @@
 """Idle CPU in pieces (figure 4): the CPU time of one http health check on an asyncio loop, and
-of one TTL report through py-consul to `pilot consul-dev`, each done `--count` times in this
+of one TTL report through pilot's Consul client (pilot.consul.api, on the loop) to
+`pilot consul-dev`, each done `--count` times in this
 process (pilot's own functions; the loopback health server of bench.idle_cpu runs in a process
 of its own, so that its CPU is not counted), after a warm-up. CPU is this process's getrusage
 (user + system), divided by the count; median of `--runs`.
@@ -39,9 +40,11 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     parser.add_argument("--count", type=int, default=500)
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args(argv)
-    from pilot.consul.client import ConsulTarget, make_client
-    from pilot.consul.services import _update_check
+    from pilot.consul.api import ConsulAPI
+    from pilot.consul.calls import ConsulCalls
+    from pilot.consul.client import ConsulTarget
     from pilot.health.checks import http_check
+    from pilot.log import Log
 
     health = subprocess.Popen(
         [common.PYTHON, "-c", SERVER], cwd=common.REPO, stdout=subprocess.PIPE, env=common.ENV
@@ -61,12 +64,18 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         with common.registry() as registry:
             registry.register("s", "s1", 1, ttl=True)
             host, port = registry.address.split(":")
-            client = make_client(ConsulTarget(host, int(port), "http"))
+            target = ConsulTarget(host, int(port), "http")
             output = "HTTP GET x: 200 OK Output: ok"
 
             def reports(n: int) -> None:
-                for _ in range(n):
-                    _update_check(client, "s1-ttl", "passing", output)
+                async def many() -> None:
+                    calls = ConsulCalls(target, Log())
+                    api = ConsulAPI(calls)
+                    for _ in range(n):
+                        await api.update_check("s1-ttl", "passing", output)
+                    await calls.close()
+
+                asyncio.run(many())
 
             for _ in range(args.runs):
                 results["http check"].append(per_call(checks, args.count))
@@ -81,7 +90,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     text = common.table(["one …", "runs", "CPU ms median", "max"], rows)
     text += (
         "\n\n(http check: pilot.health.checks.http_check on a loop, a new connection each; "
-        "TTL report: PUT /v1/agent/check/update through py-consul, kept alive)"
+        "TTL report: PUT /v1/agent/check/update through pilot.consul.api, kept alive)"
     )
     common.emit("check_cost", "## 4. idle CPU: one check, one report\n\n" + text, results)
     return results

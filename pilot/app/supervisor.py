@@ -199,7 +199,7 @@ class Supervisor:
         if self.templates is not None:
             self.templates.close()
         if self._discovery is not None:
-            self._discovery.close()
+            await self._discovery.close()
         if self._embedded_registry is not None:
             self._embedded_registry.stop()
 

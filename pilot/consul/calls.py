@@ -1,191 +1,151 @@
-"""The one way pilot calls Consul: py-consul's blocking calls on one shared set of worker
-threads, awaited by coroutines on the event loop.
+"""The one way pilot calls Consul: HTTP requests on pilot's event loop (pilot.http.client), over a
+small pool of kept-alive connections to one agent.
 
-Workers only run a call and hand back its result; every piece of state lives on the loop.
-Each worker keeps its own clients (requests sessions are not shared between threads), and a
-worker idle for `IDLE_SECONDS` ends, closing them: a pilot at rest keeps one thread per long
-poll actually waiting, and a burst (a watch replaced while its poll still waits) leaves
-nothing behind. Long polls are bounded by a semaphore that always leaves `SHORT_WORKERS` for
-registrations, check updates and session renewals.
+A request takes the connection freed last, or opens one: one connection per call in flight, at
+most `long_polls + SHORT_CALLS` at once. Long polls are bounded by a semaphore of their own to
+`long_polls`, so registrations, check updates and session renewals always find a connection.
+A connection left idle for IDLE_SECONDS is closed at the next call.
 
-A long poll has a deadline of its own on the loop (its wait, Consul's wait/16 of jitter and
-`POLL_MARGIN`): an agent that holds a blocking query past it (an RPC to a server stuck after
-a partition) gets the poll abandoned as a transport error. The abandoned call frees its slot
-at once; its worker no longer counts against the bound and ends when the call returns.
+A long poll's whole request has a deadline (its wait, Consul's wait/16 of jitter and
+POLL_MARGIN): an agent that holds a blocking query past it (an RPC to a server stuck after a
+partition, a proxy that trickles bytes) gets the poll abandoned as a transport error, its
+connection closed and its place in the pool free at once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
-import contextlib
-import queue
-import threading
-from collections.abc import Callable
-from concurrent.futures import Future
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+from urllib.parse import quote, urlencode
 
-from pilot.consul.client import ConsulTarget, make_client
-from pilot.consul.errors import PollAbandoned, Reachability, describe, is_transport_error
+from pilot.consul.client import ConsulTarget
+from pilot.consul.errors import ConsulUnreachable, Reachability, describe, reason, redact
+from pilot.http.client import Client
+from pilot.http.exchange import ClientError, Reply
+from pilot.http.limits import Limits
 from pilot.log import Log
 
-T = TypeVar("T")
-SHORT_WORKERS = 4
+if TYPE_CHECKING:
+    import ssl
+
+SHORT_CALLS = 4
 MAX_LONG_POLLS = 64
 IDLE_SECONDS = 5.0
 POLL_MARGIN = 5.0  # seconds a long poll may run past its wait and jitter before it is abandoned
+LIMITS = Limits(max_body=64 << 20)  # a large catalog or health answer is MiBs
 
-_Work = tuple[Future[Any], Callable[[Any], Any], float]
+Params = Sequence[tuple[str, str | int]]
 
 
 class ConsulCalls:
-    """Runs Consul calls for one pilot; `close()` abandons whatever is still running."""
+    """Requests to one Consul agent for one pilot; `close()` closes every connection."""
 
     def __init__(self, target: ConsulTarget, log: Log, long_polls: int = MAX_LONG_POLLS) -> None:
-        self._target = target
-        self.reachability = Reachability(
-            f"{target.host}:{target.port}", log, asyncio.get_running_loop().time
-        )
-        self._limit = long_polls + SHORT_WORKERS
+        self.target = target
+        loop = asyncio.get_running_loop()
+        self._clock = loop.time
+        self.reachability = Reachability(f"{target.host}:{target.port}", log, loop.time)
+        self.size = long_polls + SHORT_CALLS
+        self._slots = asyncio.Semaphore(self.size)
         self._long_polls = asyncio.Semaphore(long_polls)
-        self._lock = threading.Lock()
-        self._workers = 0
-        # The most recently idle worker is handed work first, so that the others stay idle
-        # long enough to end.
-        self._idle: list[queue.SimpleQueue[_Work | None]] = []
-        self._backlog: collections.deque[_Work] = collections.deque()
-        self._running: set[Future[Any]] = set()
-        self._abandoned: set[Future[Any]] = set()  # still running on a worker, given up on
+        self._free: list[tuple[Client, float]] = []  # with the time each was freed, oldest first
+        self._busy: set[Client] = set()
+        self._headers: list[tuple[str, str]] = []
+        self._bad_token = False
+        if target.token:
+            self._headers.append(("X-Consul-Token", target.token))
+            self._bad_token = not (target.token.isascii() and target.token.isprintable())
         self._closed = False
 
-    async def call(
-        self, operation: Callable[[Any], T], timeout: float = 10.0, deadline: float | None = None
-    ) -> T:
-        """`operation(client)` on a worker, its client's calls bounded by `timeout` seconds;
-        given up on (PollAbandoned) after `deadline` seconds, if one is given."""
-        if self._closed:
-            raise RuntimeError("Consul calls are closed")
-        future: Future[T] = Future()
-        work: _Work = (future, operation, timeout)
-        with self._lock:
-            if self._idle:
-                self._idle.pop().put(work)
-            elif self._workers < self._limit:
-                self._workers += 1
-                worker = threading.Thread(target=self._work, args=(work,), daemon=True)
-                worker.start()
-            else:
-                self._backlog.append(work)
-        try:
-            result = await self._result(future, deadline)
-        except Exception as error:
-            if is_transport_error(error):
-                self.reachability.failed(self.describe(error))
-            raise
-        self.reachability.answered()
-        return result
+    @property
+    def connections(self) -> int:
+        """Connections open or ready to be opened: one per call in flight, plus idle ones."""
+        return len(self._busy) + len(self._free)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        params: Params = (),
+        body: bytes = b"",
+        timeout: float = 10.0,
+        wait: float | None = None,
+    ) -> Reply:
+        """`method path?params` answered within `timeout` seconds; with `wait`, a blocking query
+        waiting up to `wait` seconds, counted against the long-poll bound, whose deadline is
+        its wait, jitter and POLL_MARGIN instead. Any HTTP status is an answer.
+
+        Raises:
+            ConsulUnreachable: no answer (said once by `reachability`).
+        """
+        target = quote(path, safe="/:") + (f"?{urlencode(params)}" if params else "")
+        if wait is None:
+            return await self._send(method, target, body, timeout)
+        async with self._long_polls:
+            deadline = round(wait + wait / 16 + POLL_MARGIN, 1)
+            return await self._send(method, target, body, deadline)
 
     def describe(self, error: BaseException) -> str:
         """`error` in one short line, the token masked."""
-        return describe(error, (self._target.token,))
+        return describe(error, (self.target.token,))
 
-    async def poll(self, operation: Callable[[Any], T], wait: float, timeout: float = 10.0) -> T:
-        """A blocking query waiting up to `wait` seconds: like `call`, but counted against the
-        long-poll bound, and abandoned (PollAbandoned) when no answer came in time."""
-        async with self._long_polls:
-            return await self.call(operation, timeout, wait + wait / 16 + POLL_MARGIN)
+    async def close(self) -> None:
+        """Close every connection, those of calls in flight too; no call is made after."""
+        self._closed = True
+        clients = [client for client, _ in self._free] + list(self._busy)
+        self._free.clear()
+        for client in clients:
+            await client.close()
 
-    async def _result(self, future: Future[T], deadline: float | None) -> T:
-        if deadline is None:
-            return await asyncio.wrap_future(future)
-        try:
-            return await asyncio.wait_for(asyncio.wrap_future(future), deadline)
-        except TimeoutError:
-            with self._lock:
-                if future in self._running:
-                    self._running.remove(future)
-                    self._abandoned.add(future)
-                    self._workers -= 1
-            raise PollAbandoned(f"no answer within {deadline:.0f}s") from None
-
-    def close(self) -> None:
-        """Run nothing more; calls in flight end with their own timeouts."""
-        with self._lock:
-            self._closed = True
-            for inbox in self._idle:
-                inbox.put(None)
-            self._idle.clear()
-
-    def _work(self, first: _Work) -> None:
-        clients: dict[float, Any] = {}
-        inbox: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
-        work: _Work | None = first
-        try:
-            while work is not None:
-                future, operation, timeout = work
-                with self._lock:
-                    started = future.set_running_or_notify_cancel()
-                    if started:
-                        self._running.add(future)
-                if not started:
-                    work = self._next(inbox)
-                    continue
+    async def _send(self, method: str, target: str, body: bytes, timeout: float) -> Reply:
+        if self._bad_token:
+            raise ValueError("the Consul token holds a control character (token not shown)")
+        async with self._slots:
+            if self._closed:
+                raise RuntimeError("Consul calls are closed")
+            await self._close_idle()
+            try:
+                client = self._take()
+                self._busy.add(client)
                 try:
-                    client = clients.get(timeout)
-                    if client is None:
-                        client = clients[timeout] = make_client(self._target, timeout)
-                    result = operation(client)
-                except BaseException as error:
-                    if self._given_up(future):
-                        return
-                    work = self._next(inbox)
-                    future.set_exception(error)
-                else:
-                    if self._given_up(future):
-                        return
-                    # Idle again before the caller hears back, so that the call it makes next
-                    # goes to this worker and the others may end.
-                    work = self._next(inbox)
-                    future.set_result(result)
-                if work is None:
-                    work = self._wait(inbox)
-        finally:
-            for client in clients.values():
-                with contextlib.suppress(Exception):
-                    client.http.session.close()
+                    reply = await client.request(method, target, body, self._headers, timeout)
+                except ClientError as error:
+                    failure = redact(reason(error), (self.target.token,))
+                    raise ConsulUnreachable(failure) from None
+                except BaseException:
+                    await client.close()  # cancelled mid-exchange: the connection is unusable
+                    raise
+                finally:
+                    self._busy.discard(client)
+                    if not self._closed:
+                        self._free.append((client, self._clock()))
+            except ConsulUnreachable as error:
+                self.reachability.failed(str(error))
+                raise error from None
+        if reply.status < 500:
+            self.reachability.answered()
+        return reply
 
-    def _given_up(self, future: Future[Any]) -> bool:
-        """Whether the caller abandoned `future`: then its worker, no longer counted, ends."""
-        with self._lock:
-            if future in self._abandoned:
-                self._abandoned.remove(future)
-                return True
-            self._running.discard(future)
-            return False
-
-    def _next(self, inbox: queue.SimpleQueue[_Work | None]) -> _Work | None:
-        """A call waiting for a worker; else this worker joins the idle ones."""
-        with self._lock:
-            if self._backlog:
-                return self._backlog.popleft()
-            if not self._closed:
-                self._idle.append(inbox)
-            else:
-                inbox.put(None)
-        return None
-
-    def _wait(self, inbox: queue.SimpleQueue[_Work | None]) -> _Work | None:
-        """The next call handed to this idle worker; None when it is to end."""
+    def _take(self) -> Client:
+        """The connection freed last (most likely still open), or a new one."""
+        if self._free:
+            return self._free.pop()[0]
+        target = self.target
         try:
-            work = inbox.get(timeout=IDLE_SECONDS)
-        except queue.Empty:
-            with self._lock:
-                if inbox in self._idle:
-                    self._idle.remove(inbox)
-                    self._workers -= 1
-                    return None
-            work = inbox.get()  # handed a call just as the wait ended
-        if work is None:
-            with self._lock:
-                self._workers -= 1
-        return work
+            tls = _tls(target) if target.scheme == "https" else None
+        except (OSError, ValueError) as error:  # ssl.SSLError is an OSError
+            raise ConsulUnreachable(f"TLS: cannot load a CA or certificate: {error}") from None
+        return Client((target.host, target.port), LIMITS, tls=tls, server_name=target.server_name)
+
+    async def _close_idle(self) -> None:
+        idle_since = self._clock() - IDLE_SECONDS
+        while self._free and self._free[0][1] < idle_since:
+            client, _ = self._free.pop(0)
+            await client.close()
+
+
+def _tls(target: ConsulTarget) -> ssl.SSLContext:
+    from pilot.http.tls import client_context
+
+    return client_context(target.verify, target.cert)

@@ -1,10 +1,9 @@
-"""Which Consul agent pilot talks to, and the py-consul client for it."""
+"""Which Consul agent pilot talks to, and with which credentials."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from pilot.config.consul_model import ConsulConfig
 
@@ -73,42 +72,6 @@ def resolve_target(
         cert=cert,
         server_name=config.tls.server_name,
     )
-
-
-def make_client(target: ConsulTarget, timeout: float = 10.0) -> Any:
-    """A new py-consul client (one per thread: requests sessions are not shared)."""
-    import consul
-
-    client = consul.Consul(
-        host=target.host,
-        port=target.port,
-        token=target.token,
-        scheme=target.scheme,
-        dc=target.datacenter,
-        verify=target.verify,
-        cert=target.cert,
-        connections_timeout=timeout,
-    )
-    # py-consul reads CONSUL_HTTP_TOKEN itself, over the token it is given: use the resolved
-    # one (whitespace stripped), as every other setting is.
-    client.token = target.token
-    if target.server_name and target.scheme == "https":
-        client.http.session.mount("https://", _server_name_adapter(target.server_name))
-    return client
-
-
-def _server_name_adapter(name: str) -> Any:
-    from requests.adapters import HTTPAdapter
-
-    class ServerNameAdapter(HTTPAdapter):
-        """Checks the agent's certificate against `name` instead of the host in the URL."""
-
-        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-            kwargs["server_hostname"] = name
-            kwargs["assert_hostname"] = name
-            super().init_poolmanager(*args, **kwargs)
-
-    return ServerNameAdapter()
 
 
 def _flag(value: str | None) -> bool:

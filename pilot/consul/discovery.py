@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from pilot.config.consul_model import Watch
 from pilot.config.model import Config, JobConfig
 from pilot.consul.addresses import resolve_address
+from pilot.consul.api import ConsulAPI
 from pilot.consul.calls import ConsulCalls
 from pilot.consul.client import ConsulTarget
 from pilot.consul.leader import LeaderElection
@@ -53,7 +54,7 @@ class Discovery:
         timeout = max(1.0, min([10.0, *intervals]))
         self._calls = ConsulCalls(target, log)
         self.registrar = Registrar(self._calls, log, self._count_error, timeout)
-        self.hub = WatchHub(self._calls, log, self._count_error)
+        self.hub = WatchHub(ConsulAPI(self._calls), log, self._count_error)
         # A restarted agent holds a long poll sent with the old agent's index for its whole
         # wait: every poll starts over once the agent answers after an outage, or once the
         # registrar sees that it forgot us.
@@ -232,7 +233,7 @@ class Discovery:
         self._registered_jobs.clear()  # results that arrive now are not reported
         await self.registrar.deregister_all()
 
-    def close(self) -> None:
+    async def close(self) -> None:
         """Stop following events, end the watches and the registrar's calls."""
         self._bus.unsubscribe(self._on_event)
         self.hub.close()
@@ -241,7 +242,7 @@ class Discovery:
             election.close()
         for task in (*self._resigning, *self._probes):
             task.cancel()
-        self._calls.close()
+        await self._calls.close()
 
     def _on_event(self, event: Event, seq: int) -> None:
         job = self._registered_jobs.get(event.source)

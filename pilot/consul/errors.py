@@ -4,50 +4,68 @@ is back)."""
 
 from __future__ import annotations
 
+import os
 import re
+import socket
+import ssl
 from collections.abc import Callable, Iterable
 
 from pilot.log import Log
 
-_ERRNO = re.compile(r"\[Errno -?\d+\] ([^\"')]+)")
+_ERRNO = re.compile(r"\[Errno (\d+)\]")
 _SSL = re.compile(r"\[SSL: [A-Z_]+\] ([^(\"']+)")
 REPEAT_FIRST, REPEAT_MAX = 10.0, 300.0  # seconds between "still unreachable" lines
 
 
-class PollAbandoned(Exception):
+class ConsulUnreachable(Exception):
+    """No answer: refused, timed out, unresolved, TLS, the connection broken, or an answer
+    that is not HTTP. Its text is the reason, in a few words."""
+
+
+class PollAbandoned(ConsulUnreachable):
     """A blocking query got no answer within its wait, its jitter and a margin."""
+
+
+class ConsulError(Exception):
+    """An answer from Consul that refuses the call (4xx, 5xx), or that pilot cannot read;
+    its text is the status and Consul's message, as Consul wrote it."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"{status} {message}")
+        self.status, self.message = status, message
 
 
 def is_transport_error(error: BaseException) -> bool:
     """Whether `error` says nothing answered (refused, timed out, unresolved, TLS, a blocking
     query held past its deadline), as opposed to an answer from Consul that refused the call."""
-    import requests
+    return isinstance(error, ConsulUnreachable)
 
-    return isinstance(error, PollAbandoned | requests.ConnectionError | requests.Timeout)
+
+def reason(error: BaseException) -> str:
+    """Why a request got no answer, in a few words: the HTTP client's error (a ClientError)
+    or, when it had one, the socket error under it."""
+    cause = error.__cause__
+    if isinstance(cause, ssl.SSLError):
+        match = _SSL.search(str(cause))
+        return "TLS: " + (match.group(1).strip() if match else "handshake failed")
+    if isinstance(cause, socket.gaierror):
+        return "name not resolved"
+    if isinstance(cause, OSError):
+        number = cause.errno
+        if number is None:  # asyncio's "Multiple exceptions: [Errno 111] …" (IPv6 and IPv4)
+            match = _ERRNO.search(str(cause))
+            number = int(match.group(1)) if match else None
+        if number is not None:
+            return os.strerror(number).lower()
+    return str(error) or type(error).__name__
 
 
 def describe(error: BaseException, secrets: Iterable[str | None] = ()) -> str:
-    """One short line for `error`: the reason, not the HTTP library's wording, with every
-    secret (and any header value the library quotes) masked."""
-    import requests
-
+    """One short line for `error`, with every secret masked."""
     text = str(error)
-    if isinstance(error, requests.Timeout):
-        reason = "timed out"
-    elif isinstance(error, requests.exceptions.SSLError):
-        match = _SSL.search(text)
-        reason = "TLS: " + (match.group(1).strip() if match else "handshake failed")
-    elif isinstance(error, requests.ConnectionError):
-        if "NameResolutionError" in text or "Failed to resolve" in text:
-            reason = "name not resolved"
-        else:
-            reason = _errno_reason(text, "connection failed").lower()
-    elif isinstance(error, requests.exceptions.InvalidHeader):
-        reason = "a header value is invalid (the token has spaces or a newline?)"
-    else:
-        first = text.splitlines()[0] if text else type(error).__name__
-        reason = first if len(first) <= 200 else first[:200].rsplit(" ", 1)[0] + " …"
-    return redact(reason, secrets)
+    first = text.splitlines()[0] if text else type(error).__name__
+    line = first if len(first) <= 200 else first[:200].rsplit(" ", 1)[0] + " …"
+    return redact(line, secrets)
 
 
 def redact(text: str, secrets: Iterable[str | None]) -> str:
@@ -57,11 +75,6 @@ def redact(text: str, secrets: Iterable[str | None]) -> str:
             if form:
                 text = text.replace(form, "***")
     return text
-
-
-def _errno_reason(text: str, fallback: str) -> str:
-    match = _ERRNO.search(text)
-    return match.group(1).strip() if match else fallback
 
 
 class Reachability:

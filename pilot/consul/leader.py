@@ -1,6 +1,6 @@
 """Leader election through a Consul lock: a session, `acquire` on a key, renewal every ttl/2,
 and a blocking GET on the key while following. The election is a task on the loop whose Consul
-calls go through `ConsulCalls`.
+calls go through `ConsulAPI`.
 
 A leader confirms every CONFIRM seconds that the key is still its session's, and demotes at once
 when it cannot: Consul invalidates the session when the node's serfHealth check fails (its agent
@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import time
 from collections.abc import Callable
-from typing import Any
 
 from pilot.config.consul_model import Leader
+from pilot.consul.api import ConsulAPI
 from pilot.consul.calls import ConsulCalls
+from pilot.consul.errors import ConsulError
 from pilot.events import Code
 from pilot.log import Log
 
@@ -46,6 +46,9 @@ class LeaderElection:
         on_role: Callable[[Code], None],
     ) -> None:
         self.job, self.spec, self.value, self._calls, self._log = job, spec, value, calls, log
+        self._api = ConsulAPI(calls, spec.ttl)
+        # A leader's renewal or check of the lock, given up on after CONFIRM_DEADLINE.
+        self._confirming = ConsulAPI(calls, min(spec.ttl, CONFIRM_DEADLINE))
         self._on_role = on_role
         self._loop = asyncio.get_running_loop()
         self.elected = False
@@ -155,13 +158,8 @@ class LeaderElection:
                     await self._sleep(RETRY)
                     continue
                 if self.session is None:
-                    self.session = await self._call(
-                        lambda c: c.session.create(
-                            name=f"pilot {self.job}",
-                            behavior="release",
-                            ttl=ttl,  # py-consul writes "<n>s": 10.5 stays 10.5
-                            lock_delay=spec.lock_delay,
-                        )
+                    self.session = await self._api.session_create(
+                        f"pilot {self.job}", ttl, spec.lock_delay
                     )
                     last_renew = time.monotonic()
                 session = self.session
@@ -169,9 +167,9 @@ class LeaderElection:
                     if time.monotonic() > last_renew + ttl / 2:
                         started = time.monotonic()
                         # a follower's session lives on too
-                        await self._call(functools.partial(_renew, session))
+                        await self._api.session_renew(session)
                         last_renew = started
-                    if await self._call(functools.partial(_acquire, spec.key, self.value, session)):
+                    if await self._api.kv_put(spec.key, self.value, acquire=session):
                         holding = True  # valid for ttl from the last renewal, not from now
                         self._held(last_renew)
                         continue
@@ -189,8 +187,8 @@ class LeaderElection:
                 renewing = started >= renew_at
                 try:
                     if renewing:
-                        await self._confirm(functools.partial(_renew, session))
-                    _, item = await self._confirm(lambda c: c.kv.get(spec.key))
+                        await self._confirming.session_renew(session)
+                    _, item = await self._confirming.kv_get(spec.key)
                 except Exception as error:
                     if not self._stopping:
                         self._demote(f"cannot confirm the lock: {self._calls.describe(error)}")
@@ -219,9 +217,7 @@ class LeaderElection:
     async def _follow(self, index: int) -> int:
         """Wait (blocking GET) until the lock may be free; returns the index to wait from."""
         key, wait = self.spec.key, self.spec.ttl / 2  # renew the session in time
-        new_index, item = await self._calls.poll(
-            lambda c: c.kv.get(key, index=index or None, wait=f"{wait:g}s"), wait, self.spec.ttl
-        )
+        new_index, item = await self._api.kv_get(key, index, wait)
         held_by = item.get("Session") if item else None
         value = item.get("Value") if item else None
         self._seen(value.decode("utf-8", "replace") if held_by and value else None)
@@ -229,15 +225,7 @@ class LeaderElection:
             # Free, yet our acquire was refused: a lock delay runs. Retry soon, without blocking.
             await self._sleep(max(0.05, min(RETRY, self.spec.lock_delay / 4)))
             return 0
-        new = int(new_index or 0)
-        return 0 if new < index else new
-
-    async def _call(self, operation: Callable[[Any], Any]) -> Any:
-        return await self._calls.call(operation, self.spec.ttl)
-
-    async def _confirm(self, operation: Callable[[Any], Any]) -> Any:
-        """A leader's call, given up on after CONFIRM_DEADLINE."""
-        return await self._calls.call(operation, self.spec.ttl, CONFIRM_DEADLINE)
+        return 0 if new_index < index else new_index
 
     async def _sleep(self, seconds: float) -> None:
         """Wait `seconds`, less if woken (stop, reset, pause)."""
@@ -248,25 +236,14 @@ class LeaderElection:
     async def _end_session(self, key: str | None, session: str) -> None:
         """Release `key` (if held) and destroy `session`; at shutdown Consul may be gone, and
         the session's TTL then frees the lock."""
+        api = ConsulAPI(self._calls, RESIGN_TIMEOUT)
         with contextlib.suppress(Exception):
-            await self._calls.call(
-                functools.partial(_release_and_destroy, key, self.value, session), RESIGN_TIMEOUT
-            )
-
-
-def _renew(session: str, client: Any) -> None:
-    client.session.renew(session)
-
-
-def _acquire(key: str, value: str, session: str, client: Any) -> bool:
-    return bool(client.kv.put(key, value, acquire=session))
-
-
-def _release_and_destroy(key: str | None, value: str, session: str, client: Any) -> None:
-    if key is not None:
-        client.kv.put(key, value, release=session)  # a release rewrites the value
-    client.session.destroy(session)
+            if key is not None:
+                await api.kv_put(key, self.value, release=session)  # a release rewrites the value
+            await api.session_destroy(session)
 
 
 def _is_not_found(error: Exception) -> bool:
-    return type(error).__name__ == "NotFound" or "not found" in str(error).lower()
+    return isinstance(error, ConsulError) and (
+        error.status == 404 or "not found" in error.message.lower()
+    )

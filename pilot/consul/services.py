@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from pilot.config.model import JobConfig
+from pilot.consul.api import ConsulAPI
 from pilot.consul.calls import ConsulCalls
 from pilot.consul.errors import is_transport_error
 from pilot.log import Log
 
-T = TypeVar("T")
 OUTPUT_LIMIT = 4096
 
 
@@ -80,7 +79,7 @@ def service_record(
 class Registrar:
     """Registers services, reports check results, and re-registers after an agent restart.
 
-    Consul calls go through `ConsulCalls`; this object lives on the event loop. Each service
+    Consul calls go through `ConsulAPI`, on the event loop like this object. Each service
     has one sync task that applies its latest wanted state, retrying
     with jittered exponential backoff capped at the service's health interval.
     """
@@ -92,7 +91,8 @@ class Registrar:
         on_error: Callable[[str], None] | None = None,
         timeout: float = 10.0,
     ) -> None:
-        self._calls, self._log, self._timeout = calls, log, timeout
+        self._calls, self._log = calls, log
+        self.api = ConsulAPI(calls, timeout)
         self._on_error = on_error
         self.on_agent_restart: Callable[[], None] | None = None
         self._services: dict[str, _ServiceSync] = {}
@@ -144,7 +144,7 @@ class Registrar:
 
     async def _deregister(self, service_id: str) -> None:
         try:
-            await self.call(lambda c: c.agent.service.deregister(service_id))
+            await self.api.deregister_service(service_id)
             self._log.info(f"deregistered {service_id}")
         except Exception as error:  # the agent may be gone; the TTL ends it then
             self._log.warn(f"could not deregister {service_id}: {error}")
@@ -202,10 +202,6 @@ class Registrar:
         for task in self._pending:
             task.cancel()
 
-    async def call(self, operation: Callable[[Any], T]) -> T:
-        """Run `operation(client)` the one way pilot calls Consul, within the call timeout."""
-        return await self._calls.call(operation, self._timeout)
-
     def _failed(self, op: str, error: Exception) -> None:
         if self._on_error is not None:
             self._on_error(op)
@@ -256,7 +252,7 @@ class _ServiceSync:
     async def _apply(self) -> None:
         record = self.record
         if not self.registered:
-            await self.registrar.call(lambda c: _register(c, record, self.status))
+            await _register(self.registrar.api, record, self.status)
             if self.record is not record:
                 return  # changed meanwhile: the loop registers the new one next
             self.registered = True
@@ -265,18 +261,12 @@ class _ServiceSync:
             )
         wanted = self.registrar.maintenance
         if wanted != self.maintenance_applied:
-            await self.registrar.call(
-                lambda c: c.agent.service.maintenance(
-                    record.id, "true" if wanted is not None else "false", wanted or None
-                )
-            )
+            await self.registrar.api.service_maintenance(record.id, wanted)
             self.maintenance_applied = wanted
         if self.status is None or wanted is not None:
             return
         status, output = self.status, self.output
-        updated = await self.registrar.call(
-            lambda c: _update_check(c, record.check_id, status, output)
-        )
+        updated = await self.registrar.api.update_check(record.check_id, status, output)
         if not updated:
             self.registrar._log.warn(
                 f"Consul does not know {record.check_id} any more: re-registering"
@@ -284,7 +274,7 @@ class _ServiceSync:
             self.registrar.lost_agent_state(restarted=True)
 
 
-def _register(client: Any, record: ServiceRecord, status: str | None) -> None:
+async def _register(api: ConsulAPI, record: ServiceRecord, status: str | None) -> None:
     check: dict[str, Any] = {
         "CheckID": record.check_id,
         "Name": f"{record.name} health (pilot)",
@@ -293,7 +283,7 @@ def _register(client: Any, record: ServiceRecord, status: str | None) -> None:
     }
     if record.deregister_after is not None:
         check["DeregisterCriticalServiceAfter"] = f"{record.deregister_after:g}s"
-    client.agent.service.register(
+    await api.register_service(
         record.name,
         service_id=record.id,
         address=record.address,
@@ -302,21 +292,6 @@ def _register(client: Any, record: ServiceRecord, status: str | None) -> None:
         meta=record.meta,
         enable_tag_override=record.enable_tag_override,
         check=check,
-    )
-
-
-def _update_check(client: Any, check_id: str, status: str, output: str) -> bool:
-    """PUT /v1/agent/check/update (py-consul has no wrapper); False when the agent answers 404."""
-    from consul.callback import CB
-
-    body = json.dumps({"Status": status, "Output": output})
-    return bool(
-        client.http.put(
-            CB.boolean(),
-            f"/v1/agent/check/update/{check_id}",
-            headers=client.prepare_headers(None),
-            data=body,
-        )
     )
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pilot.consul.calls import ConsulCalls
+from pilot.consul.api import ConsulAPI
 from pilot.log import Log
 
 MIN_GAP = 0.1  # at most one fetch per 100 ms per query
@@ -68,12 +68,12 @@ class LongPoll:
     def __init__(
         self,
         query: Query,
-        calls: ConsulCalls,
+        api: ConsulAPI,
         deliver: Callable[[Any], None],
         log: Log,
         on_error: Callable[[str], None] | None = None,
     ) -> None:
-        self.query, self._calls = query, calls
+        self.query, self._api = query, api
         self._deliver, self._log, self._on_error = deliver, log, on_error
         self._task: asyncio.Task[None] | None = None
         self._delivered: Any = None  # the last answer handed on
@@ -90,7 +90,7 @@ class LongPoll:
         self.start(recovering=True)
 
     def stop(self) -> None:
-        """Stop polling; a call in flight ends on its worker within its wait."""
+        """Stop polling; a call in flight is given up on, its connection closed."""
         if self._task is not None:
             self._task.cancel()
             self._task = None
@@ -112,16 +112,11 @@ class LongPoll:
             wait = self.query.wait if held is None else max(MIN_GAP, hold_until - last_fetch)
             rejected: list[str] = []
             try:
-                new_index, data = await self._calls.poll(
-                    functools.partial(
-                        fetch, query=self.query, index=index, wait_seconds=wait, rejected=rejected
-                    ),
-                    wait,
-                )
+                new_index, data = await fetch(self._api, self.query, index, wait, rejected)
             except Exception as error:
                 if self._on_error is not None:
                     self._on_error("watch")
-                self._log.debug(f"watch {self.query}: {self._calls.describe(error)}")
+                self._log.debug(f"watch {self.query}: {self._api.calls.describe(error)}")
                 index, recovering = 0, True
                 await asyncio.sleep(random.uniform(0.5, 1.0) * delay)
                 delay = min(delay * 2, 1.0)
@@ -131,7 +126,7 @@ class LongPoll:
                 for reason in rejected:
                     self._log.warn(f"watch {self.query}: left out malformed {reason}")
                 self._rejected = rejected
-            new_index = max(int(new_index or 1), 1)
+            new_index = max(new_index, 1)
             if new_index < index:
                 index = 0  # the index went backwards: a restarted or restored registry
             elif new_index == index:
@@ -160,45 +155,33 @@ class LongPoll:
         self._deliver(data)
 
 
-def fetch(
-    client: Any,
+async def fetch(
+    api: ConsulAPI,
     query: Query,
     index: int = 0,
     wait_seconds: float | None = None,
     rejected: list[str] | None = None,
-) -> tuple[Any, Any]:
+) -> tuple[int, Any]:
     """One (blocking when `index` > 0) query; returns (X-Consul-Index, normalised data). A
     malformed instance is left out of a service's answer, and said why in `rejected`."""
-    wait = f"{query.wait if wait_seconds is None else wait_seconds:g}s"
+    wait = query.wait if wait_seconds is None else wait_seconds
+    dc = query.datacenter
     if query.kind == "service":
-        new_index, entries = client.health.service(
-            query.target,
-            index=index or None,
-            wait=wait,
-            passing=query.passing or None,
-            tag=list(query.tags) or None,
-            dc=query.datacenter,
+        new_index, entries = await api.health_service(
+            query.target, index, wait, query.passing, query.tags, dc
         )
         return new_index, _instances(entries, rejected)
     if query.kind == "leader":
-        new_index, item = client.kv.get(
-            query.target, index=index or None, wait=wait, dc=query.datacenter
-        )
-        held = item is not None and item.get("Session") and item.get("Value") is not None
+        new_index, item = await api.kv_get(query.target, index, wait, dc=dc)
+        held = isinstance(item, dict) and item.get("Session") and item.get("Value") is not None
         return new_index, item["Value"].decode("utf-8", "replace") if held else None
     if query.kind == "catalog":
-        new_index, services = client.catalog.services(
-            index=index or None, wait=wait, dc=query.datacenter
-        )
+        new_index, services = await api.catalog_services(index, wait, dc)
         return new_index, tuple(
             sorted((name, tuple(sorted(tags))) for name, tags in services.items())
         )
-    new_index, items = client.kv.get(
-        query.target,
-        index=index or None,
-        wait=wait,
-        recurse=query.kind == "prefix",
-        dc=query.datacenter,
+    new_index, items = await api.kv_get(
+        query.target, index, wait, recurse=query.kind == "prefix", dc=dc
     )
     return new_index, _kv_values(items)
 
@@ -207,9 +190,9 @@ class WatchHub:
     """Shares one LongPoll per distinct query among any number of listeners."""
 
     def __init__(
-        self, calls: ConsulCalls, log: Log, on_error: Callable[[str], None] | None = None
+        self, api: ConsulAPI, log: Log, on_error: Callable[[str], None] | None = None
     ) -> None:
-        self._calls, self._log, self._on_error = calls, log, on_error
+        self._api, self._log, self._on_error = api, log, on_error
         self._polls: dict[Query, LongPoll] = {}
         self._listeners: dict[Query, list[Listener]] = {}
         self.latest: dict[Query, Any] = {}
@@ -223,7 +206,7 @@ class WatchHub:
         if query not in self._polls:
             poll = LongPoll(
                 query,
-                self._calls,
+                self._api,
                 functools.partial(self._deliver, query),
                 self._log,
                 self._on_error,

@@ -62,7 +62,8 @@ class Client:
                 raise ClientError(f"no answer within {timeout:g}s") from None
             except (OSError, asyncio.IncompleteReadError) as error:
                 await self.close()
-                raise ClientError(str(error) or type(error).__name__) from None
+                # chained: a caller may tell a refusal from a TLS failure (pilot.consul.errors)
+                raise ClientError(str(error) or type(error).__name__) from error
             except ClientError:
                 await self.close()
                 raise

@@ -7,12 +7,11 @@ job of the same service name wins: its name is never asked of the remote Consul.
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import Callable
-from typing import Any
 
 from pilot.config.consul_model import ConsulConfig
 from pilot.config.up_model import Remote
+from pilot.consul.api import ConsulAPI
 from pilot.consul.calls import ConsulCalls
 from pilot.consul.client import ConsulTarget, resolve_target
 from pilot.consul.errors import describe
@@ -39,8 +38,9 @@ class RemoteServices:
         self._log, self.names = log, names
         target = remote_target(remote)
         self._remote = ConsulCalls(target, log)
-        self._hub = WatchHub(self._remote, log, self._on_error)
+        self._hub = WatchHub(ConsulAPI(self._remote), log, self._on_error)
         self._local = ConsulCalls(local, log)
+        self._api = ConsulAPI(self._local)
         self.instances: dict[str, tuple[Instance, ...]] = {}
         self._mirrored: dict[str, set[str]] = {}
         self._pending: dict[str, tuple[Instance, ...]] = {}
@@ -77,21 +77,21 @@ class RemoteServices:
         if forget and any(self._mirrored.values()):
             try:
                 async with asyncio.timeout(FORGET_WAIT):
-                    await self._local.call(self._forget)
+                    await self._forget()
             except Exception as error:  # the stack stops anyway; say what stays behind
                 left = sorted(i for ids in self._mirrored.values() for i in ids)
                 self._log.warn(
                     f"remote copies left in the local registry ({', '.join(left)})",
                     error=describe(error),
                 )
-        self._remote.close()
-        self._local.close()
+        await self._remote.close()
+        await self._local.close()
 
-    def _forget(self, client: Any) -> None:
-        """Runs on a worker: deregister every copy."""
+    async def _forget(self) -> None:
+        """Deregister every copy."""
         for name, ids in self._mirrored.items():
             for service_id in sorted(ids):
-                client.catalog.deregister(REMOTE_NODE, service_id=service_id)
+                await self._api.catalog_deregister(REMOTE_NODE, service_id)
             self._mirrored[name] = set()
 
     def _answer(self, name: str) -> Callable[[tuple[Instance, ...]], None]:
@@ -120,19 +120,17 @@ class RemoteServices:
             pending, self._pending = self._pending, {}
             for name, instances in pending.items():
                 try:
-                    await self._local.call(
-                        functools.partial(self._mirror, name=name, instances=instances)
-                    )
+                    await self._mirror(name, instances)
                 except Exception as error:  # the local registry is not answering (yet)
                     self._log.debug(f"cannot copy remote {name}: {error}")
                     self._pending.setdefault(name, instances)
                     asyncio.get_running_loop().call_later(1.0, self._wake.set)
 
-    def _mirror(self, client: Any, *, name: str, instances: tuple[Instance, ...]) -> None:
-        """Runs on a worker: register the remote instances of `name`, deregister the rest."""
+    async def _mirror(self, name: str, instances: tuple[Instance, ...]) -> None:
+        """Register the remote instances of `name`, deregister the rest."""
         wanted = {f"{ID_PREFIX}{i.node}:{i.id}": i for i in instances}
         for service_id, instance in wanted.items():
-            client.catalog.register(
+            await self._api.catalog_register(
                 REMOTE_NODE,
                 instance.address,
                 service={
@@ -151,5 +149,5 @@ class RemoteServices:
                 },
             )
         for gone in self._mirrored.get(name, set()) - set(wanted):
-            client.catalog.deregister(REMOTE_NODE, service_id=gone)
+            await self._api.catalog_deregister(REMOTE_NODE, gone)
         self._mirrored[name] = set(wanted)

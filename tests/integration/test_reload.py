@@ -157,7 +157,7 @@ def test_many_reloads_leak_nothing(
     # (Its `unhealthy` event, logged at debug, rather than a status request: a control
     # connection would be counted among the fds.)
     p.wait_for_output(r"event watch\.w\.unhealthy", 10)
-    wait_for(lambda: counts()[0] == 2, 10, message=f"one watch thread besides main: {counts()}")
+    wait_for(lambda: counts()[0] == 1, 10, message=f"no thread besides main: {counts()}")
     start = counts()
     for i in range(200):
         rewrite(p, base if i % 2 == 0 else with_watch)

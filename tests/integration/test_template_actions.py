@@ -86,7 +86,7 @@ def test_restart_action_restarts_the_job(
     wait_for(lambda: rendered_events(p) == 1, 10, message=f"first render\n{p.output}")
     wait_for(lambda: job_status(p, "app")["state"] == "running", 5, message="app running")
     before = job_status(p, "app")
-    wait_for(lambda: read_lines(runs)[-1] == str(before["pid"]), 5, message="app's pid written")
+    wait_for(lambda: read_lines(runs)[-1:] == [str(before["pid"])], 5, message="app's pid written")
     registry.put("/v1/kv/cfg/v", "1")
     wait_for(lambda: rendered_events(p) == 2, 5, message=f"second render\n{p.output}")
     wait_for(
@@ -99,7 +99,7 @@ def test_restart_action_restarts_the_job(
     )
     after = job_status(p, "app")
     assert dest.read_text() == "v=1\n"
-    wait_for(lambda: read_lines(runs)[-1] == str(after["pid"]), 5, message="new pid written")
+    wait_for(lambda: read_lines(runs)[-1:] == [str(after["pid"])], 5, message="new pid written")
     assert after["runs"] == before["runs"] + 1
     wait_for(lambda: not alive(before["pid"]), 5, message="the old process gone")
 

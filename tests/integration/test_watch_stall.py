@@ -57,7 +57,7 @@ class StallProxy:
                         client.sendall(b" ")
                     return
                 with socket.create_connection((host, int(port))) as upstream:
-                    upstream.sendall(data.replace(b"keep-alive", b"close"))
+                    upstream.sendall(close_after(data))
                     while reply := upstream.recv(65536):
                         client.sendall(reply)
                 return  # one request per connection: the client reconnects for the next
@@ -65,6 +65,15 @@ class StallProxy:
     def close(self) -> None:
         self._closed.set()
         self._server.close()
+
+
+def close_after(request: bytes) -> bytes:
+    """`request` asking the server to close the connection after its answer."""
+    head, _, rest = request.partition(b"\r\n")
+    kept = b"\r\n".join(
+        line for line in rest.split(b"\r\n") if not line.lower().startswith(b"connection:")
+    )
+    return head + b"\r\nConnection: close\r\n" + kept
 
 
 def test_a_watch_abandons_a_long_poll_that_never_ends(
