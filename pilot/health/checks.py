@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import os
 import signal
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import SplitResult, quote, unquote, urlsplit
 
-from pilot.http.exchange import ClientError, Reply, reason
+from pilot.http.exchange import ClientError, reason
 from pilot.http.limits import Limits
 from pilot.http.once import request_once
 from pilot.process.output import PipeReader
@@ -57,16 +58,23 @@ async def http_check(
     auth and redacted from the output. Connecting, the answer's head and the first 4 KiB of its
     body share `timeout`.
     """
-    parts = urlsplit(url)
-    what = f"HTTP {method} {_redacted(url, parts)}"
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return CheckResult(False, f"{what}: not an http:// or https:// URL")
+    request = _request(url, method, headers)
+    what = request.what
+    if request.error:
+        return CheckResult(False, f"{what}: {request.error}")
     try:
+        tls = None
+        if request.https:
+            from pilot.http.tls import client_context  # imports ssl: only for an https check
+
+            tls = client_context(verify)
         async with asyncio.timeout(timeout):
-            reply = await _ask(parts, method, headers, verify)
+            reply = await request_once(
+                request.address, method, request.target, request.headers, limits=_LIMITS, tls=tls
+            )
     except TimeoutError:
         return CheckResult(False, f"{what}: timed out after {timeout:g}s")
-    except (ClientError, OSError, ValueError) as error:  # a CA file, a port out of range
+    except (ClientError, OSError) as error:  # OSError: the system's CAs cannot be read
         return CheckResult(False, f"{what}: {error}")
     status = f"{reply.status} {reply.reason}".rstrip()
     output = f"{what}: {status} Output: {reply.body.decode('utf-8', 'replace')}"
@@ -160,24 +168,37 @@ def _kill_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
 
 
-async def _ask(
-    parts: SplitResult, method: str, headers: tuple[tuple[str, str], ...], verify: bool
-) -> Reply:
-    """The answer to `method` `parts`, its body cut at OUTPUT_LIMIT."""
-    assert parts.hostname  # checked by http_check
-    tls = None
-    if parts.scheme == "https":
-        from pilot.http.tls import client_context  # imports ssl: only for an https check
+@dataclass(frozen=True)
+class _Request:
+    """An http check's request, worked out from its URL once (a check repeats it every
+    interval, and with cold caches, as between checks, parsing the URL costs as much as
+    sending)."""
 
-        tls = client_context(verify)
-    address = (parts.hostname, parts.port or (443 if tls else 80))
+    what: str  # "HTTP GET <url>", the password masked
+    error: str = ""  # why the URL cannot be asked
+    https: bool = False
+    address: tuple[str, int] = ("", 0)
+    target: str = "/"
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@functools.lru_cache(maxsize=256)
+def _request(url: str, method: str, headers: tuple[tuple[str, str], ...]) -> _Request:
+    parts = urlsplit(url)
+    what = f"HTTP {method} {_redacted(url, parts)}"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return _Request(what, "not an http:// or https:// URL")
+    https = parts.scheme == "https"
+    try:
+        port = parts.port or (443 if https else 80)
+    except ValueError as error:  # out of range, or not a number
+        return _Request(what, str(error))
     target = quote((parts.path or "/") + (f"?{parts.query}" if parts.query else ""), _URL_SAFE)
-    return await request_once(
-        address, method, target, _headers(parts, headers), limits=_LIMITS, tls=tls
-    )
+    fields = _headers(parts, headers)
+    return _Request(what, "", https, (parts.hostname, port), target, fields)
 
 
-def _headers(parts: SplitResult, given: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
+def _headers(parts: SplitResult, given: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
     """pilot's own headers, but those `given` replace, then the `given` ones."""
     names = {name.lower() for name, _ in given}
     fields = [
@@ -188,7 +209,7 @@ def _headers(parts: SplitResult, given: tuple[tuple[str, str], ...]) -> list[tup
     if parts.username is not None:
         credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
         fields.append(("Authorization", f"Basic {base64.b64encode(credentials.encode()).decode()}"))
-    return [*((name, value) for name, value in fields if name.lower() not in names), *given]
+    return (*((name, value) for name, value in fields if name.lower() not in names), *given)
 
 
 def _redacted(url: str, parts: SplitResult) -> str:

@@ -46,7 +46,7 @@ class Unanswered(Exception):
     had closed: the request may be sent anew)."""
 
 
-def reason(error: OSError) -> str:
+def reason(error: Exception) -> str:
     """Why a connection failed, in the OS's words ("Connection refused": asyncio's own text
     names the address again, which the caller already says)."""
     if isinstance(error, ConnectionError) and error.errno:
