@@ -3,7 +3,9 @@ of one TTL report through pilot's Consul client (pilot.consul.api, on the loop) 
 `pilot consul-dev`, each done `--count` times in this
 process (pilot's own functions; the loopback health server of bench.idle_cpu runs in a process
 of its own, so that its CPU is not counted), after a warm-up. CPU is this process's getrusage
-(user + system), divided by the count; median of `--runs`.
+(user + system), divided by the count; median of `--runs`. With `--pause`, the checks are that
+many seconds apart, as in a supervisor, where each check finds the CPU's caches cold (other
+processes ran meanwhile): the figure is then each check's own thread CPU time, the median.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import resource
+import statistics
 import subprocess
+import time
 from collections.abc import Callable
 
 from bench import common
@@ -39,6 +43,9 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     parser = argparse.ArgumentParser(prog="python -m bench.check_cost", description=__doc__)
     parser.add_argument("--count", type=int, default=500)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument(
+        "--pause", type=float, default=0.0, help="seconds between http checks (cold caches)"
+    )
     args = parser.parse_args(argv)
     from pilot.consul.api import ConsulAPI
     from pilot.consul.calls import ConsulCalls
@@ -59,6 +66,20 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
 
         asyncio.run(many())
 
+    def apart(n: int) -> float:
+        """The median thread CPU time of one of `n` checks, each `--pause` after the last."""
+        spent: list[float] = []
+
+        async def many() -> None:
+            for _ in range(n):
+                await asyncio.sleep(args.pause)
+                started = time.thread_time()
+                await http_check(url, 5)
+                spent.append(time.thread_time() - started)
+
+        asyncio.run(many())
+        return statistics.median(spent)
+
     results: dict[str, list[float]] = {"http check": [], "TTL report": []}
     try:
         with common.registry() as registry:
@@ -78,7 +99,11 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
                 asyncio.run(many())
 
             for _ in range(args.runs):
-                results["http check"].append(per_call(checks, args.count))
+                if args.pause:
+                    checks(20)  # warm-up
+                    results["http check"].append(apart(args.count))
+                else:
+                    results["http check"].append(per_call(checks, args.count))
                 results["TTL report"].append(per_call(reports, args.count))
     finally:
         health.kill()
@@ -89,7 +114,9 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     ]
     text = common.table(["one …", "runs", "CPU ms median", "max"], rows)
     text += (
-        "\n\n(http check: pilot.health.checks.http_check on a loop, a new connection each; "
+        "\n\n(http check: pilot.health.checks.http_check on a loop, a new connection each"
+        + (f", {args.pause:g} s apart" if args.pause else "")
+        + "; "
         "TTL report: PUT /v1/agent/check/update through pilot.consul.api, kept alive)"
     )
     common.emit("check_cost", "## 4. idle CPU: one check, one report\n\n" + text, results)

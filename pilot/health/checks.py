@@ -9,24 +9,25 @@ import contextlib
 import functools
 import os
 import signal
-import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
 from urllib.parse import SplitResult, quote, unquote, urlsplit
 
+from pilot.http.exchange import ClientError, reason
+from pilot.http.limits import Limits
+from pilot.http.once import request_once
 from pilot.process.output import PipeReader
 from pilot.process.reaper import Reaper, exit_code
 from pilot.process.spawn import SpawnError, SpawnRequest, spawn
-
-if TYPE_CHECKING:
-    import ssl
 
 OUTPUT_LIMIT = 4096
 # After SIGKILL, how long a timed-out exec check waits for the reaper before reporting anyway
 # (a process stuck in the kernel cannot die at once; the health loop must not stall on it).
 _KILL_GRACE = 1.0
 _URL_SAFE = "/?%:@!$&'()*+,;=~"  # left as they are in a request target; the rest is escaped
+# The answer's head may be as long as asyncio's default line limit; of the body, only what
+# the output keeps is read.
+_LIMITS = Limits(max_head=64 << 10, max_body=OUTPUT_LIMIT, truncate_body=True)
 
 
 @dataclass(frozen=True)
@@ -57,19 +58,27 @@ async def http_check(
     auth and redacted from the output. Connecting, the answer's head and the first 4 KiB of its
     body share `timeout`.
     """
-    parts = urlsplit(url)
-    what = f"HTTP {method} {_redacted(url, parts)}"
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return CheckResult(False, f"{what}: not an http:// or https:// URL")
+    request = _request(url, method, headers)
+    what = request.what
+    if request.error:
+        return CheckResult(False, f"{what}: {request.error}")
     try:
+        tls = None
+        if request.https:
+            from pilot.http.tls import client_context  # imports ssl: only for an https check
+
+            tls = client_context(verify)
         async with asyncio.timeout(timeout):
-            status, body = await _get(parts, method, headers, verify)
+            reply = await request_once(
+                request.address, method, request.target, request.headers, limits=_LIMITS, tls=tls
+            )
     except TimeoutError:
         return CheckResult(False, f"{what}: timed out after {timeout:g}s")
-    except (OSError, ValueError, EOFError) as error:
-        return CheckResult(False, f"{what}: {_reason(error)}")
-    passing = 200 <= int(status[:3]) < 400
-    return CheckResult(passing, f"{what}: {status} Output: {body.decode('utf-8', 'replace')}")
+    except (ClientError, OSError) as error:  # OSError: the system's CAs cannot be read
+        return CheckResult(False, f"{what}: {error}")
+    status = f"{reply.status} {reply.reason}".rstrip()
+    output = f"{what}: {status} Output: {reply.body.decode('utf-8', 'replace')}"
+    return CheckResult(200 <= reply.status < 400, output)
 
 
 async def tcp_check(address: str, timeout: float) -> CheckResult:
@@ -88,8 +97,10 @@ async def tcp_check(address: str, timeout: float) -> CheckResult:
         writer.close()
     except TimeoutError:
         return CheckResult(False, f"{what}: timed out after {timeout:g}s")
-    except (OSError, ValueError) as error:
-        return CheckResult(False, f"{what}: {_reason(error)}")
+    except OSError as error:
+        return CheckResult(False, f"{what}: {reason(error)}")
+    except ValueError as error:
+        return CheckResult(False, f"{what}: {error}")
     return CheckResult(True, f"{what}: Success")
 
 
@@ -157,151 +168,39 @@ def _kill_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
 
 
-@functools.lru_cache(maxsize=2)
-def _tls_context(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
-    """The default context, made once per CA location: loading the CAs blocks the loop."""
-    import ssl
+@dataclass(frozen=True)
+class _Request:
+    """An http check's request, worked out from its URL once (a check repeats it every
+    interval, and with cold caches, as between checks, parsing the URL costs as much as
+    sending)."""
 
-    return ssl.create_default_context()
-
-
-@functools.lru_cache(maxsize=1)
-def _unverified_context() -> ssl.SSLContext:
-    import ssl
-
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
+    what: str  # "HTTP GET <url>", the password masked
+    error: str = ""  # why the URL cannot be asked
+    https: bool = False
+    address: tuple[str, int] = ("", 0)
+    target: str = "/"
+    headers: tuple[tuple[str, str], ...] = ()
 
 
-async def _get(
-    parts: SplitResult, method: str, headers: tuple[tuple[str, str], ...], verify: bool
-) -> tuple[str, bytes]:
-    """The status (`200 OK`) and the start of the body of the answer to `method` `parts`.
-
-    Raises:
-        ValueError: the answer is not HTTP.
-    """
-    context = None
-    if parts.scheme == "https":
-        context = (
-            _tls_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
-            if verify
-            else _unverified_context()
-        )
-    port = parts.port or (443 if context else 80)
-    request = _request(parts, method, headers)
-    assert parts.hostname  # checked by http_check
-    if context is None:  # on the socket itself: a stream's transport and protocol cost more
-        sock = await _connect(parts.hostname, port)
-        try:
-            await asyncio.get_running_loop().sock_sendall(sock, request)
-            return await _read_answer(_SocketReader(sock), method)
-        finally:
-            sock.close()
-    reader, writer = await asyncio.open_connection(parts.hostname, port, ssl=context)
+@functools.lru_cache(maxsize=256)
+def _request(url: str, method: str, headers: tuple[tuple[str, str], ...]) -> _Request:
+    parts = urlsplit(url)
+    what = f"HTTP {method} {_redacted(url, parts)}"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return _Request(what, "not an http:// or https:// URL")
+    https = parts.scheme == "https"
     try:
-        writer.write(request)
-        return await _read_answer(reader, method)
-    finally:
-        writer.close()
+        port = parts.port or (443 if https else 80)
+    except ValueError as error:  # out of range, or not a number
+        return _Request(what, str(error))
+    target = quote((parts.path or "/") + (f"?{parts.query}" if parts.query else ""), _URL_SAFE)
+    fields = _headers(parts, headers)
+    return _Request(what, "", https, (parts.hostname, port), target, fields)
 
 
-async def _read_answer(reader: _Reader, method: str) -> tuple[str, bytes]:
-    line = (await reader.readline()).decode("latin-1").strip()
-    if not line:
-        raise ValueError("the server closed the connection without answering")
-    version, _, status = line.partition(" ")
-    if not version.startswith("HTTP/") or not (status[:3].isascii() and status[:3].isdigit()):
-        raise ValueError(f"not an HTTP answer: {line[:100]!r}")
-    answer = await _read_headers(reader)
-    no_body = status[:3] in ("204", "304") or method == "HEAD"
-    body = b"" if no_body else await _read_body(reader, answer)
-    return status, body
-
-
-async def _connect(host: str, port: int) -> socket.socket:
-    """A non-blocking socket connected to `host`:`port`, its addresses tried in turn (as
-    asyncio.open_connection does, with the same errors)."""
-    loop = asyncio.get_running_loop()
-    try:  # an address needs no resolver (and no thread for it)
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
-    except socket.gaierror:
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    if not infos:
-        raise OSError("getaddrinfo() returned empty list")
-    errors: list[OSError] = []
-    for family, kind, proto, _, address in infos:
-        sock = socket.socket(family, kind, proto)
-        try:
-            sock.setblocking(False)
-            await loop.sock_connect(sock, address)
-        except BaseException as error:
-            sock.close()
-            if not isinstance(error, OSError):
-                raise
-            errors.append(error)
-            continue
-        return sock
-    if len(errors) == 1 or all(str(error) == str(errors[0]) for error in errors):
-        raise errors[0]
-    raise OSError(f"Multiple exceptions: {', '.join(str(error) for error in errors)}")
-
-
-class _Reader(Protocol):
-    async def readline(self) -> bytes: ...
-    async def read(self, n: int) -> bytes: ...
-    async def readexactly(self, n: int) -> bytes: ...
-
-
-class _SocketReader:
-    """What reading an answer needs of asyncio.StreamReader, straight from a socket."""
-
-    _LIMIT = 2**16  # a line longer than StreamReader's default limit is an error there too
-
-    def __init__(self, sock: socket.socket) -> None:
-        self._sock, self._buffer, self._eof = sock, bytearray(), False
-
-    async def _fill(self) -> bool:
-        """Read more into the buffer; False at the end of the answer."""
-        if self._eof:
-            return False
-        chunk = await asyncio.get_running_loop().sock_recv(self._sock, self._LIMIT)
-        self._eof = not chunk
-        self._buffer += chunk
-        return bool(chunk)
-
-    def _take(self, n: int) -> bytes:
-        data = bytes(self._buffer[:n])
-        del self._buffer[:n]
-        return data
-
-    async def readline(self) -> bytes:
-        while (end := self._buffer.find(b"\n")) < 0:
-            if len(self._buffer) > self._LIMIT:
-                raise ValueError("Separator is not found, and chunk exceed the limit")
-            if not await self._fill():
-                return self._take(len(self._buffer))
-        if end >= self._LIMIT:
-            raise ValueError("Separator is found, but chunk is longer than limit")
-        return self._take(end + 1)
-
-    async def read(self, n: int) -> bytes:
-        if not self._buffer:
-            await self._fill()
-        return self._take(n)
-
-    async def readexactly(self, n: int) -> bytes:
-        while len(self._buffer) < n:
-            if not await self._fill():
-                raise asyncio.IncompleteReadError(self._take(len(self._buffer)), n)
-        return self._take(n)
-
-
-def _request(parts: SplitResult, method: str, headers: tuple[tuple[str, str], ...]) -> bytes:
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    given = {name.lower() for name, _ in headers}
+def _headers(parts: SplitResult, given: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    """pilot's own headers, but those `given` replace, then the `given` ones."""
+    names = {name.lower() for name, _ in given}
     fields = [
         ("Host", parts.netloc.rpartition("@")[2]),
         ("User-Agent", "pilot health check"),
@@ -310,44 +209,7 @@ def _request(parts: SplitResult, method: str, headers: tuple[tuple[str, str], ..
     if parts.username is not None:
         credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
         fields.append(("Authorization", f"Basic {base64.b64encode(credentials.encode()).decode()}"))
-    fields = [(name, value) for name, value in fields if name.lower() not in given]
-    fields += [*headers, ("Connection", "close")]
-    if method in ("POST", "PUT", "PATCH"):
-        fields.append(("Content-Length", "0"))
-    lines = [f"{method} {quote(target, safe=_URL_SAFE)} HTTP/1.1"]
-    lines += [f"{name}: {value}" for name, value in fields]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-
-
-async def _read_headers(reader: _Reader) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    while line := (await reader.readline()).decode("latin-1").strip():
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    return headers
-
-
-async def _read_body(reader: _Reader, headers: Mapping[str, str]) -> bytes:
-    """Up to OUTPUT_LIMIT bytes of the body, without waiting for more than the answer holds."""
-    if "chunked" in headers.get("transfer-encoding", "").lower():
-        body = b""
-        while len(body) < OUTPUT_LIMIT:
-            size = int((await reader.readline()).split(b";")[0], 16)
-            if size == 0:
-                break
-            body += await reader.readexactly(min(size, OUTPUT_LIMIT - len(body)))
-            if len(body) < OUTPUT_LIMIT:
-                await reader.readexactly(2)  # the CRLF after the chunk
-        return body
-    length = headers.get("content-length", "")
-    return await _read_up_to(reader, min(int(length), OUTPUT_LIMIT) if length else OUTPUT_LIMIT)
-
-
-async def _read_up_to(reader: _Reader, size: int) -> bytes:
-    data = b""
-    while len(data) < size and (chunk := await reader.read(size - len(data))):
-        data += chunk
-    return data
+    return (*((name, value) for name, value in fields if name.lower() not in names), *given)
 
 
 def _redacted(url: str, parts: SplitResult) -> str:
@@ -356,11 +218,3 @@ def _redacted(url: str, parts: SplitResult) -> str:
         return url
     host = parts.netloc.rpartition("@")[2]
     return parts._replace(netloc=f"{parts.username}:xxxxx@{host}").geturl()
-
-
-def _reason(error: BaseException) -> str:
-    if isinstance(error, EOFError):
-        return "the server closed the connection in the middle of its answer"
-    if isinstance(error, ConnectionError) and error.errno:
-        return os.strerror(error.errno)  # asyncio's own text names the address again
-    return str(error) or type(error).__name__

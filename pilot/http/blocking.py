@@ -7,7 +7,15 @@ import socket
 import time
 from collections.abc import Sequence
 
-from pilot.http.exchange import Address, ClientError, Exchange, Reply, Unanswered, host_header
+from pilot.http.exchange import (
+    NOT_ANSWERED,
+    Address,
+    ClientError,
+    Exchange,
+    Reply,
+    Unanswered,
+    host_header,
+)
 from pilot.http.limits import Limits
 
 
@@ -41,7 +49,7 @@ def fetch(
     except OSError as error:
         raise ClientError(str(error) or type(error).__name__) from None
     except Unanswered:
-        raise ClientError("the server closed the connection without answering") from None
+        raise ClientError(NOT_ANSWERED) from None
 
 
 def _connect(address: Address, timeout: float) -> socket.socket:

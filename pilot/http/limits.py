@@ -16,3 +16,6 @@ class Limits:
     idle_timeout: float = 10.0  # seconds for a request to begin, and for an answer to be taken
     max_connections: int = 64  # open at once; a server queues or refuses the next ones
     linger: float = 1.0  # seconds to discard the rest of a request answered before it was read
+    # A client keeps the first max_body bytes of a longer answer, and stops reading there (the
+    # connection then closes), instead of refusing it: for probes that want only its start.
+    truncate_body: bool = False

@@ -10,7 +10,6 @@ import ssl
 Certificate = tuple[str, str] | str | None  # (cert file, key file), one PEM holding both, or none
 
 
-@functools.lru_cache(maxsize=8)
 def client_context(verify: bool | str = True, cert: Certificate = None) -> ssl.SSLContext:
     """A context that verifies the server against the system's CAs (or those `SSL_CERT_FILE` /
     `SSL_CERT_DIR` name), against the CA file or directory `verify` names, or not at all when
@@ -20,6 +19,16 @@ def client_context(verify: bool | str = True, cert: Certificate = None) -> ssl.S
         OSError: a CA or certificate file cannot be read.
         ssl.SSLError: a file is not PEM, or the key does not match the certificate.
     """
+    environ = os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")
+    return _context(verify, cert, *environ)
+
+
+@functools.lru_cache(maxsize=8)
+def _context(
+    verify: bool | str, cert: Certificate, cert_file: str | None, cert_dir: str | None
+) -> ssl.SSLContext:
+    """client_context's, made once per options and per CA locations the environment names
+    (ssl reads them when the context is made)."""
     if isinstance(verify, str):
         if os.path.isdir(verify):
             context = ssl.create_default_context(capath=verify)

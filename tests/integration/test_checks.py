@@ -33,14 +33,16 @@ ANSWERS = {
     b"5\r\nhello\r\n6;x=y\r\n world\r\n0\r\n\r\n",
     "/big": b"HTTP/1.1 200 OK\r\n\r\n" + BIG,
     "/garbage": b"SSH-2.0-OpenSSH_9.2\r\n",
+    "/banner": b"SSH-2.0-OpenSSH_9.2\r\n",  # held open, as an SSH server waits for its client
+    "/head": b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n",  # held open, no body
     "/cut": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\na\r\nhal",
 }
 
 
 @dataclass
 class Web:
-    """A raw HTTP server on 127.0.0.1: canned ANSWERS; /kept-open answers but never closes,
-    /hang never answers, /close hangs up at once. It records each request's head."""
+    """A raw HTTP server on 127.0.0.1: canned ANSWERS; /kept-open, /banner and /head answer but
+    never close, /hang never answers, /close hangs up at once. It records each request's head."""
 
     url: str = ""
     requests: list[list[str]] = field(default_factory=list)
@@ -56,7 +58,7 @@ class Web:
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nopen")
         elif path in ANSWERS:
             writer.write(ANSWERS[path])
-        if path in ("/kept-open", "/hang"):
+        if path in ("/kept-open", "/hang", "/banner", "/head"):
             await self.release.wait()
         with contextlib.suppress(ConnectionError):
             await writer.drain()
@@ -64,11 +66,12 @@ class Web:
 
 
 @contextlib.asynccontextmanager
-async def serve(tls: ssl.SSLContext | None = None) -> AsyncIterator[Web]:
+async def serve(tls: ssl.SSLContext | None = None, host: str = "127.0.0.1") -> AsyncIterator[Web]:
     web = Web()
-    server = await asyncio.start_server(web.handle, "127.0.0.1", 0, ssl=tls)
+    server = await asyncio.start_server(web.handle, host, 0, ssl=tls)
     port = server.sockets[0].getsockname()[1]
-    web.url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+    authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    web.url = f"{'https' if tls else 'http'}://{authority}"
     try:
         yield web
     finally:
@@ -173,6 +176,34 @@ def test_http_not_an_answer() -> None:
     )
     garbage = http("/garbage")[1]
     assert not garbage.passing and "not an HTTP answer: 'SSH-2.0-OpenSSH_9.2'" in garbage.output
+    started = time.monotonic()
+    banner = http("/banner", timeout=scaled(10))[1]  # said at once, not after the timeout
+    assert banner.output.endswith(": not an HTTP answer: 'SSH-2.0-OpenSSH_9.2'")
+    assert time.monotonic() - started < scaled(5)
+
+
+def test_http_head_and_ipv6() -> None:
+    """A HEAD answer has no body to wait for; an IPv6 address goes in brackets in the URL and
+    the Host header."""
+
+    async def head() -> tuple[str, CheckResult]:
+        async with serve() as web:
+            return web.url, await http_check(f"{web.url}/head", scaled(10), method="HEAD")
+
+    url, result = run(head)
+    assert result == CheckResult(True, f"HTTP HEAD {url}/head: 200 OK Output: ")
+    try:
+        socket.create_server(("::1", 0), family=socket.AF_INET6).close()
+    except OSError as error:
+        pytest.skip(f"no IPv6 loopback here: {error}")
+
+    async def over_ipv6() -> tuple[Web, CheckResult]:
+        async with serve(host="::1") as web:
+            return web, await http_check(f"{web.url}/ok", 5)
+
+    web, result = run(over_ipv6)
+    assert result == CheckResult(True, f"HTTP GET {web.url}/ok: 200 OK Output: answer 200")
+    assert f"Host: {web.url.removeprefix('http://')}" in web.requests[0]
 
 
 def test_http_basic_auth_is_sent_and_redacted() -> None:
