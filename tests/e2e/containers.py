@@ -4,6 +4,7 @@ state directory. stop = SIGTERM to PID 1, kill = SIGKILL, pause = SIGSTOP to eve
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -98,12 +99,17 @@ class Container:
         self.wait(10)
 
     def pause(self) -> None:
-        for pid in self.processes():
-            os.kill(pid, signal.SIGSTOP)
+        self._signal_each(signal.SIGSTOP)
 
     def resume(self) -> None:
+        self._signal_each(signal.SIGCONT)
+
+    def _signal_each(self, signum: int) -> None:
+        # A process may end between the listing and its signal: a check that finished while
+        # the container was paused is reaped by PID 1 as soon as PID 1 gets its SIGCONT.
         for pid in self.processes():
-            os.kill(pid, signal.SIGCONT)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
 
     def wait(self, timeout: float) -> int:
         assert self.proc is not None
