@@ -17,6 +17,25 @@ def pytest_report_header() -> str:
     return f"registry: real Consul {consul}" if consul else "registry: pilot consul-dev"
 
 
+# Files whose tests may not run at the same time as each other's on parallel workers: both
+# build this checkout with setuptools, which writes build/ and *.egg-info into it.
+SHARED_GROUPS = {
+    "tests/e2e/test_bundle.py": "builds-the-checkout",
+    "tests/integration/test_distribution.py": "builds-the-checkout",
+}
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Under pytest-xdist's `--dist loadgroup` a file's tests run on one worker, in order: its
+    module-scoped fixtures (a bundle, a wheel, a replayed scenario) are made once, and tests
+    that use the same fixed addresses (the nginx example's backends) never overlap. Files of
+    a SHARED_GROUPS group run on one worker too."""
+    if not item.config.pluginmanager.hasplugin("xdist"):
+        return
+    path = item.nodeid.split("::", 1)[0]
+    item.add_marker(pytest.mark.xdist_group(SHARED_GROUPS.get(path, path)))
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """pytest-timeout's limit (the ini default, --timeout, or a test's own marker) scaled by

@@ -125,6 +125,9 @@ def test_a_job_with_the_terminal_gets_ctrl_c(tmp_path: Path) -> None:
         term.close()
 
 
+# Beside other tests on parallel workers one of its 20 bash starts hung without a prompt
+# (2 full parallel runs of 2; never alone or serially): the serial pass runs it.
+@pytest.mark.alone
 def test_a_job_control_shell_gets_the_terminal_before_it_starts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
