@@ -3,6 +3,7 @@ signals forwarded, zombies reaped."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -72,9 +73,24 @@ class Single:
         return self.proc.wait(timeout=scaled(20))
 
     def kill(self) -> None:
+        """SIGKILL pilot and whatever it started (not PID 1, its command has a process group
+        of its own, which killing pilot's group would leave running)."""
         if self.proc.poll() is None:
+            descendants = _descendants(self.proc.pid)
             os.killpg(self.proc.pid, signal.SIGKILL)
+            for pid in descendants:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             self.proc.wait()
+
+
+def _descendants(pid: int) -> list[int]:
+    children_file = Path(f"/proc/{pid}/task/{pid}/children")
+    try:
+        children = [int(child) for child in children_file.read_text().split()]
+    except OSError:
+        return []
+    return [descendant for child in children for descendant in (child, *_descendants(child))]
 
 
 @pytest.fixture
