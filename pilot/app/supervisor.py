@@ -107,6 +107,7 @@ class Supervisor:
         self._reload_lock = asyncio.Lock()
         self._shutdown: Shutdown | None = None
         self._shutdown_signal: int | None = None
+        self._announced: set[Job] = set()  # jobs whose stopping/stopped told they were over
         self._finished: asyncio.Future[int] = self._loop.create_future()
 
     async def run(self) -> int:
@@ -463,7 +464,22 @@ class Supervisor:
             return
         if self.discovery is not None and self._shutdown is None:
             self.discovery.job_over(job.name)
-        self._loop.call_soon(self._check_done)
+        self._loop.call_soon(self._after_settled, job)
+
+    def _after_settled(self, job: Job) -> None:
+        if self._untold_end(job):  # ContainerPilot's events of a job at its end
+            self._announced.add(job)
+            self.bus.publish(Code.STOPPING, job.name)
+            self.bus.publish(Code.STOPPED, job.name)
+        self._check_done()
+
+    def _untold_end(self, job: Job) -> bool:
+        return (
+            self.config.announces_over
+            and self._shutdown is None
+            and job not in self._announced
+            and not self._not_over(job)
+        )
 
     @property
     def _ending(self) -> Ending:
@@ -520,6 +536,7 @@ class Supervisor:
             deregister=None if discovery is None else self._leave_consul,
             release=None if discovery is None else discovery.resign_all,
             signum=signum,
+            announced=frozenset(self._announced),
         )
         self._shutdown = shutdown
         self.spawn_task(self._shut_down(shutdown))

@@ -346,6 +346,7 @@ class Config(UpConfig):
     silent_sources: tuple[str, ...] = ()  # when.source names that exist but never emit
     short_ttl_ok: bool = False  # a health ttl no longer than its interval runs (and flaps)
     ending: Ending = Ending.MAIN_JOB
+    announces_over: bool = False  # a job over for good emits stopping, stopped (not at shutdown)
     warnings: tuple[str, ...] = field(default=(), compare=False)  # "place: what", one a line
     serves_control: bool = field(default=True, compare=False)  # False: `pilot --` unasked
 

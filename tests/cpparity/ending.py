@@ -77,6 +77,16 @@ SCENARIOS: list[dict[str, Any]] = [
         "settled": ["oneshot"],
     },
     {
+        "name": "a hook on a job that ended while another runs",
+        "config": HEAD + "jobs: [\n"
+        + job("setup")
+        + job("after-setup", when='{ source: "setup", once: "stopped" }')
+        + job("app", "exec sleep 1000")
+        + "] }\n",
+        "ends": False,
+        "settled": ["setup", "after-setup"],
+    },
+    {
         "name": "signalled",
         "config": HEAD + "jobs: [\n" + job("app", "exec sleep 1000") + "] }\n",
         "ends": False,

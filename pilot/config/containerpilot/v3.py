@@ -114,6 +114,7 @@ class _Translator:
             "short_ttl_ok": self.short_ttl,
             # it runs until every job is over; its telemetry is a job that never is
             "ending": Ending.EVERY_JOB if raw.get("telemetry") is None else Ending.NEVER,
+            "announces_over": True,  # its jobs' stopping and stopped, whenever each is over
         }
         return Translation(native, self.notes, self.warnings, settings)
 
