@@ -284,6 +284,7 @@ class Supervisor:
                     server.port,
                     telemetry.service,
                     telemetry.tags,
+                    telemetry.service_id,
                 )
             )
 

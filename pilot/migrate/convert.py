@@ -92,9 +92,10 @@ def _convert(
     notes += _without_silent_jobs(native, set(translation.settings["silent_sources"]), filename)
     notes += _longer_ttls(native)
     notes += _choose_main(native)
-    for job in native.get("jobs", []):
+    for section in [*native.get("jobs", []), native.get("telemetry", {})]:
         for key in _DROPPED:
-            job.pop(key, None)
+            section.pop(key, None)
+    for job in native.get("jobs", []):
         if job.get("service") == job["name"]:
             del job["service"]
         if job.get("tags") == []:

@@ -46,7 +46,9 @@ def test_a_minimal_v3_file_runs_with_containerpilot_semantics() -> None:
     assert setup.argv == ("/bin/setup", "", "--now")
     assert not any(job.main for job in config.jobs) and config.ending is Ending.EVERY_JOB
     telemetry = MINIMAL.replace("watches:", 'telemetry: { port: 9090 }, watches:')
-    assert load(telemetry).ending is Ending.NEVER
+    with_telemetry = load(telemetry)
+    assert with_telemetry.ending is Ending.NEVER and with_telemetry.telemetry is not None
+    assert with_telemetry.telemetry.service_id == f"containerpilot-{socket.gethostname()}"
     assert app.health is not None and app.health.exec == ("/bin/check", "a|b")
     assert (app.health.interval, app.health.ttl, app.health.check_timeout) == (5, 15, 5)
     assert app.service_id == f"app-{socket.gethostname()}"

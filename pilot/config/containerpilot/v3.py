@@ -103,7 +103,7 @@ class _Translator:
         if watches:
             native["watches"] = [w for w in watches if w is not None]
         if raw.get("telemetry") is not None:
-            native["telemetry"] = sections.telemetry(d, raw["telemetry"])
+            native["telemetry"] = sections.telemetry(d, raw["telemetry"], self.hostname)
         if d.errors:
             raise ConfigErrors(d.errors) if len(d.errors) > 1 else d.errors[0]
         settings = {
