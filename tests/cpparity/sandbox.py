@@ -150,7 +150,8 @@ class Sandbox:
 
     def enter(self, *, net_only: bool = False) -> list[str]:
         """The command prefix that runs a program inside."""
-        spaces = ["--net"] if net_only else ["--net", "--mount", "--uts"]
+        # Entering a mount namespace moves to its root: --wd keeps the run directory.
+        spaces = ["--net"] if net_only else ["--net", "--mount", "--uts", f"--wd={self.workdir}"]
         return ["nsenter", "-t", str(self.holder.pid), *spaces, "--"]
 
     def environ(self, extra: dict[str, str] | None = None) -> dict[str, str]:
