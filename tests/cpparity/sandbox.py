@@ -9,6 +9,7 @@ Needs root, unshare, nsenter and ip."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -174,12 +175,30 @@ class Sandbox:
         return json.loads(result.stdout) if result.returncode == 0 else None
 
     def close(self) -> None:
-        """End the holder: the namespaces go with the last process in them."""
+        """Kill every process left inside (a job of a run that failed), then the holder: the
+        namespaces go with the last process in them."""
         if self.holder.poll() is None:
+            for pid in self._inside():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             self.holder.send_signal(signal.SIGKILL)
         self.holder.wait(10)
         if self.holder.stderr is not None:
             self.holder.stderr.close()
+
+    def _inside(self) -> list[int]:
+        """The processes in the sandbox's mount namespace, but the holder."""
+        try:
+            ours = os.readlink(f"/proc/{self.holder.pid}/ns/mnt")
+        except OSError:
+            return []
+        found = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit() and int(entry) != self.holder.pid:
+                with contextlib.suppress(OSError):
+                    if os.readlink(f"/proc/{entry}/ns/mnt") == ours:
+                        found.append(int(entry))
+        return found
 
     def __enter__(self) -> Sandbox:
         return self
