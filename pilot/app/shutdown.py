@@ -29,12 +29,15 @@ class Shutdown:
         deregister: Callable[[], Awaitable[float]] | None = None,
         release: Callable[[], Awaitable[None]] | None = None,
         signum: int | None = None,
+        announced: frozenset[Job] = frozenset(),
     ) -> None:
         """`deregister` (steps 1-2) takes the services out of Consul and returns how long to
         drain; `release` gives up leadership once the jobs are down. `signum` is the signal
         that asked for the shutdown: the jobs that list it in `forward` are stopped with it
-        rather than with their stop signal."""
+        rather than with their stop signal. `announced` jobs already had their `stopping` and
+        `stopped` (a ContainerPilot file's job, when it was over): not twice."""
         self._jobs, self._bus, self._triggers, self._log = jobs, bus, triggers, log
+        self._announced = announced
         self._stop_timeout, self._signum = stop_timeout, signum
         self._forced = asyncio.Event()
         self._deregister, self._release = deregister, release
@@ -89,7 +92,8 @@ class Shutdown:
                     await asyncio.wait_for(self._forced.wait(), drain)
         if not self.forced:
             for job in workers:
-                self._bus.publish(Code.STOPPING, job.name)
+                if job not in self._announced:
+                    self._bus.publish(Code.STOPPING, job.name)
             await self._wait_hooks()
         running = sorted(
             (job for job in workers if job.state.active),
@@ -100,7 +104,8 @@ class Shutdown:
             await asyncio.gather(*(job.stop(self._stop_signal(job)) for job in batch))
         for job in workers:
             await job.stop()  # jobs in backoff or exited end as STOPPED
-            self._bus.publish(Code.STOPPED, job.name)
+            if job not in self._announced:
+                self._bus.publish(Code.STOPPED, job.name)
         if self._release is not None:
             await self._release()  # leadership goes only once this instance's jobs are down
         await self._wait_hooks()

@@ -1,5 +1,5 @@
 """Builds and owns the parts of one pilot (jobs, health, Consul, templates, servers), routes
-signals and events between them, and runs until the main job is over."""
+signals and events between them, and runs until the main job is over (as `Config.ending` says)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from pilot.app.signals import (
 from pilot.app.snapshot import snapshot
 from pilot.app.triggers import Triggers
 from pilot.config.errors import ConfigError
-from pilot.config.model import Config, JobConfig
+from pilot.config.model import Config, Ending, JobConfig
 from pilot.control.server import ControlServer, SocketInUse
 from pilot.events import GLOBAL, Code, EventBus
 from pilot.health.jobs import JobHealth
@@ -107,10 +107,12 @@ class Supervisor:
         self._reload_lock = asyncio.Lock()
         self._shutdown: Shutdown | None = None
         self._shutdown_signal: int | None = None
+        self._announced: set[Job] = set()  # jobs whose stopping/stopped told they were over
         self._finished: asyncio.Future[int] = self._loop.create_future()
 
     async def run(self) -> int:
-        """Supervise until the main job is over, shut down, and return the exit code."""
+        """Supervise until the config's end (the main job over, by default), shut down, and
+        return the exit code."""
         raise_fd_limit(self.log)
         install_handlers(self._loop, self._on_signal)
         if os.getpid() != 1 and not become_subreaper():
@@ -282,6 +284,7 @@ class Supervisor:
                     server.port,
                     telemetry.service,
                     telemetry.tags,
+                    telemetry.service_id,
                 )
             )
 
@@ -462,20 +465,56 @@ class Supervisor:
             return
         if self.discovery is not None and self._shutdown is None:
             self.discovery.job_over(job.name)
-        self._loop.call_soon(self._check_done)
+        self._loop.call_soon(self._after_settled, job)
+
+    def _after_settled(self, job: Job) -> None:
+        if self._untold_end(job):  # ContainerPilot's events of a job at its end
+            self._announced.add(job)
+            self.bus.publish(Code.STOPPING, job.name)
+            self.bus.publish(Code.STOPPED, job.name)
+        self._check_done()
+
+    def _untold_end(self, job: Job) -> bool:
+        return (
+            self.config.announces_over
+            and self._shutdown is None
+            and job not in self._announced
+            and not self._not_over(job)
+        )
+
+    @property
+    def _ending(self) -> Ending:
+        return self.config.ending if self.mode.ends_with_main_job else Ending.NEVER
 
     def _check_done(self) -> None:
-        """Shut down once the main job is over for good, or can never start."""
-        if self._shutdown is not None or not self.mode.ends_with_main_job:
+        """Shut down once the main job (ContainerPilot's: every job) is over for good, or can
+        never start."""
+        if self._shutdown is not None or self._ending is Ending.NEVER:
+            return
+        if self._ending is Ending.EVERY_JOB:
+            if any(self._not_over(job) for job in self.jobs.values()):
+                return
+            self.log.info("every job is over, shutting down")
+            self._begin_shutdown(None)
             return
         main = self.main
-        if main.held or main.state.active or self.triggers.may_start_later(main):
+        if self._may_run(main):
             return
         if main.runs == 0:
             self.log.error(f"main job {main.name} can no longer start; shutting down")
         else:
             self.log.info(f"main job {main.name} is over, shutting down")
         self._begin_shutdown(None)
+
+    def _may_run(self, job: Job) -> bool:
+        """Whether `job` runs, or may run again: not over for good."""
+        return job.held or job.state.active or self.triggers.may_start_later(job)
+
+    def _not_over(self, job: Job) -> bool:
+        """ContainerPilot's count: a job is over once it ran and may not run again; one that
+        waits for an event that can no longer come is not (a hook is run by the shutdown)."""
+        hook = job.name in self.triggers.hooks
+        return self._may_run(job) or (not hook and self.triggers.waits(job))
 
     def _begin_shutdown(self, signum: int | None) -> None:
         if self._shutdown is not None:
@@ -498,6 +537,7 @@ class Supervisor:
             deregister=None if discovery is None else self._leave_consul,
             release=None if discovery is None else discovery.resign_all,
             signum=signum,
+            announced=frozenset(self._announced),
         )
         self._shutdown = shutdown
         self.spawn_task(self._shut_down(shutdown))
@@ -518,7 +558,7 @@ class Supervisor:
         self._finished.set_result(self._exit_code())
 
     def _exit_code(self) -> int:
-        if not self.mode.ends_with_main_job:
+        if self._ending is not Ending.MAIN_JOB:
             return 0
         code = self.main.last_exit
         if code is None:

@@ -77,6 +77,12 @@ class Triggers:
         ]
         return all(self._may_emit(job, source, codes, seen) for source, codes in pending)
 
+    def waits(self, job: Job) -> bool:
+        """Whether `job` waits for its event as ContainerPilot counts it: an `each`, or a `once`
+        that has not fired (even if nothing can fire it any more) nor timed out."""
+        when = job.config.when
+        return when.interval is None and (bool(when.each) or job.name not in self._fired)
+
     def _may_emit(
         self, job: Job, source_name: str, codes: tuple[str, ...], seen: frozenset[str]
     ) -> bool:

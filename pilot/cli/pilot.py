@@ -336,6 +336,8 @@ def _dry_ports() -> PortAllocator:
 
 def summary(config: Config, main: bool = True) -> str:
     """What a config holds, in a few words: `3 jobs (main: web), 1 watch, 1 template`."""
+    from pilot.config.model import Ending
+
     counts = [
         (len(config.jobs), "job", "jobs"),
         (len(config.watches), "watch", "watches"),
@@ -344,7 +346,11 @@ def summary(config: Config, main: bool = True) -> str:
     ]
     parts = [f"{n} {one if n == 1 else many}" for n, one, many in counts if n or one == "job"]
     if main:
-        parts[0] += f" (main: {config.main_job.name})"
+        parts[0] += {
+            Ending.MAIN_JOB: f" (main: {config.main_job.name})",
+            Ending.EVERY_JOB: " (runs until every job is over)",
+            Ending.NEVER: " (runs until stopped)",
+        }[config.ending]
     return ", ".join(parts)
 
 

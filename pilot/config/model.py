@@ -3,6 +3,7 @@ from pilot.json5, so validation, `pilot validate` output and `pilot schema` shar
 
 from __future__ import annotations
 
+import enum
 import math
 import shlex
 from dataclasses import field
@@ -306,6 +307,14 @@ class ExitCodes:
     )
 
 
+class Ending(enum.Enum):
+    """When pilot ends on its own; a signal always ends it."""
+
+    MAIN_JOB = "main job"  # pilot.json5: once the main job is over, with its exit code
+    EVERY_JOB = "every job"  # ContainerPilot: once every job is over, exit 0
+    NEVER = "never"  # ContainerPilot with telemetry (its job never ends): only when stopped, 0
+
+
 @section
 class Config(UpConfig):
     """A whole pilot.json5."""
@@ -337,6 +346,8 @@ class Config(UpConfig):
     consul_required: bool = False  # connect to Consul even if nothing here needs it
     silent_sources: tuple[str, ...] = ()  # when.source names that exist but never emit
     short_ttl_ok: bool = False  # a health ttl no longer than its interval runs (and flaps)
+    ending: Ending = Ending.MAIN_JOB
+    announces_over: bool = False  # a job over for good emits stopping, stopped (not at shutdown)
     warnings: tuple[str, ...] = field(default=(), compare=False)  # "place: what", one a line
     serves_control: bool = field(default=True, compare=False)  # False: `pilot --` unasked
 

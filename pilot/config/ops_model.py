@@ -69,3 +69,6 @@ class Telemetry:
         "pilot-telemetry",
     )
     tags: tuple[str, ...] = setting(ListOf(Str()), "tags of that registration", ())
+    service_id: str | None = setting(
+        Str(), "its service ID (default: <service>-<hostname>-<port>)", None
+    )

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pilot.config.accounts import check_account
 from pilot.config.errors import ConfigError
 from pilot.config.interfaces import check_interface_spec
-from pilot.config.model import Config, JobConfig
+from pilot.config.model import Config, Ending, JobConfig
 from pilot.config.paths import destination_error
 from pilot.config.up_mode import check_run_mode, check_up_mode
 from pilot.config.validate_consul import check_consul_parts, watch_sources
@@ -116,6 +116,8 @@ def _check_main(config: Config) -> Iterator[ConfigError]:
         yield ConfigError(
             f"jobs[{marked[1]}].main", f"only one job can be main (also jobs[{marked[0]}])"
         )
+    if config.ending is not Ending.MAIN_JOB:
+        return  # nothing ends with one job
     advertised = [job for job in config.jobs if job.port is not None]
     if not marked and len(config.jobs) > 1 and len(advertised) != 1:
         yield ConfigError("jobs", "which job is the main one? Mark it with main: true")

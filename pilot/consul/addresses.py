@@ -22,12 +22,14 @@ _NLMSG_ERROR, _NLMSG_DONE, _RTM_NEWADDR, _RTM_GETADDR = 2, 3, 20, 22
 _NLM_F_REQUEST, _NLM_F_DUMP = 0x1, 0x300
 _IFA_ADDRESS, _IFA_LOCAL = 1, 2
 _IFA_F_DADFAILED = 0x08
+_V4_MAPPED = bytes(10) + b"\xff\xff"  # ::ffff:0:0/96
 
 
 def resolve_address(specs: tuple[str, ...] = ()) -> str:
     """The address to advertise: the first match of the first spec that matches anything.
 
-    Without specs: the first non-loopback IPv4 address, else 127.0.0.1. Link-local addresses
+    Without specs: the first non-loopback IPv4 address, else 127.0.0.1. "First" is
+    ContainerPilot's order: interfaces by name, then addresses by value; link-local addresses
     are taken only when nothing else matches the spec (they are useless without a zone).
 
     Raises:
@@ -41,7 +43,7 @@ def resolve_address(specs: tuple[str, ...] = ()) -> str:
         if spec.startswith("static:"):
             return str(ipaddress.ip_address(spec.removeprefix("static:")))
         if addresses is None:
-            addresses = sorted(interface_addresses(), key=lambda item: item[1].is_link_local)
+            addresses = sorted(interface_addresses(), key=_preference)
         indexed = indexed_spec(spec)
         if indexed is not None:
             own = sorted(
@@ -78,6 +80,14 @@ def interface_addresses() -> list[tuple[str, IPAddress]]:
         elif family == socket.AF_INET6:
             found.append((names[index], ipaddress.IPv6Address(raw)))
     return found
+
+
+def _preference(item: tuple[str, IPAddress]) -> tuple[bool, str, bytes]:
+    """Link-local last, then ContainerPilot's sort: by interface name, then by the address as
+    16 bytes (an IPv4 address mapped into IPv6)."""
+    name, address = item
+    sixteen = address.packed if address.version == 6 else _V4_MAPPED + address.packed
+    return address.is_link_local, name, sixteen
 
 
 def _matches(spec: str, name: str, address: IPAddress) -> bool:

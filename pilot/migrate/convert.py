@@ -11,7 +11,7 @@ from typing import Any
 
 from pilot.config.containerpilot.keys import V2_KEYS
 from pilot.config.containerpilot.v2 import v2_to_v3
-from pilot.config.containerpilot.v3 import main_job, translate
+from pilot.config.containerpilot.v3 import translate
 from pilot.config.durations import format_duration, parse_duration
 from pilot.config.errors import ConfigError
 from pilot.gotemplate.execute import FUNCTIONS, place
@@ -23,6 +23,7 @@ from pilot.gotemplate.parse import (
     TemplateError,
     parse,
 )
+from pilot.migrate.main_job import main_job
 from pilot.migrate.writer import json5_text
 
 _MARK = "zpilotvar{}z"  # stands for a ${VAR:-default} while the data is translated
@@ -90,9 +91,11 @@ def _convert(
     notes += translation.warnings
     notes += _without_silent_jobs(native, set(translation.settings["silent_sources"]), filename)
     notes += _longer_ttls(native)
-    for job in native.get("jobs", []):
+    notes += _choose_main(native)
+    for section in [*native.get("jobs", []), native.get("telemetry", {})]:
         for key in _DROPPED:
-            job.pop(key, None)
+            section.pop(key, None)
+    for job in native.get("jobs", []):
         if job.get("service") == job["name"]:
             del job["service"]
         if job.get("tags") == []:
@@ -107,7 +110,7 @@ def _convert(
 
 def _without_silent_jobs(native: dict[str, Any], silent: set[str], filename: str) -> Notes:
     """Leave out the jobs ContainerPilot never starts (their source emits nothing), which
-    pilot.json5 cannot say; the main job is chosen again among the others.
+    pilot.json5 cannot say.
 
     Raises:
         ConfigError: no job is left, or one waits for a job left out.
@@ -127,15 +130,24 @@ def _without_silent_jobs(native: dict[str, Any], silent: set[str], filename: str
             )
     if not kept:
         raise ConfigError(filename, "no job would ever start: nothing to convert")
-    for job in kept:
-        job.pop("main", None)
-    chosen = main_job(kept)
-    if chosen is not None:
-        chosen["main"] = True
     native["jobs"] = kept
     return [
         (f"job {name!r}", "never starts (its when.source emits nothing): left out")
         for name in sorted(gone)
+    ]
+
+
+def _choose_main(native: dict[str, Any]) -> Notes:
+    """Mark the main job, which ContainerPilot has not: it ran until every job was over."""
+    chosen = main_job(native.get("jobs", []))
+    if chosen is None:
+        return []
+    chosen["main"] = True
+    return [
+        (
+            f"job {chosen['name']!r}",
+            "main: pilot exits when it is over (ContainerPilot ran until every job was)",
+        )
     ]
 
 

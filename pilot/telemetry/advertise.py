@@ -25,12 +25,13 @@ class Advertiser:
         port: int,
         name: str = SERVICE,
         tags: tuple[str, ...] = (),
+        service_id: str | None = None,
     ) -> None:
         self._registrar = registrar
         self.record = ServiceRecord(
             job=KEY,
             name=name,
-            id=f"{name}-{socket.gethostname()}-{port}",
+            id=service_id or f"{name}-{socket.gethostname()}-{port}",
             address=address,
             port=port,
             tags=tags,

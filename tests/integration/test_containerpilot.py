@@ -295,7 +295,7 @@ def test_validate_names_the_dialect_and_prints_the_native_form(tmp_path: Path) -
         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO), "APP": "a"},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "read as ContainerPilot v3: 1 job (main: app)" in result.stdout
+    assert "read as ContainerPilot v3: 1 job (runs until every job is over)" in result.stdout
     assert 'exec: ["${APP:-}", "--fast"]' in result.stdout
 
 

@@ -180,15 +180,17 @@ def test_every_address_in_kernel_order() -> None:
 
 
 def test_each_form_against_real_interfaces() -> None:
-    """Each form picks the right address; link-local ones only when nothing else matches."""
+    """Each form picks the right address, interfaces by name then addresses by value as
+    ContainerPilot's; link-local ones only when nothing else matches."""
     queries = {
-        "": "192.168.7.1",  # the kernel lists eth1 first; 169.254.3.3 is link-local
+        "": "10.1.0.5",  # by name, as ContainerPilot, though the kernel lists eth1 first
         "eth0": "10.1.0.5",
         "eth0:inet": "10.1.0.5",
         "eth1": "192.168.7.1",
         "eth0:inet6": "fd00:1::5",
         "eth1:inet6": "fe80::7",
-        "inet": "192.168.7.1",
+        "inet": "10.1.0.5",
+        "eth1:inet": "192.168.7.1",  # 169.254.3.3 is link-local
         "inet6": "fd00:1::5",
         "10.1.0.6/32": "10.1.0.6",
         "10.2.0.0/16": "10.2.0.7",

@@ -10,7 +10,7 @@ import pytest
 
 from pilot.config.errors import ConfigError
 from pilot.config.load import load_config, parse_config
-from pilot.config.model import CONTAINERPILOT, Config
+from pilot.config.model import CONTAINERPILOT, Config, Ending
 
 REPO = Path(__file__).resolve().parents[2]
 MINIMAL = """{
@@ -38,12 +38,17 @@ def errors_of(text: str, environ: dict[str, str] | None = None) -> list[str]:
 
 
 def test_a_minimal_v3_file_runs_with_containerpilot_semantics() -> None:
-    """Exec strings split on single spaces, numbers are seconds, and the app is main."""
+    """Exec strings split on single spaces, numbers are seconds, and no job is main: it runs
+    until every job is over (with telemetry, until stopped: its telemetry job never ends)."""
     config = load(MINIMAL)
     assert config.dialect == CONTAINERPILOT
     setup, app, pre_stop, task = config.jobs
     assert setup.argv == ("/bin/setup", "", "--now")
-    assert app.main and config.main_job is app
+    assert not any(job.main for job in config.jobs) and config.ending is Ending.EVERY_JOB
+    telemetry = MINIMAL.replace("watches:", 'telemetry: { port: 9090 }, watches:')
+    with_telemetry = load(telemetry)
+    assert with_telemetry.ending is Ending.NEVER and with_telemetry.telemetry is not None
+    assert with_telemetry.telemetry.service_id == f"containerpilot-{socket.gethostname()}"
     assert app.health is not None and app.health.exec == ("/bin/check", "a|b")
     assert (app.health.interval, app.health.ttl, app.health.check_timeout) == (5, 15, 5)
     assert app.service_id == f"app-{socket.gethostname()}"

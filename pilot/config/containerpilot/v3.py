@@ -3,7 +3,6 @@ with ContainerPilot's keys, types, defaults and refusals (those of its 3.8 loade
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +19,7 @@ from pilot.config.containerpilot.keys import (
 from pilot.config.containerpilot.v3_sections import DEFAULT_INTERFACES, SERVICE_NAME
 from pilot.config.durations import format_duration
 from pilot.config.errors import ConfigError, ConfigErrors
+from pilot.config.model import Ending
 from pilot.events import Code
 
 EVENT_CODES = {  # the codes ContainerPilot accepts in once/each, all of them also pilot's
@@ -96,9 +96,6 @@ class _Translator:
             self.watches = {f"watch.{w.get('name')}" for w in listed if isinstance(w, dict)}
         native["jobs"] = [self.job(job, i, max(stop, 0)) for i, job in enumerate(jobs)]
         native["jobs"] = [job for job in native["jobs"] if job is not None]
-        main = main_job(native["jobs"])
-        if main is not None:
-            main["main"] = True
         watches = [
             sections.watch(d, w, f"watches[{i}]")
             for i, w in enumerate(d.items(raw.get("watches"), "watches"))
@@ -106,7 +103,7 @@ class _Translator:
         if watches:
             native["watches"] = [w for w in watches if w is not None]
         if raw.get("telemetry") is not None:
-            native["telemetry"] = sections.telemetry(d, raw["telemetry"])
+            native["telemetry"] = sections.telemetry(d, raw["telemetry"], self.hostname)
         if d.errors:
             raise ConfigErrors(d.errors) if len(d.errors) > 1 else d.errors[0]
         settings = {
@@ -115,6 +112,9 @@ class _Translator:
             "consul_required": True,  # it has no discovery backend without Consul
             "silent_sources": tuple(self.silent),
             "short_ttl_ok": self.short_ttl,
+            # it runs until every job is over; its telemetry is a job that never is
+            "ending": Ending.EVERY_JOB if raw.get("telemetry") is None else Ending.NEVER,
+            "announces_over": True,  # its jobs' stopping and stopped, whenever each is over
         }
         return Translation(native, self.notes, self.warnings, settings)
 
@@ -338,34 +338,6 @@ class _Translator:
             )
         else:
             out["restarts"] = count or "never"
-
-
-def main_job(jobs: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The job pilot exits with: ContainerPilot has none (it runs until every job is over),
-    so the long-running app: the first advertised job with its own exec, else the last job
-    that is neither periodic nor a hook, else the periodic job that runs the longest."""
-    hooks = (Code.STOPPING, Code.STOPPED, Code.SHUTDOWN)
-    apps = [
-        job
-        for job in jobs
-        if job.get("exec") is not IDLE_EXEC
-        and "interval" not in job.get("when", {})
-        and job.get("when", {}).get("once") not in hooks
-        and job.get("when", {}).get("each") not in hooks
-    ]
-    advertised = [job for job in apps if "port" in job]
-    if advertised:
-        return advertised[0]
-    if apps:
-        return apps[-1]
-    periodic = [job for job in jobs if "interval" in job.get("when", {})]
-    return max(periodic, key=_runs, default=jobs[0] if jobs else None)
-
-
-def _runs(job: dict[str, Any]) -> float:
-    """How many times a periodic job runs (restarts unset or "unlimited": for ever)."""
-    restarts = job.get("restarts", "unlimited")
-    return math.inf if restarts == "unlimited" else 0 if restarts == "never" else int(restarts)
 
 
 def _argv(value: Any) -> list[str] | None:

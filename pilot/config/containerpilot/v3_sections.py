@@ -117,8 +117,9 @@ def watch(d: Decoder, raw: Any, place: str) -> dict[str, Any] | None:
     return out
 
 
-def telemetry(d: Decoder, raw: Any) -> dict[str, Any]:
-    """The `telemetry` section, registered as service `containerpilot`."""
+def telemetry(d: Decoder, raw: Any, hostname: str) -> dict[str, Any]:
+    """The `telemetry` section, registered as service `containerpilot` (ID
+    `containerpilot-<hostname>`)."""
     table = d.table(raw, "telemetry", TELEMETRY) or {}
     out: dict[str, Any] = {"port": d.integer(table.get("port"), "telemetry.port") or 9090}
     out["interfaces"] = (
@@ -139,5 +140,6 @@ def telemetry(d: Decoder, raw: Any) -> dict[str, Any]:
             entry["help"] = help_text
         out["metrics"].append(entry)
     out["service"] = "containerpilot"
+    out["service_id"] = f"containerpilot-{hostname}"
     out["tags"] = d.strings(table.get("tags"), "telemetry.tags") or []
     return out
