@@ -16,20 +16,10 @@ from pilot.config.errors import ConfigError
 from pilot.config.load import parse_config
 from pilot.config.model import CONTAINERPILOT
 from pilot.migrate.convert import convert
+from tests.cpparity.sandbox import ENVIRON  # the environment of VERDICTS.md's header
 
 CORPUS = Path(os.environ.get("PILOT_CP_CORPUS", "/work/shared/corpus/containerpilot"))
 VERDICTS = CORPUS / "VERDICTS.md"
-# The environment ContainerPilot 3.8.0 ran with (VERDICTS.md's header).
-ENVIRON = {
-    "CONSUL": "consul",
-    "CONSUL_AGENT": "",
-    "PORT": "8080",
-    "APP_PORT": "3000",
-    "PUB_PORT": "8000",
-    "TLS_VERIFY": "true",
-    "CONSUL_URL": "consul",
-    "LOG_LEVEL": "INFO",
-}
 # What the v2 files need besides to render a consul address and a watch name.
 V2_ENVIRON = {**ENVIRON, "VAULT": "vault", "BACKEND": "app"}
 pytestmark = pytest.mark.skipif(not VERDICTS.is_file(), reason=f"no corpus at {CORPUS}")
