@@ -1,4 +1,5 @@
-"""A minimal Redis client for the tests (RESP2): one command per connection."""
+"""A minimal Redis client for the tests (RESP2): a connection per call, for one command or
+for several that must share it (WAIT only waits for the writes of its own connection)."""
 
 from __future__ import annotations
 
@@ -15,13 +16,22 @@ class RedisError(Exception):
 def command(address: str, port: int, *args: str, timeout: float = 2.0) -> Any:
     """Send one command; return its reply (str, int, None or list) or raise RedisError/OSError
     (`timeout` scaled by PILOT_TEST_TIMEOUT_SCALE)."""
-    request = f"*{len(args)}\r\n".encode()
-    for arg in args:
-        data = arg.encode()
-        request += b"$%d\r\n%s\r\n" % (len(data), data)
+    return commands(address, port, args, timeout=timeout)[0]
+
+
+def commands(address: str, port: int, *each: tuple[str, ...], timeout: float = 2.0) -> list[Any]:
+    """Send commands in order on one connection; return their replies, or raise at the first
+    error reply (RedisError) or OSError (`timeout` scaled by PILOT_TEST_TIMEOUT_SCALE)."""
+    request = b""
+    for args in each:
+        request += f"*{len(args)}\r\n".encode()
+        for arg in args:
+            data = arg.encode()
+            request += b"$%d\r\n%s\r\n" % (len(data), data)
     with socket.create_connection((address, port), timeout=scaled(timeout)) as sock:
         sock.sendall(request)
-        return _reply(sock.makefile("rb"))
+        stream = sock.makefile("rb")
+        return [_reply(stream) for _ in each]
 
 
 def _reply(stream: Any) -> Any:

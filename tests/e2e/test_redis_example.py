@@ -18,12 +18,24 @@ from typing import NamedTuple
 import pytest
 
 from tests.e2e.containers import Container, redis_address, redis_container, require_containers
-from tests.e2e.resp import RedisError, command
+from tests.e2e.resp import RedisError, command, commands
 from tests.helpers import Registry, require, scaled, wait_for
 
 TTL, LOCK_DELAY = 10.0, 1.0  # examples/redis/pilot.json5
 FAILOVER = 2 * TTL + LOCK_DELAY + 3  # the issue's bound after a primary dies unannounced
 RECOUNT = 1.0  # Redis re-counts the replicas in sync (min-replicas-to-write) once a second
+STORY_MARKS = (  # pilot's and Redis's log lines about roles and replication links
+    "elected",
+    "follows",
+    "demoted",
+    "started pid",
+    "exited",
+    "REPLICAOF",
+    "MASTER MODE",
+    "resync",
+    "Connection with",
+    "Loading DB",
+)
 
 
 @pytest.fixture
@@ -111,6 +123,21 @@ class Cluster:
         if all(self.replicating_from(n) == primary for n in replicas):
             return masters[0], len(replicas)
         return None
+
+    def story(self) -> str:
+        """Each node's replication now and the role and replication lines of its log: what a
+        failed assertion about lost writes needs to be explained."""
+        told = []
+        for number, container in sorted(self.containers.items()):
+            fields = self.replication(number)
+            now = {k: fields.get(k) for k in ("role", "master_host", "master_link_status")}
+            lines = [
+                line[:160]
+                for line in container.log.read_text(errors="replace").splitlines()
+                if any(mark in line for mark in STORY_MARKS)
+            ]
+            told.append(f"node {number}: {now}\n  " + "\n  ".join(lines))
+        return "\n".join(told)
 
     def tagged_primary(self) -> list[str]:
         """Passing `redis` instances tagged primary, as clients see them in Consul."""
@@ -223,8 +250,14 @@ class Writer:
             if primary is not None:
                 host, port = primary.rsplit(":", 1)
                 try:
-                    command(host, int(port), "SET", f"w:{number}", str(number), timeout=0.5)
-                    if command(host, int(port), "WAIT", "1", "500", timeout=1.0) >= 1:
+                    _, replicas = commands(
+                        host,
+                        int(port),
+                        ("SET", f"w:{number}", str(number)),
+                        ("WAIT", "1", "500"),  # for this connection's write
+                        timeout=1.0,
+                    )
+                    if replicas >= 1:
                         self.acknowledged.append(number)
                 except (OSError, RedisError):
                     self.failures += 1
@@ -321,7 +354,8 @@ def test_sigterm_hands_over_within_3s(cluster: Cluster) -> None:
         writer.acknowledged_since(20, 10)
         writer.mark("planned hand-over")
         lost = [n for n in writer.acknowledged if cluster.get(new[0], f"w:{n}") != str(n)]
-    assert lost == [], f"acknowledged writes lost: {lost[:10]}"
+    story = cluster.story() if lost else ""
+    assert lost == [], f"acknowledged writes lost: {lost[:10]}\n{story}"
 
 
 @pytest.mark.slow
@@ -344,7 +378,8 @@ def test_sigkill_fails_over_and_the_old_primary_rejoins_as_replica(cluster: Clus
         writer.mark("fail-over after SIGKILL")
         primary = new[0]
         lost = [n for n in acknowledged_before if cluster.get(primary, f"w:{n}") != str(n)]
-        assert lost == [], f"acknowledged writes lost: {lost[:10]}"
+        story = cluster.story() if lost else ""
+        assert lost == [], f"acknowledged writes lost: {lost[:10]}\n{story}"
         with WriteProbe(cluster, 1) as probe:  # from before the old primary starts
             started = time.monotonic()
             cluster.start(1)  # the same data directory
