@@ -46,9 +46,9 @@ def resolve_address(specs: tuple[str, ...] = ()) -> str:
             addresses = sorted(interface_addresses(), key=_preference)
         indexed = indexed_spec(spec)
         if indexed is not None:
+            # ContainerPilot's order, link-local included: `lo[0]` is ::1, before 127.0.0.1
             own = sorted(
-                (address for name, address in addresses if name == indexed[0]),
-                key=lambda address: (address.version, address.packed),
+                (address for name, address in addresses if name == indexed[0]), key=_sixteen
             )
             if indexed[1] < len(own):
                 return str(own[indexed[1]])
@@ -86,8 +86,12 @@ def _preference(item: tuple[str, IPAddress]) -> tuple[bool, str, bytes]:
     """Link-local last, then ContainerPilot's sort: by interface name, then by the address as
     16 bytes (an IPv4 address mapped into IPv6)."""
     name, address = item
-    sixteen = address.packed if address.version == 6 else _V4_MAPPED + address.packed
-    return address.is_link_local, name, sixteen
+    return address.is_link_local, name, _sixteen(address)
+
+
+def _sixteen(address: IPAddress) -> bytes:
+    """The address as ContainerPilot sorts it: 16 bytes, an IPv4 address mapped into IPv6."""
+    return address.packed if address.version == 6 else _V4_MAPPED + address.packed
 
 
 def _matches(spec: str, name: str, address: IPAddress) -> bool:

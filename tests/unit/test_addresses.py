@@ -121,13 +121,17 @@ def test_invalid_specs(spec: str, reason: str) -> None:
     assert repr(spec) in message and reason in message and "\n" not in message
 
 
-def test_indexed_spec_counts_ipv4_then_ipv6() -> None:
-    """lo[0] is loopback's IPv4 address and lo[1] its IPv6 one (ContainerPilot's eth0[N])."""
-    assert resolve_address(("lo[0]",)) == "127.0.0.1"
+def test_indexed_spec_counts_as_containerpilot_does() -> None:
+    """eth0[N] counts an interface's addresses in ContainerPilot's order, IPv4 mapped into
+    IPv6 and sorted with the IPv6 ones: ContainerPilot 3.8.0 advertised ::1 for `lo[0]` and
+    127.0.0.1 for `lo[1]` (run against Consul 1.10.3, 2026-12-07)."""
     loopback_v6 = any(name == "lo" and a.version == 6 for name, a in interface_addresses())
-    assert resolve_address(("lo[9]", "lo[1]", "static:10.9.9.9")) == (
-        "::1" if loopback_v6 else "10.9.9.9"
-    )
+    if loopback_v6:
+        assert resolve_address(("lo[0]",)) == "::1"
+        assert resolve_address(("lo[9]", "lo[1]", "static:10.9.9.9")) == "127.0.0.1"
+    else:
+        assert resolve_address(("lo[0]",)) == "127.0.0.1"
+        assert resolve_address(("lo[9]", "lo[1]", "static:10.9.9.9")) == "10.9.9.9"
 
 
 def test_static_is_taken_literally_and_normalised() -> None:
