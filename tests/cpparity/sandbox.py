@@ -2,7 +2,9 @@
 its commands, as ContainerPilot 3.8.0 ran it (VERDICTS.md of the corpus): an `eth0` with
 192.0.2.10/24, the host name `cpparity`, `consul` and `consul-server` on 127.0.0.1, the registry
 on 127.0.0.1:8500, a /run of its own. Every program a job or a health check executes is
-replaced by a stub: the command lines of long-running jobs sleep, everything else exits 0.
+replaced by a stub: the command lines of long-running jobs sleep until SIGTERM, everything else
+exits 0; each stub appends what happens to it (`start`, then `exit` or `stop` on SIGTERM) to the
+order log, in the order it happened (tests/cpparity/order.py reads it).
 Absolute paths get their stub through an overlay on /usr or /var (a path in neither is left
 missing); bare names through a directory first on PATH; relative paths in the run directory.
 Needs root, unshare, nsenter and ip."""
@@ -36,12 +38,21 @@ ENVIRON = {  # the environment of VERDICTS.md, which some files need to render
     "LOG_LEVEL": "INFO",
 }
 STUB = """#!/bin/sh
-# a stand-in: a long-running job's command line sleeps, anything else succeeds
+# a stand-in: a long-running job's command line sleeps until SIGTERM, anything else succeeds;
+# each appends "<seconds> start|exit|stop <its command line>" to the order log
 line="${{0##*/}}"
 [ $# -gt 0 ] && line="$line $*"
+note() {{ echo "$({date} +%s.%N) $1 $line" >> {log}; }}
+note start
 while IFS= read -r long; do
-  [ "$long" = "$line" ] && exec {sleep} 300
+  if [ "$long" = "$line" ]; then
+    trap 'note stop; kill $! 2>/dev/null; trap - TERM; kill -TERM $$' TERM
+    {sleep} 300 &
+    wait
+    exit 0
+  fi
 done < {long}
+note exit
 exit 0
 """
 
@@ -99,10 +110,15 @@ class Sandbox:
         self.workdir = workdir
         stubs = workdir / "stubs"
         (stubs / "bin").mkdir(parents=True)
-        shutil.copy(shutil.which("sleep") or "/bin/sleep", stubs / "sleep")
+        for tool in ("sleep", "date"):  # a file may stub either name
+            shutil.copy(shutil.which(tool) or f"/bin/{tool}", stubs / tool)
         (stubs / "long").write_text("".join(f"{line}\n" for line in plan["long_running"]))
+        self.order_log = stubs / "order.log"
         stub = stubs / "stub"
-        stub.write_text(STUB.format(sleep=stubs / "sleep", long=stubs / "long"))
+        stub.write_text(
+            STUB.format(sleep=stubs / "sleep", date=stubs / "date", long=stubs / "long",
+                        log=self.order_log)
+        )  # fmt: skip
         stub.chmod(0o755)
         for name in plan["names"]:
             target = workdir / name if "/" in name else stubs / "bin" / name
