@@ -61,31 +61,47 @@ def label_of(raw: dict[str, Any], name: str) -> str | None:
     return next((label for label in labels(raw).values() if name in label.split("|")), None)
 
 
-def entries(log: str) -> list[tuple[str, str, str]]:
-    """The lines of an order log: (seconds, start|exit|stop|SIGTERM, command line)."""
-    return [(*line.split(" ", 2), "", "")[:3] for line in log.splitlines()]  # type: ignore[misc]
+def entries(log: str) -> list[tuple[float, str, str]]:
+    """The lines of an order log: (seconds, start|exit|stop|SIGTERM, command line), in the
+    order of their times: a stub that started before SIGTERM may write after the line of it."""
+    found = []
+    for entry in log.splitlines():
+        stamp, kind, line = (*entry.split(" ", 2), "", "")[:3]
+        found.append((float(stamp), kind, line))
+    return sorted(found, key=lambda entry: entry[0])
+
+
+Timed = list[tuple[str, float]]
 
 
 def phases(log: str, raw: dict[str, Any]) -> tuple[list[str], list[str]]:
-    """The events before and after SIGTERM, each the first of its kind in its phase, in order.
-    After SIGTERM, a job's `exit` counts only if it started then (a run already going ends as
-    it would have)."""
+    """The events before and after SIGTERM, each the first of its kind in its phase, in order;
+    the event of jobs that share a command line is the last of them to do it. After SIGTERM, a
+    job's `exit` counts only if it started then (a run already going ends as it would have)."""
+    before, after = timed_phases(log, raw)
+    return [event for event, _ in before], [event for event, _ in after]
+
+
+def timed_phases(log: str, raw: dict[str, Any]) -> tuple[Timed, Timed]:
+    """`phases`, each event with the time its stub logged it."""
     line_labels = labels(raw)
-    before: list[str] = []
-    after: list[str] = []
+    before: Timed = []
+    after: Timed = []
     current = before
-    for _, kind, line in entries(log):
+    seen: dict[str, int] = defaultdict(int)
+    for stamp, kind, line in entries(log):
         if kind == SIGTERM:
-            current = after
+            current, seen = after, defaultdict(int)
             continue
         label = line_labels.get(line)
         if label is None:
             continue
         event = f"{label} {kind}"
-        if current is after and kind == "exit" and f"{label} start" not in after:
+        if current is after and kind == "exit" and seen[f"{label} start"] == 0:
             continue
-        if event not in current:
-            current.append(event)
+        seen[event] += 1
+        if seen[event] == label.count("|") + 1:
+            current.append((event, stamp))
     return before, after
 
 
@@ -157,3 +173,36 @@ def broken(order: list[list[str]], events: list[str]) -> list[list[str]]:
         for a, b in order
         if a not in events or b not in events or events.index(a) > events.index(b)
     ]
+
+
+def left_out(raw: dict[str, Any], missing: list[str]) -> set[str]:
+    """The advertised jobs whose program the sandbox leaves missing: ContainerPilot advertises
+    them all the same, pilot does not (an accepted difference, docs/migrating.md)."""
+    return {
+        str(job["name"])
+        for job in jobs_of(raw)
+        if job.get("port") and argv_of(job.get("exec"))[:1] and argv_of(job["exec"])[0] in missing
+    }
+
+
+def waiting_on(raw: dict[str, Any], services: set[str]) -> set[str]:
+    """The labels of the jobs a watch on one of `services` starts: with ContainerPilot only."""
+    found = set()
+    for job in jobs_of(raw):
+        source = str(when_of(job).get("source") or "")
+        label = label_of(raw, str(job.get("name")))
+        if source.startswith("watch.") and source[6:] in services and label is not None:
+            found.add(label)
+    return found
+
+
+def without(phase: dict[str, Any], labels: set[str]) -> dict[str, Any]:
+    """A recorded phase less the events of the jobs labelled `labels`."""
+
+    def kept(event: str) -> bool:
+        return event.rsplit(" ", 1)[0] not in labels
+
+    return {
+        "events": [event for event in phase["events"] if kept(event)],
+        "order": [pair for pair in phase["order"] if all(map(kept, pair))],
+    }

@@ -261,17 +261,6 @@ def quiet_for(raw: dict[str, Any]) -> float:
     return QUIET + max(health, default=0.0) + max(watches, default=0.0)
 
 
-def timed(log: str, events: list[str], raw: dict[str, Any], start: float) -> list[list[Any]]:
-    """`events` with the seconds (since the run started) at which the stubs logged them."""
-    labels = order.labels(raw)
-    seen: dict[str, float] = {}
-    for stamp, kind, line in order.entries(log):
-        label = labels.get(line)
-        if label is not None and f"{label} {kind}" in events and kind != order.SIGTERM:
-            seen.setdefault(f"{label} {kind}", float(stamp))
-    return [[event, round(seen.get(event, start) - start, 3)] for event in events]
-
-
 def order_run(path: str, consul: str, name: str, raw: dict[str, Any]) -> dict[str, Any]:
     text = (CORPUS / "v3" / name).read_text()
     quiet = quiet_for(raw)
@@ -304,10 +293,10 @@ def order_run(path: str, consul: str, name: str, raw: dict[str, Any]) -> dict[st
             os.killpg(proc.pid, signal.SIGKILL)
         registry.terminate()
         registry.wait(30)
-    before, after = order.phases(text, raw)
+    before, after = order.timed_phases(text, raw)
     return {"ended_by_itself": ended, "exit": code,
-            "before_sigterm": timed(text, before, raw, begun),
-            "after_sigterm": timed(text, after, raw, begun)}  # fmt: skip
+            "before_sigterm": [[event, round(at - begun, 3)] for event, at in before],
+            "after_sigterm": [[event, round(at - begun, 3)] for event, at in after]}  # fmt: skip
 
 
 def record_order_file(path: str, consul: str, name: str) -> dict[str, Any]:

@@ -26,6 +26,7 @@ HOSTNAME = "cpparity"
 ADDRESS = "192.0.2.10"
 MAC = "02:00:c0:00:02:0a"  # eth0's, so that its IPv6 link-local address is always the same
 REGISTRY = "127.0.0.1:8500"
+CONTROL = "/var/run/containerpilot.socket"  # a v3 file's control socket when it names none
 OVERLAID = ("/usr", "/var")  # where an absolute path can get a stub
 ENVIRON = {  # the environment of VERDICTS.md, which some files need to render
     "CONSUL": "consul",
@@ -184,6 +185,27 @@ class Sandbox:
         )
         result = subprocess.run(
             [*self.enter(net_only=True), sys.executable, "-c", script, path],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        return json.loads(result.stdout) if result.returncode == 0 else None
+
+    def control(self, path: str, socket: str = CONTROL) -> Any:
+        """A GET on the control socket inside (pilot's own API), as JSON (None when nothing
+        answers)."""
+        script = (
+            "import http.client, socket, sys\n"
+            "class Unix(http.client.HTTPConnection):\n"
+            "    def connect(self):\n"
+            "        self.sock = socket.socket(socket.AF_UNIX)\n"
+            "        self.sock.connect(sys.argv[2])\n"
+            "c = Unix('localhost', timeout=5)\n"
+            "c.request('GET', sys.argv[1])\n"
+            "sys.stdout.write(c.getresponse().read().decode())"
+        )
+        result = subprocess.run(
+            [*self.enter(), sys.executable, "-c", script, path, socket],
             capture_output=True,
             text=True,
             timeout=30,
