@@ -38,6 +38,11 @@ def read(log: Path) -> str:
     return log.read_text() if log.exists() else ""
 
 
+def so_far(box: sandbox.Sandbox, raw: dict[str, Any]) -> set[str]:
+    """The events the stubs logged so far (no SIGTERM yet)."""
+    return set(order.phases(read(box.order_log), raw)[0])
+
+
 @pytest.mark.parametrize("entry", FILES, ids=[entry["file"] for entry in FILES])
 def test_pilot_starts_and_stops_jobs_in_containerpilots_order(
     entry: dict[str, Any], tmp_path: Path
@@ -56,21 +61,21 @@ def test_pilot_starts_and_stops_jobs_in_containerpilots_order(
     before = order.without(entry["before_sigterm"], only_cp)
     after = order.without(entry["after_sigterm"], only_cp)
     repo = {"PYTHONPATH": str(REPO)}
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    silent = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     with (
         sandbox.Sandbox(tmp_path, entry["stubs"]) as box,
-        running(registry_argv(box), env={**os.environ, **repo}, **quiet),
+        running(registry_argv(box), env={**os.environ, **repo}, **silent),
     ):
         wait_for(lambda: box.get("/v1/status/leader"), 30, message="the registry")
         log = tmp_path / "pilot.log"
         with open(log, "wb") as out, running(pilot_argv(box, config), cwd=tmp_path,
                                              env=box.environ(repo), stdout=out,
                                              stderr=out) as pilot:  # fmt: skip
-            wait_for(
-                lambda: set(before["events"]) <= set(order.phases(read(box.order_log), raw)[0]),
-                60,
-                message=f"{before['events']} ran\n{read(box.order_log)}\n{log.read_text()}",
-            )
+            try:
+                want = set(before["events"])
+                wait_for(lambda: want <= so_far(box, raw), 60, message=f"{sorted(want)}")
+            except AssertionError as timeout:
+                raise AssertionError(f"{timeout}\n{read(box.order_log)}\n{read(log)}") from None
             if entry["ended_by_itself"]:
                 assert pilot.wait(30) == 0, log.read_text()
             else:

@@ -115,7 +115,7 @@ def nothing_registered(box: sandbox.Sandbox, file: str, config: Path) -> None:
     wait_for(
         lambda: judged(box.control("/v1/status"), ran),
         60,
-        message=f"pilot ran {sorted(ran)}: {box.control('/v1/status')}",
+        message=f"pilot to run {sorted(ran)} and judge the health of its services",
     )
     status = box.control("/v1/status")
     assert [s["id"] for s in status["services"] if s["registered"]] == [], status
