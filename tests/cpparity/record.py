@@ -10,7 +10,13 @@ does it end by itself, its exit code, how many times each job ran);
 
 runs every corpus file ContainerPilot loads (VERDICTS.md) that advertises a service, each in a
 sandbox of its own (tests/cpparity/sandbox.py) with a Consul dev agent, and writes what it
-registered to tests/data/containerpilot_parity/corpus_registration.json.
+registered to tests/data/containerpilot_parity/corpus_registration.json;
+
+    CONTAINERPILOT=... CONSUL=... python3 -m tests.cpparity.record order
+
+runs every corpus file ContainerPilot loads, the same way, until its jobs have settled, sends it
+SIGTERM, and writes the order in which its jobs started and stopped (tests/cpparity/order.py)
+to tests/data/containerpilot_parity/corpus_order.json.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.cpparity import sandbox
+from tests.cpparity import order, sandbox
 from tests.cpparity.ending import SCENARIOS
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "containerpilot_parity"
@@ -226,15 +232,130 @@ def record_registration(path: str) -> dict[str, Any]:
     }
 
 
+QUIET = 3.0  # seconds without a new event, beyond the longest wait a `when` chain may have
+ORDER_RUNS = 2  # runs of each file: jobs that have no order may show it
+
+
+def loaded_files() -> list[str]:
+    verdicts = (CORPUS / "VERDICTS.md").read_text()
+    return [line.split("`")[1] for line in verdicts.splitlines() if "| loaded |" in line]
+
+
+def quiet_for(raw: dict[str, Any]) -> float:
+    """How long a run must show no new event before its jobs count as settled: one health
+    interval of a job others wait to be healthy (or watch), one watch interval, and QUIET."""
+    jobs = order.jobs_of(raw)
+    whens = [order.when_of(job) for job in jobs]
+    sources = {str(when.get("source") or "") for when in whens}
+    watched = {source[6:] for source in sources if source.startswith("watch.")}
+    health = [
+        float(job["health"].get("interval") or 0)
+        for job in jobs
+        if isinstance(job.get("health"), dict) and ({job.get("name")} & (sources | watched))
+    ]
+    watches = [
+        float(watch.get("interval") or 0)
+        for watch in raw.get("watches") or []
+        if isinstance(watch, dict) and f"watch.{watch.get('name')}" in sources
+    ]
+    return QUIET + max(health, default=0.0) + max(watches, default=0.0)
+
+
+def order_run(path: str, consul: str, name: str, raw: dict[str, Any]) -> dict[str, Any]:
+    text = (CORPUS / "v3" / name).read_text()
+    quiet = quiet_for(raw)
+    with tempfile.TemporaryDirectory() as tmp, sandbox.Sandbox(Path(tmp), sandbox.plan_stubs(
+            raw)) as box:  # fmt: skip
+        config = Path(tmp, "containerpilot.json5")
+        config.write_text(text)
+        registry = start_consul(box, consul)
+        begun = time.time()
+        proc = subprocess.Popen(
+            [*box.enter(), path, "-config", str(config)], cwd=tmp, env=box.environ(),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+        log = box.order_log
+        seen, changed = 0, time.monotonic()
+        while proc.poll() is None and time.monotonic() - changed < quiet:
+            time.sleep(0.2)
+            now = len(order.phases(log.read_text() if log.exists() else "", raw)[0])
+            if now != seen:
+                seen, changed = now, time.monotonic()
+        ended = proc.poll() is not None
+        if not ended:
+            with open(log, "a") as out:
+                out.write(f"{time.time():.9f} {order.SIGTERM} -\n")
+            proc.send_signal(signal.SIGTERM)
+        code = proc.wait(60)
+        text = log.read_text() if log.exists() else ""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        registry.terminate()
+        registry.wait(30)
+    before, after = order.timed_phases(text, raw)
+    return {"ended_by_itself": ended, "exit": code,
+            "before_sigterm": [[event, round(at - begun, 3)] for event, at in before],
+            "after_sigterm": [[event, round(at - begun, 3)] for event, at in after]}  # fmt: skip
+
+
+def record_order_file(path: str, consul: str, name: str) -> dict[str, Any]:
+    from pilot.config.containerpilot.detect import parse_rendered
+
+    raw = parse_rendered((CORPUS / "v3" / name).read_text(), sandbox.ENVIRON, name)
+    runs = [order_run(path, consul, name, raw) for _ in range(ORDER_RUNS)]
+    entry: dict[str, Any] = {"file": name, "stubs": sandbox.plan_stubs(raw),
+                             "ended_by_itself": runs[0]["ended_by_itself"]}  # fmt: skip
+    for phase, after in (("before_sigterm", False), ("after_sigterm", True)):
+        events = [event for event, _ in runs[0][phase]]
+        for run in runs[1:]:
+            if sorted(event for event, _ in run[phase]) != sorted(events):
+                raise RuntimeError(f"{name}: runs differ {phase}: {runs}")
+        edges = order.edges(raw, events, after)
+        for run in runs:
+            wrong = order.broken(edges, [event for event, _ in run[phase]])
+            if wrong:
+                raise RuntimeError(f"{name}: ContainerPilot broke {wrong} {phase}: {run}")
+        entry[phase] = {"events": sorted(events), "order": edges,
+                        "unordered": order.together(raw, events, after)}  # fmt: skip
+    entry["runs"] = runs
+    print(f"{name}: {entry['before_sigterm']} {entry['after_sigterm']}", file=sys.stderr)
+    return entry
+
+
+def record_order(path: str) -> dict[str, Any]:
+    consul = os.environ.get("CONSUL")
+    if not consul:
+        sys.exit("set CONSUL to the consul binary the jobs register in")
+    reason = sandbox.available()
+    if reason:
+        sys.exit(reason)
+    return {
+        "containerpilot": version(path),
+        "recorded": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d"),
+        "how": "each file ContainerPilot loads (VERDICTS.md) run as for corpus_registration.json "
+        f"({ORDER_RUNS} runs), until no new event came for {QUIET:g} s plus the longest health "
+        "interval of a job others wait for and the longest watch interval they wait on; then "
+        "sent SIGTERM (unless it had ended by itself) and waited for. Each stub logged its "
+        "start, its exit, or its SIGTERM; an event is the first of its kind in its phase. "
+        "`order`: the pairs [a, b] ContainerPilot puts a before b (tests/cpparity/order.py), "
+        "kept in every run; `unordered`: jobs one event starts (or one SIGTERM stops) at once; "
+        "`runs`: what each run showed, with seconds since it started",
+        "files": [record_order_file(path, consul, name) for name in loaded_files()],
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("what", choices=["ending", "registration"])
+    parser.add_argument("what", choices=["ending", "registration", "order"])
     args = parser.parse_args(argv)
     path = binary()
     if args.what == "ending":
         data, out = record_ending(path), DATA / "ending.json"
-    else:
+    elif args.what == "registration":
         data, out = record_registration(path), DATA / "corpus_registration.json"
+    else:
+        data, out = record_order(path), DATA / "corpus_order.json"
     out.write_text(json.dumps(data, indent=1) + "\n")
     print(f"wrote {out}")
     return 0

@@ -2,7 +2,9 @@
 its commands, as ContainerPilot 3.8.0 ran it (VERDICTS.md of the corpus): an `eth0` with
 192.0.2.10/24, the host name `cpparity`, `consul` and `consul-server` on 127.0.0.1, the registry
 on 127.0.0.1:8500, a /run of its own. Every program a job or a health check executes is
-replaced by a stub: the command lines of long-running jobs sleep, everything else exits 0.
+replaced by a stub: the command lines of long-running jobs sleep until SIGTERM, everything else
+exits 0; each stub appends what happens to it (`start`, then `exit` or `stop` on SIGTERM) to the
+order log, in the order it happened (tests/cpparity/order.py reads it).
 Absolute paths get their stub through an overlay on /usr or /var (a path in neither is left
 missing); bare names through a directory first on PATH; relative paths in the run directory.
 Needs root, unshare, nsenter and ip."""
@@ -24,6 +26,7 @@ HOSTNAME = "cpparity"
 ADDRESS = "192.0.2.10"
 MAC = "02:00:c0:00:02:0a"  # eth0's, so that its IPv6 link-local address is always the same
 REGISTRY = "127.0.0.1:8500"
+CONTROL = "/var/run/containerpilot.socket"  # a v3 file's control socket when it names none
 OVERLAID = ("/usr", "/var")  # where an absolute path can get a stub
 ENVIRON = {  # the environment of VERDICTS.md, which some files need to render
     "CONSUL": "consul",
@@ -36,12 +39,21 @@ ENVIRON = {  # the environment of VERDICTS.md, which some files need to render
     "LOG_LEVEL": "INFO",
 }
 STUB = """#!/bin/sh
-# a stand-in: a long-running job's command line sleeps, anything else succeeds
+# a stand-in: a long-running job's command line sleeps until SIGTERM, anything else succeeds;
+# each appends "<seconds> start|exit|stop <its command line>" to the order log
 line="${{0##*/}}"
 [ $# -gt 0 ] && line="$line $*"
+note() {{ echo "$({date} +%s.%N) $1 $line" >> {log}; }}
+note start
 while IFS= read -r long; do
-  [ "$long" = "$line" ] && exec {sleep} 300
+  if [ "$long" = "$line" ]; then
+    trap 'note stop; kill $! 2>/dev/null; trap - TERM; kill -TERM $$' TERM
+    {sleep} 300 &
+    wait
+    exit 0
+  fi
 done < {long}
+note exit
 exit 0
 """
 
@@ -99,10 +111,15 @@ class Sandbox:
         self.workdir = workdir
         stubs = workdir / "stubs"
         (stubs / "bin").mkdir(parents=True)
-        shutil.copy(shutil.which("sleep") or "/bin/sleep", stubs / "sleep")
+        for tool in ("sleep", "date"):  # a file may stub either name
+            shutil.copy(shutil.which(tool) or f"/bin/{tool}", stubs / tool)
         (stubs / "long").write_text("".join(f"{line}\n" for line in plan["long_running"]))
+        self.order_log = stubs / "order.log"
         stub = stubs / "stub"
-        stub.write_text(STUB.format(sleep=stubs / "sleep", long=stubs / "long"))
+        stub.write_text(
+            STUB.format(sleep=stubs / "sleep", date=stubs / "date", long=stubs / "long",
+                        log=self.order_log)
+        )  # fmt: skip
         stub.chmod(0o755)
         for name in plan["names"]:
             target = workdir / name if "/" in name else stubs / "bin" / name
@@ -168,6 +185,27 @@ class Sandbox:
         )
         result = subprocess.run(
             [*self.enter(net_only=True), sys.executable, "-c", script, path],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        return json.loads(result.stdout) if result.returncode == 0 else None
+
+    def control(self, path: str, socket: str = CONTROL) -> Any:
+        """A GET on the control socket inside (pilot's own API), as JSON (None when nothing
+        answers)."""
+        script = (
+            "import http.client, socket, sys\n"
+            "class Unix(http.client.HTTPConnection):\n"
+            "    def connect(self):\n"
+            "        self.sock = socket.socket(socket.AF_UNIX)\n"
+            "        self.sock.connect(sys.argv[2])\n"
+            "c = Unix('localhost', timeout=5)\n"
+            "c.request('GET', sys.argv[1])\n"
+            "sys.stdout.write(c.getresponse().read().decode())"
+        )
+        result = subprocess.run(
+            [*self.enter(), sys.executable, "-c", script, path, socket],
             capture_output=True,
             text=True,
             timeout=30,

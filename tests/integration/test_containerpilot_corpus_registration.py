@@ -11,29 +11,28 @@ PILOT_CP_CORPUS points to it (default: the shared copy)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
 import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.cpparity import sandbox
-from tests.helpers import PYTHON, REPO, real_consul, require, wait_for
+from tests.cpparity import order, sandbox
+from tests.cpparity.runs import handles, pilot_argv, registry_argv, running
+from tests.helpers import REPO, require, wait_for
 
 DATA = json.loads((REPO / "tests/data/containerpilot_parity/corpus_registration.json").read_text())
+ORDER = json.loads((REPO / "tests/data/containerpilot_parity/corpus_order.json").read_text())
 CORPUS = Path(os.environ.get("PILOT_CP_CORPUS", "/work/shared/corpus/containerpilot"))
 SERVICE_FIELDS = ("ID", "Service", "Tags", "Address", "Port", "EnableTagOverride")
 CHECK_FIELDS = ("CheckID", "ServiceID", "ServiceName", "Status")
 ACCEPTED = {difference["field"] for difference in DATA["accepted_differences"]}
 CHECKS_ACCEPTED = ("Name", "Notes", "Output")
 FILES = DATA["files"]
-NO_DNS_NOR_GRPC = ["-dns-port", "-1", "-grpc-port", "-1"]
 
 pytestmark = [
     pytest.mark.slow,
@@ -43,28 +42,6 @@ pytestmark = [
 
 def recorded(value: Any) -> Any:
     return json.loads(json.dumps(value).replace("{hostname}", sandbox.HOSTNAME))
-
-
-@contextlib.contextmanager
-def running(argv: list[str], **popen: Any) -> Iterator[subprocess.Popen[bytes]]:
-    """A process of its own group, killed with its group at the end."""
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True, **popen)
-    try:
-        yield proc
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(10)
-
-
-def registry_argv(box: sandbox.Sandbox) -> list[str]:
-    """Real Consul when the tests run on it (tests/REAL_CONSUL.md), else `pilot consul-dev`."""
-    consul = real_consul()
-    if consul:
-        loopback = ["-client", "127.0.0.1", "-bind", "127.0.0.1", "-http-port", "8500"]
-        return [*box.enter(), consul, "agent", "-dev", *loopback, *NO_DNS_NOR_GRPC]
-    listen = ["--listen", sandbox.REGISTRY, "--dns", "off"]
-    return [*box.enter(), PYTHON, "-m", "pilot", "consul-dev", *listen]
 
 
 def registered_as_recorded(box: sandbox.Sandbox, entry: dict[str, Any]) -> bool:
@@ -84,22 +61,13 @@ def test_the_accepted_differences_are_those_checked() -> None:
     } == ACCEPTED
 
 
-def program(job: dict[str, Any]) -> str:
-    argv = job.get("exec") or [""]
-    return str(argv.split(" ")[0] if isinstance(argv, str) else argv[0])
-
-
 def without_missing(entry: dict[str, Any], config: Path) -> dict[str, Any]:
     """The recording less the services (and their checks) of the jobs whose program the
     sandbox leaves missing: ContainerPilot advertised them, pilot does not (accepted)."""
     from pilot.config.containerpilot.detect import parse_rendered
 
     raw = parse_rendered(config.read_text(), sandbox.ENVIRON, config.name)
-    missing = {
-        job["name"]
-        for job in raw.get("jobs") or []
-        if isinstance(job, dict) and job.get("port") and program(job) in entry["stubs"]["missing"]
-    }
+    missing = order.left_out(raw, entry["stubs"]["missing"])
     if not missing:
         return entry
     for name in missing:  # ContainerPilot did register them: the difference is real
@@ -107,6 +75,51 @@ def without_missing(entry: dict[str, Any], config: Path) -> dict[str, Any]:
     services = {k: v for k, v in entry["services"].items() if v["Service"] not in missing}
     checks = {k: v for k, v in entry["checks"].items() if v["ServiceName"] not in missing}
     return {**entry, "services": services, "checks": checks}
+
+
+def ran_with_containerpilot(file: str, config: Path) -> set[str]:
+    """The jobs ContainerPilot started (corpus_order.json), less those a watch on a service
+    pilot leaves out started."""
+    from pilot.config.containerpilot.detect import parse_rendered
+
+    entry = next(entry for entry in ORDER["files"] if entry["file"] == file)
+    raw = parse_rendered(config.read_text(), sandbox.ENVIRON, config.name)
+    only_cp = order.waiting_on(raw, order.left_out(raw, entry["stubs"]["missing"]))
+    started = order.without(entry["before_sigterm"], only_cp)["events"]
+    return {
+        name
+        for event in started
+        if event.endswith(" start")
+        for name in event.rsplit(" ", 1)[0].split("|")
+    }
+
+
+def judged(status: Any, ran: set[str]) -> bool:
+    """Whether pilot ran every job of `ran` and has a health verdict on each service of a job
+    that ran: past that, a service it would register is registered."""
+    if not status:
+        return False
+    jobs = {job["name"]: job for job in status["jobs"]}
+    return all(jobs.get(name, {}).get("runs") for name in ran) and all(
+        service["status"] is not None
+        for service in status["services"]
+        if jobs.get(service["job"], {}).get("runs")
+    )
+
+
+def nothing_registered(box: sandbox.Sandbox, file: str, config: Path) -> None:
+    """A file ContainerPilot registered nothing for matches as soon as pilot starts: so wait
+    until pilot ran what ContainerPilot ran and judged its services' health, then check that
+    pilot holds no registration and the registry has none."""
+    ran = ran_with_containerpilot(file, config)
+    wait_for(
+        lambda: judged(box.control("/v1/status"), ran),
+        60,
+        message=f"pilot to run {sorted(ran)} and judge the health of its services",
+    )
+    status = box.control("/v1/status")
+    assert [s["id"] for s in status["services"] if s["registered"]] == [], status
+    assert box.get("/v1/agent/services") == {}
 
 
 def without_version(service: dict[str, Any]) -> dict[str, Any]:
@@ -144,7 +157,7 @@ def test_pilot_registers_what_containerpilot_registered(
         running(registry_argv(box), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
     ):
         wait_for(lambda: box.get("/v1/status/leader"), 30, message="the registry")
-        argv = [*box.enter(), PYTHON, "-m", "pilot.cli.containerpilot", "-config", str(config)]
+        argv = pilot_argv(box, config)
         log = tmp_path / "pilot.log"
         with open(log, "wb") as out, running(argv, cwd=tmp_path, env=box.environ(repo), stdout=out,
                                              stderr=out) as pilot:  # fmt: skip
@@ -166,17 +179,11 @@ def test_pilot_registers_what_containerpilot_registered(
                     check_accepted(
                         field, check["ServiceName"], check[field], checks[key].get(field, "")
                     )
+            if not entry["services"]:
+                nothing_registered(box, entry["file"], config)
             # A file whose services are all left out (cassandra's) matches at once, maybe
             # before pilot has its handlers: SIGTERM would then kill it outright.
             wait_for(lambda: handles(pilot.pid, signal.SIGTERM), 30, message="pilot started")
             pilot.send_signal(signal.SIGTERM)
             assert pilot.wait(30) == 0, log.read_text()
         assert sorted(box.get("/v1/agent/services") or {}) == recorded(entry["after_stop"])
-
-
-def handles(pid: int, signum: int) -> bool:
-    """Whether process `pid` has a handler of its own for `signum` (SigCgt in its status)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("SigCgt:"):
-            return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
-    return False
