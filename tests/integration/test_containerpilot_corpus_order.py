@@ -27,6 +27,13 @@ from tests.helpers import REPO, require, wait_for
 DATA = json.loads((REPO / "tests/data/containerpilot_parity/corpus_order.json").read_text())
 CORPUS = Path(os.environ.get("PILOT_CP_CORPUS", "/work/shared/corpus/containerpilot"))
 FILES = DATA["files"]
+# Events pilot may run that ContainerPilot did not, by file, and why (docs/migrating.md).
+PILOT_MAY_ADD = {
+    # minemeld's first health check runs at once under pilot, after its 20 s interval under
+    # ContainerPilot, by when the stub had exited; when pilot's check passes before the exit,
+    # `web` (once minemeld is healthy) runs too.
+    "mterron__minemeld__containerpilot.json5": {"web start", "web exit"},
+}
 
 pytestmark = [
     pytest.mark.slow,
@@ -86,7 +93,8 @@ def test_pilot_starts_and_stops_jobs_in_containerpilots_order(
                 assert pilot.wait(30) == 0, log.read_text()
     got_before, got_after = order.phases(read(box.order_log), raw)
     shown = f"pilot ran:\n{read(box.order_log)}"
-    assert sorted(got_before) == sorted(before["events"]), shown
+    added = PILOT_MAY_ADD.get(entry["file"], set())
+    assert sorted(e for e in got_before if e not in added) == sorted(before["events"]), shown
     assert order.broken(before["order"], got_before) == [], shown
     assert sorted(got_after) == sorted(after["events"]), shown
     assert order.broken(after["order"], got_after) == [], shown
