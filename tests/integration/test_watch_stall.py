@@ -128,6 +128,11 @@ def test_a_leader_whose_agent_stalls_demotes(
             5,
             message=f"the stalled leader demoted\n{p.output}",
         )
-        assert "cannot confirm the lock: no answer within" in p.output
+        # pilot's log reaches the test through a pipe, after the hook has written the event
+        wait_for(
+            lambda: "cannot confirm the lock: no answer within" in p.output,
+            5,
+            message="why it demoted, in pilot's log",
+        )
     finally:
         proxy.close()
