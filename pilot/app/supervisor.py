@@ -17,12 +17,7 @@ from pilot.app.mode import Mode, ModeFactory
 from pilot.app.plan import ReloadPlan, plan_reload
 from pilot.app.reload import read_reload, write_reload_files
 from pilot.app.shutdown import Shutdown
-from pilot.app.signals import (
-    EVENT_SIGNALS,
-    IGNORED_SIGNALS,
-    SHUTDOWN_SIGNALS,
-    install_handlers,
-)
+from pilot.app.signals import install_handlers
 from pilot.app.snapshot import snapshot
 from pilot.app.triggers import Triggers
 from pilot.config.errors import ConfigError
@@ -33,9 +28,11 @@ from pilot.health.jobs import JobHealth
 from pilot.interface.commands import CommandError
 from pilot.interface.status import Status
 from pilot.log import Log
+from pilot.process.early import EarlyRun, take_charge
 from pilot.process.job import Job
-from pilot.process.limits import raise_fd_limit
-from pilot.process.reaper import Reaper, become_subreaper
+from pilot.process.reaper import Reaper
+from pilot.process.signals import EVENT_SIGNALS, IGNORED_SIGNALS, SHUTDOWN_SIGNALS
+from pilot.process.spawn import foreground_terminal, spawn
 from pilot.render.envfiles import DecodedFile, exported_paths, write_files
 
 
@@ -57,9 +54,12 @@ if TYPE_CHECKING:  # imported when the config uses them, to keep start-up light
     from pilot.traffic.monitor import TrafficMonitor
 
 
-async def supervise(config: Config, files: list[DecodedFile], log: Log) -> int:
-    """Run one pilot on the running loop; returns the code pilot exits with."""
-    return await Supervisor(config, files, log).run()
+async def supervise(
+    config: Config, files: list[DecodedFile], log: Log, early: EarlyRun | None = None
+) -> int:
+    """Run one pilot on the running loop (its main job's first run `early`, when started
+    before the loop); returns the code pilot exits with."""
+    return await Supervisor(config, files, log, early=early).run()
 
 
 class Supervisor:
@@ -72,12 +72,21 @@ class Supervisor:
     """
 
     def __init__(
-        self, config: Config, files: list[DecodedFile], log: Log, mode: ModeFactory = Mode
+        self,
+        config: Config,
+        files: list[DecodedFile],
+        log: Log,
+        mode: ModeFactory = Mode,
+        *,
+        early: EarlyRun | None = None,
     ) -> None:
         self._config, self._files, self._log = config, files, log
+        self._early = early
         self._logs = keep_logs(config, log)
         self._loop = asyncio.get_running_loop()
         self._reaper = Reaper(on_orphan=self._on_orphan)
+        if early is not None and early.pid is not None:
+            self._reaper.expect(early.pid)
         self.bus = EventBus(log)
         self.mode = mode(self)
         self._environment = Environment(
@@ -87,7 +96,8 @@ class Supervisor:
             sources=(self._consul_environment, *self.mode.environment_sources()),
             job_sources=self.mode.job_environment_sources(),
         )
-        self._terminal = _foreground_terminal()
+        # an early main job has taken the terminal already: pilot had it when it started
+        self._terminal = foreground_terminal() if early is None else early.terminal
         self.health = JobHealth(
             self.bus, self._reaper, self._environment.for_job, log, self._stopped_by_pilot
         )
@@ -113,10 +123,9 @@ class Supervisor:
     async def run(self) -> int:
         """Supervise until the config's end (the main job over, by default), shut down, and
         return the exit code."""
-        raise_fd_limit(self.log)
         install_handlers(self._loop, self._on_signal)
-        if os.getpid() != 1 and not become_subreaper():
-            self.log.warn("cannot become a child subreaper: orphans of jobs will not be reaped")
+        if self._early is None:
+            take_charge(self.log)
         try:
             await self.mode.prepare()
             if self.config.uses_consul:
@@ -126,12 +135,18 @@ class Supervisor:
             write_files(self._files)  # last: a config that cannot start writes nothing
         except (ConfigError, SocketInUse, ValueError, LookupError, OSError) as error:
             self.log.error(f"cannot start: {error}")
+            if self._early is not None:
+                self._early.abandon()
             await self._close()
             return 2
         await self.mode.before_startup()
         for job in self.jobs.values():
             self.triggers.arm(job)
         self.bus.publish(Code.STARTUP, GLOBAL)
+        if self._early is not None:  # adopted by now: what happened before the loop, in order
+            for signum in self._early.recorder.received:
+                self._on_signal(signum)
+            self.reaper.reap()
         self._check_done()
         code = await self._finished
         await asyncio.gather(*(job.wait_leftovers() for job in self.jobs.values()))
@@ -399,6 +414,9 @@ class Supervisor:
         """A supervised job for `cfg` (a job with `terminal: true` gets pilot's terminal, if
         pilot has one; the others, and pilot itself, keep Ctrl-C for pilot's shutdown)."""
         terminal = self._terminal if cfg.terminal else None
+        early = self._early
+        if early is not None and cfg.name != self.config.main_job.name:
+            early = None
         return Job(
             cfg,
             self.reaper,
@@ -407,6 +425,7 @@ class Supervisor:
             self.log,
             self._on_settled,
             terminal,
+            spawner=spawn if early is None else early.spawner(spawn),
         )
 
     @property
@@ -565,12 +584,3 @@ class Supervisor:
             code = 128 + self._shutdown_signal if self._shutdown_signal else 1
         return dict(self.config.exit_codes.map).get(code, code)
 
-
-def _foreground_terminal() -> int | None:
-    """stdin, when it is a terminal whose foreground group is pilot's (`docker run -it`)."""
-    try:
-        if os.isatty(0) and os.tcgetpgrp(0) == os.getpgrp():
-            return 0
-    except OSError:
-        pass
-    return None

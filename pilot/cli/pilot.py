@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -14,6 +13,8 @@ if TYPE_CHECKING:
     from pilot.config.errors import ConfigError
     from pilot.config.model import Config
     from pilot.config.up_mode import PortAllocator
+    from pilot.log import Log
+    from pilot.process.early import EarlyRun
     from pilot.render.envfiles import DecodedFile
 
 COMMANDS = (
@@ -192,7 +193,7 @@ def _report(error: ConfigError) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Supervise the config's jobs; exit with the main job's code."""
-    from pilot.app.signals import reset_inherited_signals
+    from pilot.process.signals import reset_inherited_signals
 
     reset_inherited_signals()
     loaded = _load(args)
@@ -203,7 +204,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_up(args: argparse.Namespace) -> int:
     """Run a development stack until Ctrl-C (docs/up.md)."""
-    from pilot.app.signals import reset_inherited_signals
+    from pilot.process.signals import reset_inherited_signals
     from pilot.up.stack import already_up, prepare, stack_config
 
     reset_inherited_signals()
@@ -229,10 +230,10 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def cmd_single(options: list[str], argv: list[str]) -> int:
     """`pilot [-v] [--socket PATH] -- CMD ARGS...`: run one command as the main job, without a
-    config."""
-    from pilot.app.signals import reset_inherited_signals
-    from pilot.config.errors import ConfigError
-    from pilot.config.single import single_command_config
+    config. The command is started first, before anything else is imported (`EarlyRun`),
+    unless pilot serves a control socket: that must listen before the command starts."""
+    from pilot.log import Log
+    from pilot.process.signals import reset_inherited_signals
 
     socket, verbose = None, False
     if options:  # argparse only when there is something to parse: `pilot -- CMD` starts light
@@ -244,26 +245,46 @@ def cmd_single(options: list[str], argv: list[str]) -> int:
         args = parser.parse_args(options)
         socket, verbose = args.socket, args.verbose
     reset_inherited_signals()
+    log = Log("info" if verbose else "warn")
+    early = None
+    if socket is None and argv and argv[0]:  # a command single_command_config accepts
+        from pilot.process.early import EarlyRun
+
+        early = EarlyRun(argv, log)
+    from pilot.config.errors import ConfigError
+    from pilot.config.single import single_command_config
+
     try:
         config = single_command_config(argv, socket, verbose)
     except ConfigError as error:
         _report(error)
+        if early is not None:
+            early.abandon()
         return 2
-    _supervise(config, [])
+    _supervise(config, [], log=log, early=early)
 
 
 def _supervise(
-    config: Config, files: list[DecodedFile], ports: PortAllocator | None = None
+    config: Config,
+    files: list[DecodedFile],
+    ports: PortAllocator | None = None,
+    *,
+    log: Log | None = None,
+    early: EarlyRun | None = None,
 ) -> NoReturn:
     import asyncio
 
     from pilot.log import Log
 
-    log = Log(config.logging.level, config.logging.format, tuple(job.name for job in config.jobs))
+    names = tuple(job.name for job in config.jobs)
+    if log is None:
+        log = Log(config.logging.level, config.logging.format, names)
+    else:
+        log.configure(config.logging.level, config.logging.format, names)
     if ports is None:
         from pilot.app.supervisor import supervise
 
-        running = supervise(config, files, log)
+        running = supervise(config, files, log, early)
     else:
         from pilot.up.stack import supervise_stack
 
@@ -298,6 +319,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         return 2
     config = loaded[0]
     if args.print:
+        import json
+
         from pilot.config.sections import dump_section
 
         print(json.dumps(dump_section(config), indent=2))
@@ -373,6 +396,8 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def cmd_schema(args: argparse.Namespace) -> int:
     """Print the JSON Schema of pilot.json5, for editors."""
+    import json
+
     from pilot.config.schema import config_schema
 
     print(json.dumps(config_schema(), indent=2))
