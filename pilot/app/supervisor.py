@@ -14,15 +14,12 @@ from pilot.app.commands import SupervisorCommands
 from pilot.app.environment import Environment
 from pilot.app.logfiles import keep_logs
 from pilot.app.mode import Mode, ModeFactory
-from pilot.app.plan import ReloadPlan, plan_reload
-from pilot.app.reload import read_reload, write_reload_files
 from pilot.app.shutdown import Shutdown
 from pilot.app.signals import install_handlers
 from pilot.app.snapshot import snapshot
 from pilot.app.triggers import Triggers
 from pilot.config.errors import ConfigError
 from pilot.config.model import Config, Ending, JobConfig
-from pilot.control.server import ControlServer, SocketInUse
 from pilot.events import GLOBAL, Code, EventBus
 from pilot.health.jobs import JobHealth
 from pilot.interface.commands import CommandError
@@ -45,6 +42,7 @@ class Server(Protocol):
 
 if TYPE_CHECKING:  # imported when the config uses them, to keep start-up light
     from pilot.app.build import Builds
+    from pilot.app.plan import ReloadPlan
     from pilot.consul.discovery import Discovery
     from pilot.devconsul.server import DevConsul
     from pilot.health.checks import CheckResult
@@ -133,7 +131,7 @@ class Supervisor:
             await self._start_servers()
             await self.mode.servers_started()
             write_files(self._files)  # last: a config that cannot start writes nothing
-        except (ConfigError, SocketInUse, ValueError, LookupError, OSError) as error:
+        except (ConfigError, ValueError, LookupError, OSError) as error:  # SocketInUse too
             self.log.error(f"cannot start: {error}")
             if self._early is not None:
                 self._early.abandon()
@@ -265,6 +263,8 @@ class Supervisor:
     async def _start_servers(self) -> None:
         """The control socket (unless the config serves none) and telemetry (when configured)."""
         if self.config.serves_control:
+            from pilot.control.server import ControlServer
+
             control = ControlServer(self.config.control.path, self.commands, self.log)
             await control.start()
             self._servers.append(control)
@@ -346,6 +346,9 @@ class Supervisor:
         Raises:
             CommandError(400): the new config is invalid, or changes what only a restart can.
         """
+        from pilot.app.plan import plan_reload
+        from pilot.app.reload import read_reload, write_reload_files
+
         async with self._reload_lock:  # a SIGHUP and a ctl reload at once apply one by one
             environ = {**os.environ, **self.environment.overrides}
             new, files = await read_reload(self.mode.load, self.config.path, environ, self.log)
