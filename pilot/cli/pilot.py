@@ -61,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     if "--" in args_list and args_list[0].partition("=")[0] in ("--", *SINGLE_OPTIONS):
         split = args_list.index("--")
         return cmd_single(args_list[:split], args_list[split + 1 :])
+    plain_run = _plain_run(args_list)
+    if plain_run is not None:  # what argparse would make of it, without argparse's 0.4 MiB
+        return run_config(plain_run)
     if (
         args_list
         and args_list[0] not in COMMANDS
@@ -79,6 +82,16 @@ def main(argv: list[str] | None = None) -> int:
         "schema": cmd_schema,
     }[args.command]
     return handler(args)
+
+
+def _plain_run(args: list[str]) -> str | None:
+    """The config path of the usual container command, `pilot run -c PATH` or `pilot -c
+    PATH` (`--config` alike); None for anything else, which argparse reads."""
+    if args[:1] == ["run"]:
+        args = args[1:]
+    if len(args) == 2 and args[0] in ("-c", "--config") and not args[1].startswith("-"):
+        return args[1]
+    return None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -154,7 +167,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _load(
-    args: argparse.Namespace, up: PortAllocator | None = None
+    path: str | None, up: PortAllocator | None = None
 ) -> tuple[Config, list[DecodedFile]] | None:
     """The config (with `up`, as `pilot up` runs it) and its decoded files, or None once every
     error has been printed."""
@@ -163,11 +176,11 @@ def _load(
     from pilot.render.envfiles import decode_files
     from pilot.render.sources import check_template_sources
 
-    if not args.config:
+    if not path:
         print("pilot: no config: give -c FILE or set PILOT_CONFIG", file=sys.stderr)
         return None
     try:
-        config = load_config(args.config, up=up)
+        config = load_config(path, up=up)
     except ConfigError as error:
         _report(error)
         return None
@@ -193,10 +206,15 @@ def _report(error: ConfigError) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Supervise the config's jobs; exit with the main job's code."""
+    return run_config(args.config)
+
+
+def run_config(path: str | None) -> int:
+    """`pilot run -c PATH`: supervise the config's jobs; exit with the main job's code."""
     from pilot.process.signals import reset_inherited_signals
 
     reset_inherited_signals()
-    loaded = _load(args)
+    loaded = _load(path)
     if loaded is None:
         return 2
     _supervise(*loaded)
@@ -222,7 +240,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     except ConfigError as error:
         _report(error)
         return 2
-    loaded = _load(args, ports)
+    loaded = _load(args.config, ports)
     if loaded is None:
         return 2
     _supervise(stack_config(loaded[0]), loaded[1], ports)
@@ -314,7 +332,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     (defaults filled in, unset options left out, secrets masked). A file only `pilot up` can
     run (`port: "auto"`, `monitor`, `watch`...) is checked as `pilot up` reads it."""
     up = args.up or (args.config not in ("-", None) and _only_up_runs(args.config))
-    loaded = _load(args, _dry_ports() if up else None)
+    loaded = _load(args.config, _dry_ports() if up else None)
     if loaded is None:
         return 2
     config = loaded[0]
@@ -379,7 +397,7 @@ def summary(config: Config, main: bool = True) -> str:
 
 def cmd_render(args: argparse.Namespace) -> int:
     """Render every template once (consul-template's -once; --dry-run prints instead)."""
-    loaded = _load(args)
+    loaded = _load(args.config)
     if loaded is None:
         return 2
     from pilot.render.once import render_once
