@@ -240,6 +240,20 @@ def rss_kib(pid: int) -> int:
     return int(match.group(1)) if match else 0
 
 
+def settled(pid: int, quiet: float = 0.1, timeout: float = 10.0) -> bool:
+    """Wait until `pid` has used no CPU for `quiet` seconds (it has finished starting: `pilot
+    --` starts its command first and the rest of itself after); False past `timeout`."""
+    deadline = time.monotonic() + timeout
+    before = cpu_seconds(pid)
+    while time.monotonic() < deadline:
+        time.sleep(quiet)
+        now = cpu_seconds(pid)
+        if now == before:
+            return True
+        before = now
+    return False
+
+
 def cpu_seconds(pid: int) -> float:
     """utime + stime of `pid` (its threads included, its children not)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

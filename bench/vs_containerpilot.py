@@ -243,7 +243,9 @@ def stop_trial(peer: str, directory: Path, counter: list[int], termed: list[str]
     try:
         if not common.wait_for(Path(f"{stamp}.ready").exists, 20):
             return None
-        time.sleep(0.3)  # let the supervisor finish starting
+        time.sleep(0.3)  # let the supervisor finish starting: at least this, and until idle
+        if not common.settled(proc.pid):
+            return None
         sent = time.monotonic()
         os.kill(proc.pid, signal.SIGTERM)
         ended = common.wait_exit(proc, 20)

@@ -142,7 +142,7 @@ class Supervisor:
             self.triggers.arm(job)
         self.bus.publish(Code.STARTUP, GLOBAL)
         if self._early is not None:  # adopted by now: what happened before the loop, in order
-            for signum in self._early.recorder.received:
+            for signum in self._early.recorder.take():
                 self._on_signal(signum)
             self.reaper.reap()
         self._check_done()

@@ -12,13 +12,16 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from pilot.log import Log
 from pilot.process.limits import raise_fd_limit
 from pilot.process.reaper import become_subreaper
-from pilot.process.seams import Process, Spawner
 from pilot.process.signals import SignalRecorder
 from pilot.process.spawn import SpawnError, SpawnRequest, foreground_terminal, spawn
+
+if TYPE_CHECKING:
+    from pilot.log import Log
+    from pilot.process.seams import Process, Spawner
 
 
 def take_charge(log: Log) -> None:

@@ -4,6 +4,7 @@ loop exists. Light on purpose: `pilot --` starts its command before importing as
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 from types import FrameType
 
@@ -43,17 +44,34 @@ class SignalRecorder:
     order, to be replayed once it does: pilot is not stopped by a SIGTERM sent right after it
     started, and a signal meant for the job reaches it.
 
-    Installing the loop's handlers takes over from the recorder without a gap: Python runs
-    pending handlers before `signal.signal` replaces one.
+    Signals are recorded as the loop receives them, through the wakeup fd (a pipe of the
+    recorder's until the loop sets its own): each signal is written to exactly one of the two,
+    so none is lost in the hand-over and none is handled twice (a Python-level handler would
+    also run for a signal the loop's fd had already taken).
     """
 
     def __init__(self) -> None:
-        self.received: list[int] = []
+        self._read, self._write = os.pipe()
 
     def install(self) -> None:
-        """Record from now on (plain handlers; children still start with the default)."""
+        """Record from now on (handlers that do nothing, so children still start with the
+        default)."""
+        for fd in (self._read, self._write):
+            os.set_blocking(fd, False)
+        signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
         for signum in HANDLED_SIGNALS:
-            signal.signal(signum, self._record)
+            signal.signal(signum, _ignore)
 
-    def _record(self, signum: int, _frame: FrameType | None) -> None:
-        self.received.append(signum)
+    def take(self) -> list[int]:
+        """The signals recorded, in order; call once the loop handles signals."""
+        data = b""
+        with contextlib.suppress(BlockingIOError):
+            while chunk := os.read(self._read, 4096):
+                data += chunk
+        os.close(self._read)
+        os.close(self._write)
+        return list(data)
+
+
+def _ignore(_signum: int, _frame: FrameType | None) -> None:
+    """The Python-level handler while recording: the wakeup fd has the signal already."""
