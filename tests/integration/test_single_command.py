@@ -298,8 +298,7 @@ def test_leftovers_get_sigterm_and_time_before_sigkill(
 # The command signals pilot as its first statement: pilot, which starts it before its event
 # loop exists, is then still importing, and must pass the signal on once it handles signals.
 SIGNALS_PILOT_AT_ONCE = (
-    "trap 'echo {name} > got; exit {code}' {name}; kill -{name} $PPID; "
-    "while :; do sleep 0.01; done"
+    "trap 'echo {name} > got; exit {code}' {name}; kill -{name} $PPID; while :; do sleep 0.01; done"
 )
 
 
