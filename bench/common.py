@@ -43,14 +43,21 @@ ENV.pop("PYTHONUNBUFFERED", None)
 ENV["PYTHONPATH"] = str(REPO)
 
 
-def pilot_argv() -> list[str]:
+# Another checkout of pilot (PILOT_BASELINE, say a `git worktree` of the commit before a
+# change): its peers pilot-base and pilot---base run in the same rounds as this one's.
+BASELINE = os.environ.get("PILOT_BASELINE", "")
+
+
+def pilot_argv(checkout: str = "") -> list[str]:
     """How a container runs pilot: a console script as pip writes it (the one installed may
-    belong to another checkout, so this checkout's entry point gets a script of its own)."""
+    belong to another checkout, so this checkout's entry point gets a script of its own; with
+    `checkout`, that checkout's pilot, put first on the path)."""
     match = re.search(r'^pilot = "([\w.]+):(\w+)"', (REPO / "pyproject.toml").read_text(), re.M)
     assert match, "pyproject.toml has no pilot script"
-    script = PYCACHE / "bin" / "pilot"
+    script = PYCACHE / "bin" / ("pilot-base" if checkout else "pilot")
+    first = f"sys.path.insert(0, {checkout!r})\n" if checkout else ""
     text = (
-        f"#!{PYTHON}\n# -*- coding: utf-8 -*-\nimport re\nimport sys\n"
+        f"#!{PYTHON}\n# -*- coding: utf-8 -*-\nimport re\nimport sys\n{first}"
         f"from {match[1]} import {match[2]}\n"
         "if __name__ == '__main__':\n"
         "    sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])\n"
@@ -233,6 +240,20 @@ def rss_kib(pid: int) -> int:
     return int(match.group(1)) if match else 0
 
 
+def settled(pid: int, quiet: float = 0.1, timeout: float = 10.0) -> bool:
+    """Wait until `pid` has used no CPU for `quiet` seconds (it has finished starting: `pilot
+    --` starts its command first and the rest of itself after); False past `timeout`."""
+    deadline = time.monotonic() + timeout
+    before = cpu_seconds(pid)
+    while time.monotonic() < deadline:
+        time.sleep(quiet)
+        now = cpu_seconds(pid)
+        if now == before:
+            return True
+        before = now
+    return False
+
+
 def cpu_seconds(pid: int) -> float:
     """utime + stime of `pid` (its threads included, its children not)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -317,18 +338,31 @@ def _supervisor_quote(arg: str) -> str:
     return "'" + arg.replace("%", "%%").replace("'", "'\"'\"'") + "'"
 
 
+# Peers that supervise nothing: the job itself, started as pilot's Python starts (with `site`)
+# and with what pilot cannot do without imported first. What a Python supervisor cannot go
+# under: "python3" is the interpreter's own start, "python3+asyncio" its exit once asyncio is
+# loaded (the kernel tears down its memory).
+YARDSTICKS = {"python3": "", "python3+asyncio": "import asyncio\n"}
+
+
 def wrap(peer: str, argv: Sequence[str], directory: Path, **pilot_job: Any) -> list[str]:
     """argv that runs job `argv` under `peer` (direct, tini, dumb-init, pilot (`pilot run` of a
-    one-job config), pilot-- (`pilot -- ARGV`), containerpilot (CONTAINERPILOT_BIN, with
-    `stopTimeout: -1`), supervisord, and pilot-finalising: see PILOT_FINALISING)."""
+    one-job config), pilot-- (`pilot -- ARGV`), pilot-base and pilot---base (the same with
+    BASELINE's pilot), containerpilot (CONTAINERPILOT_BIN, with `stopTimeout: -1`),
+    supervisord, and pilot-finalising: see PILOT_FINALISING), or as one of the YARDSTICKS (a
+    job of JOB_PYTHON's only)."""
     if peer == "direct":
         return list(argv)
+    if peer in YARDSTICKS:  # no supervisor: the job's own code, run by a heavier Python
+        assert list(argv[: len(JOB_PYTHON)]) == JOB_PYTHON, "a yardstick runs a Python job"
+        code, *rest = argv[len(JOB_PYTHON) :]
+        return [PYTHON, "-c", YARDSTICKS[peer] + textwrap.dedent(code), *rest]
     if peer == "tini":
         return ["tini", "-s", "--", *argv]
     if peer == "dumb-init":
         return ["dumb-init", *argv]
-    if peer == "pilot--":
-        return [*pilot_argv(), "--", *argv]
+    if peer in ("pilot--", "pilot---base"):
+        return [*pilot_argv(BASELINE if peer.endswith("base") else ""), "--", *argv]
     if peer == "containerpilot":
         config = {
             "consul": "127.0.0.1:1",
@@ -340,9 +374,13 @@ def wrap(peer: str, argv: Sequence[str], directory: Path, **pilot_job: Any) -> l
             "-config",
             str(write_containerpilot_config(directory, config)),
         ]
-    if peer in ("pilot", "pilot-finalising"):
+    if peer in ("pilot", "pilot-base", "pilot-finalising"):
         config = {"jobs": [{"name": "job", "exec": list(argv), **pilot_job}]}
-        command = pilot_argv() if peer == "pilot" else PILOT_FINALISING
+        command = {
+            "pilot": pilot_argv(),
+            "pilot-base": pilot_argv(BASELINE),
+            "pilot-finalising": PILOT_FINALISING,
+        }[peer]
         return [*command, "run", "-c", str(write_pilot_config(directory, config, peer))]
     if peer == "supervisord":
         return ["supervisord", "-n", "-c", str(supervisord_conf(directory, {"job": argv}))]

@@ -3,14 +3,19 @@ in the same rounds, ratios taken per round.
 
 ContainerPilot and Consul are not shipped: the bench finds them through CONTAINERPILOT_BIN and
 CONSUL_BIN and leaves ContainerPilot's rows out without the first. Without CONSUL_BIN the
-registry is `pilot consul-dev` (said in the output), for both.
+registry is `pilot consul-dev` (said in the output), for both. With PILOT_BASELINE (another
+checkout of pilot, e.g. `git archive COMMIT | tar -x -C DIR`), start, stop and rss run its pilot
+too (pilot-base, pilot---base) in the same rounds: old against new.
 
 Sections (`--only NAME` runs one):
 - start: exec → the job's first statement, over direct exec (direct, tini, dumb-init,
-  `pilot -- CMD`, `pilot run` of a one-job config, ContainerPilot); and in the same rounds the
+  `pilot -- CMD`, `pilot run` of a one-job config, ContainerPilot, and the yardstick python3:
+  the job started by a Python with `site`, as pilot is); and in the same rounds the
   CPU (user + system) of a whole run of `true` under each, beside the yardsticks
   `python3 -c 'import asyncio'` and `python3 -I -S -c pass`: "÷ asyncio" is per round.
-- stop: SIGTERM → exit, the job exiting at once (ContainerPilot with `stopTimeout: -1`).
+- stop: SIGTERM → exit, the job exiting at once (ContainerPilot with `stopTimeout: -1`), and
+  the yardstick python3+asyncio: the job itself in a Python that imported asyncio, the floor
+  of a Python supervisor that waited for nothing.
 - rss: steady RSS of the supervisor with 1 job (`sleep`), beside the floors: a Python that
   imported asyncio and sleeps, and `python3 -I -S`.
 - realistic: 10 jobs with an http check every 5 s (ContainerPilot: `curl`, its only way) +
@@ -149,6 +154,8 @@ def fmt_ratio(value: float) -> str:
 def start_peers() -> list[str]:
     peers = ["direct", "tini", "dumb-init", "pilot--", "pilot"]
     peers = [p for p in peers if p not in common.missing_peers(peers)]
+    if common.BASELINE:
+        peers += ["pilot---base", "pilot-base"]
     return [*peers, "containerpilot"] if cp_bin() else peers
 
 
@@ -173,7 +180,8 @@ def whole_run_cpu(argv: list[str], directory: Path) -> float | None:
 
 
 def section_start(runs: int) -> str:
-    peers = start_peers()
+    supervisors = start_peers()
+    peers = [*supervisors, "python3"]
     with common.workdir("vs-start") as directory:
         counter = [0]
         for peer in peers:  # the page cache: the first exec of anything is slow
@@ -183,7 +191,7 @@ def section_start(runs: int) -> str:
             **CPU_YARDSTICKS,
             **{
                 f"{peer} true": common.wrap(peer, ["true"], directory)
-                for peer in peers
+                for peer in supervisors
                 if peer != "tini" and peer != "dumb-init"
             },
         }
@@ -235,7 +243,9 @@ def stop_trial(peer: str, directory: Path, counter: list[int], termed: list[str]
     try:
         if not common.wait_for(Path(f"{stamp}.ready").exists, 20):
             return None
-        time.sleep(0.3)  # let the supervisor finish starting
+        time.sleep(0.3)  # let the supervisor finish starting: at least this, and until idle
+        if not common.settled(proc.pid):
+            return None
         sent = time.monotonic()
         os.kill(proc.pid, signal.SIGTERM)
         ended = common.wait_exit(proc, 20)
@@ -247,7 +257,7 @@ def stop_trial(peer: str, directory: Path, counter: list[int], termed: list[str]
 
 
 def section_stop(runs: int) -> str:
-    peers = [p for p in start_peers() if p != "pilot--"]
+    peers = [*start_peers(), "python3+asyncio"]
     termed: list[str] = []
     with common.workdir("vs-stop") as directory:
         counter = [0]

@@ -4,7 +4,6 @@ lines that carry a `job` field."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
@@ -66,6 +65,10 @@ class Log:
         """Apply the config's logging section and the job names used for padding."""
         self.threshold = LEVELS[level]
         self.json = fmt == "json"
+        if self.json:  # imported for this format only: `pilot --` starts its command sooner
+            from json import dumps
+
+            self._dumps: Callable[..., str] = dumps
         self.width = max((len(n) for n in (*names, "pilot")), default=5)
         allowed = not os.environ.get("NO_COLOR")
         self._coloured = {
@@ -95,7 +98,7 @@ class Log:
         if self.json:
             self._write(
                 out,
-                json.dumps(
+                self._dumps(
                     {
                         "time": _iso_now(),
                         "level": "info",
@@ -121,7 +124,7 @@ class Log:
         if self.json:
             record = {"time": _iso_now(), "level": level, "source": "pilot", "msg": message}
             record.update(fields)
-            self._write(self.stderr, json.dumps(record, ensure_ascii=False, default=str))
+            self._write(self.stderr, self._dumps(record, ensure_ascii=False, default=str))
             return
         prefix = self._prefix("pilot", self.stderr)
         # A multi-line value (a check's output) keeps the prefix on every line.

@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from pilot.config.load import load_config
 from pilot.config.model import Config, JobConfig
 from pilot.interface.status import Status
 
@@ -31,6 +30,8 @@ class Mode:
 
     def load(self, path: str, environ: Mapping[str, str]) -> Config:
         """Read the config file as this pilot runs it (a reload); raises ConfigError."""
+        from pilot.config.load import load_config  # `pilot --` has no file to read
+
         return load_config(path, environ)
 
     def environment_sources(self) -> tuple[Source, ...]:

@@ -14,28 +14,22 @@ from pilot.app.commands import SupervisorCommands
 from pilot.app.environment import Environment
 from pilot.app.logfiles import keep_logs
 from pilot.app.mode import Mode, ModeFactory
-from pilot.app.plan import ReloadPlan, plan_reload
-from pilot.app.reload import read_reload, write_reload_files
 from pilot.app.shutdown import Shutdown
-from pilot.app.signals import (
-    EVENT_SIGNALS,
-    IGNORED_SIGNALS,
-    SHUTDOWN_SIGNALS,
-    install_handlers,
-)
+from pilot.app.signals import install_handlers
 from pilot.app.snapshot import snapshot
 from pilot.app.triggers import Triggers
 from pilot.config.errors import ConfigError
 from pilot.config.model import Config, Ending, JobConfig
-from pilot.control.server import ControlServer, SocketInUse
 from pilot.events import GLOBAL, Code, EventBus
 from pilot.health.jobs import JobHealth
 from pilot.interface.commands import CommandError
 from pilot.interface.status import Status
 from pilot.log import Log
+from pilot.process.early import EarlyRun, take_charge
 from pilot.process.job import Job
-from pilot.process.limits import raise_fd_limit
-from pilot.process.reaper import Reaper, become_subreaper
+from pilot.process.reaper import Reaper
+from pilot.process.signals import EVENT_SIGNALS, IGNORED_SIGNALS, SHUTDOWN_SIGNALS
+from pilot.process.spawn import foreground_terminal, spawn
 from pilot.render.envfiles import DecodedFile, exported_paths, write_files
 
 
@@ -48,6 +42,7 @@ class Server(Protocol):
 
 if TYPE_CHECKING:  # imported when the config uses them, to keep start-up light
     from pilot.app.build import Builds
+    from pilot.app.plan import ReloadPlan
     from pilot.consul.discovery import Discovery
     from pilot.devconsul.server import DevConsul
     from pilot.health.checks import CheckResult
@@ -57,9 +52,12 @@ if TYPE_CHECKING:  # imported when the config uses them, to keep start-up light
     from pilot.traffic.monitor import TrafficMonitor
 
 
-async def supervise(config: Config, files: list[DecodedFile], log: Log) -> int:
-    """Run one pilot on the running loop; returns the code pilot exits with."""
-    return await Supervisor(config, files, log).run()
+async def supervise(
+    config: Config, files: list[DecodedFile], log: Log, early: EarlyRun | None = None
+) -> int:
+    """Run one pilot on the running loop (its main job's first run `early`, when started
+    before the loop); returns the code pilot exits with."""
+    return await Supervisor(config, files, log, early=early).run()
 
 
 class Supervisor:
@@ -72,12 +70,21 @@ class Supervisor:
     """
 
     def __init__(
-        self, config: Config, files: list[DecodedFile], log: Log, mode: ModeFactory = Mode
+        self,
+        config: Config,
+        files: list[DecodedFile],
+        log: Log,
+        mode: ModeFactory = Mode,
+        *,
+        early: EarlyRun | None = None,
     ) -> None:
         self._config, self._files, self._log = config, files, log
+        self._early = early
         self._logs = keep_logs(config, log)
         self._loop = asyncio.get_running_loop()
         self._reaper = Reaper(on_orphan=self._on_orphan)
+        if early is not None and early.pid is not None:
+            self._reaper.expect(early.pid)
         self.bus = EventBus(log)
         self.mode = mode(self)
         self._environment = Environment(
@@ -87,7 +94,8 @@ class Supervisor:
             sources=(self._consul_environment, *self.mode.environment_sources()),
             job_sources=self.mode.job_environment_sources(),
         )
-        self._terminal = _foreground_terminal()
+        # an early main job has taken the terminal already: pilot had it when it started
+        self._terminal = foreground_terminal() if early is None else early.terminal
         self.health = JobHealth(
             self.bus, self._reaper, self._environment.for_job, log, self._stopped_by_pilot
         )
@@ -113,10 +121,9 @@ class Supervisor:
     async def run(self) -> int:
         """Supervise until the config's end (the main job over, by default), shut down, and
         return the exit code."""
-        raise_fd_limit(self.log)
         install_handlers(self._loop, self._on_signal)
-        if os.getpid() != 1 and not become_subreaper():
-            self.log.warn("cannot become a child subreaper: orphans of jobs will not be reaped")
+        if self._early is None:
+            take_charge(self.log)
         try:
             await self.mode.prepare()
             if self.config.uses_consul:
@@ -124,14 +131,20 @@ class Supervisor:
             await self._start_servers()
             await self.mode.servers_started()
             write_files(self._files)  # last: a config that cannot start writes nothing
-        except (ConfigError, SocketInUse, ValueError, LookupError, OSError) as error:
+        except (ConfigError, ValueError, LookupError, OSError) as error:  # SocketInUse too
             self.log.error(f"cannot start: {error}")
+            if self._early is not None:
+                self._early.abandon()
             await self._close()
             return 2
         await self.mode.before_startup()
         for job in self.jobs.values():
             self.triggers.arm(job)
         self.bus.publish(Code.STARTUP, GLOBAL)
+        if self._early is not None:  # adopted by now: what happened before the loop, in order
+            for signum in self._early.recorder.take():
+                self._on_signal(signum)
+            self.reaper.reap()
         self._check_done()
         code = await self._finished
         await asyncio.gather(*(job.wait_leftovers() for job in self.jobs.values()))
@@ -250,6 +263,8 @@ class Supervisor:
     async def _start_servers(self) -> None:
         """The control socket (unless the config serves none) and telemetry (when configured)."""
         if self.config.serves_control:
+            from pilot.control.server import ControlServer
+
             control = ControlServer(self.config.control.path, self.commands, self.log)
             await control.start()
             self._servers.append(control)
@@ -331,6 +346,9 @@ class Supervisor:
         Raises:
             CommandError(400): the new config is invalid, or changes what only a restart can.
         """
+        from pilot.app.plan import plan_reload
+        from pilot.app.reload import read_reload, write_reload_files
+
         async with self._reload_lock:  # a SIGHUP and a ctl reload at once apply one by one
             environ = {**os.environ, **self.environment.overrides}
             new, files = await read_reload(self.mode.load, self.config.path, environ, self.log)
@@ -399,6 +417,9 @@ class Supervisor:
         """A supervised job for `cfg` (a job with `terminal: true` gets pilot's terminal, if
         pilot has one; the others, and pilot itself, keep Ctrl-C for pilot's shutdown)."""
         terminal = self._terminal if cfg.terminal else None
+        early = self._early
+        if early is not None and cfg.name != self.config.main_job.name:
+            early = None
         return Job(
             cfg,
             self.reaper,
@@ -407,6 +428,7 @@ class Supervisor:
             self.log,
             self._on_settled,
             terminal,
+            spawner=spawn if early is None else early.spawner(spawn),
         )
 
     @property
@@ -565,12 +587,3 @@ class Supervisor:
             code = 128 + self._shutdown_signal if self._shutdown_signal else 1
         return dict(self.config.exit_codes.map).get(code, code)
 
-
-def _foreground_terminal() -> int | None:
-    """stdin, when it is a terminal whose foreground group is pilot's (`docker run -it`)."""
-    try:
-        if os.isatty(0) and os.tcgetpgrp(0) == os.getpgrp():
-            return 0
-    except OSError:
-        pass
-    return None

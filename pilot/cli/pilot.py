@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -14,6 +13,8 @@ if TYPE_CHECKING:
     from pilot.config.errors import ConfigError
     from pilot.config.model import Config
     from pilot.config.up_mode import PortAllocator
+    from pilot.log import Log
+    from pilot.process.early import EarlyRun
     from pilot.render.envfiles import DecodedFile
 
 COMMANDS = (
@@ -60,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     if "--" in args_list and args_list[0].partition("=")[0] in ("--", *SINGLE_OPTIONS):
         split = args_list.index("--")
         return cmd_single(args_list[:split], args_list[split + 1 :])
+    plain_run = _plain_run(args_list)
+    if plain_run is not None:  # what argparse would make of it, without argparse's 0.4 MiB
+        return run_config(plain_run)
     if (
         args_list
         and args_list[0] not in COMMANDS
@@ -78,6 +82,16 @@ def main(argv: list[str] | None = None) -> int:
         "schema": cmd_schema,
     }[args.command]
     return handler(args)
+
+
+def _plain_run(args: list[str]) -> str | None:
+    """The config path of the usual container command, `pilot run -c PATH` or `pilot -c
+    PATH` (`--config` alike); None for anything else, which argparse reads."""
+    if args[:1] == ["run"]:
+        args = args[1:]
+    if len(args) == 2 and args[0] in ("-c", "--config") and not args[1].startswith("-"):
+        return args[1]
+    return None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -153,7 +167,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _load(
-    args: argparse.Namespace, up: PortAllocator | None = None
+    path: str | None, up: PortAllocator | None = None
 ) -> tuple[Config, list[DecodedFile]] | None:
     """The config (with `up`, as `pilot up` runs it) and its decoded files, or None once every
     error has been printed."""
@@ -162,11 +176,11 @@ def _load(
     from pilot.render.envfiles import decode_files
     from pilot.render.sources import check_template_sources
 
-    if not args.config:
+    if not path:
         print("pilot: no config: give -c FILE or set PILOT_CONFIG", file=sys.stderr)
         return None
     try:
-        config = load_config(args.config, up=up)
+        config = load_config(path, up=up)
     except ConfigError as error:
         _report(error)
         return None
@@ -192,10 +206,15 @@ def _report(error: ConfigError) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Supervise the config's jobs; exit with the main job's code."""
-    from pilot.app.signals import reset_inherited_signals
+    return run_config(args.config)
+
+
+def run_config(path: str | None) -> int:
+    """`pilot run -c PATH`: supervise the config's jobs; exit with the main job's code."""
+    from pilot.process.signals import reset_inherited_signals
 
     reset_inherited_signals()
-    loaded = _load(args)
+    loaded = _load(path)
     if loaded is None:
         return 2
     _supervise(*loaded)
@@ -203,7 +222,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_up(args: argparse.Namespace) -> int:
     """Run a development stack until Ctrl-C (docs/up.md)."""
-    from pilot.app.signals import reset_inherited_signals
+    from pilot.process.signals import reset_inherited_signals
     from pilot.up.stack import already_up, prepare, stack_config
 
     reset_inherited_signals()
@@ -221,7 +240,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     except ConfigError as error:
         _report(error)
         return 2
-    loaded = _load(args, ports)
+    loaded = _load(args.config, ports)
     if loaded is None:
         return 2
     _supervise(stack_config(loaded[0]), loaded[1], ports)
@@ -229,10 +248,10 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def cmd_single(options: list[str], argv: list[str]) -> int:
     """`pilot [-v] [--socket PATH] -- CMD ARGS...`: run one command as the main job, without a
-    config."""
-    from pilot.app.signals import reset_inherited_signals
-    from pilot.config.errors import ConfigError
-    from pilot.config.single import single_command_config
+    config. The command is started first, before anything else is imported (`EarlyRun`),
+    unless pilot serves a control socket: that must listen before the command starts."""
+    from pilot.log import Log
+    from pilot.process.signals import reset_inherited_signals
 
     socket, verbose = None, False
     if options:  # argparse only when there is something to parse: `pilot -- CMD` starts light
@@ -244,26 +263,46 @@ def cmd_single(options: list[str], argv: list[str]) -> int:
         args = parser.parse_args(options)
         socket, verbose = args.socket, args.verbose
     reset_inherited_signals()
+    log = Log("info" if verbose else "warn")
+    early = None
+    if socket is None and argv and argv[0]:  # a command single_command_config accepts
+        from pilot.process.early import EarlyRun
+
+        early = EarlyRun(argv, log)
+    from pilot.config.errors import ConfigError
+    from pilot.config.single import single_command_config
+
     try:
         config = single_command_config(argv, socket, verbose)
     except ConfigError as error:
         _report(error)
+        if early is not None:
+            early.abandon()
         return 2
-    _supervise(config, [])
+    _supervise(config, [], log=log, early=early)
 
 
 def _supervise(
-    config: Config, files: list[DecodedFile], ports: PortAllocator | None = None
+    config: Config,
+    files: list[DecodedFile],
+    ports: PortAllocator | None = None,
+    *,
+    log: Log | None = None,
+    early: EarlyRun | None = None,
 ) -> NoReturn:
     import asyncio
 
     from pilot.log import Log
 
-    log = Log(config.logging.level, config.logging.format, tuple(job.name for job in config.jobs))
+    names = tuple(job.name for job in config.jobs)
+    if log is None:
+        log = Log(config.logging.level, config.logging.format, names)
+    else:
+        log.configure(config.logging.level, config.logging.format, names)
     if ports is None:
         from pilot.app.supervisor import supervise
 
-        running = supervise(config, files, log)
+        running = supervise(config, files, log, early)
     else:
         from pilot.up.stack import supervise_stack
 
@@ -293,11 +332,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
     (defaults filled in, unset options left out, secrets masked). A file only `pilot up` can
     run (`port: "auto"`, `monitor`, `watch`...) is checked as `pilot up` reads it."""
     up = args.up or (args.config not in ("-", None) and _only_up_runs(args.config))
-    loaded = _load(args, _dry_ports() if up else None)
+    loaded = _load(args.config, _dry_ports() if up else None)
     if loaded is None:
         return 2
     config = loaded[0]
     if args.print:
+        import json
+
         from pilot.config.sections import dump_section
 
         print(json.dumps(dump_section(config), indent=2))
@@ -356,7 +397,7 @@ def summary(config: Config, main: bool = True) -> str:
 
 def cmd_render(args: argparse.Namespace) -> int:
     """Render every template once (consul-template's -once; --dry-run prints instead)."""
-    loaded = _load(args)
+    loaded = _load(args.config)
     if loaded is None:
         return 2
     from pilot.render.once import render_once
@@ -373,6 +414,8 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def cmd_schema(args: argparse.Namespace) -> int:
     """Print the JSON Schema of pilot.json5, for editors."""
+    import json
+
     from pilot.config.schema import config_schema
 
     print(json.dumps(config_schema(), indent=2))

@@ -18,6 +18,7 @@ from pilot.config.consul_model import (
     consul_shorthand,
 )
 from pilot.config.errors import ConfigError
+from pilot.config.forwardable import FORWARDABLE
 from pilot.config.frozen import section
 from pilot.config.kinds import (
     NUL,
@@ -44,38 +45,6 @@ from pilot.config.up_model import UpConfig, UpJob
 from pilot.config.when_model import STARTUP, When
 
 CONTAINERPILOT = "ContainerPilot v3"  # Config.dialect of a file read as ContainerPilot's
-# What tini passes on, bar SIGPIPE (pilot's own could not be told from a sent one). Of the
-# synchronous signals only those a handler cannot trap pilot in: abort() re-raises after a
-# handler, SIGSYS and SIGTRAP resume after the call or breakpoint; a handler for SIGSEGV,
-# SIGBUS, SIGFPE or SIGILL that returns would loop on a genuine fault. A job that lists
-# SIGTERM, SIGINT or SIGPWR gets that signal, not its stop signal, when pilot stops on it.
-FORWARDABLE = frozenset(
-    [
-        "SIGHUP",
-        "SIGINT",
-        "SIGQUIT",
-        "SIGTERM",
-        "SIGPWR",
-        "SIGUSR1",
-        "SIGUSR2",
-        "SIGWINCH",
-        "SIGALRM",
-        "SIGCONT",
-        "SIGTSTP",
-        "SIGURG",
-        "SIGXCPU",
-        "SIGXFSZ",
-        "SIGVTALRM",
-        "SIGPROF",
-        "SIGIO",
-        "SIGSTKFLT",
-        "SIGABRT",
-        "SIGSYS",
-        "SIGTRAP",
-    ]
-)
-
-
 class Restarts(Kind):
     """ "never", "unlimited" or a count; stored as a float so that unlimited is `math.inf`."""
 

@@ -8,7 +8,8 @@ import re
 from collections.abc import Sequence
 
 from pilot.config.errors import ConfigError, ConfigErrors
-from pilot.config.model import FORWARDABLE, Config
+from pilot.config.forwardable import FORWARDABLE
+from pilot.config.model import Config
 from pilot.config.sections import parse_section
 from pilot.config.validate import RESERVED_NAMES, check_config
 

@@ -21,8 +21,8 @@ from pilot.process.sockets import unix_socket_answers
 LIMITS = Limits(max_head=64 << 10, max_body=1 << 20, max_connections=512)
 
 
-class SocketInUse(Exception):
-    """Another pilot answers on the socket path."""
+class SocketInUse(OSError):
+    """Another pilot answers on the socket path (or something else is there)."""
 
 
 class ControlServer:

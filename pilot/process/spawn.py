@@ -9,12 +9,12 @@ import pwd
 import signal
 import subprocess
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class SpawnRequest:
-    """Everything needed to start one process."""
+class SpawnRequest(NamedTuple):
+    """Everything needed to start one process (a tuple, not a dataclass: `pilot --` spawns
+    before the dataclass machinery is imported)."""
 
     argv: tuple[str, ...]
     env: Mapping[str, str]
@@ -116,3 +116,13 @@ def _take_terminal(fd: int) -> Callable[[], None]:
         signal.signal(signal.SIGTTOU, signal.SIG_DFL)
 
     return take
+
+
+def foreground_terminal() -> int | None:
+    """stdin, when it is a terminal whose foreground group is pilot's (`docker run -it`)."""
+    try:
+        if os.isatty(0) and os.tcgetpgrp(0) == os.getpgrp():
+            return 0
+    except OSError:
+        pass
+    return None

@@ -293,3 +293,38 @@ def test_leftovers_get_sigterm_and_time_before_sigkill(
     p = single("sh", "-c", script)
     assert p.wait() == 4
     assert read_lines(tmp_path / "flushed") == ["flushed"]
+
+
+# The command signals pilot as its first statement: pilot, which starts it before its event
+# loop exists, is then still importing, and must pass the signal on once it handles signals.
+SIGNALS_PILOT_AT_ONCE = (
+    "trap 'echo {name} > got; exit {code}' {name}; kill -{name} $PPID; while :; do sleep 0.01; done"
+)
+
+
+@pytest.mark.parametrize("pid1", [True, False], ids=["pid1", "not-pid1"])
+def test_a_signal_sent_to_pilot_as_the_command_starts_reaches_it(
+    single: Callable[..., Single], tmp_path: Path, pid1: bool
+) -> None:
+    """A signal pilot receives before its event loop is up (SIGUSR1, forwarded) is recorded
+    and passed on once it is: not lost, and pilot (not PID 1) is not killed by it."""
+    p = single("sh", "-c", SIGNALS_PILOT_AT_ONCE.format(name="USR1", code=5), pid1=pid1)
+    assert p.wait() == 5, p.stderr.read_text()
+    assert read_lines(tmp_path / "got") == ["USR1"]
+
+
+def test_sigterm_as_the_command_starts_stops_it(
+    single: Callable[..., Single], tmp_path: Path
+) -> None:
+    """A SIGTERM before pilot's loop is up starts the shutdown once it is: the command gets
+    it and pilot exits with the command's code (not pilot killed by the default action)."""
+    p = single("sh", "-c", SIGNALS_PILOT_AT_ONCE.format(name="TERM", code=7), pid1=False)
+    assert p.wait() == 7, p.stderr.read_text()
+    assert read_lines(tmp_path / "got") == ["TERM"]
+
+
+def test_a_command_that_cannot_start_exits_127(single: Callable[..., Single]) -> None:
+    """A command that is not there: 127, as a shell says, and one line naming it."""
+    p = single("/nonexistent/command")
+    assert p.wait() == 127
+    assert "cannot run /nonexistent/command" in p.stderr.read_text()
