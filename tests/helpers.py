@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
+import termios
 import textwrap
 import threading
 import time
@@ -178,13 +182,43 @@ class Pilot:
             thread.start()
 
     def _pump(self, stream: Any, name: str) -> None:
-        for line in iter(stream.readline, b""):
-            with self._lock:
-                self._raw[name] += line
-                self._lines.append(line.decode("utf-8", "replace").rstrip("\n"))
+        """Take in pilot's output on `stream` as it comes. Each read, and the lines it
+        completes, happen under the lock, so `output` can tell what is still in the pipe."""
+        fd, partial = stream.fileno(), b""
+        while True:
+            try:
+                select.select([fd], [], [])
+                with self._lock:
+                    chunk = os.read(fd, 65536)
+                    self._raw[name] += chunk
+                    if chunk:
+                        *lines, partial = (partial + chunk).split(b"\n")
+                    else:  # the end: a last line without its newline
+                        lines, partial = [partial] if partial else [], b""
+                    self._lines.extend(line.decode("utf-8", "replace") for line in lines)
+            except (OSError, ValueError):  # closed by stop()
+                return
+            if not chunk:
+                return
 
     @property
     def output(self) -> str:
+        """pilot's output so far, as lines; what it wrote before this call is in it (a test
+        that saw one of its effects, a file a hook wrote, may look for the line logged before
+        it, still in the pipe)."""
+        streams = (("stdout", self.proc.stdout), ("stderr", self.proc.stderr))
+        with self._lock:
+            try:
+                written = {n: len(self._raw[n]) + _unread(s.fileno()) for n, s in streams if s}
+            except (OSError, ValueError):  # closed by stop()
+                written = {}
+        deadline = time.monotonic() + scaled(2)
+        for (name, _), thread in zip(streams, self._threads, strict=True):
+            while name in written and thread.is_alive() and time.monotonic() < deadline:
+                with self._lock:
+                    if len(self._raw[name]) >= written[name]:
+                        break
+                time.sleep(0.002)  # the pump's turn: it reads as soon as we let go of the lock
         with self._lock:
             return "\n".join(self._lines)
 
@@ -281,9 +315,16 @@ class Pilot:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(scaled(5))
+        for thread in self._threads:  # a pipe closed under its reader could be reused by then
+            thread.join(scaled(2))
         for stream in (self.proc.stdout, self.proc.stderr):
             if stream is not None:
                 stream.close()
+
+
+def _unread(fd: int) -> int:
+    """How many bytes wait in pipe `fd`."""
+    return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]  # type: ignore[no-any-return]
 
 
 def unshared_child(unshare_pid: int) -> int:
