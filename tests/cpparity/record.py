@@ -207,13 +207,19 @@ def settled_from(services: Any, checks: Any, names: set[str]) -> bool:
     return names <= registered and names <= passing
 
 
-def record_registration(path: str) -> dict[str, Any]:
+def consul_in_sandbox(what: str) -> str:
+    """The consul binary named by CONSUL, once the sandbox can run; else exit saying why."""
     consul = os.environ.get("CONSUL")
     if not consul:
-        sys.exit("set CONSUL to the consul binary the registrations are made in")
+        sys.exit(f"set CONSUL to the consul binary {what}")
     reason = sandbox.available()
     if reason:
         sys.exit(reason)
+    return consul
+
+
+def record_registration(path: str) -> dict[str, Any]:
+    consul = consul_in_sandbox("the registrations are made in")
     consul_version = subprocess.run(
         [consul, "version"], capture_output=True, text=True, check=True
     ).stdout.splitlines()[0]
@@ -324,12 +330,7 @@ def record_order_file(path: str, consul: str, name: str) -> dict[str, Any]:
 
 
 def record_order(path: str) -> dict[str, Any]:
-    consul = os.environ.get("CONSUL")
-    if not consul:
-        sys.exit("set CONSUL to the consul binary the jobs register in")
-    reason = sandbox.available()
-    if reason:
-        sys.exit(reason)
+    consul = consul_in_sandbox("the jobs register in")
     return {
         "containerpilot": version(path),
         "recorded": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d"),
